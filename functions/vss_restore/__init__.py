@@ -1,0 +1,1 @@
+"""vss-restore: turn crash-consistent VSS EBS snapshots into verified consistent ones."""

@@ -1,0 +1,146 @@
+"""EC2 adapter: the snapshot, volume and instance calls of the restore."""
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from vss_restore import tags
+from vss_restore.aws import error_code, error_message, throttling_is_transient
+from vss_restore.errors import DeviceNameTaken, NotOurs, SnapshotNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+
+class Ec2:
+    def __init__(self, client: "EC2Client | None" = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> "EC2Client":
+        if self._client is None:
+            self._client = boto3.client("ec2")
+        return self._client
+
+    def snapshot(self, snapshot_id: str) -> dict[str, Any]:
+        with throttling_is_transient():
+            try:
+                found = self.client.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+            except ClientError as exc:
+                if error_code(exc) in {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}:
+                    raise SnapshotNotFound(f"{snapshot_id}: {error_message(exc)}") from exc
+                raise
+        if not found:
+            raise SnapshotNotFound(f"{snapshot_id} is not visible to this account")
+        return dict(found[0])
+
+    def snapshots_made_by(self, execution: str, source_snapshot_id: str) -> list[dict[str, Any]]:
+        with throttling_is_transient():
+            found = self.client.describe_snapshots(
+                OwnerIds=["self"],
+                Filters=[
+                    {"Name": f"tag:{tags.EXECUTION}", "Values": [execution]},
+                    {"Name": f"tag:{tags.SOURCE_SNAPSHOT}", "Values": [source_snapshot_id]},
+                    {"Name": f"tag:{tags.RESOURCE}", "Values": [tags.CONSISTENT_SNAPSHOT]},
+                ],
+            )["Snapshots"]
+        return [dict(snapshot) for snapshot in found]
+
+    def volume(self, volume_id: str) -> dict[str, Any] | None:
+        with throttling_is_transient():
+            try:
+                found = self.client.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+            except ClientError as exc:
+                if error_code(exc) == "InvalidVolume.NotFound":
+                    return None
+                raise
+        return dict(found[0]) if found else None
+
+    def volumes_attached_to(self, instance_id: str) -> list[dict[str, Any]]:
+        with throttling_is_transient():
+            found = self.client.describe_volumes(
+                Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+            )["Volumes"]
+        return [dict(volume) for volume in found]
+
+    def instance(self, instance_id: str) -> dict[str, Any] | None:
+        with throttling_is_transient():
+            try:
+                reservations = self.client.describe_instances(InstanceIds=[instance_id])[
+                    "Reservations"
+                ]
+            except ClientError as exc:
+                if error_code(exc) in {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}:
+                    return None
+                raise
+        instances = [i for r in reservations for i in r.get("Instances", [])]
+        return dict(instances[0]) if instances else None
+
+    def create_volume(
+        self,
+        *,
+        snapshot_id: str,
+        availability_zone: str,
+        volume_type: str,
+        client_token: str,
+        volume_tags: dict[str, str],
+    ) -> str:
+        with throttling_is_transient():
+            created = self.client.create_volume(
+                SnapshotId=snapshot_id,
+                AvailabilityZone=availability_zone,
+                VolumeType=volume_type,  # type: ignore[arg-type]
+                ClientToken=client_token,
+                TagSpecifications=[
+                    {"ResourceType": "volume", "Tags": tags.as_list(volume_tags)}  # type: ignore[typeddict-item]
+                ],
+            )
+        return str(created["VolumeId"])
+
+    def attach_volume(self, volume_id: str, instance_id: str, device: str) -> None:
+        with throttling_is_transient():
+            try:
+                self.client.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+            except ClientError as exc:
+                if "already in use" in error_message(exc):
+                    raise DeviceNameTaken(f"{device} on {instance_id}") from exc
+                raise
+
+    def detach_volume(self, volume_id: str, instance_id: str, *, force: bool = False) -> None:
+        with throttling_is_transient():
+            self.client.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Force=force)
+
+    def delete_volume(self, volume_id: str) -> None:
+        with throttling_is_transient():
+            self.client.delete_volume(VolumeId=volume_id)
+
+    def create_snapshot(
+        self, *, volume_id: str, description: str, snapshot_tags: dict[str, str]
+    ) -> str:
+        with throttling_is_transient():
+            created = self.client.create_snapshot(
+                VolumeId=volume_id,
+                Description=description,
+                TagSpecifications=[
+                    {"ResourceType": "snapshot", "Tags": tags.as_list(snapshot_tags)}  # type: ignore[typeddict-item]
+                ],
+            )
+        return str(created["SnapshotId"])
+
+    def tag(self, resource_id: str, resource_tags: dict[str, str]) -> None:
+        with throttling_is_transient():
+            self.client.create_tags(Resources=[resource_id], Tags=tags.as_list(resource_tags))  # type: ignore[arg-type]
+
+
+def require_ours(volume: dict[str, Any], source_snapshot_id: str) -> None:
+    """Refuse to touch a volume this workflow did not create for this snapshot."""
+    volume_tags = tags.as_dict(volume.get("Tags"))
+    if (
+        volume_tags.get(tags.RESOURCE) != tags.TEMPORARY_VOLUME
+        or volume_tags.get(tags.SOURCE_SNAPSHOT) != source_snapshot_id
+    ):
+        raise NotOurs(
+            f"{volume.get('VolumeId')} is not a temporary volume of vss-restore "
+            f"for {source_snapshot_id}; it is left untouched"
+        )

@@ -1,0 +1,60 @@
+"""SSM adapter: the helper's agent status and our Run Command invocations."""
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from vss_restore.aws import error_code, throttling_is_transient
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+
+class Ssm:
+    def __init__(self, client: "SSMClient | None" = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> "SSMClient":
+        if self._client is None:
+            self._client = boto3.client("ssm")
+        return self._client
+
+    def instance_information(self, instance_id: str) -> dict[str, Any] | None:
+        with throttling_is_transient():
+            found = self.client.describe_instance_information(
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )["InstanceInformationList"]
+        return dict(found[0]) if found else None
+
+    def send_command(
+        self,
+        *,
+        document: str,
+        instance_id: str,
+        parameters: dict[str, list[str]],
+        timeout_seconds: int,
+        comment: str,
+    ) -> str:
+        with throttling_is_transient():
+            sent = self.client.send_command(
+                DocumentName=document,
+                InstanceIds=[instance_id],
+                Parameters=parameters,
+                TimeoutSeconds=timeout_seconds,
+                Comment=comment[:100],
+            )
+        return str(sent["Command"]["CommandId"])
+
+    def invocation(self, command_id: str, instance_id: str) -> dict[str, Any] | None:
+        """The invocation, or None while SSM does not know it yet (eventual consistency)."""
+        with throttling_is_transient():
+            try:
+                return dict(
+                    self.client.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+                )
+            except ClientError as exc:
+                if error_code(exc) == "InvocationDoesNotExist":
+                    return None
+                raise

@@ -1,0 +1,67 @@
+"""The one failure path: detach and delete what is ours, mark the snapshot failed."""
+
+import json
+from typing import Any
+
+from vss_restore import tags
+from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.errors import CleanupPending, NotOurs
+from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
+from vss_restore.steps import record_failed
+
+MAX_REASON = 200
+
+
+def reason_of(error: dict[str, Any] | None) -> str:
+    error = error or {}
+    name = str(error.get("Error", "UnknownError"))
+    cause = str(error.get("Cause", ""))
+    try:  # a Lambda error's Cause is the JSON {"errorType", "errorMessage", ...}
+        cause = str(json.loads(cause).get("errorMessage", cause))
+    except (ValueError, AttributeError):
+        pass
+    return f"{name}: {cause}"[:MAX_REASON]
+
+
+def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
+    """Detach (forced) and delete our volume; CleanupPending while a detach is under way."""
+    volume = ec2.volume(volume_id)
+    if volume is None or volume.get("State") in {"deleting", "deleted"}:
+        return
+    try:
+        require_ours(volume, source_snapshot_id)
+    except NotOurs as refusal:
+        logger.warning("left untouched", extra={"volume_id": volume_id, "why": str(refusal)})
+        return
+    attachments = [a for a in volume.get("Attachments", []) if a.get("State") != "detached"]
+    for attachment in attachments:
+        if attachment.get("State") in {"attaching", "attached", "busy"}:
+            ec2.detach_volume(volume_id, str(attachment["InstanceId"]), force=True)
+    if attachments or volume.get("State") != "available":
+        raise CleanupPending(f"{volume_id} is {volume.get('State')}, waiting to delete it")
+    ec2.delete_volume(volume_id)
+    count(TEMPORARY_VOLUME_DELETED)
+
+
+def clean_up(
+    ec2: Ec2,
+    *,
+    snapshot_id: str,
+    volume_id: str,
+    restoring: bool,
+    error: dict[str, Any] | None,
+    execution: str,
+) -> dict[str, Any]:
+    reason = reason_of(error)
+    if volume_id:
+        remove_temporary_volume(ec2, volume_id, snapshot_id)
+    if restoring:
+        record_failed(ec2, snapshot_id, reason, execution)
+    count(RESTORE_FAILED)
+    return {
+        "snapshot_id": snapshot_id,
+        "status": tags.FAILED,
+        "reason": reason,
+        "consistent_snapshot": "",
+        "shadow_copies_reverted": [],
+    }

@@ -1,0 +1,85 @@
+"""Named errors: Step Functions retries and catches them by class name.
+
+Transient errors are worth retrying (the state machine's Retry lists them); everything
+else derives from PermanentError and goes straight to the failure path.
+"""
+
+
+class RestoreError(Exception):
+    """Base class of every error the handlers raise on purpose."""
+
+
+class TransientError(RestoreError):
+    """Worth another try: the same call may succeed later."""
+
+
+class PermanentError(RestoreError):
+    """Retrying cannot help; the restore fails and cleans up."""
+
+
+class AwsThrottled(TransientError):
+    """AWS asked us to slow down (Throttling, RequestLimitExceeded)."""
+
+
+class DeviceNameTaken(TransientError):
+    """Another attach took the device name first; attach again with another."""
+
+
+class InvalidRequest(PermanentError):
+    """The execution input or event is not one we understand."""
+
+
+class SnapshotNotFound(PermanentError):
+    """The snapshot does not exist or is not visible to this account."""
+
+
+class HelperNotUsable(PermanentError):
+    """The helper instance is missing, stopped, not Windows or not SSM-online."""
+
+
+class NoFreeDevice(PermanentError):
+    """The helper has no free xvdf-xvdz device name."""
+
+
+class VolumeFailed(PermanentError):
+    """A volume or snapshot of ours went into the error state."""
+
+
+class WaitTimedOut(PermanentError):
+    """A bounded wait ran out of attempts or time."""
+
+
+class NotOurs(PermanentError):
+    """Refused: the resource is not tagged as created by this workflow."""
+
+
+class CommandFailed(PermanentError):
+    """The SSM command did not succeed (failed, timed out, cancelled, undeliverable)."""
+
+
+class DiskToolReportInvalid(PermanentError):
+    """The disk tool's report is missing or does not follow docs/disk-tool.md."""
+
+
+class DiskNotFound(PermanentError):
+    """No disk, or more than one, on the helper has the volume's serial number."""
+
+
+class RevertRefused(PermanentError):
+    """The plan refused to revert: wrong disk, missing or unrevertable shadow copy."""
+
+
+class RevertFailed(PermanentError):
+    """Windows reported an error while reverting; its text is in the message."""
+
+
+class RestoreFailed(PermanentError):
+    """At least one snapshot of the request could not be verified."""
+
+
+class SnapshotUnusable(PermanentError):
+    """The snapshot is in the error state: there is nothing to restore."""
+
+
+class CleanupPending(TransientError):
+    """The failure cleanup is waiting for a detach to finish before it deletes the volume."""

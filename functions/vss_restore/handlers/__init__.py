@@ -1,0 +1,1 @@
+"""The Lambda handlers, one per workflow step: each reads its input and calls one function."""

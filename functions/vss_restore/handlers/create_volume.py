@@ -1,0 +1,25 @@
+"""Lambda: create the temporary volume from the snapshot in the helper's zone, tagged ours."""
+
+from typing import Any
+
+from vss_restore import steps
+from vss_restore.aws.ec2 import Ec2
+from vss_restore.logic.helper import Helper
+from vss_restore.observability import observed
+from vss_restore.settings import Settings
+from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, text
+
+
+@observed
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    helper = Helper(
+        text(event, "helper.instance_id", INSTANCE_ID), text(event, "helper.availability_zone")
+    )
+    volume_id = steps.create_volume(
+        Ec2(),
+        Settings.from_environment(),
+        text(event, "request.snapshot_id", SNAPSHOT_ID),
+        helper,
+        text(event, "execution"),
+    )
+    return {"volume_id": volume_id}

@@ -1,0 +1,37 @@
+"""Lambda: send the disk tool (Inspect or Revert) to the helper through SSM Run Command."""
+
+from typing import Any
+
+from vss_restore import steps
+from vss_restore.aws.ssm import Ssm
+from vss_restore.errors import InvalidRequest
+from vss_restore.logic import disk_tool
+from vss_restore.observability import observed
+from vss_restore.settings import Settings
+from vss_restore.state import INSTANCE_ID, VOLUME_ID, lookup, text
+
+
+@observed
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    action = text(event, "action")
+    volume_id = text(event, "volume_id", VOLUME_ID)
+    if action == disk_tool.INSPECT:
+        parameters = disk_tool.parameters(action, volume_id)
+    elif action == disk_tool.REVERT:
+        parameters = disk_tool.parameters(
+            action,
+            volume_id,
+            disk_number=int(lookup(event, "plan.disk_number")),
+            shadow_copy_ids=tuple(lookup(event, "plan.shadow_copy_ids")),
+            disk_identity=text(event, "plan.disk_identity"),
+        )
+    else:
+        raise InvalidRequest(f"unknown disk tool action {action!r}")
+    command_id = steps.run_disk_tool(
+        Ssm(),
+        Settings.from_environment(),
+        text(event, "instance_id", INSTANCE_ID),
+        parameters,
+        text(event, "execution"),
+    )
+    return {"command_id": command_id}

@@ -1,0 +1,26 @@
+"""Lambda: one look at the temporary volume: is it available, attached or detached yet?"""
+
+from typing import Any
+
+from vss_restore import steps
+from vss_restore.aws.ec2 import Ec2
+from vss_restore.errors import InvalidRequest
+from vss_restore.observability import observed
+from vss_restore.state import INSTANCE_ID, VOLUME_ID, optional, text
+
+WAITS = frozenset({"volume_available", "volume_attached", "volume_detached"})
+
+
+@observed
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    what = text(event, "wait")
+    if what not in WAITS:
+        raise InvalidRequest(f"cannot wait for {what!r}")
+    progress = steps.volume_progress(
+        Ec2(),
+        what,
+        text(event, "volume_id", VOLUME_ID),
+        text(event, "instance_id", INSTANCE_ID),
+        optional(event, f"progress.{what}"),
+    )
+    return progress.as_dict()

@@ -1,0 +1,120 @@
+"""The disk tool's contract (docs/disk-tool.md): its parameters and its JSON report."""
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from vss_restore.errors import DiskToolReportInvalid
+
+INSPECT = "Inspect"
+REVERT = "Revert"
+
+# The same patterns stand as allowedPattern in template.yaml; a test holds them equal.
+PARAMETER_PATTERNS = {
+    "Action": r"^(Inspect|Revert)$",
+    "VolumeId": r"^vol-[0-9a-f]{8,17}$",
+    "DiskNumber": r"^([0-9]{1,3})?$",
+    "ShadowCopyIds": r"^(\{[0-9A-Fa-f-]{36}\}(,\{[0-9A-Fa-f-]{36}\})*)?$",
+    "DiskIdentity": r"^(0x[0-9A-Fa-f]{8}|\{[0-9A-Fa-f-]{36}\})?$",
+}
+
+SHADOW_COPY_ID = re.compile(r"^\{[0-9A-Fa-f-]{36}\}$")
+
+
+def parameters(
+    action: str,
+    volume_id: str,
+    *,
+    disk_number: int | None = None,
+    shadow_copy_ids: tuple[str, ...] = (),
+    disk_identity: str = "",
+) -> dict[str, list[str]]:
+    """SendCommand parameters, each checked against its pattern before it leaves Python."""
+    values = {
+        "Action": action,
+        "VolumeId": volume_id,
+        "DiskNumber": "" if disk_number is None else str(disk_number),
+        "ShadowCopyIds": ",".join(shadow_copy_ids),
+        "DiskIdentity": disk_identity,
+    }
+    for name, value in values.items():
+        if not re.match(PARAMETER_PATTERNS[name], value):
+            raise DiskToolReportInvalid(f"refusing to send {name}={value!r}: not a valid value")
+    return {name: [value] for name, value in values.items()}
+
+
+_DISK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "number": int,
+    "serial_number": str,
+    "partition_style": str,
+    "identity": str,
+    "is_system": bool,
+    "is_boot": bool,
+    "was_offline": bool,
+    "was_read_only": bool,
+    "size": int,
+}
+_SHADOW_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "set_id": str,
+    "volume_path": str,
+    "install_date": str,
+    "persistent": bool,
+    "client_accessible": bool,
+}
+_PARTITION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "number": int,
+    "volume_path": str,
+    "file_system": str,
+    "size": int,
+}
+_ACTION_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    INSPECT: {"partitions": list, "shadow_copies": list},
+    REVERT: {"reverted": list, "identity_restored": str, "offline": bool},
+}
+
+
+def _check(obj: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) -> None:
+    if not isinstance(obj, Mapping):
+        raise DiskToolReportInvalid(f"{where} is not an object")
+    for name, kind in fields.items():
+        value = obj.get(name)
+        # bool is an int in Python: an int field must not accept true/false.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise DiskToolReportInvalid(f"{where}.{name} is {value!r}")
+
+
+def last_json_line(stdout: str) -> dict[str, Any]:
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                report = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DiskToolReportInvalid(f"the report line is not JSON: {exc}") from exc
+            if isinstance(report, dict):
+                return report
+    raise DiskToolReportInvalid("the disk tool printed no JSON report")
+
+
+def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
+    """The validated report; DiskToolReportInvalid if it breaks the contract."""
+    report = last_json_line(stdout)
+    _check(report, {"schema": int, "action": str, "volume_id": str, "ok": bool}, "report")
+    if report["schema"] != 1 or report["action"] != action or report["volume_id"] != volume_id:
+        raise DiskToolReportInvalid(
+            f"report is for {report['action']} of {report['volume_id']} (schema "
+            f"{report['schema']}), expected {action} of {volume_id} (schema 1)"
+        )
+    if not report["ok"]:
+        if not isinstance(report.get("error"), str) or not report["error"]:
+            raise DiskToolReportInvalid("a failed report must carry the Windows error text")
+        return report
+    _check(report.get("disk"), _DISK_FIELDS, "report.disk")
+    _check(report, _ACTION_FIELDS[action], "report")
+    for index, partition in enumerate(report.get("partitions", [])):
+        _check(partition, _PARTITION_FIELDS, f"report.partitions[{index}]")
+    for index, shadow in enumerate(report.get("shadow_copies", [])):
+        _check(shadow, _SHADOW_FIELDS, f"report.shadow_copies[{index}]")
+    return report

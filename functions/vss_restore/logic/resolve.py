@@ -1,0 +1,62 @@
+"""Whether a snapshot should be restored, and what the restore needs to know about it."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from vss_restore import tags
+from vss_restore.errors import SnapshotUnusable
+from vss_restore.settings import Settings
+
+RESTORE = "restore"
+SKIP = "skip"
+
+# Why a snapshot is skipped: stated in the execution output and the simulator's report.
+NOT_VSS = "not-vss-tagged"
+NOT_COMPLETED = "not-completed"
+ALREADY_VERIFIED = "already-verified"
+OWN_OUTPUT = "made-by-vss-restore"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+    snapshot_id: str
+    source_volume_id: str = ""
+    volume_size: int = 0
+    encrypted: bool = False
+    shadow_copy_id: str = ""
+    shadow_set_id: str = ""
+    instance_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
+    snapshot_id = str(snapshot["SnapshotId"])
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    state = snapshot.get("State")
+    if snapshot_tags.get(tags.RESOURCE):
+        return Decision(SKIP, OWN_OUTPUT, snapshot_id)
+    if snapshot_tags.get(settings.vss_tag_key) != settings.vss_tag_value:
+        return Decision(SKIP, NOT_VSS, snapshot_id)
+    if state == "error":
+        raise SnapshotUnusable(
+            f"{snapshot_id} is in the error state: {snapshot.get('StateMessage', '')}"
+        )
+    if state != "completed":
+        return Decision(SKIP, NOT_COMPLETED, snapshot_id)
+    if snapshot_tags.get(tags.STATUS) == tags.VERIFIED:
+        return Decision(SKIP, ALREADY_VERIFIED, snapshot_id)
+    return Decision(
+        RESTORE,
+        "",
+        snapshot_id,
+        source_volume_id=str(snapshot.get("VolumeId", "")),
+        volume_size=int(snapshot.get("VolumeSize", 0)),
+        encrypted=bool(snapshot.get("Encrypted", False)),
+        shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
+        shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
+        instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
+    )

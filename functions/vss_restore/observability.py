@@ -1,0 +1,59 @@
+"""Logging, tracing and metrics for every handler, and the metric names in one place."""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+METRICS_NAMESPACE = "VssRestore"
+RESTORE_VERIFIED = "RestoreVerified"
+RESTORE_FAILED = "RestoreFailed"
+RESTORE_SKIPPED = "RestoreSkipped"
+TEMPORARY_VOLUME_CREATED = "TemporaryVolumeCreated"
+TEMPORARY_VOLUME_DELETED = "TemporaryVolumeDeleted"
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+# Keys of the workflow state worth having on every log line.
+_CORRELATION_PATHS = {
+    "snapshot_id": ("request", "snapshot_id"),
+    "volume_id": ("volume", "volume_id"),
+    "helper": ("helper", "instance_id"),
+    "execution": ("execution",),
+}
+
+
+def _correlation(event: Any) -> dict[str, str]:
+    found = {}
+    for name, path in _CORRELATION_PATHS.items():
+        value: Any = event
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, str) and isinstance(event, dict):
+            value = event.get(name)
+        if isinstance(value, str):
+            found[name] = value
+    return found
+
+
+def count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def observed(handler: Handler) -> Handler:
+    """Wrap a handler with Powertools: structured logs with correlation keys, traces, metrics."""
+
+    @functools.wraps(handler)
+    def with_context(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(**_correlation(event))
+        return handler(event, context)
+
+    wrapped = logger.inject_lambda_context(clear_state=True)(with_context)
+    wrapped = tracer.capture_lambda_handler(wrapped)
+    return metrics.log_metrics(wrapped)  # type: ignore[no-any-return]

@@ -1,0 +1,238 @@
+"""One function per workflow step, over the logic modules and the AWS adapters."""
+
+import hashlib
+from typing import Any
+
+from vss_restore import tags
+from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.ssm import Ssm
+from vss_restore.clock import iso, now
+from vss_restore.errors import (
+    CommandFailed,
+    DiskNotFound,
+    InvalidRequest,
+    RevertFailed,
+    VolumeFailed,
+)
+from vss_restore.logic import disk_tool
+from vss_restore.logic.devices import free_device
+from vss_restore.logic.helper import Helper, check_helper, choose_helper_id
+from vss_restore.logic.polling import Progress, next_progress
+from vss_restore.logic.resolve import Decision, decide
+from vss_restore.observability import TEMPORARY_VOLUME_CREATED, TEMPORARY_VOLUME_DELETED, count
+from vss_restore.settings import Settings
+
+COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+
+
+def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
+    return decide(ec2.snapshot(snapshot_id), settings)
+
+
+def prepare_helper(
+    ec2: Ec2, ssm: Ssm, settings: Settings, requested: str, backed_up_instance: str
+) -> Helper:
+    instance_id = choose_helper_id(requested, settings.helper_instance_id, backed_up_instance)
+    return check_helper(
+        instance_id, ec2.instance(instance_id), ssm.instance_information(instance_id)
+    )
+
+
+def client_token(execution: str, snapshot_id: str) -> str:
+    """The same token on every retry of this execution's CreateVolume (at most 64 chars)."""
+    return "vss-restore-" + hashlib.sha256(f"{execution}|{snapshot_id}".encode()).hexdigest()[:48]
+
+
+def create_volume(
+    ec2: Ec2, settings: Settings, snapshot_id: str, helper: Helper, execution: str
+) -> str:
+    volume_id = ec2.create_volume(
+        snapshot_id=snapshot_id,
+        availability_zone=helper.availability_zone,
+        volume_type=settings.volume_type,
+        client_token=client_token(execution, snapshot_id),
+        volume_tags={
+            tags.RESOURCE: tags.TEMPORARY_VOLUME,
+            tags.SOURCE_SNAPSHOT: snapshot_id,
+            tags.EXECUTION: execution,
+            "Name": f"vss-restore of {snapshot_id}",
+        },
+    )
+    count(TEMPORARY_VOLUME_CREATED)
+    return volume_id
+
+
+def volume_progress(
+    ec2: Ec2, what: str, volume_id: str, instance_id: str, previous: dict[str, Any] | None
+) -> Progress:
+    """Whether the volume has reached what we wait for: available, attached or detached."""
+    volume = ec2.volume(volume_id)
+    if volume is None:
+        raise VolumeFailed(f"{volume_id} no longer exists")
+    state = volume.get("State")
+    if state == "error":
+        raise VolumeFailed(f"{volume_id} is in the error state")
+    attachments = [a for a in volume.get("Attachments", []) if a.get("State") != "detached"]
+    if what == "volume_attached":
+        ready = any(
+            a.get("InstanceId") == instance_id and a.get("State") == "attached" for a in attachments
+        )
+    else:
+        ready = state == "available" and not attachments
+    return next_progress(what, previous, ready, now())
+
+
+def attach_volume(ec2: Ec2, volume_id: str, instance_id: str) -> str:
+    volume = ec2.volume(volume_id)
+    for attachment in (volume or {}).get("Attachments", []):
+        if attachment.get("InstanceId") == instance_id:
+            return str(attachment["Device"])  # a retry after the attach went through
+    instance = ec2.instance(instance_id) or {}
+    in_mappings = [m["DeviceName"] for m in instance.get("BlockDeviceMappings", [])]
+    in_attachments = [
+        a["Device"]
+        for v in ec2.volumes_attached_to(instance_id)
+        for a in v.get("Attachments", [])
+        if a.get("InstanceId") == instance_id
+    ]
+    device = free_device([*in_mappings, *in_attachments])
+    ec2.attach_volume(volume_id, instance_id, device)
+    return device
+
+
+def run_disk_tool(
+    ssm: Ssm,
+    settings: Settings,
+    instance_id: str,
+    parameters: dict[str, list[str]],
+    execution: str,
+) -> str:
+    return ssm.send_command(
+        document=settings.disk_tool_document,
+        instance_id=instance_id,
+        parameters=parameters,
+        timeout_seconds=600,
+        comment=f"vss-restore {parameters['Action'][0]} {parameters['VolumeId'][0]} "
+        f"{execution.rsplit(':', 1)[-1]}",
+    )
+
+
+def disk_tool_progress(
+    ssm: Ssm,
+    what: str,
+    action: str,
+    command_id: str,
+    instance_id: str,
+    volume_id: str,
+    previous: dict[str, Any] | None,
+) -> tuple[Progress, dict[str, Any] | None]:
+    """The command's progress and, once it has ended well, its validated report."""
+    invocation = ssm.invocation(command_id, instance_id)
+    status = (invocation or {}).get("Status", "Pending")
+    if status in COMMAND_RUNNING:
+        return next_progress(what, previous, False, now()), None
+    stdout = str((invocation or {}).get("StandardOutputContent", ""))
+    if status != "Success":
+        detail = (invocation or {}).get("StatusDetails", status)
+        windows_error = _windows_error(stdout, action, volume_id)
+        error = RevertFailed if action == disk_tool.REVERT else CommandFailed
+        raise error(f"{action} of {volume_id} ended {detail}: {windows_error}")
+    report = disk_tool.parse_report(stdout, action, volume_id)
+    if not report["ok"]:
+        raise _failure(action, volume_id, report["error"])
+    return next_progress(what, previous, True, now()), report
+
+
+def _windows_error(stdout: str, action: str, volume_id: str) -> str:
+    try:
+        return str(disk_tool.parse_report(stdout, action, volume_id).get("error"))
+    except Exception:  # the command failed before it could report: say what we have
+        return stdout.strip()[-500:] or "no output"
+
+
+def _failure(action: str, volume_id: str, windows_error: str) -> Exception:
+    if action == disk_tool.INSPECT:
+        return DiskNotFound(f"Inspect of {volume_id}: {windows_error}")
+    return RevertFailed(f"Revert of {volume_id}: {windows_error}")
+
+
+def detach_volume(ec2: Ec2, volume_id: str, instance_id: str, source_snapshot_id: str) -> None:
+    volume = ec2.volume(volume_id)
+    if volume is None:
+        raise VolumeFailed(f"{volume_id} no longer exists")
+    require_ours(volume, source_snapshot_id)
+    if any(
+        a.get("InstanceId") == instance_id and a.get("State") in {"attaching", "attached"}
+        for a in volume.get("Attachments", [])
+    ):
+        ec2.detach_volume(volume_id, instance_id)
+
+
+def snapshot_volume(
+    ec2: Ec2, volume_id: str, source_snapshot_id: str, execution: str, shadow_copy_ids: list[str]
+) -> str:
+    """The consistent snapshot; made once per execution, even if this step is retried."""
+    made = ec2.snapshots_made_by(execution, source_snapshot_id)
+    if made:
+        return str(made[0]["SnapshotId"])
+    return ec2.create_snapshot(
+        volume_id=volume_id,
+        description=f"Consistent restore of {source_snapshot_id} by vss-restore",
+        snapshot_tags={
+            tags.RESOURCE: tags.CONSISTENT_SNAPSHOT,
+            tags.SOURCE_SNAPSHOT: source_snapshot_id,
+            tags.EXECUTION: execution,
+            tags.SHADOW_COPY_ID: ",".join(shadow_copy_ids),
+            "Name": f"consistent {source_snapshot_id}",
+        },
+    )
+
+
+def snapshot_progress(ec2: Ec2, snapshot_id: str, previous: dict[str, Any] | None) -> Progress:
+    snapshot = ec2.snapshot(snapshot_id)
+    if snapshot.get("State") == "error":
+        raise VolumeFailed(f"the consistent snapshot {snapshot_id} failed")
+    return next_progress(
+        "snapshot_completed", previous, snapshot.get("State") == "completed", now()
+    )
+
+
+def delete_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
+    volume = ec2.volume(volume_id)
+    if volume is None:
+        return  # already gone: a retry after the delete went through
+    require_ours(volume, source_snapshot_id)
+    ec2.delete_volume(volume_id)
+    count(TEMPORARY_VOLUME_DELETED)
+
+
+def record_verified(
+    ec2: Ec2, source_snapshot_id: str, consistent_snapshot_id: str, execution: str
+) -> dict[str, str]:
+    verdict = {
+        tags.STATUS: tags.VERIFIED,
+        tags.CHECKED_AT: iso(now()),
+        tags.RESULT_SNAPSHOT: consistent_snapshot_id,
+        tags.EXECUTION: execution,
+        tags.REASON: "reverted to the backup's shadow copy",
+    }
+    ec2.tag(source_snapshot_id, verdict)
+    return verdict
+
+
+def record_failed(ec2: Ec2, source_snapshot_id: str, reason: str, execution: str) -> dict[str, str]:
+    verdict = {
+        tags.STATUS: tags.FAILED,
+        tags.CHECKED_AT: iso(now()),
+        tags.RESULT_SNAPSHOT: "none",
+        tags.EXECUTION: execution,
+        tags.REASON: reason,
+    }
+    ec2.tag(source_snapshot_id, verdict)
+    return verdict
+
+
+def require_text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{what} is missing")
+    return value

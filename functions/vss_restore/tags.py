@@ -1,0 +1,49 @@
+"""The tag keys vss-restore reads and writes: the one definition every part uses."""
+
+from typing import Final
+
+PREFIX: Final = "vss-restore:"
+
+# Written by the nightly backup on each EBS snapshot, read by the resolver.
+SHADOW_COPY_ID: Final = f"{PREFIX}shadow-copy-id"
+SHADOW_SET_ID: Final = f"{PREFIX}shadow-set-id"
+INSTANCE_ID: Final = f"{PREFIX}instance-id"
+DRIVE_LETTERS: Final = f"{PREFIX}drive-letters"
+DEVICE: Final = f"{PREFIX}device"
+
+# Put on everything the workflow creates; only resources carrying RESOURCE may be
+# detached or deleted by it.
+RESOURCE: Final = f"{PREFIX}resource"
+TEMPORARY_VOLUME: Final = "temporary-volume"
+CONSISTENT_SNAPSHOT: Final = "consistent-snapshot"
+SOURCE_SNAPSHOT: Final = f"{PREFIX}source-snapshot"
+EXECUTION: Final = f"{PREFIX}execution"
+
+# The verdict, written on the source snapshot.
+STATUS: Final = f"{PREFIX}status"
+CHECKED_AT: Final = f"{PREFIX}checked-at"
+RESULT_SNAPSHOT: Final = f"{PREFIX}consistent-snapshot"
+REASON: Final = f"{PREFIX}reason"
+VERIFIED: Final = "verified"
+FAILED: Final = "failed"
+
+VERDICT_KEYS: Final = (STATUS, CHECKED_AT, RESULT_SNAPSHOT, EXECUTION, REASON)
+
+# Snapshots made by AWS's own VSS tooling (snapshots taken during the freeze).
+AWS_APP_CONSISTENT: Final = "AppConsistent"
+AWS_VSS_CONFIG: Final = "AwsVssConfig"
+
+# An instance allowed to act as the Windows helper.
+HELPER: Final = f"{PREFIX}helper"
+
+MAX_VALUE_LENGTH: Final = 256
+
+
+def as_dict(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
+    """Turn EC2's [{"Key": k, "Value": v}] into {k: v}."""
+    return {tag["Key"]: tag["Value"] for tag in tag_list or []}
+
+
+def as_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Turn {k: v} into EC2's [{"Key": k, "Value": v}], values cut to EC2's limit."""
+    return [{"Key": key, "Value": value[:MAX_VALUE_LENGTH]} for key, value in tags.items()]
