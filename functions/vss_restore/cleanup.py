@@ -1,5 +1,6 @@
 """The one failure path: detach and delete what is ours, mark the snapshot failed."""
 
+import contextlib
 import json
 from typing import Any
 
@@ -16,10 +17,9 @@ def reason_of(error: dict[str, Any] | None) -> str:
     error = error or {}
     name = str(error.get("Error", "UnknownError"))
     cause = str(error.get("Cause", ""))
-    try:  # a Lambda error's Cause is the JSON {"errorType", "errorMessage", ...}
+    # A Lambda error's Cause is the JSON {"errorType", "errorMessage", ...}.
+    with contextlib.suppress(ValueError, AttributeError):
         cause = str(json.loads(cause).get("errorMessage", cause))
-    except (ValueError, AttributeError):
-        pass
     return f"{name}: {cause}"[:MAX_REASON]
 
 

@@ -54,6 +54,6 @@ def observed(handler: Handler) -> Handler:
         logger.append_keys(**_correlation(event))
         return handler(event, context)
 
-    wrapped = logger.inject_lambda_context(clear_state=True)(with_context)
-    wrapped = tracer.capture_lambda_handler(wrapped)
-    return metrics.log_metrics(wrapped)  # type: ignore[no-any-return]
+    logged: Handler = logger.inject_lambda_context(clear_state=True)(with_context)
+    traced: Handler = tracer.capture_lambda_handler(logged)
+    return metrics.log_metrics(traced)

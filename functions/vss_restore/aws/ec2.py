@@ -1,6 +1,6 @@
 """EC2 adapter: the snapshot, volume and instance calls of the restore."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.exceptions import ClientError
@@ -11,6 +11,7 @@ from vss_restore.errors import DeviceNameTaken, NotOurs, SnapshotNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import TagSpecificationTypeDef, TagTypeDef
 
 
 class Ec2:
@@ -92,9 +93,7 @@ class Ec2:
                 AvailabilityZone=availability_zone,
                 VolumeType=volume_type,  # type: ignore[arg-type]
                 ClientToken=client_token,
-                TagSpecifications=[
-                    {"ResourceType": "volume", "Tags": tags.as_list(volume_tags)}  # type: ignore[typeddict-item]
-                ],
+                TagSpecifications=[_at_birth("volume", volume_tags)],
             )
         return str(created["VolumeId"])
 
@@ -122,15 +121,23 @@ class Ec2:
             created = self.client.create_snapshot(
                 VolumeId=volume_id,
                 Description=description,
-                TagSpecifications=[
-                    {"ResourceType": "snapshot", "Tags": tags.as_list(snapshot_tags)}  # type: ignore[typeddict-item]
-                ],
+                TagSpecifications=[_at_birth("snapshot", snapshot_tags)],
             )
         return str(created["SnapshotId"])
 
     def tag(self, resource_id: str, resource_tags: dict[str, str]) -> None:
         with throttling_is_transient():
-            self.client.create_tags(Resources=[resource_id], Tags=tags.as_list(resource_tags))  # type: ignore[arg-type]
+            self.client.create_tags(
+                Resources=[resource_id], Tags=cast("list[TagTypeDef]", tags.as_list(resource_tags))
+            )
+
+
+def _at_birth(resource_type: str, resource_tags: dict[str, str]) -> "TagSpecificationTypeDef":
+    """Tags given in the create call itself, so that IAM can demand them (aws:RequestTag)."""
+    return cast(
+        "TagSpecificationTypeDef",
+        {"ResourceType": resource_type, "Tags": tags.as_list(resource_tags)},
+    )
 
 
 def require_ours(volume: dict[str, Any], source_snapshot_id: str) -> None:

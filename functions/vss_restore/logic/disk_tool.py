@@ -86,8 +86,8 @@ def _check(obj: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) 
 
 
 def last_json_line(stdout: str) -> dict[str, Any]:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
+    for raw_line in reversed(stdout.strip().splitlines()):
+        line = raw_line.strip()
         if line.startswith("{"):
             try:
                 report = json.loads(line)

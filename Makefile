@@ -1,0 +1,99 @@
+# One entry point for setting up, checking, building and demoing vss-restore.
+# `make test` is what CI runs (.ci/run); it works from a fresh clone.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# The checks must run in the order listed under `test` and stop at the first failure.
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ASL_FILES := $(wildcard statemachine/*.asl.json)
+ASL_OUT := out/asl
+
+export PYTHONPATH := functions:.
+# Local tools only ever see fake credentials, so nothing here can reach a real account.
+OFFLINE := env -u AWS_PROFILE AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	AWS_SESSION_TOKEN=testing AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+
+# `sam build` needs the functions' runtime interpreter (e.g. python3.12) on PATH.
+RUNTIME := $(or $(shell grep -oE 'Runtime: *python3\.[0-9]+' template.yaml 2>/dev/null \
+	| grep -oE 'python3\.[0-9]+' | head -n 1),python3.12)
+RUNTIME_PYTHON = $(shell for p in $$(type -ap $(RUNTIME)) \
+	$(HOME)/.pyenv/versions/*/bin/$(RUNTIME); do \
+	"$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+
+.PHONY: help setup demo test build clean \
+	lint format-check typecheck cfn-lint sam-validate asl checkov powershell pytest
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- set-up ---------------------------------------------------------------------------
+
+# requirements-dev.txt is a full freeze, so pip needs no resolver run (--no-deps).
+
+$(VENV)/.installed: requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "$(PYTHON) is older than 3.11; run with PYTHON=python3.11" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --no-deps -r requirements-dev.txt
+	$(BIN)/pip check
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Install the Python and Node tools
+
+# --- checks (in CI order) ---------------------------------------------------------------
+
+test: setup lint format-check typecheck cfn-lint sam-validate asl checkov powershell pytest ## Run every check
+	@echo "All checks passed."
+
+lint: setup
+	$(BIN)/ruff check
+
+format-check: setup
+	$(BIN)/ruff format --check
+
+typecheck: setup
+	$(BIN)/mypy
+
+cfn-lint: setup
+	$(BIN)/cfn-lint template.yaml
+
+sam-validate: setup
+	$(OFFLINE) $(BIN)/sam validate --lint --template-file template.yaml
+
+# asl-validator cannot read ${Placeholders}: it checks copies filled with fake values.
+asl: setup
+	@test -n "$(ASL_FILES)" || { echo "no statemachine/*.asl.json" >&2; exit 1; }
+	$(BIN)/python -m tools.asl_substituted --template template.yaml --out-dir $(ASL_OUT) $(ASL_FILES)
+	node_modules/.bin/asl-validator $(foreach f,$(ASL_FILES),--json-path $(ASL_OUT)/$(notdir $(f)))
+
+checkov: setup
+	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+powershell: setup
+	$(BIN)/python -m tools.parse_powershell --template template.yaml
+
+pytest: setup
+	$(OFFLINE) $(BIN)/pytest -q -p no:cacheprovider
+
+# --- running ----------------------------------------------------------------------------
+
+demo: setup ## Run the nightly-backup scenario in the local simulator
+	$(OFFLINE) $(BIN)/python -m simulator run simulator/scenarios/nightly-backup.json
+
+build: setup ## sam build (needs the functions' runtime Python)
+	@test -n "$(RUNTIME_PYTHON)" || { echo "no working $(RUNTIME) found for sam build" >&2; exit 1; }
+	PATH="$(dir $(RUNTIME_PYTHON)):$$PATH" $(OFFLINE) $(BIN)/sam build
+
+clean: ## Remove the tools and build output
+	rm -rf $(VENV) node_modules .aws-sam out .mypy_cache .ruff_cache .pytest_cache
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

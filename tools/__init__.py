@@ -1,0 +1,1 @@
+"""Build and check helpers for the repository (not deployed)."""
