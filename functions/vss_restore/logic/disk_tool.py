@@ -39,7 +39,7 @@ def parameters(
         "DiskIdentity": disk_identity,
     }
     for name, value in values.items():
-        if not re.match(PARAMETER_PATTERNS[name], value):
+        if not re.fullmatch(PARAMETER_PATTERNS[name], value):
             raise DiskToolReportInvalid(f"refusing to send {name}={value!r}: not a valid value")
     return {name: [value] for name, value in values.items()}
 
