@@ -53,10 +53,11 @@ def clean_up(
     execution: str,
 ) -> dict[str, Any]:
     reason = reason_of(error)
-    if volume_id:
-        remove_temporary_volume(ec2, volume_id, snapshot_id)
+    # The verdict first: if the volume cannot be removed, the snapshot still says failed.
     if restoring:
         record_failed(ec2, snapshot_id, reason, execution)
+    if volume_id:
+        remove_temporary_volume(ec2, volume_id, snapshot_id)
     count(RESTORE_FAILED)
     return {
         "snapshot_id": snapshot_id,

@@ -57,6 +57,10 @@ class CommandFailed(PermanentError):
     """The SSM command did not succeed (failed, timed out, cancelled, undeliverable)."""
 
 
+class UnsafeParameter(PermanentError):
+    """A value for the disk tool does not match its allowedPattern; it is never sent."""
+
+
 class DiskToolReportInvalid(PermanentError):
     """The disk tool's report is missing or does not follow docs/disk-tool.md."""
 

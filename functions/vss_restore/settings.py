@@ -17,7 +17,6 @@ class Settings:
     helper_instance_id: str = ""
     disk_tool_document: str = "vss-restore-DiskTool"
     volume_type: str = "gp3"
-    command_timeout_seconds: int = 7200
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -28,9 +27,6 @@ class Settings:
             helper_instance_id=env.get("HELPER_INSTANCE_ID", cls.helper_instance_id),
             disk_tool_document=env.get("DISK_TOOL_DOCUMENT", cls.disk_tool_document),
             volume_type=env.get("VOLUME_TYPE", cls.volume_type),
-            command_timeout_seconds=int(
-                env.get("COMMAND_TIMEOUT_SECONDS", str(cls.command_timeout_seconds))
-            ),
         )
         if settings.helper_instance_id and not INSTANCE_ID_PATTERN.match(
             settings.helper_instance_id

@@ -24,7 +24,7 @@ def lookup(state: Mapping[str, Any], path: str) -> Any:
 
 def text(state: Mapping[str, Any], path: str, pattern: re.Pattern[str] | None = None) -> str:
     value = lookup(state, path)
-    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
         raise InvalidRequest(f"{path} is {value!r}, not a valid value")
     return value
 

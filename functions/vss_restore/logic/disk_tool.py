@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from vss_restore.errors import DiskToolReportInvalid
+from vss_restore.errors import DiskToolReportInvalid, UnsafeParameter
 
 INSPECT = "Inspect"
 REVERT = "Revert"
@@ -40,7 +40,7 @@ def parameters(
     }
     for name, value in values.items():
         if not re.fullmatch(PARAMETER_PATTERNS[name], value):
-            raise DiskToolReportInvalid(f"refusing to send {name}={value!r}: not a valid value")
+            raise UnsafeParameter(f"refusing to send {name}={value!r}: not a valid value")
     return {name: [value] for name, value in values.items()}
 
 

@@ -18,12 +18,12 @@ class WaitPolicy:
 
 # One policy per thing waited for; the waits grow so that a long wait costs few rounds.
 POLICIES = {
-    "volume-available": WaitPolicy(2, 30, 60, 3600),
-    "volume-attached": WaitPolicy(2, 15, 60, 1800),
-    "volume-detached": WaitPolicy(2, 15, 60, 1800),
+    "volume_available": WaitPolicy(2, 30, 60, 3600),
+    "volume_attached": WaitPolicy(2, 15, 60, 1800),
+    "volume_detached": WaitPolicy(2, 15, 60, 1800),
     "inspect": WaitPolicy(5, 30, 60, 3600),
-    "revert": WaitPolicy(15, 300, 120, 6 * 3600),
-    "snapshot-completed": WaitPolicy(15, 600, 200, 24 * 3600),
+    "revert": WaitPolicy(15, 300, 120, 2 * 3600),
+    "snapshot_completed": WaitPolicy(15, 600, 200, 24 * 3600),
 }
 
 

@@ -1,0 +1,211 @@
+"""Handlers clean_up (the failure path) and finish (the execution's outcome)."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from vss_restore import tags
+from vss_restore.errors import CleanupPending, InvalidRequest, RestoreFailed
+from vss_restore.handlers import clean_up, finish
+
+
+def _attachments(world: Any, volume_id: str) -> list[dict[str, Any]]:
+    return list(world.volume(volume_id)["Attachments"])
+
+
+@pytest.fixture
+def detaches(world: Any) -> Iterator[list[dict[str, Any]]]:
+    """The DetachVolume calls the handlers make (the test session gives them one client)."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    events = boto3.client("ec2").meta.events
+    events.register("provide-client-params.ec2.DetachVolume", record)
+    yield sent
+    events.unregister("provide-client-params.ec2.DetachVolume", record)
+
+
+def test_our_attached_volume_is_force_detached_and_the_cleanup_waits_for_it(
+    world: Any, lambda_context: Any, detaches: list[dict[str, Any]]
+) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+
+    with pytest.raises(CleanupPending, match=f"{volume_id} is in-use, waiting to delete it"):
+        clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
+
+    assert detaches == [{"VolumeId": volume_id, "InstanceId": world.helper_id, "Force": True}]
+    assert world.volume(volume_id) is not None
+
+
+def test_once_detached_our_volume_is_deleted_and_the_snapshot_marked_failed(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+    event = world.event("clean_up", volume=volume_id)
+    with pytest.raises(CleanupPending):
+        clean_up.handler(event, lambda_context)
+
+    verdict = clean_up.handler(event, lambda_context)  # the Retry, after moto's detach
+
+    assert world.volume(volume_id) is None
+    reason = f"RevertFailed: Revert of {volume_id}: VSS_E_OBJECT_NOT_FOUND"
+    marked = world.snapshot_tags(world.snapshot_id)
+    assert marked[tags.STATUS] == tags.FAILED
+    assert marked[tags.REASON] == reason
+    assert marked[tags.RESULT_SNAPSHOT] == "none"
+    assert marked[tags.EXECUTION] == event["execution"]
+    assert tags.CHECKED_AT in marked
+    assert verdict == {
+        "snapshot_id": world.snapshot_id,
+        "status": "failed",
+        "reason": reason,
+        "consistent_snapshot": "",
+        "shadow_copies_reverted": [],
+    }
+
+
+def test_a_detached_volume_of_ours_is_deleted_at_once(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+
+    clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id) is None
+
+
+@pytest.mark.parametrize(
+    "volume_tags",
+    [
+        {"Name": "the file server's data disk"},
+        {tags.RESOURCE: tags.TEMPORARY_VOLUME, tags.SOURCE_SNAPSHOT: "snap-0ffffffffffffffff"},
+    ],
+    ids=["not-ours", "of-another-snapshot"],
+)
+def test_a_volume_that_is_not_ours_is_left_attached_and_the_snapshot_still_marked_failed(
+    world: Any, lambda_context: Any, volume_tags: dict[str, str]
+) -> None:
+    volume_id = world.temporary_volume(volume_tags=volume_tags)
+    world.attach(volume_id, "xvdf")
+
+    verdict = clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
+
+    [attachment] = _attachments(world, volume_id)
+    assert (attachment["InstanceId"], attachment["State"]) == (world.helper_id, "attached")
+    assert world.snapshot_tags(world.snapshot_id)[tags.STATUS] == tags.FAILED
+    assert verdict["status"] == "failed"
+
+
+def test_a_failure_before_any_volume_only_marks_the_snapshot_failed(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("clean_up")
+    del event["volume"]
+    event["error"] = {
+        "Error": "HelperNotUsable",
+        "Cause": json.dumps(
+            {"errorType": "HelperNotUsable", "errorMessage": "helper i-0abc is stopped"}
+        ),
+    }
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    assert verdict["reason"] == "HelperNotUsable: helper i-0abc is stopped"
+    assert world.snapshot_tags(world.snapshot_id)[tags.REASON] == verdict["reason"]
+
+
+def test_a_volume_already_gone_is_not_an_error(world: Any, lambda_context: Any) -> None:
+    verdict = clean_up.handler(
+        world.event("clean_up", volume="vol-0ffffffffffffffff"), lambda_context
+    )
+
+    assert verdict["status"] == "failed"
+
+
+def test_a_state_machine_error_with_a_plain_text_cause_is_kept_as_the_reason(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("clean_up")
+    del event["volume"]
+    event["error"] = {"Error": "States.Timeout", "Cause": "Task timed out after 60 s"}
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    assert verdict["reason"] == "States.Timeout: Task timed out after 60 s"
+
+
+def test_a_failure_while_resolving_does_not_tag_the_snapshot(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("clean_up")
+    del event["volume"], event["source"]
+    event["error"] = {"Error": "SnapshotNotFound", "Cause": "{}"}
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    assert verdict["status"] == "failed"
+    assert tags.STATUS not in world.snapshot_tags(world.snapshot_id)
+
+
+def test_a_long_reason_is_cut_to_fit_a_tag(world: Any, lambda_context: Any) -> None:
+    event = world.event("clean_up")
+    del event["volume"]
+    event["error"] = {"Error": "RevertFailed", "Cause": "x" * 5000}
+
+    clean_up.handler(event, lambda_context)
+
+    assert 0 < len(world.snapshot_tags(world.snapshot_id)[tags.REASON]) <= 256
+
+
+# --- finish ----------------------------------------------------------------------------
+
+
+def test_an_execution_with_every_snapshot_verified_returns_the_verdicts(
+    sample: Any, lambda_context: Any
+) -> None:
+    event = sample("finish")
+
+    assert finish.handler(event, lambda_context) == {"verdicts": event["verdicts"]}
+
+
+def test_skipped_snapshots_do_not_fail_the_execution(sample: Any, lambda_context: Any) -> None:
+    event = sample("finish")
+    event["verdicts"].append(
+        {"snapshot_id": "snap-0b2c3d4e5f6071829", "status": "skipped", "reason": "not-vss-tagged"}
+    )
+
+    assert len(finish.handler(event, lambda_context)["verdicts"]) == 2
+
+
+def test_an_execution_with_a_failed_restore_fails_listing_the_failures(
+    sample: Any, lambda_context: Any
+) -> None:
+    event = sample("finish")
+    failed = {
+        "snapshot_id": "snap-0b2c3d4e5f6071829",
+        "status": "failed",
+        "reason": "RevertFailed: VSS_E_OBJECT_NOT_FOUND",
+        "consistent_snapshot": "",
+        "shadow_copies_reverted": [],
+    }
+    event["verdicts"].append(failed)
+
+    with pytest.raises(RestoreFailed) as failure:
+        finish.handler(event, lambda_context)
+
+    cause = json.loads(str(failure.value))
+    assert cause["failed"] == [failed]
+    assert cause["verdicts"] == event["verdicts"]
+
+
+def test_an_execution_without_verdicts_is_refused(sample: Any, lambda_context: Any) -> None:
+    event = sample("finish")
+    del event["verdicts"]
+
+    with pytest.raises(InvalidRequest, match="'verdicts'"):
+        finish.handler(event, lambda_context)

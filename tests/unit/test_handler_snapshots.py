@@ -1,0 +1,208 @@
+"""Handlers snapshot_volume, snapshot_state and record_verdict: the consistent snapshot."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from vss_restore import tags
+from vss_restore.errors import SnapshotNotFound, VolumeFailed
+from vss_restore.handlers import record_verdict, resolve_snapshot, snapshot_state, snapshot_volume
+from vss_restore.settings import Settings
+
+VSS = Settings()  # the stack's default VSS tag
+
+
+def _consistent_snapshots(world: Any) -> list[dict[str, Any]]:
+    return list(
+        world.ec2.describe_snapshots(
+            OwnerIds=["self"],
+            Filters=[{"Name": f"tag:{tags.SOURCE_SNAPSHOT}", "Values": [world.snapshot_id]}],
+        )["Snapshots"]
+    )
+
+
+# --- snapshot_volume -------------------------------------------------------------------
+
+
+def test_the_reverted_volume_is_snapshotted_and_tagged_as_our_consistent_snapshot(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+    event = world.event("snapshot_volume", volume=volume_id)
+
+    result = snapshot_volume.handler(event, lambda_context)
+
+    [made] = _consistent_snapshots(world)
+    assert made["SnapshotId"] == result["snapshot_id"]
+    assert made["VolumeId"] == volume_id
+    made_tags = tags.as_dict(made["Tags"])
+    assert made_tags[tags.RESOURCE] == tags.CONSISTENT_SNAPSHOT
+    assert made_tags[tags.SOURCE_SNAPSHOT] == world.snapshot_id
+    assert made_tags[tags.EXECUTION] == event["execution"]
+    assert made_tags[tags.SHADOW_COPY_ID] == ",".join(event["plan"]["shadow_copy_ids"])
+
+
+def test_the_consistent_snapshot_does_not_carry_the_vss_marker(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("snapshot_volume", volume=world.temporary_volume())
+
+    snapshot_volume.handler(event, lambda_context)
+
+    [made] = _consistent_snapshots(world)
+    assert VSS.vss_tag_key not in tags.as_dict(made["Tags"])
+
+
+def test_the_consistent_snapshot_never_triggers_another_restore(
+    world: Any, lambda_context: Any
+) -> None:
+    made = snapshot_volume.handler(
+        world.event("snapshot_volume", volume=world.temporary_volume()), lambda_context
+    )
+    event = world.event("resolve_snapshot")
+    event["request"]["snapshot_id"] = made["snapshot_id"]
+
+    decision = resolve_snapshot.handler(event, lambda_context)
+
+    assert (decision["action"], decision["reason"]) == ("skip", "made-by-vss-restore")
+
+
+def test_a_second_call_in_the_same_execution_returns_the_same_snapshot_and_makes_no_other(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("snapshot_volume", volume=world.temporary_volume())
+    first = snapshot_volume.handler(event, lambda_context)
+
+    again = snapshot_volume.handler(event, lambda_context)
+
+    assert again == first
+    assert len(_consistent_snapshots(world)) == 1
+
+
+def test_another_execution_makes_its_own_consistent_snapshot(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("snapshot_volume", volume=world.temporary_volume())
+    first = snapshot_volume.handler(event, lambda_context)
+    event["execution"] += "-rerun"
+
+    second = snapshot_volume.handler(event, lambda_context)
+
+    assert second != first
+    assert len(_consistent_snapshots(world)) == 2
+
+
+# --- snapshot_state --------------------------------------------------------------------
+
+
+def test_the_consistent_snapshot_is_completed_on_the_first_look(
+    world: Any, lambda_context: Any
+) -> None:
+    made = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+
+    progress = snapshot_state.handler(
+        world.event("snapshot_state", consistent=made), lambda_context
+    )
+
+    assert (progress["ready"], progress["attempt"], progress["wait_seconds"]) == (True, 1, 0)
+
+
+def test_a_pending_snapshot_is_looked_at_again_with_the_wait_started_before(
+    world: Any, lambda_context: Any
+) -> None:
+    made = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    world.backend.get_snapshot(made).status = "pending"
+    started = (datetime.now(UTC) - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = world.event("snapshot_state", consistent=made)
+    event["progress"]["snapshot_completed"] = {
+        "ready": False,
+        "attempt": 2,
+        "since": started,
+        "wait_seconds": 30,
+    }
+
+    progress = snapshot_state.handler(event, lambda_context)
+
+    assert (progress["ready"], progress["attempt"], progress["since"]) == (False, 3, started)
+    assert progress["wait_seconds"] > 30
+
+
+def test_a_consistent_snapshot_in_the_error_state_fails_the_restore(
+    world: Any, lambda_context: Any
+) -> None:
+    made = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    world.backend.get_snapshot(made).status = "error"
+
+    with pytest.raises(VolumeFailed, match=f"the consistent snapshot {made} failed"):
+        snapshot_state.handler(world.event("snapshot_state", consistent=made), lambda_context)
+
+
+def test_a_consistent_snapshot_that_vanished_fails_with_snapshot_not_found(
+    world: Any, lambda_context: Any
+) -> None:
+    with pytest.raises(SnapshotNotFound):
+        snapshot_state.handler(
+            world.event("snapshot_state", consistent="snap-0ffffffffffffffff"), lambda_context
+        )
+
+
+# --- record_verdict --------------------------------------------------------------------
+
+
+def test_the_source_snapshot_is_tagged_verified_with_its_consistent_snapshot(
+    world: Any, lambda_context: Any
+) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    event = world.event("record_verdict", consistent=consistent)
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    record_verdict.handler(event, lambda_context)
+
+    verdict = world.snapshot_tags(world.snapshot_id)
+    assert verdict[tags.STATUS] == tags.VERIFIED
+    assert verdict[tags.RESULT_SNAPSHOT] == consistent
+    assert verdict[tags.EXECUTION] == event["execution"]
+    checked_at = datetime.strptime(verdict[tags.CHECKED_AT], "%Y-%m-%dT%H:%M:%SZ")
+    assert before <= checked_at.replace(tzinfo=UTC) <= datetime.now(UTC)
+    # The backup's own tags stay.
+    assert verdict[VSS.vss_tag_key] == VSS.vss_tag_value
+
+
+def test_the_verdict_says_what_was_reverted_and_by_which_rule(
+    world: Any, lambda_context: Any
+) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    event = world.event("record_verdict", consistent=consistent)
+
+    verdict = record_verdict.handler(event, lambda_context)
+
+    assert verdict == {
+        "snapshot_id": world.snapshot_id,
+        "status": "verified",
+        "reason": "",
+        "consistent_snapshot": consistent,
+        "shadow_copies_reverted": event["plan"]["shadow_copy_ids"],
+        "rule": event["plan"]["rule"],
+        "volume_kept": "",
+    }
+
+
+def test_a_kept_volume_is_named_in_the_verdict(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    consistent = world.ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    event = world.event("record_verdict", volume=volume_id, consistent=consistent)
+    event["request"]["keep_volume"] = True
+
+    verdict = record_verdict.handler(event, lambda_context)
+
+    assert verdict["volume_kept"] == volume_id
+
+
+def test_a_verified_snapshot_is_skipped_by_the_next_run(world: Any, lambda_context: Any) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    record_verdict.handler(world.event("record_verdict", consistent=consistent), lambda_context)
+
+    decision = resolve_snapshot.handler(world.event("resolve_snapshot"), lambda_context)
+
+    assert (decision["action"], decision["reason"]) == ("skip", "already-verified")

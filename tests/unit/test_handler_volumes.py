@@ -1,0 +1,341 @@
+"""Handlers create_volume, volume_state, attach_volume, detach_volume and delete_volume."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.cfn_template import load_template
+from vss_restore import steps, tags
+from vss_restore.aws.ec2 import Ec2
+from vss_restore.errors import InvalidRequest, NotOurs, VolumeFailed
+from vss_restore.handlers import (
+    attach_volume,
+    create_volume,
+    delete_volume,
+    detach_volume,
+    volume_state,
+)
+from vss_restore.logic.helper import Helper
+from vss_restore.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- create_volume -------------------------------------------------------------------
+
+
+def test_the_volume_is_created_from_the_snapshot_in_the_helpers_zone_and_tagged_ours(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("create_volume")
+
+    result = create_volume.handler(event, lambda_context)
+
+    volume = world.volume(result["volume_id"])
+    assert volume["SnapshotId"] == world.snapshot_id
+    assert volume["AvailabilityZone"] == world.helper_zone
+    assert volume["VolumeType"] == "gp3"
+    assert tags.as_dict(volume["Tags"]) == {
+        tags.RESOURCE: tags.TEMPORARY_VOLUME,
+        tags.SOURCE_SNAPSHOT: world.snapshot_id,
+        tags.EXECUTION: event["execution"],
+        "Name": f"vss-restore of {world.snapshot_id}",
+    }
+
+
+def _volume_types_the_stack_accepts() -> list[str]:
+    parameter = load_template(REPO / "template.yaml")["Parameters"]["VolumeType"]
+    return [str(value) for value in parameter["AllowedValues"]]
+
+
+@pytest.mark.parametrize("volume_type", _volume_types_the_stack_accepts())
+def test_every_volume_type_the_stack_accepts_makes_the_temporary_volume(
+    world: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, volume_type: str
+) -> None:
+    monkeypatch.setenv("VOLUME_TYPE", volume_type)
+
+    result = create_volume.handler(world.event("create_volume"), lambda_context)
+
+    assert world.volume(result["volume_id"])["VolumeType"] == volume_type
+
+
+def _client_tokens_sent(world: Any, execution: str, snapshot_id: str, times: int) -> list[str]:
+    """Create the volume `times` times and return the ClientToken of each CreateVolume."""
+    sent: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["ClientToken"])
+
+    world.ec2.meta.events.register("provide-client-params.ec2.CreateVolume", record)
+    try:
+        for _ in range(times):
+            steps.create_volume(
+                Ec2(client=world.ec2),
+                Settings(),
+                snapshot_id,
+                Helper(world.helper_id, world.helper_zone),
+                execution,
+            )
+    finally:
+        world.ec2.meta.events.unregister("provide-client-params.ec2.CreateVolume", record)
+    return sent
+
+
+def test_a_retried_create_sends_the_same_client_token_so_ec2_makes_one_volume(
+    world: Any,
+) -> None:
+    tokens = _client_tokens_sent(world, world.execution, world.snapshot_id, times=2)
+
+    assert tokens[0] == tokens[1]
+    assert len(tokens[0]) <= 64
+    assert tokens[0].isascii()
+
+
+def test_another_execution_or_snapshot_gets_another_client_token(world: Any) -> None:
+    other_snapshot = world.ec2.create_snapshot(VolumeId=world.source_volume_id)["SnapshotId"]
+
+    [this] = _client_tokens_sent(world, world.execution, world.snapshot_id, times=1)
+    [next_run] = _client_tokens_sent(world, world.execution + "-2", world.snapshot_id, times=1)
+    [other] = _client_tokens_sent(world, world.execution, other_snapshot, times=1)
+
+    assert len({this, next_run, other}) == 3
+
+
+def test_a_helper_without_an_instance_id_in_the_state_is_refused(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("create_volume")
+    del event["helper"]
+
+    with pytest.raises(InvalidRequest, match=r"'helper\.instance_id'"):
+        create_volume.handler(event, lambda_context)
+
+
+# --- volume_state ----------------------------------------------------------------------
+
+
+def _look(world: Any, lambda_context: Any, wait: str, volume_id: str) -> dict[str, Any]:
+    event = world.event("volume_state", volume=volume_id)
+    event["wait"] = wait
+    return volume_state.handler(event, lambda_context)
+
+
+def test_a_new_volume_is_available_on_the_first_look(world: Any, lambda_context: Any) -> None:
+    progress = _look(world, lambda_context, "volume_available", world.temporary_volume())
+
+    assert (progress["ready"], progress["attempt"], progress["wait_seconds"]) == (True, 1, 0)
+
+
+def test_a_volume_still_creating_is_looked_at_again_later(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.set_volume_state(volume_id, "creating")
+
+    progress = _look(world, lambda_context, "volume_available", volume_id)
+
+    assert progress["ready"] is False
+    assert progress["wait_seconds"] > 0
+
+
+def test_an_attached_volume_is_attached_on_the_first_look(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+
+    progress = _look(world, lambda_context, "volume_attached", volume_id)
+
+    assert progress["ready"] is True
+
+
+def test_a_volume_attached_to_another_instance_is_not_attached_to_the_helper(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf", instance_id=world.launch())
+
+    progress = _look(world, lambda_context, "volume_attached", volume_id)
+
+    assert progress["ready"] is False
+
+
+def test_a_detached_volume_is_detached_on_the_first_look(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+    world.ec2.detach_volume(VolumeId=volume_id, InstanceId=world.helper_id)
+
+    progress = _look(world, lambda_context, "volume_detached", volume_id)
+
+    assert progress["ready"] is True
+
+
+def test_a_volume_in_the_error_state_fails_the_wait(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.set_volume_state(volume_id, "error")
+
+    with pytest.raises(VolumeFailed, match=f"{volume_id} is in the error state"):
+        _look(world, lambda_context, "volume_available", volume_id)
+
+
+def test_a_volume_that_no_longer_exists_fails_the_wait(world: Any, lambda_context: Any) -> None:
+    with pytest.raises(VolumeFailed, match="vol-0ffffffffffffffff no longer exists"):
+        _look(world, lambda_context, "volume_detached", "vol-0ffffffffffffffff")
+
+
+def test_an_unknown_wait_is_refused(world: Any, lambda_context: Any) -> None:
+    with pytest.raises(InvalidRequest, match="cannot wait for 'volume_gone'"):
+        _look(world, lambda_context, "volume_gone", world.temporary_volume())
+
+
+def test_the_sample_wait_for_the_new_volume_is_ready(world: Any, lambda_context: Any) -> None:
+    event = world.event("volume_state", volume=world.temporary_volume())
+
+    assert volume_state.handler(event, lambda_context)["ready"] is True
+
+
+# --- attach_volume ---------------------------------------------------------------------
+
+
+def _attachments(world: Any, volume_id: str) -> list[dict[str, Any]]:
+    return list(world.volume(volume_id)["Attachments"])
+
+
+def test_the_volume_is_attached_to_the_helper_at_the_first_free_name(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+
+    result = attach_volume.handler(world.event("attach_volume", volume=volume_id), lambda_context)
+
+    assert result == {"device": "xvdf"}
+    [attachment] = _attachments(world, volume_id)
+    assert (attachment["InstanceId"], attachment["Device"]) == (world.helper_id, "xvdf")
+
+
+def test_names_in_the_helpers_block_device_mappings_are_avoided(
+    world: Any, lambda_context: Any
+) -> None:
+    helper = world.launch(mappings=("/dev/xvdf", "xvdg"))
+    # Only the instance lists them: the volumes API does not show these attachments (yet).
+    for name in ("/dev/xvdf", "xvdg"):
+        mapped = world.backend.get_instance(helper).block_device_mapping[name].volume_id
+        world.backend.get_volume(mapped).attachment = None
+    volume_id = world.temporary_volume()
+    event = world.event("attach_volume", volume=volume_id)
+    event["helper"]["instance_id"] = helper
+
+    assert attach_volume.handler(event, lambda_context) == {"device": "xvdh"}
+
+
+def test_names_of_volumes_already_attached_to_the_helper_are_avoided(
+    world: Any, lambda_context: Any
+) -> None:
+    other = world.temporary_volume()
+    world.attach(other, "xvdf")
+    # An attach still in flight may not be in the instance's mappings yet.
+    del world.backend.get_instance(world.helper_id).block_device_mapping["xvdf"]
+    volume_id = world.temporary_volume()
+
+    result = attach_volume.handler(world.event("attach_volume", volume=volume_id), lambda_context)
+
+    assert result == {"device": "xvdg"}
+
+
+def test_a_retry_after_a_successful_attach_returns_the_same_device_without_attaching_again(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+    event = world.event("attach_volume", volume=volume_id)
+    first = attach_volume.handler(event, lambda_context)
+
+    again = attach_volume.handler(event, lambda_context)
+
+    assert again == first
+    assert len(_attachments(world, volume_id)) == 1
+    mappings = world.ec2.describe_instances(InstanceIds=[world.helper_id])["Reservations"][0][
+        "Instances"
+    ][0]["BlockDeviceMappings"]
+    assert [m["Ebs"]["VolumeId"] for m in mappings].count(volume_id) == 1
+
+
+# --- detach_volume ---------------------------------------------------------------------
+
+
+def test_our_volume_is_detached_from_the_helper(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+
+    detach_volume.handler(world.event("detach_volume", volume=volume_id), lambda_context)
+
+    assert _attachments(world, volume_id) == []
+
+
+def test_detaching_a_volume_already_detached_changes_nothing(
+    world: Any, lambda_context: Any
+) -> None:
+    volume_id = world.temporary_volume()
+
+    detach_volume.handler(world.event("detach_volume", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id)["State"] == "available"
+
+
+@pytest.mark.parametrize(
+    "volume_tags",
+    [
+        {"Name": "the file server's data disk"},
+        {tags.RESOURCE: tags.TEMPORARY_VOLUME, tags.SOURCE_SNAPSHOT: "snap-0ffffffffffffffff"},
+        {tags.RESOURCE: tags.CONSISTENT_SNAPSHOT, tags.SOURCE_SNAPSHOT: "<the snapshot>"},
+    ],
+    ids=["not-ours", "of-another-snapshot", "not-a-temporary-volume"],
+)
+def test_a_volume_that_is_not_our_temporary_volume_is_never_detached(
+    world: Any, lambda_context: Any, volume_tags: dict[str, str]
+) -> None:
+    volume_tags = {
+        k: v.replace("<the snapshot>", world.snapshot_id) for k, v in volume_tags.items()
+    }
+    volume_id = world.temporary_volume(volume_tags=volume_tags)
+    world.attach(volume_id, "xvdf")
+
+    with pytest.raises(NotOurs, match=f"{volume_id} is not a temporary volume of vss-restore"):
+        detach_volume.handler(world.event("detach_volume", volume=volume_id), lambda_context)
+
+    [attachment] = _attachments(world, volume_id)
+    assert (attachment["InstanceId"], attachment["State"]) == (world.helper_id, "attached")
+
+
+# --- delete_volume ---------------------------------------------------------------------
+
+
+def test_our_volume_is_deleted(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+
+    delete_volume.handler(world.event("delete_volume", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id) is None
+
+
+def test_deleting_a_volume_already_gone_is_not_an_error(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    event = world.event("delete_volume", volume=volume_id)
+    delete_volume.handler(event, lambda_context)
+
+    assert delete_volume.handler(event, lambda_context) == {}
+
+
+@pytest.mark.parametrize(
+    "volume_tags",
+    [
+        {"Name": "the file server's data disk"},
+        {tags.RESOURCE: tags.TEMPORARY_VOLUME, tags.SOURCE_SNAPSHOT: "snap-0ffffffffffffffff"},
+    ],
+    ids=["not-ours", "of-another-snapshot"],
+)
+def test_a_volume_that_is_not_our_temporary_volume_is_never_deleted(
+    world: Any, lambda_context: Any, volume_tags: dict[str, str]
+) -> None:
+    volume_id = world.temporary_volume(volume_tags=volume_tags)
+
+    with pytest.raises(NotOurs, match="it is left untouched"):
+        delete_volume.handler(world.event("delete_volume", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id)["State"] == "available"

@@ -1,0 +1,269 @@
+"""The disk tool's contract: checked parameters out, validated report back (logic/disk_tool.py)."""
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vss_restore.errors import DiskToolReportInvalid, UnsafeParameter
+from vss_restore.logic.disk_tool import INSPECT, REVERT, parameters, parse_report
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "disk-tool.md"
+VOLUME = "vol-0a4064b39e5f534a2"
+SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-000000000001}"
+GUID = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
+
+
+@pytest.fixture
+def inspect_report() -> dict[str, Any]:
+    """The Inspect example of docs/disk-tool.md, the contract's one stated example."""
+    block = re.search(r"Example \(Inspect\):\s*```json\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert block, "docs/disk-tool.md has no Inspect example"
+    report: dict[str, Any] = json.loads(block.group(1))
+    return report
+
+
+@pytest.fixture
+def revert_report(inspect_report: dict[str, Any]) -> dict[str, Any]:
+    report = {k: v for k, v in inspect_report.items() if k not in {"partitions", "shadow_copies"}}
+    report["action"] = REVERT
+    report.update(reverted=[SHADOW], identity_restored=report["disk"]["identity"], offline=True)
+    return report
+
+
+def printed(*reports: dict[str, Any], before: str = "", after: str = "") -> str:
+    """Stdout as the script prints it: log lines, then one compact JSON line per report."""
+    lines = [before] + [json.dumps(report, separators=(",", ":")) for report in reports]
+    return "\n".join([*lines, after])
+
+
+def test_inspect_parameters_carry_the_volume_and_empty_revert_only_values() -> None:
+    assert parameters(INSPECT, VOLUME) == {
+        "Action": ["Inspect"],
+        "VolumeId": [VOLUME],
+        "DiskNumber": [""],
+        "ShadowCopyIds": [""],
+        "DiskIdentity": [""],
+    }
+
+
+def test_revert_parameters_carry_the_disk_the_shadow_copies_and_the_identity() -> None:
+    second = "{6f1e0e7a-1111-4c5d-9e8f-000000000002}"
+
+    sent = parameters(
+        REVERT, VOLUME, disk_number=2, shadow_copy_ids=(SHADOW, second), disk_identity=GUID
+    )
+
+    assert sent["DiskNumber"] == ["2"]
+    assert sent["ShadowCopyIds"] == [f"{SHADOW},{second}"]
+    assert sent["DiskIdentity"] == [GUID]
+
+
+def test_an_mbr_signature_is_a_valid_identity_to_put_back() -> None:
+    assert parameters(REVERT, VOLUME, disk_identity="0x1A2B3C4D")["DiskIdentity"] == ["0x1A2B3C4D"]
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("VolumeId", {"volume_id": "vol-1'; Remove-Item C:\\ -Recurse #"}),
+        ("VolumeId", {"volume_id": "vol-0a4064b39e5f534a2 -and $true"}),
+        ("Action", {"action": "Inspect'; Stop-Computer #"}),
+        ("Action", {"action": "Delete"}),
+        ("DiskNumber", {"disk_number": 1000}),
+        ("DiskNumber", {"disk_number": -1}),
+        ("ShadowCopyIds", {"shadow_copy_ids": (SHADOW + "'; Remove-Item C:\\ #",)}),
+        ("ShadowCopyIds", {"shadow_copy_ids": (SHADOW, "")}),
+        ("DiskIdentity", {"disk_identity": "0x1A2B3C4D'; whoami #"}),
+        ("DiskIdentity", {"disk_identity": "0x1A2B"}),
+    ],
+)
+def test_a_value_that_breaks_its_pattern_is_refused_before_it_reaches_powershell(
+    name: str, call: dict[str, Any]
+) -> None:
+    arguments: dict[str, Any] = {"action": REVERT, "volume_id": VOLUME, **call}
+    action, volume_id = arguments.pop("action"), arguments.pop("volume_id")
+
+    with pytest.raises(UnsafeParameter, match=f"refusing to send {name}="):
+        parameters(action, volume_id, **arguments)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"volume_id": VOLUME + "\n"},
+        {"disk_identity": GUID + "\n"},
+        {"shadow_copy_ids": (SHADOW + "\n",)},
+    ],
+    ids=["volume", "identity", "shadow-copy"],
+)
+def test_a_value_with_a_trailing_newline_is_refused_before_it_reaches_powershell(
+    call: dict[str, Any],
+) -> None:
+    # Python's `$` also matches before a final newline: the patterns must hold the whole value.
+    arguments = dict(call)
+    volume_id = arguments.pop("volume_id", VOLUME)
+
+    with pytest.raises(UnsafeParameter, match="refusing to send"):
+        parameters(REVERT, volume_id, **arguments)
+
+
+def test_the_documented_inspect_example_is_a_valid_report(inspect_report: Any) -> None:
+    report = parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+    assert report["ok"] is True
+    assert report["disk"]["number"] == 2
+    assert [s["id"] for s in report["shadow_copies"]] == [
+        s["id"] for s in inspect_report["shadow_copies"]
+    ]
+
+
+def test_a_revert_report_is_valid(revert_report: Any) -> None:
+    report = parse_report(printed(revert_report), REVERT, VOLUME)
+
+    assert report["reverted"] == [SHADOW]
+    assert report["offline"] is True
+
+
+def test_the_last_json_line_is_the_report_whatever_was_printed_before_it(
+    inspect_report: Any,
+) -> None:
+    earlier = copy.deepcopy(inspect_report)
+    earlier["disk"]["number"] = 7
+    stdout = printed(
+        earlier,
+        inspect_report,
+        before="Online disk 2\nDISKSHADOW> list shadows all\n{ not json, just braces }",
+        after="Transcript written to C:\\ProgramData\\vss-restore\\log.txt",
+    )
+
+    assert parse_report(stdout, INSPECT, VOLUME)["disk"]["number"] == 2
+
+
+@pytest.mark.parametrize("stdout", ["", "Online disk 2\nDone.", "[1, 2, 3]"])
+def test_output_without_a_json_report_is_invalid(stdout: str) -> None:
+    with pytest.raises(DiskToolReportInvalid, match="printed no JSON report"):
+        parse_report(stdout, INSPECT, VOLUME)
+
+
+def test_a_report_cut_short_is_invalid_never_guessed(inspect_report: Any) -> None:
+    cut = printed(inspect_report)[:-40]
+
+    with pytest.raises(DiskToolReportInvalid, match="not JSON"):
+        parse_report(cut, INSPECT, VOLUME)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("schema", 2, "schema 2"),
+        ("action", "Revert", "report is for Revert"),
+        ("volume_id", "vol-0ffffffffffffffff", "of vol-0ffffffffffffffff"),
+    ],
+)
+def test_a_report_for_another_schema_action_or_volume_is_invalid(
+    inspect_report: Any, field: str, value: Any, expected: str
+) -> None:
+    inspect_report[field] = value
+
+    with pytest.raises(DiskToolReportInvalid, match=expected):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+def _parent(report: Any, path: str) -> tuple[Any, str]:
+    """The object holding the field at a dotted path ("partitions.0.size"), and its name."""
+    *parents, last = path.split(".")
+    for key in parents:
+        report = report[int(key)] if key.isdigit() else report[key]
+    return report, last
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "ok",
+        "schema",
+        "disk.serial_number",
+        "disk.is_system",
+        "partitions",
+        "shadow_copies",
+        "partitions.0.volume_path",
+        "shadow_copies.0.persistent",
+    ],
+)
+def test_a_report_missing_a_field_is_invalid(inspect_report: Any, path: str) -> None:
+    parent, name = _parent(inspect_report, path)
+    del parent[name]
+
+    with pytest.raises(DiskToolReportInvalid):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("disk.number", True),
+        ("disk.size", False),
+        ("partitions.0.number", True),
+        ("schema", True),
+        ("disk.number", "2"),
+        ("disk.size", 32212254720.0),
+        ("disk.is_boot", "false"),
+        ("ok", "true"),
+        ("shadow_copies.0.persistent", 1),
+        ("shadow_copies.0.install_date", 1795564805000),
+        ("partitions", {"number": 2}),
+        ("disk", "Disk 2"),
+    ],
+)
+def test_a_report_with_a_mistyped_field_is_invalid(
+    inspect_report: Any, path: str, value: Any
+) -> None:
+    parent, name = _parent(inspect_report, path)
+    parent[name] = value
+
+    with pytest.raises(DiskToolReportInvalid):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+def test_a_bool_where_an_int_is_required_is_named_in_the_error(inspect_report: Any) -> None:
+    inspect_report["disk"]["number"] = True
+
+    with pytest.raises(DiskToolReportInvalid, match=r"report\.disk\.number is True"):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+def test_a_successful_report_without_a_disk_is_invalid(inspect_report: Any) -> None:
+    inspect_report["disk"] = None
+
+    with pytest.raises(DiskToolReportInvalid, match=r"report\.disk is not an object"):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+def test_a_revert_report_missing_whether_the_disk_is_offline_is_invalid(
+    revert_report: Any,
+) -> None:
+    del revert_report["offline"]
+
+    with pytest.raises(DiskToolReportInvalid, match=r"report\.offline"):
+        parse_report(printed(revert_report), REVERT, VOLUME)
+
+
+def test_a_failed_report_carries_the_windows_error_verbatim(inspect_report: Any) -> None:
+    failed = {**inspect_report, "ok": False, "disk": None, "error": "No disk has serial vol0a40"}
+    del failed["partitions"], failed["shadow_copies"]
+
+    report = parse_report(printed(failed), INSPECT, VOLUME)
+
+    assert (report["ok"], report["error"]) == (False, "No disk has serial vol0a40")
+
+
+@pytest.mark.parametrize("error", [None, "", 0])
+def test_a_failed_report_without_the_error_text_is_invalid(revert_report: Any, error: Any) -> None:
+    revert_report.update(ok=False, error=error)
+
+    with pytest.raises(DiskToolReportInvalid, match="must carry the Windows error text"):
+        parse_report(printed(revert_report), REVERT, VOLUME)
