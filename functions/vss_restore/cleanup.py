@@ -37,7 +37,8 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
     for attachment in attachments:
         if attachment.get("State") in {"attaching", "attached", "busy"}:
             ec2.detach_volume(volume_id, str(attachment["InstanceId"]), force=True)
-    if attachments or volume.get("State") != "available":
+    # AWS deletes a volume in the error state too.
+    if attachments or volume.get("State") not in {"available", "error"}:
         raise CleanupPending(f"{volume_id} is {volume.get('State')}, waiting to delete it")
     ec2.delete_volume(volume_id)
     count(TEMPORARY_VOLUME_DELETED)

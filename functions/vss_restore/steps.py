@@ -3,10 +3,9 @@
 import hashlib
 from typing import Any
 
-from vss_restore import tags
+from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ssm import Ssm
-from vss_restore.clock import iso, now
 from vss_restore.errors import (
     CommandFailed,
     DiskNotFound,
@@ -79,7 +78,7 @@ def volume_progress(
         )
     else:
         ready = state == "available" and not attachments
-    return next_progress(what, previous, ready, now())
+    return next_progress(what, previous, ready, clock.now())
 
 
 def attach_volume(ec2: Ec2, volume_id: str, instance_id: str) -> str:
@@ -130,7 +129,7 @@ def disk_tool_progress(
     invocation = ssm.invocation(command_id, instance_id)
     status = (invocation or {}).get("Status", "Pending")
     if status in COMMAND_RUNNING:
-        return next_progress(what, previous, False, now()), None
+        return next_progress(what, previous, False, clock.now()), None
     stdout = str((invocation or {}).get("StandardOutputContent", ""))
     if status != "Success":
         detail = (invocation or {}).get("StatusDetails", status)
@@ -140,7 +139,7 @@ def disk_tool_progress(
     report = disk_tool.parse_report(stdout, action, volume_id)
     if not report["ok"]:
         raise _failure(action, volume_id, report["error"])
-    return next_progress(what, previous, True, now()), report
+    return next_progress(what, previous, True, clock.now()), report
 
 
 def _windows_error(stdout: str, action: str, volume_id: str) -> str:
@@ -193,7 +192,7 @@ def snapshot_progress(ec2: Ec2, snapshot_id: str, previous: dict[str, Any] | Non
     if snapshot.get("State") == "error":
         raise VolumeFailed(f"the consistent snapshot {snapshot_id} failed")
     return next_progress(
-        "snapshot_completed", previous, snapshot.get("State") == "completed", now()
+        "snapshot_completed", previous, snapshot.get("State") == "completed", clock.now()
     )
 
 
@@ -211,7 +210,7 @@ def record_verified(
 ) -> dict[str, str]:
     verdict = {
         tags.STATUS: tags.VERIFIED,
-        tags.CHECKED_AT: iso(now()),
+        tags.CHECKED_AT: clock.iso(clock.now()),
         tags.RESULT_SNAPSHOT: consistent_snapshot_id,
         tags.EXECUTION: execution,
         tags.REASON: "reverted to the backup's shadow copy",
@@ -223,7 +222,7 @@ def record_verified(
 def record_failed(ec2: Ec2, source_snapshot_id: str, reason: str, execution: str) -> dict[str, str]:
     verdict = {
         tags.STATUS: tags.FAILED,
-        tags.CHECKED_AT: iso(now()),
+        tags.CHECKED_AT: clock.iso(clock.now()),
         tags.RESULT_SNAPSHOT: "none",
         tags.EXECUTION: execution,
         tags.REASON: reason,

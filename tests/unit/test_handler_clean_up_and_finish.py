@@ -79,6 +79,15 @@ def test_a_detached_volume_of_ours_is_deleted_at_once(world: Any, lambda_context
     assert world.volume(volume_id) is None
 
 
+def test_a_volume_of_ours_in_the_error_state_is_deleted(world: Any, lambda_context: Any) -> None:
+    volume_id = world.temporary_volume()
+    world.set_volume_state(volume_id, "error")
+
+    clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id) is None
+
+
 @pytest.mark.parametrize(
     "volume_tags",
     [

@@ -37,6 +37,25 @@ def test_the_shadow_copy_recorded_at_backup_is_reverted(inspected: Any) -> None:
     assert (plan.disk_number, plan.disk_identity) == (2, report["disk"]["identity"])
 
 
+def test_a_disk_with_several_drives_reverts_each_recorded_shadow_copy(inspected: Any) -> None:
+    report, source = inspected
+    second = shadow(report, 2, volume_path=SECOND_VOLUME)
+    report["partitions"].append({**report["partitions"][0], "volume_path": SECOND_VOLUME})
+    report["shadow_copies"] += [second, shadow(report, 3, volume_path=SECOND_VOLUME)]
+
+    plan = plan_revert(report, recorded_id=f"{source['shadow_copy_id']},{second['id']}")
+
+    assert plan.shadow_copy_ids == (source["shadow_copy_id"], second["id"])
+
+
+def test_one_missing_id_of_several_recorded_refuses_the_whole_revert(inspected: Any) -> None:
+    report, source = inspected
+    missing = "{6f1e0e7a-1111-4c5d-9e8f-999999999999}"
+
+    with pytest.raises(RevertRefused, match=missing):
+        plan_revert(report, recorded_id=f"{source['shadow_copy_id']},{missing}")
+
+
 def test_the_recorded_shadow_copy_wins_over_newer_and_older_ones(inspected: Any) -> None:
     report, source = inspected
     report["shadow_copies"] += [

@@ -37,11 +37,14 @@ def plan_revert(
     on_disk = {p["volume_path"].lower() for p in inspection["partitions"]}
     shadows = [s for s in inspection["shadow_copies"] if s["volume_path"].lower() in on_disk]
     if recorded_id:
-        chosen = [s for s in shadows if _same(s["id"], recorded_id)]
+        # One ID per drive: a disk with several volumes has one shadow copy for each.
+        wanted = [i for i in recorded_id.split(",") if i]
+        chosen = [s for s in shadows if any(_same(s["id"], i) for i in wanted)]
         rule = RECORDED_ID
-        if not chosen:
+        missing = [i for i in wanted if not any(_same(s["id"], i) for s in chosen)]
+        if missing:
             raise RevertRefused(
-                f"the recorded shadow copy {recorded_id} is not on disk {disk['number']}"
+                f"the recorded shadow copy {', '.join(missing)} is not on disk {disk['number']}"
             )
     elif recorded_set:
         chosen = [s for s in shadows if _same(s["set_id"], recorded_set)]

@@ -1,0 +1,267 @@
+"""Deploy template.yaml into moto: functions, the disk tool document, state machines, rules."""
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from simulator.events import Rule
+from simulator.lambdas import DeployedFunction, Functions
+from simulator.ssm import Agents, CommandDocument
+from simulator.template import Resolver, Template, TemplateError
+from simulator.world import World
+
+STACK_NAME = "vss-restore"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
+_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@dataclass
+class Stack:
+    """What the simulated deployment created, by logical ID."""
+
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical ID -> ARN
+    rules: list[Rule] = field(default_factory=list)
+    documents: dict[str, str] = field(default_factory=dict)  # logical ID -> name
+    parameters: dict[str, str] = field(default_factory=dict)
+    definitions: dict[str, str] = field(default_factory=dict)  # logical ID -> ASL as run
+
+
+def _code_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# the simulator runs the handlers in process\n")
+    return buffer.getvalue()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def deploy(
+    template: Template,
+    parameter_overrides: Mapping[str, str],
+    world: World,
+    functions: Functions,
+    agents: Agents,
+) -> Stack:
+    region, account = world.region, world.account_id
+    stack = Stack(parameters=template.parameter_values(parameter_overrides))
+    refs: dict[str, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    resolver = Resolver(
+        parameters=stack.parameters,
+        pseudo={
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        },
+        refs=refs,
+        attributes=attributes,
+        conditions=template.body.get("Conditions") or {},
+    )
+    iam = boto3.client("iam", region_name=region)
+    role_arn = iam.create_role(RoleName=f"{STACK_NAME}-sim", AssumeRolePolicyDocument=_TRUST)[
+        "Role"
+    ]["Arn"]
+
+    for logical_id, resource in template.resources.items():
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        _name_resource(logical_id, resource, resolver, refs, attributes, region, account)
+
+    ssm: Any = boto3.client("ssm", region_name=region)
+    for logical_id, document in template.documents.items():
+        name = refs[logical_id]
+        content = resolver.resolve(document.content)
+        ssm.create_document(
+            Content=json.dumps(content),
+            Name=name,
+            DocumentType=document.document_type,
+            DocumentFormat="JSON",
+        )
+        parameters = content.get("parameters") or {}
+        agents.documents[name] = CommandDocument.from_content(
+            name, content, is_disk_tool={"Action", "VolumeId"} <= set(parameters)
+        )
+        stack.documents[logical_id] = name
+
+    lambda_client = boto3.client("lambda", region_name=region)
+    code = _code_zip()
+    for logical_id, spec in template.functions.items():
+        environment = {k: _text(resolver.resolve(v)) for k, v in spec.environment.items()}
+        environment.update(_lambda_runtime_environment(logical_id, spec.memory, region))
+        created = lambda_client.create_function(
+            FunctionName=logical_id,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": code},
+            Timeout=spec.timeout,
+            MemorySize=spec.memory,
+        )
+        functions.add(DeployedFunction(spec, logical_id, created["FunctionArn"], environment))
+
+    sfn = boto3.client("stepfunctions", region_name=region)
+    for logical_id, machine in template.state_machines.items():
+        substitutions = {k: _text(resolver.resolve(v)) for k, v in machine.substitutions.items()}
+        definition = _substitute(logical_id, machine.definition(), substitutions)
+        created_machine = sfn.create_state_machine(
+            name=refs[f"{logical_id}#name"],
+            definition=definition,
+            roleArn=role_arn,
+            type="STANDARD",
+        )
+        stack.state_machines[logical_id] = created_machine["stateMachineArn"]
+        stack.definitions[logical_id] = definition
+
+    for rule in template.rules:
+        stack.rules.append(
+            Rule.build(
+                rule.name,
+                stack.state_machines[rule.state_machine],
+                resolver.resolve(rule.pattern),
+                rule.input_path,
+                rule.constant_input,
+            )
+        )
+    return stack
+
+
+def _lambda_runtime_environment(name: str, memory: int, region: str) -> dict[str, str]:
+    """What the Lambda service itself puts in a function's environment."""
+    return {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        # There is no X-Ray daemon here: with a function name set, Powertools' Tracer
+        # would otherwise try to send segments.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+def _substitute(logical_id: str, definition: str, values: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise TemplateError(
+                f"{logical_id}: the ASL uses ${{{name}}}, which "
+                "DefinitionSubstitutions does not define"
+            )
+        return values[name]
+
+    text = _PLACEHOLDER.sub(replace, definition)
+    json.loads(text)  # a substitution must leave valid JSON
+    return text
+
+
+def _name_resource(
+    logical_id: str,
+    resource: Mapping[str, Any],
+    resolver: Resolver,
+    refs: dict[str, str],
+    attributes: dict[tuple[str, str], str],
+    region: str,
+    account: str,
+) -> None:
+    """The names and ARNs !Ref and !GetAtt give, creating what handlers may call."""
+    kind = resource.get("Type", "")
+    properties = resource.get("Properties") or {}
+
+    def named(key: str, default: str) -> str:
+        value = properties.get(key)
+        if value is None:
+            return default
+        try:
+            return _text(resolver.resolve(value))
+        except TemplateError:
+            return default
+
+    default = f"{STACK_NAME}-{logical_id}"
+    if kind == "AWS::Serverless::Function":
+        refs[logical_id] = logical_id
+        attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{account}:function:{logical_id}"
+    elif kind == "AWS::Serverless::StateMachine":
+        name = named("Name", f"{logical_id}-sim")
+        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        refs[logical_id] = arn
+        refs[f"{logical_id}#name"] = name
+        attributes[(logical_id, "Arn")] = arn
+        attributes[(logical_id, "Name")] = name
+    elif kind == "AWS::SSM::Document":
+        refs[logical_id] = named("Name", default)
+    elif kind == "AWS::SQS::Queue":
+        name = named("QueueName", default)
+        url = boto3.client("sqs", region_name=region).create_queue(QueueName=name)["QueueUrl"]
+        refs[logical_id] = url
+        attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
+        attributes[(logical_id, "QueueName")] = name
+        attributes[(logical_id, "QueueUrl")] = url
+    elif kind == "AWS::SNS::Topic":
+        name = named("TopicName", default)
+        arn = boto3.client("sns", region_name=region).create_topic(Name=name)["TopicArn"]
+        refs[logical_id] = arn
+        attributes[(logical_id, "TopicArn")] = arn
+        attributes[(logical_id, "TopicName")] = name
+    elif kind in {"AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"}:
+        name = named("TableName", default)
+        _create_table(name, resolver.resolve(properties), kind, region)
+        refs[logical_id] = name
+        attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+    elif kind == "AWS::Logs::LogGroup":
+        name = named("LogGroupName", f"/aws/{default}")
+        refs[logical_id] = name
+        attributes[(logical_id, "Arn")] = f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+    else:
+        refs[logical_id] = default
+        service = kind.split("::")[1].lower() if "::" in kind else "unknown"
+        attributes[(logical_id, "Arn")] = f"arn:aws:{service}:{region}:{account}:{default}"
+
+
+def _create_table(name: str, properties: Mapping[str, Any], kind: str, region: str) -> None:
+    client: Any = boto3.client("dynamodb", region_name=region)
+    if kind == "AWS::Serverless::SimpleTable":
+        key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
+        short = {"String": "S", "Number": "N", "Binary": "B"}[key["Type"]]
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key["Name"], "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key["Name"], "AttributeType": short}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return
+    client.create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+        **(
+            {"ProvisionedThroughput": properties["ProvisionedThroughput"]}
+            if "ProvisionedThroughput" in properties
+            else {}
+        ),
+    )

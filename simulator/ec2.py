@@ -1,0 +1,307 @@
+"""EBS as AWS behaves and moto does not: states that take time, and the checks AWS makes."""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, Volume, VolumeAttachment
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+from simulator.patching import Patches
+from simulator.world import AttachmentRecord, World, arn, base_event, iso_ms, seconds
+
+_RECORD = "_sim_record"
+_ATTACHMENT = "_sim_attachment"
+
+
+def _error(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+def _device(name: str) -> str:
+    return name.removeprefix("/dev/")
+
+
+def install(patches: Patches, world: World) -> None:
+    """Put the latency model and AWS's checks on moto's EBS classes."""
+    now = world.clock.now
+
+    def record_of(attachment: Any) -> AttachmentRecord | None:
+        record: AttachmentRecord | None = attachment.__dict__.get(_RECORD)
+        return record
+
+    def get_attachment(volume: Any) -> Any:
+        attachment = volume.__dict__.get(_ATTACHMENT)
+        record = record_of(attachment) if attachment is not None else None
+        if record is not None and record.state(now()) == "detached":
+            volume.__dict__[_ATTACHMENT] = None
+            return None
+        return attachment
+
+    def set_attachment(volume: Any, value: Any) -> None:
+        volume.__dict__[_ATTACHMENT] = value
+
+    def attachment_status(attachment: Any) -> str:
+        record = record_of(attachment)
+        if record is not None:
+            return record.state(now())
+        return str(attachment.__dict__.get("_sim_status", "attached"))
+
+    def set_attachment_status(attachment: Any, value: str) -> None:
+        attachment.__dict__["_sim_status"] = value
+
+    patches.replace(Volume, "attachment", property(get_attachment, set_attachment))
+    patches.replace(
+        Volume,
+        "status",
+        property(lambda v: world.volume_state(v.id, get_attachment(v) is not None)),
+    )
+    patches.replace(VolumeAttachment, "status", property(attachment_status, set_attachment_status))
+    # moto sets the state once, at creation; here the virtual clock decides, so writes drop.
+    patches.replace(
+        Snapshot,
+        "status",
+        property(lambda s: world.snapshot_state(s.id), lambda s, v: None),
+    )
+    patches.replace(Snapshot, "progress", property(lambda s: world.snapshot_progress(s.id)))
+    patches.replace(
+        Snapshot,
+        "state_message",
+        property(lambda s: world.snapshot_failure(s.id)),
+    )
+
+    patches.wrap(EBSBackend, "create_volume", functools.partial(_create_volume, world))
+    patches.wrap(EBSBackend, "attach_volume", functools.partial(_attach_volume, world))
+    patches.wrap(EBSBackend, "detach_volume", functools.partial(_detach_volume, world))
+    patches.wrap(EBSBackend, "delete_volume", functools.partial(_delete_volume, world))
+    patches.wrap(EBSBackend, "create_snapshot", functools.partial(_create_snapshot, world))
+    patches.wrap(EBSBackend, "create_snapshots", functools.partial(_create_snapshots, world))
+    patches.wrap(EBSBackend, "copy_snapshot", functools.partial(_copy_snapshot, world))
+    patches.wrap(ElasticBlockStore, "create_volume", _idempotent_create_volume)
+
+
+Method = Callable[..., Any]
+
+
+def _create_volume(world: World, original: Method) -> Method:
+    def create_volume(
+        backend: Any, size: Any, zone_name: str, snapshot_id: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        world.settle()
+        if snapshot_id:
+            state = world.snapshot_state(snapshot_id) if snapshot_id in world.snapshots else ""
+            if state in {"pending", "error"}:
+                raise _error(
+                    "IncorrectState", f"Snapshot '{snapshot_id}' is not in the 'completed' state."
+                )
+        volume = original(backend, size, zone_name, snapshot_id, *args, **kwargs)
+        volume.create_time = world.clock.now()
+        world.volume_created(volume.id, snapshot_id, int(volume.size))
+        return volume
+
+    return create_volume
+
+
+def _attach_volume(world: World, original: Method) -> Method:
+    def attach_volume(
+        backend: Any, volume_id: str, instance_id: str, device_path: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        world.settle()
+        volume = backend.get_volume(volume_id)
+        instance = backend.get_instance(instance_id)
+        state = volume.status
+        if volume.attachment is not None:
+            raise _error(
+                "VolumeInUse",
+                f"{volume_id} is already attached to an instance",
+            )
+        if state != "available":
+            raise _error("IncorrectState", f"vol '{volume_id}' is not 'available'.")
+        if volume.zone and volume.zone.name != instance.placement.zone:
+            raise _error(
+                "InvalidVolume.ZoneMismatch",
+                f"The volume '{volume_id}' is not in the same availability zone as instance "
+                f"'{instance_id}'",
+            )
+        if instance.state not in {"running", "stopped"}:
+            raise _error(
+                "IncorrectInstanceState",
+                f"The instance '{instance_id}' is not in the 'running' or 'stopped' states.",
+            )
+        if _device(device_path) in _devices_in_use(world, backend, instance):
+            raise _error(
+                "InvalidParameterValue",
+                f"Invalid value '{device_path}' for unixDevice. "
+                f"Attachment point {device_path} is already in use",
+            )
+        attachment = original(backend, volume_id, instance_id, device_path, *args, **kwargs)
+        attachment.attach_time = world.clock.now()
+        attachment.__dict__[_RECORD] = world.attach(volume_id, instance_id, device_path)
+        return attachment
+
+    return attach_volume
+
+
+def _devices_in_use(world: World, backend: Any, instance: Any) -> set[str]:
+    """Mapped devices, and those of volumes still detaching (AWS keeps them busy)."""
+    used = {_device(name) for name in instance.block_device_mapping}
+    for volume in backend.volumes.values():
+        attachment = volume.attachment
+        if attachment is not None and attachment.instance.id == instance.id:
+            used.add(_device(attachment.device))
+    return used
+
+
+def _detach_volume(world: World, original: Method) -> Method:
+    def detach_volume(
+        backend: Any, volume_id: str, instance_id: str, device_path: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        world.settle()
+        volume = backend.get_volume(volume_id)
+        attachment = volume.attachment
+        if attachment is not None and attachment.status in {"attaching", "detaching"}:
+            raise _error(
+                "IncorrectState", f"Volume '{volume_id}' is in the '{attachment.status}' state."
+            )
+        detached = original(backend, volume_id, instance_id, device_path, *args, **kwargs)
+        record = detached.__dict__.get(_RECORD)
+        if record is not None:
+            # AWS keeps the attachment, "detaching", until the detach is done.
+            volume.__dict__[_ATTACHMENT] = detached
+            world.detach(record)
+        return detached
+
+    return detach_volume
+
+
+def _delete_volume(world: World, original: Method) -> Method:
+    def delete_volume(backend: Any, volume_id: str, *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        volume = backend.get_volume(volume_id)
+        if volume.status == "creating":
+            raise _error("IncorrectState", f"The volume '{volume_id}' is 'creating'")
+        deleted = original(backend, volume_id, *args, **kwargs)
+        world.volume_contents.pop(volume_id, None)
+        return deleted
+
+    return delete_volume
+
+
+def _create_snapshot(world: World, original: Method) -> Method:
+    def create_snapshot(backend: Any, volume_id: str, *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        volume = backend.get_volume(volume_id)
+        if volume.status in {"creating", "error"}:
+            raise _error(
+                "IncorrectState", f"The volume '{volume_id}' is in the '{volume.status}' state."
+            )
+        snapshot = original(backend, volume_id, *args, **kwargs)
+        snapshot.start_time = world.clock.now()
+        world.snapshot_created(snapshot.id, volume_id, world.snapshot_event_kind)
+        return snapshot
+
+    return create_snapshot
+
+
+def _create_snapshots(world: World, original: Method) -> Method:
+    """CreateSnapshots (AWS's VSS tooling): one multi-volume event once all are done."""
+
+    def create_snapshots(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        previous, world.snapshot_event_kind = world.snapshot_event_kind, ""
+        try:
+            snapshots = original(backend, *args, **kwargs)
+        finally:
+            world.snapshot_event_kind = previous
+        if snapshots:
+            readiness = [world.snapshots[s.id] for s in snapshots]
+            ended = max(r.ready_at for r in readiness)
+            world.queue_event(
+                ended + seconds(world.timing.event_delivery_seconds),
+                multi_volume_event(
+                    world,
+                    [
+                        (s.id, s.volume.id, not r.failure)
+                        for s, r in zip(snapshots, readiness, strict=True)
+                    ],
+                    started=readiness[0].started_at or ended,
+                    ended=ended,
+                ),
+            )
+        return snapshots
+
+    return create_snapshots
+
+
+def _copy_snapshot(world: World, original: Method) -> Method:
+    def copy_snapshot(backend: Any, source_snapshot_id: str, *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        snapshot = original(backend, source_snapshot_id, *args, **kwargs)
+        snapshot.start_time = world.clock.now()
+        world.snapshot_copied(snapshot.id, source_snapshot_id)
+        return snapshot
+
+    return copy_snapshot
+
+
+def multi_volume_event(
+    world: World, snapshots: list[tuple[str, str, bool]], *, started: Any, ended: Any
+) -> dict[str, Any]:
+    """ "EBS Multi-Volume Snapshots Completion Status" (CreateSnapshots, FIELD-NOTES §2)."""
+    return base_event(
+        world,
+        "EBS Multi-Volume Snapshots Completion Status",
+        ended,
+        [arn(world, "snapshot", snapshot_id) for snapshot_id, _, _ in snapshots],
+        {
+            "event": "createSnapshots",
+            "result": "succeeded" if all(ok for *_, ok in snapshots) else "failed",
+            "cause": "",
+            "request-id": f"{snapshots[0][0]}-multi",
+            "startTime": iso_ms(started),
+            "endTime": iso_ms(ended),
+            "snapshots": [
+                {
+                    "snapshot_id": arn(world, "snapshot", snapshot_id),
+                    "source": arn(world, "volume", volume_id),
+                    "status": "completed" if ok else "error",
+                }
+                for snapshot_id, volume_id, ok in snapshots
+            ],
+        },
+    )
+
+
+# ClientToken -> (request parameters, volume ID): moto ignores CreateVolume's ClientToken.
+_TOKENS = "_sim_client_tokens"
+
+
+def _idempotent_create_volume(original: Method) -> Method:
+    def create_volume(response: Any) -> Any:
+        token = response._get_param("ClientToken")
+        if not token:
+            return original(response)
+        if len(token) > 64:
+            raise _error("InvalidParameterValue", "ClientToken is longer than 64 characters")
+        backend = response.ec2_backend
+        tokens: dict[str, tuple[tuple[Any, ...], str]] = backend.__dict__.setdefault(_TOKENS, {})
+        request = tuple(
+            response._get_param(name)
+            for name in ("Size", "AvailabilityZone", "SnapshotId", "VolumeType", "Iops")
+        )
+        if token in tokens:
+            seen, volume_id = tokens[token]
+            if seen != request:
+                raise _error(
+                    "IdempotentParameterMismatch",
+                    "The client token you have provided is associated with a resource that is "
+                    "already deleted or that has different parameters. Please use a different "
+                    "client token.",
+                )
+            return ActionResult(backend.get_volume(volume_id))
+        result = original(response)
+        tokens[token] = (request, result.result.id)
+        return result
+
+    return create_volume

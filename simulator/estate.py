@@ -1,0 +1,326 @@
+"""The scenario's instances and snapshots, and the nightly VSS backup that makes snapshots."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.ec2.models import ec2_backends
+
+from simulator.aliases import Aliases
+from simulator.disks import ShadowCopy, new_identity, windows_disk
+from simulator.ec2 import multi_volume_event
+from simulator.scenario import InstanceSpec, SnapshotSpec, VolumeSpec
+from simulator.windows import WindowsHost
+from simulator.world import ManagedInstance, World, seconds
+from vss_restore import tags as vss_tags
+
+_IDENTITY_SEEDS = uuid.UUID("0f7c2d9e-4b1a-4e3f-8c5d-6a7b8c9d0e1f")
+HELPER_TAG_VALUE = "true"
+FAR_FUTURE_SECONDS = 10 * 365 * 86400
+# moto runs instances from any image ID when it loads no images of its own.
+WINDOWS_SERVER_AMI = "ami-0c2b0d3fb02824d92"
+
+
+@dataclass(frozen=True)
+class VssMarker:
+    """The tag the nightly backup puts on its snapshots (template parameters VssTag*)."""
+
+    key: str
+    value: str
+
+
+class Estate:
+    """Creates what the scenario declares and runs the backups it asks for."""
+
+    def __init__(self, world: World, aliases: Aliases, marker: VssMarker) -> None:
+        self.world = world
+        self.aliases = aliases
+        self.marker = marker
+        # Any: the tag specifications are built from the scenario, not literal TypedDicts.
+        self.ec2: Any = boto3.client("ec2", region_name=world.region)
+        self.specs: dict[str, InstanceSpec] = {}
+        self.backups = 0
+
+    @property
+    def backend(self) -> Any:
+        return ec2_backends[self.world.account_id][self.world.region]
+
+    # -- instances ------------------------------------------------------------------------
+    def create_instance(self, spec: InstanceSpec) -> str:
+        image_id = WINDOWS_SERVER_AMI
+        instance_tags = {"Name": spec.alias, **spec.tags}
+        if spec.helper:
+            instance_tags[vss_tags.HELPER] = HELPER_TAG_VALUE
+        created = self.ec2.run_instances(
+            ImageId=image_id,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.large",
+            Placement={"AvailabilityZone": spec.availability_zone},
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": vss_tags.as_list(instance_tags)}
+            ],
+        )
+        instance_id: str = created["Instances"][0]["InstanceId"]
+        instance = self.backend.get_instance(instance_id)
+        instance.platform = "windows" if spec.platform == "windows" else None
+        self.aliases.instances[spec.alias] = instance_id
+        self.specs[spec.alias] = spec
+
+        host = WindowsHost(instance_id, self.world.content_of_volume)
+        system = next(v for v in spec.volumes if v.system)
+        root = instance.block_device_mapping[instance.root_device_name]
+        self.backend.get_volume(root.volume_id).size = system.size
+        self._own_volume(spec, system, root.volume_id, host)
+        for volume in spec.volumes:
+            if volume.system:
+                continue
+            volume_id = self.ec2.create_volume(
+                Size=volume.size, AvailabilityZone=spec.availability_zone, VolumeType="gp3"
+            )["VolumeId"]
+            self.ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=volume.device)
+            self._own_volume(spec, volume, volume_id, host)
+        # The instance's own disks have been there all along: Windows has them already.
+        for record in self.world.attachments:
+            if record.instance_id == instance_id:
+                record.appeared = True
+        if spec.platform == "windows":
+            self.world.hosts[instance_id] = host
+        if spec.ping_status is not None:
+            self.world.managed[instance_id] = ManagedInstance(
+                instance_id=instance_id,
+                ping_status=spec.ping_status,
+                platform_type="Windows" if spec.platform == "windows" else "Linux",
+                platform_name="Microsoft Windows Server 2022 Datacenter"
+                if spec.platform == "windows"
+                else "Amazon Linux",
+                platform_version="10.0.20348" if spec.platform == "windows" else "2023",
+                computer_name=host.computer_name,
+                ip_address=str(instance.private_ip or "10.0.0.10"),
+            )
+        if spec.state == "stopped":
+            self.ec2.stop_instances(InstanceIds=[instance_id])
+        return instance_id
+
+    def _own_volume(
+        self, instance: InstanceSpec, spec: VolumeSpec, volume_id: str, host: WindowsHost
+    ) -> None:
+        self.aliases.volumes[f"{instance.alias}.{spec.alias}"] = volume_id
+        seed = uuid.uuid5(_IDENTITY_SEEDS, f"{self.aliases.seed}/{instance.alias}/{spec.alias}")
+        content = windows_disk(
+            size_gib=spec.size,
+            partition_style=spec.partition_style,
+            drive_letters=list(spec.drive_letters),
+            system=spec.system,
+            identity=spec.identity or new_identity(spec.partition_style, seed),
+        )
+        now = self.world.clock.now()
+        data = [p for p in content.partitions if p.holds_data]
+        for age in range(spec.live_shadow_copies, 0, -1):
+            # Shadow copies left behind on the live volume by earlier runs, a day apart.
+            for partition in data[:1]:
+                content.shadow_copies.append(
+                    ShadowCopy(
+                        id=self.aliases.new_guid(),
+                        set_id=self.aliases.new_guid(),
+                        partition=partition.number,
+                        install_date=now - seconds(age * 86400),
+                    )
+                )
+        self.world.volume_contents[volume_id] = content
+        host.add_disk(volume_id, own=True, system=spec.system)
+
+    # -- snapshots ------------------------------------------------------------------------
+    def _volumes_of(
+        self, instance_alias: str, volume_aliases: list[str] | None
+    ) -> list[VolumeSpec]:
+        spec = self.specs[instance_alias]
+        if volume_aliases:
+            return [spec.volume(alias) for alias in volume_aliases]
+        return [v for v in spec.volumes if v.drive_letters]
+
+    def backup(
+        self,
+        instance_alias: str,
+        name: str | None,
+        volume_aliases: list[str] | None,
+        events: str,
+        record_shadow_ids: bool,
+    ) -> dict[str, str]:
+        """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows."""
+        self.backups += 1
+        name = name or f"{instance_alias}-backup{self.backups}"
+        volumes = self._volumes_of(instance_alias, volume_aliases)
+        set_id = self.aliases.new_guid()
+        shadows = {v.alias: self._create_shadow_copies(instance_alias, v, set_id) for v in volumes}
+        # `create` released the writers: the volumes keep changing until the snapshots start.
+        self.world.clock.advance(self.world.timing.shadow_copy_seconds)
+        made: dict[str, str] = {}
+        previous = self.world.snapshot_event_kind
+        self.world.snapshot_event_kind = "createSnapshot" if events == "single" else ""
+        try:
+            for volume in volumes:
+                alias = f"{name}.{volume.alias}"
+                made[alias] = self._snapshot(
+                    alias,
+                    instance_alias,
+                    volume,
+                    set_id,
+                    shadows[volume.alias],
+                    record_shadow_ids,
+                    {},
+                )
+        finally:
+            self.world.snapshot_event_kind = previous
+        for volume in volumes:
+            self._delete_shadow_copies(instance_alias, volume, shadows[volume.alias])
+        if events == "multi":
+            self._queue_multi_event(list(made.values()))
+        return made
+
+    def _create_shadow_copies(
+        self, instance_alias: str, volume: VolumeSpec, set_id: str
+    ) -> list[ShadowCopy]:
+        volume_id = self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
+        content = self.world.content_of_volume(volume_id)
+        now = self.world.clock.now()
+        created = [
+            ShadowCopy(self.aliases.new_guid(), set_id, partition.number, now)
+            for partition in content.partitions
+            if partition.holds_data
+        ]
+        content.shadow_copies.extend(created)
+        return created
+
+    def _delete_shadow_copies(
+        self, instance_alias: str, volume: VolumeSpec, shadows: list[ShadowCopy]
+    ) -> None:
+        volume_id = self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
+        content = self.world.content_of_volume(volume_id)
+        ids = {s.id for s in shadows}
+        content.shadow_copies = [s for s in content.shadow_copies if s.id not in ids]
+
+    def _snapshot(
+        self,
+        alias: str,
+        instance_alias: str,
+        volume: VolumeSpec,
+        set_id: str,
+        shadows: list[ShadowCopy],
+        record_shadow_ids: bool,
+        extra_tags: Mapping[str, str],
+    ) -> str:
+        volume_id = self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
+        instance_id = self.aliases.instances[instance_alias]
+        snapshot_tags = {
+            "Name": f"{instance_alias} {volume.alias}: {alias}",
+            self.marker.key: self.marker.value,
+            vss_tags.INSTANCE_ID: instance_id,
+            vss_tags.DRIVE_LETTERS: ",".join(volume.drive_letters),
+            vss_tags.DEVICE: volume.device,
+        }
+        if record_shadow_ids and shadows:
+            snapshot_tags[vss_tags.SHADOW_COPY_ID] = ",".join(s.id for s in shadows)
+            snapshot_tags[vss_tags.SHADOW_SET_ID] = set_id
+        snapshot_tags.update(extra_tags)
+        snapshot_id: str = self.ec2.create_snapshot(
+            VolumeId=volume_id,
+            Description=f"VSS backup of {instance_id} {volume.device}",
+            TagSpecifications=[
+                {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
+            ],
+        )["SnapshotId"]
+        content = self.world.snapshot_contents[snapshot_id]
+        for shadow in shadows:
+            content.partition(shadow.partition).backup_shadow_id = shadow.id
+        self.aliases.snapshots[alias] = snapshot_id
+        self.aliases.shadows[alias] = {
+            content.partition(s.partition).drive_letter: s.id for s in shadows
+        }
+        self.aliases.shadow_sets[alias] = set_id
+        return snapshot_id
+
+    def _queue_multi_event(self, snapshot_ids: list[str]) -> None:
+        readiness = [self.world.snapshots[s] for s in snapshot_ids]
+        ended = max(r.ready_at for r in readiness)
+        pairs = [
+            (s, self.backend.get_snapshot(s).volume.id, not r.failure)
+            for s, r in zip(snapshot_ids, readiness, strict=True)
+        ]
+        self.world.queue_event(
+            ended + seconds(self.world.timing.event_delivery_seconds),
+            multi_volume_event(
+                self.world, pairs, started=readiness[0].started_at or ended, ended=ended
+            ),
+        )
+
+    def ready_made(self, spec: SnapshotSpec) -> str:
+        """A snapshot that exists before the scenario starts (no event is sent for it)."""
+        instance_alias, volume_alias = spec.volume.split(".", 1)
+        volume = self.specs[instance_alias].volume(volume_alias)
+        volume_id = self.aliases.volumes[spec.volume]
+        content = self.world.content_of_volume(volume_id)
+        previous = self.world.snapshot_event_kind
+        self.world.snapshot_event_kind = ""
+        try:
+            # Shadow copies of earlier nights that `delete shadows` missed, a day apart.
+            older: list[ShadowCopy] = []
+            for age in range(spec.older_shadow_copies, 0, -1):
+                for shadow in self._create_shadow_copies(
+                    instance_alias, volume, self.aliases.new_guid()
+                ):
+                    shadow.install_date -= seconds(age * 86400)
+                    older.append(shadow)
+            extra = self.aliases.substitute(dict(spec.tags))
+            if spec.kind == "vss-backup":
+                set_id = self.aliases.new_guid()
+                shadows = self._create_shadow_copies(instance_alias, volume, set_id)
+                snapshot_id = self._snapshot(
+                    spec.alias,
+                    instance_alias,
+                    volume,
+                    set_id,
+                    shadows,
+                    spec.record_shadow_ids,
+                    extra,
+                )
+                self._delete_shadow_copies(instance_alias, volume, shadows)
+            else:
+                snapshot_id = self._plain_snapshot(spec, volume, volume_id, extra)
+                if spec.kind == "aws-vss":
+                    for partition in self.world.snapshot_contents[snapshot_id].partitions:
+                        partition.consistent = True
+            content.shadow_copies = [s for s in content.shadow_copies if s not in older]
+        finally:
+            self.world.snapshot_event_kind = previous
+        readiness = self.world.snapshots[snapshot_id]
+        now = self.world.clock.now()
+        readiness.ready_at = now + seconds(FAR_FUTURE_SECONDS) if spec.state == "pending" else now
+        readiness.failure = "Simulated snapshot failure." if spec.state == "error" else None
+        return snapshot_id
+
+    def _plain_snapshot(
+        self, spec: SnapshotSpec, volume: VolumeSpec, volume_id: str, extra: Mapping[str, str]
+    ) -> str:
+        snapshot_tags = {"Name": spec.alias}
+        if spec.kind == "aws-vss":
+            # What AWS's VSS tooling (AWSEC2-CreateVssSnapshot) writes (FIELD-NOTES §4).
+            snapshot_tags.update(
+                {
+                    vss_tags.AWS_APP_CONSISTENT: "true",
+                    "Device": volume.device,
+                    vss_tags.AWS_VSS_CONFIG: "SimulatedAwsVssComponents",
+                }
+            )
+        snapshot_tags.update(extra)
+        snapshot_id: str = self.ec2.create_snapshot(
+            VolumeId=volume_id,
+            Description=f"{spec.kind} snapshot {spec.alias}",
+            TagSpecifications=[
+                {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
+            ],
+        )["SnapshotId"]
+        self.aliases.snapshots[spec.alias] = snapshot_id
+        return snapshot_id

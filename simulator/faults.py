@@ -1,0 +1,160 @@
+"""Faults a scenario injects: API errors, slow resources, failed resources, Windows errors."""
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, BaseResponse
+from moto.ec2.exceptions import EC2ClientError
+
+from simulator.patching import Patches
+
+# Timing keys a fault may stretch for the next few resources (see Timing).
+TIMING_KEYS = (
+    "volume_available_seconds",
+    "attach_seconds",
+    "detach_seconds",
+    "disk_arrival_seconds",
+    "snapshot_seconds",
+    "inspect_seconds",
+    "revert_seconds",
+)
+OUTCOMES = ("volume_error", "snapshot_error")
+WINDOWS_ACTIONS = ("Inspect", "Revert")
+
+# HTTP status AWS answers with, for the codes botocore treats by status as well as by code.
+_STATUS = {
+    "RequestLimitExceeded": 503,
+    "Throttling": 400,
+    "ThrottlingException": 400,
+    "InternalError": 500,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+    "Unavailable": 503,
+}
+
+
+@dataclass
+class Fault:
+    kind: str  # "api" | "timing" | "outcome" | "windows"
+    target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action
+    times: int | None  # None: every time
+    skip: int = 0
+    error: str = ""
+    message: str = ""
+    seconds: float = 0.0
+    used: int = 0
+
+    def take(self) -> bool:
+        """Whether this call is hit; counts the call either way."""
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        if self.times is not None and self.used >= self.times:
+            return False
+        self.used += 1
+        return True
+
+
+@dataclass(frozen=True)
+class ApiError:
+    code: str
+    message: str
+    status: int
+
+
+def parse_fault(spec: dict[str, Any]) -> Fault:
+    times = spec.get("times", 1)
+    common: dict[str, Any] = {"times": times, "skip": int(spec.get("skip", 0))}
+    if "action" in spec:
+        return Fault(
+            "api",
+            str(spec["action"]).lower(),
+            error=str(spec["error"]),
+            message=str(spec.get("message", "")),
+            **common,
+        )
+    if "timing" in spec:
+        return Fault("timing", str(spec["timing"]), seconds=float(spec["seconds"]), **common)
+    if "outcome" in spec:
+        return Fault(
+            "outcome", str(spec["outcome"]), message=str(spec.get("message", "")), **common
+        )
+    return Fault("windows", str(spec["windows"]), error=str(spec["error"]), **common)
+
+
+class Faults:
+    """The scenario's faults, consumed as the calls they aim at happen."""
+
+    def __init__(self, faults: list[Fault]) -> None:
+        self._faults = faults
+        self._lock = threading.Lock()
+        self._suspended = 0
+        self.hits: list[str] = []
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """The simulator's own calls (setup, the nightly backup) are never faulted."""
+        with self._lock:
+            self._suspended += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._suspended -= 1
+
+    def _take(self, kind: str, target: str) -> Fault | None:
+        with self._lock:
+            if self._suspended:
+                return None
+            for fault in self._faults:
+                if fault.kind == kind and fault.target == target and fault.take():
+                    self.hits.append(f"{kind} {target}")
+                    return fault
+        return None
+
+    def api_error(self, service: str, action: str) -> ApiError | None:
+        fault = self._take("api", f"{service}:{action}".lower())
+        if fault is None:
+            return None
+        message = fault.message or f"Simulated {fault.error} for {action}."
+        return ApiError(fault.error, message, _STATUS.get(fault.error, 400))
+
+    def seconds(self, key: str, default: float) -> float:
+        fault = self._take("timing", key)
+        return fault.seconds if fault else default
+
+    def outcome(self, name: str) -> str | None:
+        """The failure message when the next resource of this kind must fail."""
+        fault = self._take("outcome", name)
+        if fault is None:
+            return None
+        return fault.message or "Simulated failure."
+
+    def windows_error(self, action: str) -> str:
+        fault = self._take("windows", action)
+        return fault.error if fault else ""
+
+
+def install(patches: Patches, faults: Faults) -> None:
+    """API faults come out of moto's request handling, as AWS's errors would."""
+
+    def faulty(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def call_action(response: Any) -> Any:
+            error = faults.api_error(response.boto3_service_name, response._get_action())
+            if error is None:
+                return original(response)
+            exception: ServiceException = (
+                EC2ClientError(error.code, error.message)
+                if response.boto3_service_name == "ec2"
+                else ServiceException(error.code, error.message)
+            )
+            _, headers, body = response.serialized(ActionResult(exception))
+            return error.status, headers, body
+
+        return call_action
+
+    patches.wrap(BaseResponse, "call_action", faulty)

@@ -1,0 +1,187 @@
+"""What a simulated run shows an operator: verdicts, executions, leftovers, expectations."""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class SnapshotResult:
+    alias: str
+    snapshot_id: str
+    verdict: str  # verified | failed | skipped
+    reason: str
+    consistent_snapshot: str | None
+    shadow_copies_reverted: list[str]
+    content_consistent: bool
+    error: str | None
+    identity_preserved: bool | None = None
+    origin: str = "backup"  # backup | declared | workflow
+
+
+@dataclass
+class ExecutionResult:
+    name: str
+    status: str
+    state_transitions: int
+    error: str | None
+    cause: str | None
+    started_by: str
+    started_at: str
+    virtual_seconds: float
+    output: Any = None
+
+
+@dataclass
+class Report:
+    scenario: str
+    virtual_seconds: float
+    snapshots: list[SnapshotResult]
+    executions: list[ExecutionResult]
+    volumes_left: list[dict[str, Any]]
+    ok: bool
+    failures: list[str] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)
+    faults_hit: list[str] = field(default_factory=list)
+    lambda_invocations: int = 0
+    handler_warnings: list[str] = field(default_factory=list)
+
+    def snapshot(self, alias: str) -> SnapshotResult:
+        for result in self.snapshots:
+            if result.alias == alias:
+                return result
+        raise KeyError(f"no snapshot {alias} in the report")
+
+    @property
+    def state_transitions(self) -> int:
+        return sum(e.state_transitions for e in self.executions)
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["state_transitions"] = self.state_transitions
+        return document
+
+    def table(self) -> str:
+        rows = [
+            ("snapshot", "id", "verdict", "consistent snapshot", "reverted", "content", "reason")
+        ]
+        for s in self.snapshots:
+            rows.append(
+                (
+                    s.alias,
+                    s.snapshot_id,
+                    s.verdict,
+                    s.consistent_snapshot or "-",
+                    ",".join(_short(i) for i in s.shadow_copies_reverted) or "-",
+                    ("consistent" if s.content_consistent else "NOT consistent")
+                    if s.consistent_snapshot
+                    else "-",
+                    _clip(s.reason or s.error or "", 60),
+                )
+            )
+        lines = _columns(rows)
+        lines.append("")
+        execution_rows = [
+            ("execution", "status", "transitions", "virtual s", "started by", "error")
+        ]
+        for e in self.executions:
+            execution_rows.append(
+                (
+                    e.name,
+                    e.status,
+                    str(e.state_transitions),
+                    f"{e.virtual_seconds:.0f}",
+                    e.started_by,
+                    _clip(f"{e.error}: {readable_cause(e.cause)}" if e.error else "", 70),
+                )
+            )
+        lines += _columns(execution_rows)
+        lines.append("")
+        left = ", ".join(v["volume_id"] for v in self.volumes_left) or "none"
+        lines.append(f"volumes left: {left}")
+        lines.append(
+            f"state transitions: {self.state_transitions}   lambda invocations: "
+            f"{self.lambda_invocations}   virtual time: {_duration(self.virtual_seconds)}"
+        )
+        for failure in self.failures:
+            lines.append(f"FAILED: {failure}")
+        lines.append("OK" if self.ok else "NOT OK")
+        return "\n".join(lines)
+
+
+def readable_cause(cause: str | None) -> str:
+    """A Lambda error's cause is its whole error payload: keep the message."""
+    try:
+        payload = json.loads(cause or "")
+    except json.JSONDecodeError:
+        return cause or ""
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return str(payload["errorMessage"])
+    return cause or ""
+
+
+def _short(guid: str) -> str:
+    return guid[:9] + "}" if len(guid) > 10 else guid
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
+    """Every expectation of the scenario that the run did not meet, in words."""
+    failures = []
+    for alias, wanted in (expect.get("snapshots") or {}).items():
+        try:
+            result = report.snapshot(alias)
+        except KeyError:
+            failures.append(f"{alias}: not in the report")
+            continue
+        if "verdict" in wanted and result.verdict != wanted["verdict"]:
+            failures.append(
+                f"{alias}: verdict {result.verdict} ({result.reason or result.error}), "
+                f"expected {wanted['verdict']}"
+            )
+        if "reason_contains" in wanted and wanted["reason_contains"] not in (result.reason or ""):
+            failures.append(
+                f"{alias}: reason {result.reason!r} lacks {wanted['reason_contains']!r}"
+            )
+        for key in ("content_consistent", "identity_preserved"):
+            if key in wanted and getattr(result, key) != wanted[key]:
+                failures.append(f"{alias}: {key} is {getattr(result, key)}, expected {wanted[key]}")
+        if (
+            "shadow_copies_reverted" in wanted
+            and len(result.shadow_copies_reverted) != wanted["shadow_copies_reverted"]
+        ):
+            failures.append(
+                f"{alias}: {len(result.shadow_copies_reverted)} shadow copies reverted, "
+                f"expected {wanted['shadow_copies_reverted']}"
+            )
+    counts: dict[str, int] = {}
+    for execution in report.executions:
+        counts[execution.status] = counts.get(execution.status, 0) + 1
+    for status, wanted_count in (expect.get("executions") or {}).items():
+        if counts.get(status, 0) != wanted_count:
+            failures.append(f"{counts.get(status, 0)} executions {status}, expected {wanted_count}")
+    limit = expect.get("max_state_transitions")
+    if limit is not None and report.state_transitions > limit:
+        failures.append(f"{report.state_transitions} state transitions, more than {limit}")
+    virtual_limit = expect.get("max_virtual_seconds")
+    if virtual_limit is not None and report.virtual_seconds > virtual_limit:
+        failures.append(f"{report.virtual_seconds:.0f} virtual seconds, more than {virtual_limit}")
+    return failures

@@ -1,0 +1,448 @@
+"""Run Command as a Windows helper's SSM agent runs it, over moto's SSM backend."""
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ssm.models import Command, SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from simulator.patching import Patches
+from simulator.windows import ToolRun
+from simulator.world import World, seconds
+
+STDOUT_LIMIT = 24_000
+STDERR_LIMIT = 8_000
+AGENT_VERSION = "3.3.1957.0"
+
+
+class SsmError(ServiceException):
+    """An SSM API error, serialized by moto like its own."""
+
+
+@dataclass(frozen=True)
+class CommandDocument:
+    """A Command document's parameters and step names, as the agent reads them."""
+
+    name: str
+    parameters: Mapping[str, Mapping[str, Any]]
+    steps: tuple[str, ...]
+    step_timeout: float
+    is_disk_tool: bool
+
+    @classmethod
+    def from_content(
+        cls, name: str, content: Mapping[str, Any], is_disk_tool: bool
+    ) -> "CommandDocument":
+        steps = content.get("mainSteps") or []
+        timeout = (
+            float((steps[0].get("inputs") or {}).get("timeoutSeconds", 3600)) if steps else 3600
+        )
+        return cls(
+            name=name,
+            parameters=content.get("parameters") or {},
+            steps=tuple(str(step.get("name")) for step in steps),
+            step_timeout=timeout,
+            is_disk_tool=is_disk_tool,
+        )
+
+
+@dataclass
+class Invocation:
+    """One command on one instance, on the virtual clock."""
+
+    world: World
+    command_id: str
+    instance_id: str
+    document: CommandDocument
+    comment: str
+    parameters: dict[str, str]
+    requested_at: datetime
+    delivery_deadline: datetime
+    previous: "Invocation | None"
+    rejection: str = ""
+    run: ToolRun | None = None
+    started_at: datetime | None = None
+    done_at: datetime | None = None
+    finished: bool = False
+    timed_out_delivery: bool = False
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = -1
+
+    @property
+    def visible_at(self) -> datetime:
+        return self.requested_at + seconds(self.world.timing.invocation_visible_seconds)
+
+    def _start_due(self) -> datetime | None:
+        if self.started_at is not None or self.timed_out_delivery:
+            return None
+        earliest = self.requested_at + seconds(self.world.timing.command_delivery_seconds)
+        if self.previous is not None:
+            # The agent runs one command at a time per instance.
+            if not self.previous.finished and not self.previous.timed_out_delivery:
+                return None
+            if self.previous.done_at is not None:
+                earliest = max(earliest, self.previous.done_at)
+        managed = self.world.managed.get(self.instance_id)
+        if managed is None or managed.ping_status != "Online":
+            return self.delivery_deadline
+        return earliest
+
+    def next_due(self) -> datetime | None:
+        if self.finished or self.timed_out_delivery:
+            return None
+        if self.started_at is None:
+            return self._start_due()
+        return self.done_at
+
+    def happen(self, at: datetime) -> None:
+        if self.started_at is None:
+            managed = self.world.managed.get(self.instance_id)
+            if (
+                managed is None or managed.ping_status != "Online"
+            ) and at >= self.delivery_deadline:
+                self.timed_out_delivery = True
+                return
+            self._start(at)
+        else:
+            self._finish()
+
+    def _start(self, at: datetime) -> None:
+        self.started_at = at
+        timing = self.world.timing
+        if self.rejection:
+            self.done_at = at + seconds(timing.command_failure_seconds)
+            return
+        host = self.world.host(self.instance_id)
+        if not self.document.is_disk_tool or host is None:
+            self.done_at = at + seconds(timing.command_failure_seconds)
+            return
+        self.run = ToolRun(host, self.parameters)
+        action = self.parameters.get("Action", "")
+        forced = self.world.faults.windows_error(action)
+        long_part = self.run.start(forced)
+        if long_part:
+            duration = self.world.faults.seconds("revert_seconds", timing.revert_seconds)
+        elif action == "Inspect" and self.run.finish()["ok"]:
+            duration = self.world.faults.seconds("inspect_seconds", timing.inspect_seconds)
+        else:
+            duration = timing.command_failure_seconds
+        self.done_at = at + seconds(duration)
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self.rejection:
+            self.stderr, self.exit_code = self.rejection, 1
+        elif self.run is None:
+            self.exit_code = 0
+        else:
+            report = self.run.finish()
+            self.stdout = self.run.stdout
+            self.exit_code = self.run.exit_code
+            if not report["ok"]:
+                self.stderr = f"{report['error']}\nfailed to run commands: exit status 1"
+
+    def _timed_out_execution(self, now: datetime) -> bool:
+        if self.started_at is None:
+            return False
+        deadline = self.started_at + seconds(self.document.step_timeout)
+        return now >= deadline and (self.done_at is None or self.done_at > deadline)
+
+    def status(self, now: datetime) -> tuple[str, str]:
+        """(Status, StatusDetails) as GetCommandInvocation tells them."""
+        if self.timed_out_delivery:
+            return "TimedOut", "DeliveryTimedOut"
+        if self.started_at is None:
+            return "Pending", "Pending"
+        if self._timed_out_execution(now):
+            return "TimedOut", "ExecutionTimedOut"
+        if not self.finished:
+            return "InProgress", "InProgress"
+        return ("Success", "Success") if self.exit_code == 0 else ("Failed", "Failed")
+
+    def response(self, now: datetime) -> dict[str, Any]:
+        status, details = self.status(now)
+        ended = status in {"Success", "Failed", "TimedOut"} and status != "Pending"
+        end = self.done_at if ended and self.done_at is not None else None
+        elapsed = ((end or now) - self.started_at).total_seconds() if self.started_at else 0.0
+        return {
+            "CommandId": self.command_id,
+            "InstanceId": self.instance_id,
+            "Comment": self.comment,
+            "DocumentName": self.document.name,
+            "DocumentVersion": "1",
+            "PluginName": self.document.steps[0] if self.document.steps else "",
+            "ResponseCode": self.exit_code if ended and status != "TimedOut" else -1,
+            "ExecutionStartDateTime": _iso(self.started_at) if self.started_at else "",
+            "ExecutionElapsedTime": f"PT{elapsed:.3f}S",
+            "ExecutionEndDateTime": _iso(end) if end else "",
+            "Status": status,
+            "StatusDetails": details,
+            "StandardOutputContent": self.stdout[:STDOUT_LIMIT] if ended else "",
+            "StandardOutputUrl": "",
+            "StandardErrorContent": self.stderr[:STDERR_LIMIT] if ended else "",
+            "StandardErrorUrl": "",
+            "CloudWatchOutputConfig": {
+                "CloudWatchLogGroupName": "",
+                "CloudWatchOutputEnabled": False,
+            },
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Agents:
+    """Every invocation sent, and the documents the agents know how to run."""
+
+    world: World
+    documents: dict[str, CommandDocument] = field(default_factory=dict)
+    invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
+    log: list[Invocation] = field(default_factory=list)
+
+    def last_on(self, instance_id: str) -> Invocation | None:
+        return next((i for i in reversed(self.log) if i.instance_id == instance_id), None)
+
+    def send(
+        self,
+        command_id: str,
+        document_name: str,
+        instance_ids: list[str],
+        parameters: Mapping[str, list[str]],
+        comment: str,
+        timeout_seconds: int,
+    ) -> None:
+        document = self.documents.get(document_name) or CommandDocument(
+            document_name, {}, ("aws:runPowerShellScript",), 3600, False
+        )
+        flat, rejection = _agent_parameters(document, parameters)
+        now = self.world.clock.now()
+        for instance_id in instance_ids:
+            invocation = Invocation(
+                world=self.world,
+                command_id=command_id,
+                instance_id=instance_id,
+                document=document,
+                comment=comment,
+                parameters=flat,
+                requested_at=now,
+                delivery_deadline=now + seconds(timeout_seconds),
+                previous=self.last_on(instance_id),
+                rejection=rejection,
+            )
+            self.invocations[(command_id, instance_id)] = invocation
+            self.log.append(invocation)
+            self.world.happenings.append(invocation)
+
+    def get(self, command_id: str, instance_id: str, plugin_name: str | None) -> dict[str, Any]:
+        self.world.settle()
+        invocation = self.invocations.get((command_id, instance_id))
+        now = self.world.clock.now()
+        if invocation is None or now < invocation.visible_at:
+            raise SsmError("InvocationDoesNotExist", "")
+        if plugin_name and plugin_name not in invocation.document.steps:
+            raise SsmError("InvalidPluginName", "The plugin name is not valid.")
+        return invocation.response(now)
+
+    def command_status(self, command_id: str) -> str:
+        self.world.settle()
+        now = self.world.clock.now()
+        statuses = [i.status(now)[0] for (c, _), i in self.invocations.items() if c == command_id]
+        for status in ("InProgress", "Pending", "TimedOut", "Failed"):
+            if status in statuses:
+                return status
+        return "Success"
+
+
+def _agent_parameters(
+    document: CommandDocument, given: Mapping[str, list[str]]
+) -> tuple[dict[str, str], str]:
+    """The values the script sees, and the agent's refusal if one breaks its allowedPattern."""
+    values: dict[str, str] = {}
+    for name, definition in document.parameters.items():
+        given_value = given.get(name)
+        value = given_value[0] if given_value else str(definition.get("default", ""))
+        values[name] = value
+        pattern = definition.get("allowedPattern")
+        if pattern and not re.search(pattern, value):
+            return values, (
+                f'Parameter "{name}" has value "{value}" not matching '
+                f'allowedPattern "{pattern}"; the document was not run.'
+            )
+    return values, ""
+
+
+def _check_send(
+    document: CommandDocument | None,
+    world: World,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+) -> None:
+    """What the SSM service itself refuses at SendCommand."""
+    unknown = [i for i in instance_ids if i not in world.managed]
+    if unknown or not instance_ids:
+        raise SsmError("InvalidInstanceId", f"Instances {unknown} not in a valid state for account")
+    if document is None:
+        return
+    extra = sorted(set(parameters) - set(document.parameters))
+    missing = sorted(
+        name
+        for name, definition in document.parameters.items()
+        if "default" not in definition and name not in parameters
+    )
+    not_single = sorted(
+        name
+        for name, values in parameters.items()
+        if document.parameters.get(name, {}).get("type") == "String" and len(values) != 1
+    )
+    if extra or missing or not_single:
+        raise SsmError(
+            "InvalidParameters",
+            "; ".join(
+                part
+                for part in (
+                    f"unknown parameters {extra}" if extra else "",
+                    f"missing required parameters {missing}" if missing else "",
+                    f"parameters {not_single} take exactly one value" if not_single else "",
+                )
+                if part
+            ),
+        )
+
+
+def install(patches: Patches, world: World, agents: Agents) -> None:
+    patches.wrap(
+        SimpleSystemManagerBackend, "send_command", functools.partial(_send_command, world, agents)
+    )
+    patches.replace(
+        SimpleSystemManagerBackend,
+        "get_command_invocation",
+        lambda backend, command_id, instance_id, plugin_name: agents.get(
+            command_id, instance_id, plugin_name
+        ),
+    )
+    # moto's Command says Success at once; the agents' invocations decide (writes drop).
+    patches.replace(
+        Command,
+        "status",
+        property(lambda command: agents.command_status(command.command_id), lambda c, v: None),
+    )
+    patches.replace(
+        SimpleSystemManagerResponse,
+        "describe_instance_information",
+        lambda response: ActionResult(_describe_instance_information(world, response)),
+    )
+    patches.replace(
+        SimpleSystemManagerResponse,
+        "list_command_invocations",
+        lambda response: ActionResult(_list_command_invocations(world, agents, response)),
+    )
+
+
+def _send_command(world: World, agents: Agents, original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_command(backend: Any, **kwargs: Any) -> Any:
+        world.settle()
+        name = kwargs.get("document_name") or ""
+        backend._get_documents(name)  # InvalidDocument, as SSM says it
+        instance_ids = list(kwargs.get("instance_ids") or [])
+        parameters = kwargs.get("parameters") or {}
+        _check_send(agents.documents.get(name), world, instance_ids, parameters)
+        command = original(backend, **kwargs)
+        agents.send(
+            command.command_id,
+            name,
+            instance_ids,
+            parameters,
+            kwargs.get("comment") or "",
+            int(kwargs.get("timeout_seconds") or 3600),
+        )
+        return command
+
+    return send_command
+
+
+_FILTER_FIELDS = {
+    "InstanceIds": "InstanceId",
+    "PingStatus": "PingStatus",
+    "PlatformTypes": "PlatformType",
+    "ResourceType": "ResourceType",
+}
+
+
+def _describe_instance_information(world: World, response: Any) -> dict[str, Any]:
+    filters: dict[str, list[str]] = {}
+    for item in response._get_param("Filters") or []:
+        filters[item["Key"]] = item["Values"]
+    for item in response._get_param("InstanceInformationFilterList") or []:
+        key = {"InstanceIds": "InstanceIds", "PlatformTypes": "PlatformTypes"}.get(
+            item["key"], item["key"]
+        )
+        filters[key] = item["valueSet"]
+    now = world.clock.now()
+    found = []
+    for managed in world.managed.values():
+        info = {
+            "InstanceId": managed.instance_id,
+            "PingStatus": managed.ping_status,
+            "LastPingDateTime": now,
+            "AgentVersion": AGENT_VERSION,
+            "IsLatestVersion": False,
+            "PlatformType": managed.platform_type,
+            "PlatformName": managed.platform_name,
+            "PlatformVersion": managed.platform_version,
+            "ResourceType": "EC2Instance",
+            "IPAddress": managed.ip_address,
+            "ComputerName": managed.computer_name,
+            "AssociationStatus": "Success",
+        }
+        if all(str(info.get(_FILTER_FIELDS.get(k, k))) in v for k, v in filters.items()):
+            found.append(info)
+    return {"InstanceInformationList": found}
+
+
+def _list_command_invocations(world: World, agents: Agents, response: Any) -> dict[str, Any]:
+    world.settle()
+    command_id = response._get_param("CommandId")
+    instance_id = response._get_param("InstanceId")
+    details = bool(response._get_param("Details"))
+    now = world.clock.now()
+    listed = []
+    for invocation in agents.log:
+        if command_id and invocation.command_id != command_id:
+            continue
+        if instance_id and invocation.instance_id != instance_id:
+            continue
+        status, status_details = invocation.status(now)
+        entry: dict[str, Any] = {
+            "CommandId": invocation.command_id,
+            "InstanceId": invocation.instance_id,
+            "Comment": invocation.comment,
+            "DocumentName": invocation.document.name,
+            "DocumentVersion": "1",
+            "RequestedDateTime": invocation.requested_at,
+            "Status": status,
+            "StatusDetails": status_details,
+            "StandardOutputUrl": "",
+            "StandardErrorUrl": "",
+        }
+        if details:
+            full = invocation.response(now)
+            entry["CommandPlugins"] = [
+                {
+                    "Name": full["PluginName"],
+                    "Status": status,
+                    "StatusDetails": status_details,
+                    "ResponseCode": full["ResponseCode"],
+                    "Output": (full["StandardOutputContent"] + full["StandardErrorContent"])[:2500],
+                }
+            ]
+        listed.append(entry)
+    return {"CommandInvocations": listed}

@@ -1,0 +1,138 @@
+"""Run Command as the helper's agent answers it: eventual consistency, status, the report."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.simulator.harness import DISK_TOOL, Aws
+
+
+def _attached_volume(aws: Aws) -> str:
+    volume_id = str(aws.ec2.create_volume(AvailabilityZone=aws.zone, Size=8)["VolumeId"])
+    aws.clock.advance(2)
+    aws.ec2.attach_volume(VolumeId=volume_id, InstanceId=aws.helper_id, Device="xvdf")
+    aws.clock.advance(4)
+    return volume_id
+
+
+def _send(aws: Aws, **parameters: str) -> str:
+    return str(
+        aws.ssm.send_command(
+            DocumentName=DISK_TOOL,
+            InstanceIds=[aws.helper_id],
+            Parameters={name: [value] for name, value in parameters.items()},
+        )["Command"]["CommandId"]
+    )
+
+
+def _invocation(aws: Aws, command_id: str) -> dict[str, object]:
+    return dict(aws.ssm.get_command_invocation(CommandId=command_id, InstanceId=aws.helper_id))
+
+
+def test_the_helper_is_an_online_windows_managed_instance(aws: Aws) -> None:
+    found = aws.ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [aws.helper_id]}]
+    )["InstanceInformationList"]
+    assert [(i["InstanceId"], i["PingStatus"], i["PlatformType"]) for i in found] == [
+        (aws.helper_id, "Online", "Windows")
+    ]
+    none = aws.ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": ["i-0000000000000000f"]}]
+    )["InstanceInformationList"]
+    assert none == []
+    (instance,) = aws.ec2.describe_instances(InstanceIds=[aws.helper_id])["Reservations"][0][
+        "Instances"
+    ]
+    assert instance["Platform"] == "windows"
+
+
+def test_an_inspect_is_unknown_then_in_progress_then_reports(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    command_id = _send(aws, Action="Inspect", VolumeId=volume_id)
+    with pytest.raises(ClientError, match="InvocationDoesNotExist"):
+        _invocation(aws, command_id)
+    aws.clock.advance(1.5)
+    assert _invocation(aws, command_id)["Status"] == "InProgress"
+    aws.clock.advance(20)
+    done = _invocation(aws, command_id)
+    assert (done["Status"], done["ResponseCode"]) == ("Success", 0)
+    report = json.loads(str(done["StandardOutputContent"]).splitlines()[-1])
+    assert report["action"] == "Inspect"
+    assert report["volume_id"] == volume_id
+    assert report["disk"]["number"] == 1  # the helper's system disk is 0
+    listed = aws.ssm.list_command_invocations(CommandId=command_id, Details=True)
+    (entry,) = listed["CommandInvocations"]
+    assert entry["Status"] == "Success"
+    assert entry["CommandPlugins"][0]["Name"] == "DiskTool"
+
+
+def test_a_parameter_breaking_its_allowed_pattern_fails_on_the_agent(aws: Aws) -> None:
+    command_id = _send(aws, Action="Format", VolumeId="vol-0123456789abcdef0")
+    aws.clock.advance(10)
+    failed = _invocation(aws, command_id)
+    assert (failed["Status"], failed["ResponseCode"]) == ("Failed", 1)
+    assert "allowedPattern" in str(failed["StandardErrorContent"])
+
+
+def test_sendcommand_refuses_unknown_parameters_and_unmanaged_instances(aws: Aws) -> None:
+    with pytest.raises(ClientError, match="InvalidParameters"):
+        _send(aws, Action="Inspect", VolumeId="vol-0123456789abcdef0", Force="yes")
+    with pytest.raises(ClientError, match="InvalidInstanceId"):
+        aws.ssm.send_command(DocumentName=DISK_TOOL, InstanceIds=["i-0000000000000000f"])
+    with pytest.raises(ClientError, match="InvalidDocument"):
+        aws.ssm.send_command(DocumentName="NoSuchDocument", InstanceIds=[aws.helper_id])
+
+
+def test_a_wrong_plugin_name_is_refused(aws: Aws) -> None:
+    command_id = _send(aws, Action="Inspect", VolumeId="vol-0123456789abcdef0")
+    aws.clock.advance(2)
+    with pytest.raises(ClientError, match="InvalidPluginName"):
+        aws.ssm.get_command_invocation(
+            CommandId=command_id, InstanceId=aws.helper_id, PluginName="aws:runShellScript"
+        )
+
+
+def test_an_offline_helper_never_runs_the_command(aws: Aws) -> None:
+    aws.world.managed[aws.helper_id].ping_status = "ConnectionLost"
+    command_id = str(
+        aws.ssm.send_command(
+            DocumentName=DISK_TOOL,
+            InstanceIds=[aws.helper_id],
+            Parameters={"Action": ["Inspect"], "VolumeId": ["vol-0123456789abcdef0"]},
+            TimeoutSeconds=600,
+        )["Command"]["CommandId"]
+    )
+    aws.clock.advance(300)
+    assert _invocation(aws, command_id)["Status"] == "Pending"
+    aws.clock.advance(301)
+    timed_out = _invocation(aws, command_id)
+    assert (timed_out["Status"], timed_out["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
+
+
+@pytest.mark.parametrize(
+    "aws",
+    [[{"windows": "Revert", "error": "VSS_E_VOLUME_IN_USE: the volume is in use"}]],
+    indirect=True,
+)
+def test_a_windows_fault_fails_the_revert_with_that_text(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    command_id = _send(aws, Action="Revert", VolumeId=volume_id, DiskNumber="1")
+    aws.clock.advance(30)
+    failed = _invocation(aws, command_id)
+    assert failed["Status"] == "Failed"
+    report = json.loads(str(failed["StandardOutputContent"]).splitlines()[-1])
+    assert report["ok"] is False
+    assert report["error"] == "VSS_E_VOLUME_IN_USE: the volume is in use"
+
+
+def test_the_agent_runs_one_command_at_a_time(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    first = _send(aws, Action="Inspect", VolumeId=volume_id)
+    second = _send(aws, Action="Inspect", VolumeId=volume_id)
+    aws.clock.advance(15)
+    assert _invocation(aws, first)["Status"] == "InProgress"
+    assert _invocation(aws, second)["Status"] == "Pending"
+    aws.clock.advance(30)
+    assert _invocation(aws, first)["Status"] == "Success"
+    assert _invocation(aws, second)["Status"] == "Success"
