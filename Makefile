@@ -52,7 +52,7 @@ setup: $(VENV)/.installed node_modules/.installed ## Install the Python and Node
 
 # --- checks (in CI order) ---------------------------------------------------------------
 
-test: setup lint format-check typecheck cfn-lint sam-validate asl checkov powershell pytest ## Run every check
+test: setup lint format-check typecheck cfn-lint sam-validate asl checkov powershell build pytest ## Run every check (sam build included)
 	@echo "All checks passed."
 
 lint: setup
