@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tools.cfn_template import load_yaml
 
 PSEUDO_PARAMETERS = ("AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
@@ -16,34 +16,6 @@ _EVENT_SOURCE_TYPES = ("EventBridgeRule", "CloudWatchEvent")
 
 class TemplateError(Exception):
     """template.yaml is missing something the simulator needs, or uses what it cannot model."""
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """A safe loader that turns CloudFormation short tags into their long form."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_CfnLoader)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ _TemplateLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
+def load_yaml(text: str) -> Any:
+    """Any CloudFormation YAML text (a template, or an SSM document's content)."""
+    return yaml.load(text, Loader=_TemplateLoader)
+
+
 def load_template(path: Path) -> dict[str, Any]:
     """Returns the template as plain dicts and lists, intrinsics in their long form."""
     with path.open(encoding="utf-8") as stream:
