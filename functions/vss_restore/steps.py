@@ -29,12 +29,25 @@ def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
 
 
 def prepare_helper(
-    ec2: Ec2, ssm: Ssm, settings: Settings, requested: str, backed_up_instance: str
+    ec2: Ec2,
+    ssm: Ssm,
+    settings: Settings,
+    requested: str,
+    backed_up_instance: str,
+    source_volume_id: str = "",
 ) -> Helper:
-    instance_id = choose_helper_id(requested, settings.helper_instance_id, backed_up_instance)
+    named = requested or settings.helper_instance_id or backed_up_instance
+    instance_id = choose_helper_id(named or _instance_attached_to(ec2, source_volume_id))
     return check_helper(
         instance_id, ec2.instance(instance_id), ssm.instance_information(instance_id)
     )
+
+
+def _instance_attached_to(ec2: Ec2, volume_id: str) -> str:
+    """The instance the snapshot's volume is attached to, as the origin's procedure uses."""
+    volume = ec2.volume(volume_id) if volume_id else None
+    attached = [a for a in (volume or {}).get("Attachments", []) if a.get("State") == "attached"]
+    return str(attached[0]["InstanceId"]) if attached else ""
 
 
 def client_token(execution: str, snapshot_id: str) -> str:

@@ -54,6 +54,7 @@ def prepare(world: Any, ssm: Ssm, event: dict[str, Any], settings: Settings) -> 
         settings,
         requested=event["request"]["helper_instance_id"],
         backed_up_instance=event["source"]["instance_id"],
+        source_volume_id=event["source"].get("source_volume_id", ""),
     )
 
 
@@ -104,10 +105,25 @@ def test_without_request_or_stack_helper_the_backed_up_instance_is_the_helper(
     assert helper == Helper(world.helper_id, world.helper_zone)
 
 
+def test_without_an_instance_tag_the_instance_the_volume_is_attached_to_is_the_helper(
+    world: Any, agents: Any
+) -> None:
+    ssm, stubber = agents
+    source_volume = world.temporary_volume(volume_tags={"Name": "the backed-up data disk"})
+    world.attach(source_volume, "xvdg")
+    event = world.event("prepare_helper")
+    event["source"].update(instance_id="", source_volume_id=source_volume)
+    agent_answers(stubber, world.helper_id)
+
+    helper = prepare(world, ssm, event, Settings())
+
+    assert helper.instance_id == world.helper_id
+
+
 def test_with_no_helper_named_anywhere_nothing_is_usable(world: Any, agents: Any) -> None:
     ssm, _ = agents
     event = world.event("prepare_helper")
-    event["source"]["instance_id"] = ""
+    event["source"].update(instance_id="", source_volume_id="")
 
     with pytest.raises(HelperNotUsable, match="no helper instance: give helper_instance_id"):
         prepare(world, ssm, event, Settings())

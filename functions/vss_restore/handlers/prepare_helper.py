@@ -18,5 +18,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Settings.from_environment(),
         requested=str(optional(event, "request.helper_instance_id") or ""),
         backed_up_instance=str(optional(event, "source.instance_id") or ""),
+        source_volume_id=str(optional(event, "source.source_volume_id") or ""),
     )
     return helper.as_dict()

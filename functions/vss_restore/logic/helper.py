@@ -19,13 +19,13 @@ class Helper:
 
 
 def choose_helper_id(*candidates: str) -> str:
-    """The first helper named: the request's, the stack's, then the backed-up instance."""
+    """The first helper named: the request's, the stack's, then the backed-up instance's."""
     for candidate in candidates:
         if candidate:
             return candidate
     raise HelperNotUsable(
         "no helper instance: give helper_instance_id, set the HelperInstanceId parameter, "
-        f"or tag the snapshot with {tags.INSTANCE_ID}"
+        f"or tag the snapshot with {tags.INSTANCE_ID} (its volume is attached to no instance)"
     )
 
 
