@@ -69,7 +69,9 @@ class Estate:
         self.aliases.instances[spec.alias] = instance_id
         self.specs[spec.alias] = spec
 
-        host = WindowsHost(instance_id, self.world.content_of_volume)
+        host = WindowsHost(
+            instance_id, self.world.content_of_volume, validation_scripts=spec.validation_scripts
+        )
         system = next(v for v in spec.volumes if v.system)
         root = instance.block_device_mapping[instance.root_device_name]
         self.backend.get_volume(root.volume_id).size = system.size

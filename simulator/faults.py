@@ -21,9 +21,10 @@ TIMING_KEYS = (
     "snapshot_seconds",
     "inspect_seconds",
     "revert_seconds",
+    "check_seconds",
 )
 OUTCOMES = ("volume_error", "snapshot_error")
-WINDOWS_ACTIONS = ("Inspect", "Revert")
+WINDOWS_ACTIONS = ("Inspect", "Revert", "Check")
 
 # HTTP status AWS answers with, for the codes botocore treats by status as well as by code.
 _STATUS = {
@@ -39,13 +40,14 @@ _STATUS = {
 
 @dataclass
 class Fault:
-    kind: str  # "api" | "timing" | "outcome" | "windows"
+    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan"
     target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action
     times: int | None  # None: every time
     skip: int = 0
     error: str = ""
     message: str = ""
     seconds: float = 0.0
+    scan_result: str = ""
     used: int = 0
 
     def take(self) -> bool:
@@ -83,6 +85,8 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         return Fault(
             "outcome", str(spec["outcome"]), message=str(spec.get("message", "")), **common
         )
+    if "scan_result" in spec:
+        return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
     return Fault("windows", str(spec["windows"]), error=str(spec["error"]), **common)
 
 
@@ -137,6 +141,11 @@ class Faults:
     def windows_error(self, action: str) -> str:
         fault = self._take("windows", action)
         return fault.error if fault else ""
+
+    def scan_result(self, action: str) -> str:
+        """What the next Check's scan must find on its first volume, if a fault says."""
+        fault = self._take("scan", action)
+        return fault.scan_result if fault else ""
 
 
 def install(patches: Patches, faults: Faults) -> None:

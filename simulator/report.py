@@ -46,6 +46,8 @@ class Report:
     faults_hit: list[str] = field(default_factory=list)
     lambda_invocations: int = 0
     handler_warnings: list[str] = field(default_factory=list)
+    # What the SSM console's command history shows: disk tool commands sent, by Action.
+    disk_tool_commands: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -104,6 +106,8 @@ class Report:
             f"state transitions: {self.state_transitions}   lambda invocations: "
             f"{self.lambda_invocations}   virtual time: {_duration(self.virtual_seconds)}"
         )
+        commands = ", ".join(f"{a} {n}" for a, n in self.disk_tool_commands.items()) or "none"
+        lines.append(f"disk tool commands: {commands}")
         for failure in self.failures:
             lines.append(f"FAILED: {failure}")
         lines.append("OK" if self.ok else "NOT OK")
@@ -172,6 +176,10 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
                 f"{alias}: {len(result.shadow_copies_reverted)} shadow copies reverted, "
                 f"expected {wanted['shadow_copies_reverted']}"
             )
+    for action, wanted_count in (expect.get("disk_tool_commands") or {}).items():
+        sent = report.disk_tool_commands.get(action, 0)
+        if sent != wanted_count:
+            failures.append(f"{sent} disk tool {action} commands, expected {wanted_count}")
     counts: dict[str, int] = {}
     for execution in report.executions:
         counts[execution.status] = counts.get(execution.status, 0) + 1

@@ -486,6 +486,7 @@ class Simulation:
             handler_warnings=[
                 f"{message} ({count}x)" for message, count in self.functions.warnings.items()
             ],
+            disk_tool_commands=self.agents.disk_tool_commands(),
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:

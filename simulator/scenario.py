@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 
 from simulator.clock import DEFAULT_START
+from simulator.windows import ValidationScript
 
 SCHEMA_PATH = Path(__file__).parent / "scenarios" / "schema.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ class InstanceSpec:
     ping_status: str | None  # None: not managed by SSM
     tags: Mapping[str, str]
     volumes: tuple[VolumeSpec, ...]
+    validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
 
     def volume(self, alias: str) -> VolumeSpec:
         for volume in self.volumes:
@@ -220,6 +222,10 @@ def _instance(alias: str, spec: Mapping[str, Any], region: str) -> InstanceSpec:
         ping_status=None if ssm is False else ssm.get("ping_status", "Online"),
         tags=dict(spec.get("tags") or {}),
         volumes=volumes,
+        validation_scripts={
+            path: ValidationScript(int(script.get("exit_code", 0)), str(script.get("output", "")))
+            for path, script in (spec.get("validation_scripts") or {}).items()
+        },
     )
 
 

@@ -19,6 +19,8 @@ from simulator.world import World, seconds
 STDOUT_LIMIT = 24_000
 STDERR_LIMIT = 8_000
 AGENT_VERSION = "3.3.1957.0"
+# The disk tool's actions that run on after the script starts, and their timing keys.
+_LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
 
 
 class SsmError(ServiceException):
@@ -124,11 +126,13 @@ class Invocation:
             self.done_at = at + seconds(timing.command_failure_seconds)
             return
         self.run = ToolRun(host, self.parameters)
-        action = self.parameters.get("Action", "")
-        forced = self.world.faults.windows_error(action)
-        long_part = self.run.start(forced)
+        action = self.run.action
+        long_part = self.run.start(self.world.faults.windows_error(action))
         if long_part:
-            duration = self.world.faults.seconds("revert_seconds", timing.revert_seconds)
+            # Only a Check that got as far as scanning meets the scan a fault forces.
+            self.run.forced_scan_result = self.world.faults.scan_result(action)
+            key = _LONG_PARTS[action]
+            duration = self.world.faults.seconds(key, getattr(timing, key))
         elif action == "Inspect" and self.run.finish()["ok"]:
             duration = self.world.faults.seconds("inspect_seconds", timing.inspect_seconds)
         else:
@@ -207,6 +211,15 @@ class Agents:
     documents: dict[str, CommandDocument] = field(default_factory=dict)
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     log: list[Invocation] = field(default_factory=list)
+
+    def disk_tool_commands(self) -> dict[str, int]:
+        """How many disk tool commands were sent, by Action, in the order first sent."""
+        counts: dict[str, int] = {}
+        for invocation in self.log:
+            if invocation.document.is_disk_tool:
+                action = invocation.parameters.get("Action", "")
+                counts[action] = counts.get(action, 0) + 1
+        return counts
 
     def last_on(self, instance_id: str) -> Invocation | None:
         return next((i for i in reversed(self.log) if i.instance_id == instance_id), None)

@@ -78,9 +78,25 @@ class Template:
         for name, definition in self.parameters.items():
             if name in overrides:
                 values[name] = str(overrides[name])
+                _check_parameter(name, definition, values[name])
             elif "Default" in definition:
                 values[name] = _parameter_text(definition["Default"])
         return values
+
+
+def _check_parameter(name: str, definition: Mapping[str, Any], value: str) -> None:
+    """CloudFormation refuses a parameter value its AllowedValues or AllowedPattern rule out."""
+    allowed = definition.get("AllowedValues")
+    if allowed is not None and value not in [_parameter_text(a) for a in allowed]:
+        raise TemplateError(
+            f"Parameter '{name}' must be one of AllowedValues {allowed}, not {value!r}"
+        )
+    pattern = definition.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(str(pattern), value):
+        raise TemplateError(
+            f"Parameter '{name}' failed to satisfy constraint: Must match pattern {pattern} "
+            f"(value {value!r})"
+        )
 
 
 def _parameter_text(value: Any) -> str:

@@ -130,6 +130,7 @@ def _result(
         outcome.get("consistent_snapshot") or ""
     )
     consistent = consistent if consistent.startswith("snap-") else ""
+    # A verify-only snapshot is its own consistent snapshot: what was checked was its clone.
     content = world.snapshot_contents.get(consistent) if consistent else None
     source_content = world.snapshot_contents.get(snapshot_id)
     error = None

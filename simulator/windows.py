@@ -43,6 +43,14 @@ class Disk:
     is_boot: bool = False
 
 
+@dataclass(frozen=True)
+class ValidationScript:
+    """What an operator's validation script does when the Check runs it."""
+
+    exit_code: int = 0
+    output: str = ""
+
+
 @dataclass
 class WindowsHost:
     """The disks one Windows instance sees, numbered as Windows numbers them."""
@@ -50,6 +58,8 @@ class WindowsHost:
     instance_id: str
     contents: Contents
     disks: dict[int, Disk] = field(default_factory=dict)
+    # Scripts an operator put on the instance, by path (Windows paths ignore case).
+    validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     # Volumes whose disk signature/GUID Windows rewrote on a collision, in order.
     rewritten: list[str] = field(default_factory=list)
 
@@ -105,6 +115,10 @@ class WindowsHost:
         disk.online = True
         return original
 
+    def validation_script(self, path: str) -> ValidationScript | None:
+        wanted = path.lower()
+        return next((s for p, s in self.validation_scripts.items() if p.lower() == wanted), None)
+
     def visible_shadow_copies(self) -> list[tuple[Disk, ShadowCopy]]:
         """VSS sees the shadow copies of mounted volumes only, i.e. those on online disks."""
         return [
@@ -113,6 +127,18 @@ class WindowsHost:
             if disk.online
             for shadow in self.contents(disk.volume_id).shadow_copies
         ]
+
+
+# Repair-Volume -Scan checks these; FAT32 (the EFI system partition) it leaves alone.
+SCANNED_FILE_SYSTEMS = frozenset({"NTFS", "REFS"})
+NO_ERRORS_FOUND = "NoErrorsFound"
+# chkdsk /scan on a volume whose NTFS log holds half-done writes. Simulated: a volume that
+# is not at the backup's point in time (a crash copy never reverted, or reverted to the
+# wrong shadow copy) always scans as this, and a consistent one never does.
+HALF_DONE_WRITES = "SpotFixNeeded"
+# The tail of a validation script's output the report keeps (SSM keeps 24,000 characters).
+VALIDATION_OUTPUT_LINES = 20
+VALIDATION_OUTPUT_CHARS = 2000
 
 
 class ToolFailure(Exception):
@@ -125,10 +151,15 @@ class ToolRun:
 
     host: WindowsHost
     parameters: Mapping[str, str]
+    # What the next scan finds on the disk's first volume, whatever is on it (a fault).
+    forced_scan_result: str = ""
     finished_report: dict[str, Any] | None = None
     transcript: list[str] = field(default_factory=list)
     _disk: Disk | None = None
     _original_identity: str = ""
+    _identity_to_put_back: str = ""
+    # Set just before the first change: from then on the script's `finally` puts the disk back.
+    _touched: bool = False
     _reverted: tuple[str, ...] = ()
     _was_offline: bool = True
     _was_read_only: bool = True
@@ -142,14 +173,19 @@ class ToolRun:
         return self.parameters.get("VolumeId", "")
 
     def start(self, forced_error: str = "") -> bool:
-        """Run up to the long part; False when the script has already ended (failed)."""
+        """Run up to the long part; False when the script has already ended."""
         try:
             if forced_error:
                 raise ToolFailure(forced_error)
             if self.action == "Inspect":
                 self.finished_report = self._inspect()
                 return False
-            self._begin_revert()
+            if self.action == "Revert":
+                self._begin_revert()
+            elif self.action == "Check":
+                self._begin_check()
+            else:
+                raise ToolFailure(f"unknown Action {self.action}")
             return True
         except ToolFailure as failure:
             self.finished_report = self._failed(str(failure))
@@ -158,7 +194,9 @@ class ToolRun:
     def finish(self) -> dict[str, Any]:
         if self.finished_report is None:
             try:
-                self.finished_report = self._end_revert()
+                self.finished_report = (
+                    self._end_revert() if self.action == "Revert" else self._end_check()
+                )
             except ToolFailure as failure:
                 self.finished_report = self._failed(str(failure))
         return self.finished_report
@@ -183,18 +221,40 @@ class ToolRun:
         }
 
     def _failed(self, error: str) -> dict[str, Any]:
-        report = self._common(False, error)
-        if self.action == "Inspect":
-            report.update(partitions=[], shadow_copies=[])
-        else:
-            disk = self._disk
-            report.update(
-                reverted=list(self._reverted),
-                identity_restored="",
-                offline=disk is None or not disk.online,
-            )
         self.transcript.append(f"ERROR: {error}")
+        restored = self._put_back()
+        disk = self._disk
+        offline = disk is None or not disk.online
+        report = self._common(False, error)
+        if self.action == "Revert":
+            report.update(
+                reverted=list(self._reverted), identity_restored=restored, offline=offline
+            )
+        elif self.action == "Check":
+            report.update(
+                volumes=[],
+                validation=None,
+                passed=False,
+                identity_restored=restored,
+                offline=offline,
+            )
+        else:
+            report.update(partitions=[], shadow_copies=[])
         return report
+
+    def _put_back(self) -> str:
+        """The script's `finally`, once it changed the disk: its identity, then offline."""
+        disk = self._disk
+        if disk is None or not self._touched or self.host.disk_of(disk.volume_id) is not disk:
+            return ""
+        self._touched = False
+        content = self.host.contents(disk.volume_id)
+        content.identity = self._identity_to_put_back
+        if self.action != "Revert":  # a revert leaves read-only cleared
+            disk.read_only = self._was_read_only
+        # Revert and Check always leave the disk offline; Inspect as it found it.
+        disk.online = self.action == "Inspect" and not self._was_offline
+        return content.identity
 
     def _disk_report(self) -> dict[str, Any]:
         disk = self._disk
@@ -216,12 +276,11 @@ class ToolRun:
         matches = [
             d for d in self.host.disks.values() if serial_matches(d.serial_number, self.volume_id)
         ]
-        prefix = self.volume_id.replace("-", "")
         if len(matches) != 1:
-            numbers = ", ".join(str(d.number) for d in matches) or "none"
+            serials = ", ".join(f"{d.number}={d.serial_number}" for d in self.host.disks.values())
             raise ToolFailure(
-                f"Expected one disk with serial number {prefix}*, found {len(matches)} "
-                f"(disks: {numbers})."
+                f"{len(matches)} disks have the serial number of {self.volume_id}, expected "
+                f"exactly one; disks seen: {serials}"
             )
         return matches[0]
 
@@ -230,16 +289,53 @@ class ToolRun:
         self._was_offline = not disk.online
         self._was_read_only = disk.read_only
         self._original_identity = self.host.contents(disk.volume_id).identity
+        self._identity_to_put_back = self._original_identity
         self.transcript.append(
             f"Disk {disk.number} serial {disk.serial_number} "
             f"{'offline' if not disk.online else 'online'}"
             f"{', read-only' if disk.read_only else ''}."
         )
 
+    def _numbered_disk(self) -> Disk:
+        """Revert and Check: the disk Inspect found, refused unless it is still that disk."""
+        if not (self.parameters.get("DiskNumber") and self.parameters.get("DiskIdentity")):
+            raise ToolFailure(f"{self.action} needs DiskNumber and DiskIdentity")
+        number = int(self.parameters["DiskNumber"])
+        disk = self.host.disks.get(number)
+        if disk is None:
+            raise ToolFailure(
+                f"No MSFT_Disk objects found with property 'Number' equal to '{number}'.  "
+                "Verify the value of the property and retry."
+            )
+        self._take(disk)
+        if not serial_matches(disk.serial_number, self.volume_id):
+            raise ToolFailure(
+                f"disk {number} has serial number {disk.serial_number}, not that of "
+                f"{self.volume_id}"
+            )
+        if disk.is_system or disk.is_boot:
+            raise ToolFailure(f"disk {number} is a system or boot disk; nothing done")
+        identity = self.parameters["DiskIdentity"]
+        style = "MBR" if identity.startswith("0x") else "GPT"
+        if self.host.contents(disk.volume_id).partition_style != style:
+            raise ToolFailure(f"disk {number} is not {style} like identity {identity}")
+        self._identity_to_put_back = identity
+        return disk
+
+    def _present_disk(self) -> Disk:
+        disk = self._disk
+        if disk is None or self.host.disk_of(disk.volume_id) is not disk:
+            raise ToolFailure("The device is not ready. (Exception from HRESULT: 0x80070015)")
+        return disk
+
     def _inspect(self) -> dict[str, Any]:
         disk = self._find_disk()
         self._take(disk)
-        original = self.host.bring_online(disk)
+        if not self._original_identity:
+            raise ToolFailure(f"disk {disk.number} has no MBR signature or GPT GUID")
+        # A disk already online, and a system or boot disk, are listed as they are.
+        if not disk.online and not (disk.is_system or disk.is_boot):
+            self._open(disk, read_only=True)
         content = self.host.contents(disk.volume_id)
         partitions = [
             {
@@ -261,33 +357,39 @@ class ToolRun:
             }
             for s in content.shadow_copies
         ]
-        content.identity = original
-        disk.online = False
+        self._put_back()
         self.transcript.append(
-            f"{len(partitions)} partition(s), {len(shadows)} shadow copy(ies); disk offline again."
+            f"{len(partitions)} partition(s), {len(shadows)} shadow copy(ies); disk put back."
         )
         report = self._common(True, None)
         report.update(partitions=partitions, shadow_copies=shadows)
         return report
 
-    def _begin_revert(self) -> None:
-        number_text = self.parameters.get("DiskNumber", "")
-        if not number_text:
-            raise ToolFailure("Revert needs DiskNumber.")
-        disk = self.host.disks.get(int(number_text))
-        if disk is None:
-            raise ToolFailure(
-                f"Get-Disk : No MSFT_Disk objects found with property 'Number' equal to "
-                f"'{int(number_text)}'.  Verify the value of the property and retry."
-            )
-        if not serial_matches(disk.serial_number, self.volume_id):
-            raise ToolFailure(
-                f"Disk {disk.number} has serial number {disk.serial_number}, which is not "
-                f"{self.volume_id}: refusing to touch it."
-            )
-        self._take(disk)
+    def _open(self, disk: Disk, read_only: bool) -> None:
+        self._touched = True
+        if read_only:
+            disk.read_only = True  # first: nothing may be written while it comes online
         self.host.bring_online(disk)
-        disk.read_only = False
+        disk.read_only = read_only
+        self.transcript.append(
+            f"disk {disk.number} online, read-only {read_only}; identity now "
+            f"{self.host.contents(disk.volume_id).identity}"
+        )
+
+    def _begin_revert(self) -> None:
+        if not self.parameters.get("ShadowCopyIds"):
+            raise ToolFailure("Revert needs ShadowCopyIds")
+        disk = self._numbered_disk()
+        self._open(disk, read_only=False)
+        # Win32_ShadowCopy lists every mounted volume's; only this disk's may be reverted.
+        on_disk = [s.id for owner, s in self.host.visible_shadow_copies() if owner is disk]
+        wanted = self.parameters["ShadowCopyIds"].split(",")
+        missing = [i for i in wanted if i.lower() not in {s.lower() for s in on_disk}]
+        if missing:
+            raise ToolFailure(
+                f"shadow copies {','.join(missing)} are not on the volumes of disk "
+                f"{disk.number} (these are: {','.join(on_disk)}); nothing reverted"
+            )
         self.transcript += [
             "Microsoft DiskShadow version 1.0",
             "Copyright (C) 2013 Microsoft Corporation",
@@ -295,30 +397,24 @@ class ToolRun:
         ]
 
     def _end_revert(self) -> dict[str, Any]:
-        disk = self._disk
-        if disk is None or self.host.disk_of(disk.volume_id) is not disk:
-            raise ToolFailure("The device is not ready. (Exception from HRESULT: 0x80070015)")
-        ids = [i for i in self.parameters.get("ShadowCopyIds", "").split(",") if i]
-        reverted: list[str] = []
+        disk = self._present_disk()
+        ids = self.parameters["ShadowCopyIds"].split(",")
         content = self.host.contents(disk.volume_id)
+        reverted: list[str] = []
         for shadow_id in ids:
             self.transcript.append(f"-> revert {shadow_id}")
-            visible = {s.id.lower(): (d, s) for d, s in self.host.visible_shadow_copies()}
-            found = visible.get(shadow_id.lower())
-            if found is None:
+            shadow = content.shadow(shadow_id)
+            if shadow is None:
+                # Reverting a volume deletes its other shadow copies: two of one volume fail.
                 raise ToolFailure(
-                    f'COM call "m_pVssObject->RevertToSnapshot" failed.\r\n'
-                    f"VSS_E_OBJECT_NOT_FOUND (0x80042308): the shadow copy {shadow_id} "
-                    "was not found."
-                )
-            owner, shadow = found
-            if owner is not disk:
-                raise ToolFailure(
-                    f"Shadow copy {shadow_id} is on disk {owner.number}, not on disk "
-                    f"{disk.number}: VSS_E_VOLUME_IN_USE, the volume is in use."
+                    f"DiskShadow reverted {len(reverted)} of {len(ids)} shadow copies: "
+                    f'COM call "m_pVssObject->RevertToSnapshot" failed. '
+                    f"VSS_E_OBJECT_NOT_FOUND (0x80042308): the shadow copy {shadow_id} was "
+                    "not found."
                 )
             if not shadow.persistent:
                 raise ToolFailure(
+                    f"DiskShadow reverted {len(reverted)} of {len(ids)} shadow copies: "
                     f"VSS_E_UNSUPPORTED_CONTEXT (0x8004231B): shadow copy {shadow_id} is not "
                     "persistent and cannot be reverted."
                 )
@@ -326,9 +422,66 @@ class ToolRun:
             reverted.append(shadow.id)
             self._reverted = tuple(reverted)
             self.transcript.append(f"The shadow copy {shadow.id} was reverted.")
-        identity = self.parameters.get("DiskIdentity", "") or content.identity
-        content.identity = identity
-        disk.online = False
+        restored = self._put_back()
         report = self._common(True, None)
-        report.update(reverted=reverted, identity_restored=identity, offline=True)
+        report.update(reverted=reverted, identity_restored=restored, offline=not disk.online)
         return report
+
+    def _begin_check(self) -> None:
+        disk = self._numbered_disk()
+        script = self.parameters.get("ValidationScript", "")
+        if script and self.host.validation_script(script) is None:
+            raise ToolFailure(
+                f"validation script {script} not found on this instance; nothing done"
+            )
+        self._open(disk, read_only=True)
+
+    def _end_check(self) -> dict[str, Any]:
+        disk = self._present_disk()
+        content = self.host.contents(disk.volume_id)
+        volumes: list[dict[str, Any]] = []
+        for partition in content.partitions:
+            if partition.file_system.upper() not in SCANNED_FILE_SYSTEMS:
+                continue
+            result = NO_ERRORS_FOUND if partition.consistent else HALF_DONE_WRITES
+            if self.forced_scan_result and not volumes:
+                result = self.forced_scan_result
+            path = self.host.volume_path(disk, partition.number)
+            volumes.append(
+                {
+                    "volume_path": path,
+                    "file_system": partition.file_system,
+                    "scan_result": result,
+                    "passed": result == NO_ERRORS_FOUND,
+                }
+            )
+            self.transcript.append(f"{path} {partition.file_system}: {result} (0 s)")
+        validation = self._validate()
+        restored = self._put_back()
+        report = self._common(True, None)
+        report.update(
+            volumes=volumes,
+            validation=validation,
+            passed=bool(volumes)
+            and all(v["passed"] for v in volumes)
+            and (validation is None or validation["passed"]),
+            identity_restored=restored,
+            offline=not disk.online,
+        )
+        return report
+
+    def _validate(self) -> dict[str, Any] | None:
+        """`& $ValidationScript -VolumePath <paths>`: its exit code is data, never ours."""
+        path = self.parameters.get("ValidationScript", "")
+        script = self.host.validation_script(path) if path else None
+        if script is None:  # none asked for (a missing one was refused before the scan)
+            return None
+        lines = [line for line in script.output.splitlines() if line.strip()]
+        output = "\n".join(lines[-VALIDATION_OUTPUT_LINES:])[-VALIDATION_OUTPUT_CHARS:]
+        self.transcript.append(f"{path}: exit code {script.exit_code} (0 s)")
+        return {
+            "script": path,
+            "exit_code": script.exit_code,
+            "passed": script.exit_code == 0,
+            "output": output,
+        }

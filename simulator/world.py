@@ -28,6 +28,7 @@ class Timing:
     command_delivery_seconds: float = 1.0
     inspect_seconds: float = 20.0
     revert_seconds: float = 120.0
+    check_seconds: float = 60.0
     command_failure_seconds: float = 3.0
     lambda_seconds: float = 0.2
     event_delivery_seconds: float = 1.0

@@ -6,11 +6,13 @@ from typing import Any
 
 from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.sns import Sns
 from vss_restore.errors import CleanupPending, NotOurs
+from vss_restore.logic.alert import failure_alert
 from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
 from vss_restore.steps import record_failed
 
-MAX_REASON = 200
+MAX_REASON = 250  # a tag value holds 256
 
 
 def reason_of(error: dict[str, Any] | None) -> str:
@@ -46,12 +48,15 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
 
 def clean_up(
     ec2: Ec2,
+    sns: Sns,
     *,
     snapshot_id: str,
     volume_id: str,
+    instance_id: str,
     restoring: bool,
     error: dict[str, Any] | None,
     execution: str,
+    alert_topic_arn: str,
 ) -> dict[str, Any]:
     reason = reason_of(error)
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
@@ -60,6 +65,16 @@ def clean_up(
     if volume_id:
         remove_temporary_volume(ec2, volume_id, snapshot_id)
     count(RESTORE_FAILED)
+    # Last, so that a cleanup retried while a detach finishes alerts once.
+    if alert_topic_arn:
+        alert = failure_alert(
+            snapshot_id=snapshot_id,
+            instance_id=instance_id,
+            volume_id=volume_id,
+            reason=reason,
+            execution_arn=execution,
+        )
+        sns.publish(alert_topic_arn, alert.subject, alert.message)
     return {
         "snapshot_id": snapshot_id,
         "status": tags.FAILED,

@@ -77,6 +77,10 @@ class RevertFailed(PermanentError):
     """Windows reported an error while reverting; its text is in the message."""
 
 
+class CheckFailed(PermanentError):
+    """The file system scan or the operator's validation found the restored disk wanting."""
+
+
 class RestoreFailed(PermanentError):
     """At least one snapshot of the request could not be verified."""
 

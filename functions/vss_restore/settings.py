@@ -17,6 +17,9 @@ class Settings:
     helper_instance_id: str = ""
     disk_tool_document: str = "vss-restore-DiskTool"
     volume_type: str = "gp3"
+    check_after_revert: bool = True
+    validation_script: str = ""
+    alert_topic_arn: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -27,6 +30,9 @@ class Settings:
             helper_instance_id=env.get("HELPER_INSTANCE_ID", cls.helper_instance_id),
             disk_tool_document=env.get("DISK_TOOL_DOCUMENT", cls.disk_tool_document),
             volume_type=env.get("VOLUME_TYPE", cls.volume_type),
+            check_after_revert=env.get("CHECK_AFTER_REVERT", "true").lower() != "false",
+            validation_script=env.get("VALIDATION_SCRIPT", cls.validation_script),
+            alert_topic_arn=env.get("ALERT_TOPIC_ARN", cls.alert_topic_arn),
         )
         if settings.helper_instance_id and not INSTANCE_ID_PATTERN.match(
             settings.helper_instance_id

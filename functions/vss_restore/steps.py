@@ -7,6 +7,7 @@ from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import (
+    CheckFailed,
     CommandFailed,
     DiskNotFound,
     InvalidRequest,
@@ -147,11 +148,15 @@ def disk_tool_progress(
     if status != "Success":
         detail = (invocation or {}).get("StatusDetails", status)
         windows_error = _windows_error(stdout, action, volume_id)
-        error = RevertFailed if action == disk_tool.REVERT else CommandFailed
+        error = {disk_tool.REVERT: RevertFailed, disk_tool.CHECK: CheckFailed}.get(
+            action, CommandFailed
+        )
         raise error(f"{action} of {volume_id} ended {detail}: {windows_error}")
     report = disk_tool.parse_report(stdout, action, volume_id)
     if not report["ok"]:
         raise _failure(action, volume_id, report["error"])
+    if action == disk_tool.CHECK and (findings := disk_tool.check_findings(report)):
+        raise CheckFailed(f"Check of {volume_id}: {findings}")
     return next_progress(what, previous, True, clock.now()), report
 
 
@@ -163,9 +168,11 @@ def _windows_error(stdout: str, action: str, volume_id: str) -> str:
 
 
 def _failure(action: str, volume_id: str, windows_error: str) -> Exception:
-    if action == disk_tool.INSPECT:
-        return DiskNotFound(f"Inspect of {volume_id}: {windows_error}")
-    return RevertFailed(f"Revert of {volume_id}: {windows_error}")
+    """The named error for a disk tool that ran and reported it could not do its work."""
+    error = {disk_tool.INSPECT: DiskNotFound, disk_tool.CHECK: CheckFailed}.get(
+        action, RevertFailed
+    )
+    return error(f"{action} of {volume_id}: {windows_error}")
 
 
 def detach_volume(ec2: Ec2, volume_id: str, instance_id: str, source_snapshot_id: str) -> None:
@@ -219,14 +226,23 @@ def delete_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
 
 
 def record_verified(
-    ec2: Ec2, source_snapshot_id: str, consistent_snapshot_id: str, execution: str
+    ec2: Ec2,
+    source_snapshot_id: str,
+    consistent_snapshot_id: str,
+    execution: str,
+    *,
+    verify_only: bool = False,
+    checked: bool = True,
 ) -> dict[str, str]:
+    how = "consistent already" if verify_only else "reverted to the backup's shadow copy"
     verdict = {
         tags.STATUS: tags.VERIFIED,
         tags.CHECKED_AT: clock.iso(clock.now()),
         tags.RESULT_SNAPSHOT: consistent_snapshot_id,
         tags.EXECUTION: execution,
-        tags.REASON: "reverted to the backup's shadow copy",
+        tags.REASON: f"{how}; the restored disk passed its check"
+        if checked
+        else f"{how}; not checked (CheckAfterRevert is false)",
     }
     ec2.tag(source_snapshot_id, verdict)
     return verdict

@@ -10,6 +10,14 @@ SHADOW_SET_ID: Final = f"{PREFIX}shadow-set-id"
 INSTANCE_ID: Final = f"{PREFIX}instance-id"
 DRIVE_LETTERS: Final = f"{PREFIX}drive-letters"
 DEVICE: Final = f"{PREFIX}device"
+# The backup's tags by name; BackupDocument's $TagKeys holds the same names and keys.
+BACKUP_KEYS: Final = {
+    "INSTANCE_ID": INSTANCE_ID,
+    "DRIVE_LETTERS": DRIVE_LETTERS,
+    "DEVICE": DEVICE,
+    "SHADOW_COPY_ID": SHADOW_COPY_ID,
+    "SHADOW_SET_ID": SHADOW_SET_ID,
+}
 
 # Put on everything the workflow creates; only resources carrying RESOURCE may be
 # detached or deleted by it.

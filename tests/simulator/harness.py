@@ -21,8 +21,9 @@ from simulator.clock import VirtualClock
 from simulator.estate import Estate, VssMarker
 from simulator.faults import Faults, parse_fault
 from simulator.patching import Patches
-from simulator.scenario import load
+from simulator.scenario import DEFAULT_TEMPLATE, load
 from simulator.ssm import Agents, CommandDocument
+from simulator.template import load_template
 from simulator.world import Timing, World
 
 
@@ -91,20 +92,8 @@ def simulated_aws(fault_specs: list[dict[str, Any]]) -> Iterator[Aws]:
 
 ACCOUNT = "123456789012"
 DISK_TOOL = "vss-restore-DiskToolDocument"
-DISK_TOOL_CONTENT: dict[str, Any] = {
-    "schemaVersion": "2.2",
-    "parameters": {
-        "Action": {"type": "String", "allowedPattern": "^(Inspect|Revert)$"},
-        "VolumeId": {"type": "String", "allowedPattern": "^vol-[0-9a-f]{8,17}$"},
-        "DiskNumber": {"type": "String", "default": "", "allowedPattern": "^([0-9]{1,3})?$"},
-        "ShadowCopyIds": {"type": "String", "default": ""},
-        "DiskIdentity": {"type": "String", "default": ""},
-    },
-    "mainSteps": [
-        {
-            "action": "aws:runPowerShellScript",
-            "name": "DiskTool",
-            "inputs": {"runCommand": ["exit 0"]},
-        }
-    ],
-}
+# The document as template.yaml defines it: its parameters and allowedPatterns are what the
+# simulated agent checks.
+DISK_TOOL_CONTENT: dict[str, Any] = (
+    load_template(DEFAULT_TEMPLATE).documents["DiskToolDocument"].content
+)

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import pytest
 
 from simulator.disks import DiskContent, ShadowCopy, windows_disk
-from simulator.windows import ToolRun, WindowsHost, serial_matches, serial_number
+from simulator.windows import (
+    ToolRun,
+    ValidationScript,
+    WindowsHost,
+    serial_matches,
+    serial_number,
+)
 from vss_restore.logic.disk_tool import parse_report
 
 NOW = datetime(2026, 11, 25, 0, 0, 5, tzinfo=UTC)
@@ -52,10 +58,30 @@ def helper(contents: dict[str, DiskContent]) -> WindowsHost:
 
 
 def _run(host: WindowsHost, **parameters: str) -> ToolRun:
-    run = ToolRun(host, {"DiskNumber": "", "ShadowCopyIds": "", "DiskIdentity": "", **parameters})
+    run = ToolRun(
+        host,
+        {
+            "DiskNumber": "",
+            "ShadowCopyIds": "",
+            "DiskIdentity": "",
+            "ValidationScript": "",
+            **parameters,
+        },
+    )
     run.start()
     run.finish()
     return run
+
+
+def _revert(host: WindowsHost, shadow_ids: str, disk: str = "1", identity: str = GUID) -> ToolRun:
+    return _run(
+        host,
+        Action="Revert",
+        VolumeId=RESTORED,
+        DiskNumber=disk,
+        ShadowCopyIds=shadow_ids,
+        DiskIdentity=identity,
+    )
 
 
 def test_inspect_reports_the_attached_disk_and_only_its_shadow_copies(helper: WindowsHost) -> None:
@@ -110,39 +136,64 @@ def test_reverting_the_backups_shadow_copy_makes_the_volume_consistent(
 def test_reverting_an_older_shadow_copy_is_not_the_backups_point_in_time(
     helper: WindowsHost, contents: dict[str, DiskContent]
 ) -> None:
-    run = _run(
-        helper, Action="Revert", VolumeId=RESTORED, DiskNumber="1", ShadowCopyIds=OLDER_SHADOW
-    )
+    run = _revert(helper, OLDER_SHADOW)
     assert run.exit_code == 0
     assert not contents[RESTORED].consistent
 
 
 def test_windows_errors_come_back_verbatim_with_exit_code_1(helper: WindowsHost) -> None:
-    unknown = _run(
-        helper,
-        Action="Revert",
-        VolumeId=RESTORED,
-        DiskNumber="1",
-        ShadowCopyIds="{00000000-0000-0000-0000-000000000000}",
-    )
-    assert unknown.exit_code == 1
-    assert "VSS_E_OBJECT_NOT_FOUND" in parse_report(unknown.stdout, "Revert", RESTORED)["error"]
+    wrong_disk = _revert(helper, BACKUP_SHADOW, disk="0")
+    assert wrong_disk.exit_code == 1
+    assert "not that of" in parse_report(wrong_disk.stdout, "Revert", RESTORED)["error"]
 
-    wrong_disk = _run(
-        helper, Action="Revert", VolumeId=RESTORED, DiskNumber="0", ShadowCopyIds=BACKUP_SHADOW
-    )
-    assert "refusing" in parse_report(wrong_disk.stdout, "Revert", RESTORED)["error"]
-
-    missing = _run(helper, Action="Revert", VolumeId=RESTORED, DiskNumber="7")
+    missing = _revert(helper, BACKUP_SHADOW, disk="7")
     assert "No MSFT_Disk objects found" in json.loads(missing.stdout.splitlines()[-1])["error"]
+
+
+def test_a_revert_refuses_before_changing_anything(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    before = contents[RESTORED].clone()
+    unknown = _revert(helper, f"{BACKUP_SHADOW},{{00000000-0000-4000-8000-000000000000}}")
+    without_identity = _run(
+        helper, Action="Revert", VolumeId=RESTORED, DiskNumber="1", ShadowCopyIds=BACKUP_SHADOW
+    )
+    wrong_style = _revert(helper, BACKUP_SHADOW, identity="0x1234ABCD")
+
+    unknown_report = parse_report(unknown.stdout, "Revert", RESTORED)
+    assert (
+        "{00000000-0000-4000-8000-000000000000} are not on the volumes of disk 1"
+        in (unknown_report["error"])
+    )
+    assert (unknown_report["reverted"], unknown_report["offline"]) == ([], True)
+    assert "Revert needs DiskNumber and DiskIdentity" in str(
+        parse_report(without_identity.stdout, "Revert", RESTORED)["error"]
+    )
+    assert "is not MBR like identity 0x1234ABCD" in str(
+        parse_report(wrong_style.stdout, "Revert", RESTORED)["error"]
+    )
+    assert contents[RESTORED] == before
+    assert not helper.disks[1].online
+
+
+def test_a_system_disk_is_never_reverted_or_checked(helper: WindowsHost) -> None:
+    helper.disks[0].serial_number = serial_number(RESTORED)  # as if Inspect had been fooled
+    helper.disks[1].serial_number = "vol0ffffffffffffffff_00000001."
+    revert = _revert(helper, HELPERS_OWN_SHADOW, disk="0")
+    check = _check(helper, disk="0")
+    assert "system or boot disk; nothing done" in str(
+        parse_report(revert.stdout, "Revert", RESTORED)["error"]
+    )
+    assert "system or boot disk; nothing done" in str(
+        parse_report(check.stdout, "Check", RESTORED)["error"]
+    )
+    assert helper.disks[0].online
 
 
 def test_a_shadow_copy_of_the_helpers_own_volume_is_never_reverted(
     helper: WindowsHost, contents: dict[str, DiskContent]
 ) -> None:
-    run = _run(
-        helper, Action="Revert", VolumeId=RESTORED, DiskNumber="1", ShadowCopyIds=HELPERS_OWN_SHADOW
-    )
+    run = _revert(helper, HELPERS_OWN_SHADOW)
     assert run.exit_code == 1
     assert contents[HELPER_C].shadow(HELPERS_OWN_SHADOW) is not None
 
@@ -155,7 +206,7 @@ def test_inspect_finds_no_disk_for_a_volume_that_is_not_attached(helper: Windows
     assert report["ok"] is False
 
 
-def test_a_clone_of_an_online_disk_gets_a_new_identity_until_revert_puts_it_back(
+def test_a_clone_of_an_online_disk_is_renamed_each_time_it_comes_online_and_put_back(
     contents: dict[str, DiskContent],
 ) -> None:
     # The helper restores a snapshot of its own D: volume: the clone has D:'s GUID.
@@ -171,22 +222,16 @@ def test_a_clone_of_an_online_disk_gets_a_new_identity_until_revert_puts_it_back
         _run(host, Action="Inspect", VolumeId=RESTORED).stdout, "Inspect", RESTORED
     )
     assert inspect["disk"]["identity"] == GUID  # captured before onlining rewrote it
-    _run(
-        host,
-        Action="Revert",
-        VolumeId=RESTORED,
-        DiskNumber=str(inspect["disk"]["number"]),
-        ShadowCopyIds=BACKUP_SHADOW,
-    )
-    assert contents[RESTORED].identity != GUID  # without DiskIdentity, the rewrite stays
-    _run(
-        host,
-        Action="Revert",
-        VolumeId=RESTORED,
-        DiskNumber=str(inspect["disk"]["number"]),
-        DiskIdentity=GUID,
-    )
+    assert host.rewritten == [RESTORED]
+    assert contents[RESTORED].identity == GUID  # and put back before going offline
+    revert = _revert(host, BACKUP_SHADOW, disk=str(inspect["disk"]["number"]))
+    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == GUID
+    check = _check(host, disk=str(inspect["disk"]["number"]))
+    assert parse_report(check.stdout, "Check", RESTORED)["identity_restored"] == GUID
+    # Every onlining clashed with the live D: and was put right; live D: never changed.
+    assert host.rewritten == [RESTORED] * 3
     assert contents[RESTORED].identity == GUID
+    assert live_d.identity == GUID
 
 
 def test_serial_numbers_match_on_the_whole_volume_id() -> None:
@@ -194,3 +239,86 @@ def test_serial_numbers_match_on_the_whole_volume_id() -> None:
     assert serial_matches("vol0a4064b39e5f534a2_00000001.", "vol-0a4064b39e5f534a2")
     assert serial_matches("vol0a4064b39e5f534a2", "vol-0a4064b39e5f534a2")
     assert not serial_matches("vol0a4064b39e5f534a2_00000001.", "vol-0a4064b39e5f534")
+
+
+def _check(host: WindowsHost, disk: str = "1", script: str = "") -> ToolRun:
+    return _run(
+        host,
+        Action="Check",
+        VolumeId=RESTORED,
+        DiskNumber=disk,
+        DiskIdentity=GUID,
+        ValidationScript=script,
+    )
+
+
+def test_a_check_of_a_volume_never_reverted_finds_half_done_writes(helper: WindowsHost) -> None:
+    run = _check(helper)
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert run.exit_code == 0  # the check ran; what it found is in `passed`
+    assert (report["ok"], report["passed"]) == (True, False)
+    (volume,) = report["volumes"]
+    assert (volume["file_system"], volume["scan_result"], volume["passed"]) == (
+        "NTFS",
+        "SpotFixNeeded",
+        False,
+    )
+    assert report["validation"] is None
+    assert (report["identity_restored"], report["offline"]) == (GUID, True)
+    assert helper.disks[1].read_only
+
+
+def test_a_check_after_the_right_revert_finds_no_errors_and_changes_nothing(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    reverted = contents[RESTORED].clone()
+    report = parse_report(_check(helper).stdout, "Check", RESTORED)
+    assert report["passed"] is True
+    assert [v["scan_result"] for v in report["volumes"]] == ["NoErrorsFound"]
+    assert contents[RESTORED] == reverted
+    # Offline again, read-only as the revert left it (cleared).
+    assert (helper.disks[1].online, helper.disks[1].read_only) == (False, False)
+
+
+def test_a_forced_scan_result_hits_the_first_volume(helper: WindowsHost) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    run = ToolRun(
+        helper,
+        {"Action": "Check", "VolumeId": RESTORED, "DiskNumber": "1", "DiskIdentity": GUID},
+        forced_scan_result="FullRepairNeeded",
+    )
+    assert run.start() is True  # the scan is the long part
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert [v["scan_result"] for v in report["volumes"]] == ["FullRepairNeeded"]
+    assert report["passed"] is False
+
+
+def test_the_validation_script_runs_when_it_exists_and_fails_the_check_when_missing(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    helper.validation_scripts = {
+        "C:\\vss-restore\\validate.ps1": ValidationScript(3, "line 1\n\nSQL: page checksum error\n")
+    }
+    found = parse_report(
+        _check(helper, script="c:\\VSS-restore\\validate.ps1").stdout, "Check", RESTORED
+    )
+    reverted = contents[RESTORED].clone()
+    missing_run = _check(helper, script="C:\\vss-restore\\missing.ps1")
+    missing = parse_report(missing_run.stdout, "Check", RESTORED)
+
+    assert found["validation"] == {
+        "script": "c:\\VSS-restore\\validate.ps1",
+        "exit_code": 3,
+        "passed": False,
+        "output": "line 1\nSQL: page checksum error",
+    }
+    assert (found["ok"], found["passed"]) == (True, False)
+    # A script that is not there is refused before the disk is touched: nothing scanned.
+    assert missing_run.exit_code == 1
+    assert missing["error"] == (
+        "validation script C:\\vss-restore\\missing.ps1 not found on this instance; nothing done"
+    )
+    assert (missing["volumes"], missing["passed"], missing["offline"]) == ([], False, True)
+    assert contents[RESTORED] == reverted

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from simulator import faults
 from simulator.__main__ import main
-from simulator.scenario import SCHEMA_PATH, ScenarioError, load
+from simulator.scenario import DEFAULT_TEMPLATE, SCHEMA_PATH, ScenarioError, load
+from simulator.template import TemplateError, load_template
+from simulator.world import Timing
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "simulator" / "scenarios").glob("*.json"))
 SHIPPED = [p for p in SCENARIOS if p.name != "schema.json"]
@@ -85,6 +88,27 @@ def test_the_readme_documents_every_key_of_the_schema() -> None:
     keys |= set(schema["$defs"]["snapshot"]["properties"])
     documented = set(re.findall(r"`([a-z_]+)`", README))
     assert sorted(keys - documented) == []
+
+
+def test_the_schema_offers_the_faults_and_timings_the_simulator_knows() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    _, timing_fault, _, windows_fault, scan_fault = schema["$defs"]["fault"]["oneOf"]
+    assert tuple(timing_fault["properties"]["timing"]["enum"]) == faults.TIMING_KEYS
+    assert tuple(windows_fault["properties"]["windows"]["enum"]) == faults.WINDOWS_ACTIONS
+    assert scan_fault["properties"]["windows"]["const"] in faults.WINDOWS_ACTIONS
+    assert set(schema["$defs"]["timing"]["properties"]) == set(Timing.__dataclass_fields__)
+
+
+def test_template_parameters_are_refused_as_cloudformation_would() -> None:
+    template = load_template(DEFAULT_TEMPLATE)
+    with pytest.raises(TemplateError, match="'CheckAfterRevert' must be one of AllowedValues"):
+        template.parameter_values({"CheckAfterRevert": "yes"})
+    with pytest.raises(TemplateError, match="'ValidationScript' failed to satisfy constraint"):
+        template.parameter_values({"ValidationScript": "validate.ps1; Format-Volume"})
+    accepted = template.parameter_values(
+        {"CheckAfterRevert": "false", "ValidationScript": "C:\\vss-restore\\validate.ps1"}
+    )
+    assert accepted["CheckAfterRevert"] == "false"
 
 
 def test_the_command_line_validates_files(

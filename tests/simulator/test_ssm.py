@@ -5,11 +5,18 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from simulator.disks import windows_disk
 from tests.simulator.harness import DISK_TOOL, Aws
+
+IDENTITY = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
 
 
 def _attached_volume(aws: Aws) -> str:
+    """A formatted data volume (E:), attached to the helper as disk 1."""
     volume_id = str(aws.ec2.create_volume(AvailabilityZone=aws.zone, Size=8)["VolumeId"])
+    aws.world.volume_contents[volume_id] = windows_disk(
+        size_gib=8, partition_style="GPT", drive_letters=["E"], system=False, identity=IDENTITY
+    )
     aws.clock.advance(2)
     aws.ec2.attach_volume(VolumeId=volume_id, InstanceId=aws.helper_id, Device="xvdf")
     aws.clock.advance(4)
@@ -75,6 +82,48 @@ def test_a_parameter_breaking_its_allowed_pattern_fails_on_the_agent(aws: Aws) -
     assert "allowedPattern" in str(failed["StandardErrorContent"])
 
 
+def test_a_validation_script_path_that_could_break_out_of_its_quotes_is_refused(
+    aws: Aws,
+) -> None:
+    volume_id = _attached_volume(aws)
+    command_id = _send(
+        aws,
+        Action="Check",
+        VolumeId=volume_id,
+        DiskNumber="1",
+        DiskIdentity=IDENTITY,
+        ValidationScript="C:\\x.ps1'; Remove-Item -Recurse C:\\ #",
+    )
+    aws.clock.advance(10)
+    failed = _invocation(aws, command_id)
+    assert (failed["Status"], failed["ResponseCode"]) == ("Failed", 1)
+    assert 'Parameter "ValidationScript"' in str(failed["StandardErrorContent"])
+    assert aws.agents.log[-1].run is None  # the script never ran
+
+
+@pytest.mark.parametrize(
+    "aws", [[{"windows": "Check", "scan_result": "FullRepairNeeded"}]], indirect=True
+)
+def test_a_check_runs_for_check_seconds_and_a_fault_decides_its_first_scan(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    first, second = (
+        _send(aws, Action="Check", VolumeId=volume_id, DiskNumber="1", DiskIdentity=IDENTITY)
+        for _ in range(2)
+    )
+    aws.clock.advance(1 + aws.world.timing.check_seconds - 1)
+    assert _invocation(aws, first)["Status"] == "InProgress"
+    aws.clock.advance(1)
+    done = _invocation(aws, first)
+    assert (done["Status"], done["ResponseCode"]) == ("Success", 0)
+    report = json.loads(str(done["StandardOutputContent"]).splitlines()[-1])
+    assert [v["scan_result"] for v in report["volumes"]] == ["FullRepairNeeded"]
+    assert report["passed"] is False
+    aws.clock.advance(aws.world.timing.check_seconds)
+    again = json.loads(str(_invocation(aws, second)["StandardOutputContent"]).splitlines()[-1])
+    assert [v["scan_result"] for v in again["volumes"]] == ["NoErrorsFound"]
+    assert aws.agents.disk_tool_commands() == {"Check": 2}
+
+
 def test_sendcommand_refuses_unknown_parameters_and_unmanaged_instances(aws: Aws) -> None:
     with pytest.raises(ClientError, match="InvalidParameters"):
         _send(aws, Action="Inspect", VolumeId="vol-0123456789abcdef0", Force="yes")
@@ -117,13 +166,36 @@ def test_an_offline_helper_never_runs_the_command(aws: Aws) -> None:
 )
 def test_a_windows_fault_fails_the_revert_with_that_text(aws: Aws) -> None:
     volume_id = _attached_volume(aws)
-    command_id = _send(aws, Action="Revert", VolumeId=volume_id, DiskNumber="1")
+    command_id = _send(
+        aws,
+        Action="Revert",
+        VolumeId=volume_id,
+        DiskNumber="1",
+        ShadowCopyIds="{6f1e0e7a-1111-4c5d-9e8f-000000000001}",
+        DiskIdentity=IDENTITY,
+    )
     aws.clock.advance(30)
     failed = _invocation(aws, command_id)
     assert failed["Status"] == "Failed"
     report = json.loads(str(failed["StandardOutputContent"]).splitlines()[-1])
     assert report["ok"] is False
     assert report["error"] == "VSS_E_VOLUME_IN_USE: the volume is in use"
+
+
+@pytest.mark.parametrize(
+    "aws", [[{"windows": "Check", "error": "Repair-Volume : Access is denied."}]], indirect=True
+)
+def test_a_windows_fault_fails_the_check_before_it_touches_the_disk(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    command_id = _send(
+        aws, Action="Check", VolumeId=volume_id, DiskNumber="1", DiskIdentity=IDENTITY
+    )
+    aws.clock.advance(1 + aws.world.timing.command_failure_seconds)
+    failed = _invocation(aws, command_id)
+    assert (failed["Status"], failed["ResponseCode"]) == ("Failed", 1)
+    report = json.loads(str(failed["StandardOutputContent"]).splitlines()[-1])
+    assert (report["ok"], report["error"]) == (False, "Repair-Volume : Access is denied.")
+    assert (report["volumes"], report["passed"], report["offline"]) == ([], False, True)
 
 
 def test_the_agent_runs_one_command_at_a_time(aws: Aws) -> None:

@@ -7,283 +7,21 @@ shown to find the problem in a small script that breaks its rule.
 """
 
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tree_sitter
-import tree_sitter_powershell
 from cfnlint.decode import cfn_yaml
 
+from tests.powershell_checks import (
+    SCRIPT_CHECKS,
+    pattern_problems,
+    placeholder_problems,
+)
 from vss_restore.logic import disk_tool
 from vss_restore.logic.disk_tool import PARAMETER_PATTERNS
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-_PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
-
-# SSM pastes `{{ Name }}` (spaces optional) into the script as text.
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-PARAMETER_ASSIGNMENT = re.compile(r"^\$(?P<var>[A-Za-z]\w*) = '\{\{ (?P<name>[A-Za-z]\w*) \}\}'$")
-# Verbs of cmdlets that change something; none may run on what Get-Disk lists.
-CHANGING = re.compile(
-    r"^(Set|Initialize|Clear|Remove|New|Update|Resize|Format|Repair|Reset|Enable|Disable"
-    r"|Add|Mount|Dismount|Optimize)-",
-    re.IGNORECASE,
-)
-# The report nests three levels (report -> shadow_copies -> one shadow copy): Windows
-# PowerShell's default depth of 2 would turn the innermost objects into strings.
-MIN_JSON_DEPTH = 4
-
-
-# --- reading the script ----------------------------------------------------------------------
-
-
-def _tree(script: str) -> tree_sitter.Tree:
-    return _PARSER.parse(script.encode("utf-8"))
-
-
-def _nodes(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
-    yield node
-    for child in node.children:
-        yield from _nodes(child)
-
-
-def _text(node: tree_sitter.Node) -> str:
-    return (node.text or b"").decode("utf-8")
-
-
-def _line(node: tree_sitter.Node) -> int:
-    return node.start_point[0] + 1
-
-
-def _top_statements(script: str) -> list[tree_sitter.Node]:
-    """The script's top-level statements, comments left out."""
-    lists = [c for c in _tree(script).root_node.children if c.type == "statement_list"]
-    return [s for s in (lists[0].children if lists else []) if s.type not in ("comment", ";")]
-
-
-def _command_name(command: tree_sitter.Node) -> str:
-    """`Get-Disk` for `Get-Disk ...`, `diskshadow.exe` for `& diskshadow.exe ...`."""
-    for child in command.children:
-        if child.type == "command_name":
-            return _text(child)
-        if child.type == "command_name_expr":
-            names = [c for c in child.children if c.type == "command_name"]
-            return _text(names[0]) if names else ""
-    return ""
-
-
-def _commands(node: tree_sitter.Node, name: str = "") -> list[tree_sitter.Node]:
-    """The commands in node (itself included), only those called name if given."""
-    return [
-        n
-        for n in _nodes(node)
-        if n.type == "command" and (not name or _command_name(n).lower() == name.lower())
-    ]
-
-
-def _changing_commands(node: tree_sitter.Node) -> list[tree_sitter.Node]:
-    return [c for c in _commands(node) if CHANGING.match(_command_name(c))]
-
-
-def _parameters(command: tree_sitter.Node) -> set[str]:
-    return {
-        _text(p).split(":")[0].lower()
-        for p in _nodes(command)
-        if p.type == "command_parameter" and _enclosing_command(p) == command
-    }
-
-
-def _enclosing_command(node: tree_sitter.Node) -> tree_sitter.Node | None:
-    parent = node.parent
-    while parent is not None and parent.type != "command":
-        parent = parent.parent
-    return parent
-
-
-def _in_own_scope(node: tree_sitter.Node) -> bool:
-    """Inside a function or script block, which has its own variable scope."""
-    parent = node.parent
-    while parent is not None:
-        if parent.type in ("function_statement", "script_block_expression"):
-            return True
-        parent = parent.parent
-    return False
-
-
-# --- the checks --------------------------------------------------------------------------------
-
-
-def syntax_problems(script: str) -> list[str]:
-    problems = []
-    pending = [_tree(script).root_node]
-    while pending:
-        node = pending.pop()
-        if node.is_missing:
-            problems.append(f"line {_line(node)}: missing {node.type!r}")
-        elif node.is_error:
-            problems.append(f"line {_line(node)}: syntax error at {_text(node)[:40]!r}")
-        elif node.has_error:
-            pending.extend(node.children)
-    return problems
-
-
-def encoding_problems(script: str) -> list[str]:
-    """ASCII only: Windows PowerShell reads a script file without a BOM as ANSI."""
-    return [
-        f"line {number}: not ASCII: {line.strip()[:40]!r}"
-        for number, line in enumerate(script.split("\n"), 1)
-        if not line.isascii()
-    ]
-
-
-def placeholder_problems(script: str, declared: Collection[str]) -> list[str]:
-    """Each parameter is pasted exactly once, into `$Name = '{{ Name }}'` at the very top."""
-    problems = []
-    head = []
-    for line in script.split("\n"):
-        match = PARAMETER_ASSIGNMENT.match(line)
-        if match is None:
-            break
-        head.append(match)
-        if match["var"] != match["name"]:
-            problems.append(f"${match['var']} holds {match['name']}: call it ${match['name']}")
-    used = [m.group(1) for m in PLACEHOLDER.finditer(script)]
-    for name in sorted(set(used) - set(declared)):
-        problems.append(f"{{{{ {name} }}}} is not a declared parameter")
-    for name in sorted(declared):
-        if used.count(name) != 1:
-            problems.append(f"parameter {name} is pasted {used.count(name)} times, not once")
-    for name in sorted(set(used) - {m["name"] for m in head}):
-        problems.append(f"parameter {name} is pasted outside the quoted assignments at the top")
-    if "{{" in PLACEHOLDER.sub("", script):
-        problems.append("'{{' outside a placeholder: SSM may read it as one")
-    return problems
-
-
-def pattern_problems(parameters: Mapping[str, Any]) -> list[str]:
-    """Every parameter is a String whose allowedPattern is the one Python checks values with."""
-    problems = []
-    for name in sorted(set(parameters) | set(PARAMETER_PATTERNS)):
-        if name not in parameters:
-            problems.append(f"{name} is in disk_tool.PARAMETER_PATTERNS but not declared")
-            continue
-        if name not in PARAMETER_PATTERNS:
-            problems.append(f"{name} is declared but not in disk_tool.PARAMETER_PATTERNS")
-            continue
-        parameter = parameters[name]
-        pattern = parameter.get("allowedPattern")
-        if parameter.get("type") != "String":
-            problems.append(f"{name} is a {parameter.get('type')}, not a String")
-        if pattern is None:
-            problems.append(f"{name} has no allowedPattern")
-        elif pattern != PARAMETER_PATTERNS[name]:
-            problems.append(f"{name}: allowedPattern {pattern!r} != {PARAMETER_PATTERNS[name]!r}")
-        elif "default" in parameter and not re.fullmatch(pattern, str(parameter["default"])):
-            problems.append(f"{name}: default {parameter['default']!r} breaks its pattern")
-    return problems
-
-
-def error_action_problems(script: str) -> list[str]:
-    """`$ErrorActionPreference = 'Stop'` before anything runs, never weakened in script scope."""
-    problems = []
-    stop = re.compile(r"\$ErrorActionPreference\s*=\s*'Stop'", re.IGNORECASE)
-    for statement in _top_statements(script):
-        if stop.fullmatch(_text(statement)):
-            break
-        if not PARAMETER_ASSIGNMENT.match(_text(statement)):
-            problems.append(
-                f"line {_line(statement)}: {_text(statement).splitlines()[0][:40]!r} runs "
-                "before $ErrorActionPreference = 'Stop'"
-            )
-            break
-    else:
-        problems.append("$ErrorActionPreference = 'Stop' is never set at the top")
-    for node in _nodes(_tree(script).root_node):
-        if (
-            node.type == "assignment_expression"
-            and _text(node.children[0]).lower() == "$erroractionpreference"
-            and not stop.fullmatch(_text(node))
-            and not _in_own_scope(node)
-        ):
-            problems.append(f"line {_line(node)}: {_text(node)!r} changes it for the whole script")
-    return problems
-
-
-def json_problems(script: str) -> list[str]:
-    """The report goes through ConvertTo-Json, always compressed to one line and deep enough."""
-    calls = _commands(_tree(script).root_node, "ConvertTo-Json")
-    if not calls:
-        return ["ConvertTo-Json is never called: there is no report"]
-    problems = []
-    for call in calls:
-        depth = re.search(r"-Depth[:\s]\s*(\d+)", _text(call), re.IGNORECASE)
-        if "-depth" not in _parameters(call) or depth is None:
-            problems.append(f"line {_line(call)}: ConvertTo-Json without -Depth <number>")
-        elif int(depth.group(1)) < MIN_JSON_DEPTH:
-            problems.append(f"line {_line(call)}: -Depth {depth.group(1)} is too shallow")
-        if "-compress" not in _parameters(call):
-            problems.append(f"line {_line(call)}: ConvertTo-Json without -Compress")
-    return problems
-
-
-def exit_problems(script: str) -> list[str]:
-    """Only `exit 0` and `exit 1`, the last statement is one, and no child's exit code is read."""
-    problems = []
-    exits = re.compile(r"exit\s+[01]", re.IGNORECASE)
-    for node in _nodes(_tree(script).root_node):
-        if node.type == "flow_control_statement" and _text(node.children[0]).lower() == "exit":
-            if not exits.fullmatch(_text(node)):
-                problems.append(f"line {_line(node)}: {_text(node)!r}: only exit 0 or exit 1")
-        elif node.type == "variable" and _text(node).lower() == "$lastexitcode":
-            problems.append(f"line {_line(node)}: reads $LASTEXITCODE (3010 reboots the instance)")
-        elif node.type == "member_name" and _text(node).lower() in ("exit", "setshouldexit"):
-            problems.append(f"line {_line(node)}: exits through .{_text(node)}()")
-    statements = _top_statements(script)
-    if not statements or not exits.fullmatch(_text(statements[-1])):
-        problems.append("the script does not end with exit 0 or exit 1")
-    return problems
-
-
-def disk_pipeline_problems(script: str) -> list[str]:
-    """Nothing that changes disks runs on Get-Disk's list; Set-Disk names its one disk by number."""
-    problems = []
-    root = _tree(script).root_node
-    for node in _nodes(root):
-        if node.type == "pipeline_chain":
-            stages = [c for c in node.children if c.type != "|"]
-            listed = [i for i, stage in enumerate(stages) if _commands(stage, "Get-Disk")]
-            for stage in stages[listed[0] + 1 :] if listed else []:
-                problems += [
-                    f"line {_line(c)}: Get-Disk piped into {_command_name(c)}"
-                    for c in _changing_commands(stage)
-                ]
-        elif node.type == "foreach_statement":
-            source = [c for c in node.children if c.type == "pipeline"]
-            body = [c for c in node.children if c.type == "statement_block"]
-            if source and body and _commands(source[0], "Get-Disk"):
-                problems += [
-                    f"line {_line(c)}: {_command_name(c)} in a loop over Get-Disk"
-                    for c in _changing_commands(body[0])
-                ]
-    for command in _commands(root, "Set-Disk"):
-        if "-number" not in _parameters(command):
-            problems.append(f"line {_line(command)}: Set-Disk without -Number")
-        chain = command.parent
-        if chain is not None and chain.type == "pipeline_chain" and chain.children[0] != command:
-            problems.append(f"line {_line(command)}: Set-Disk takes its disk from a pipeline")
-    return problems
-
-
-SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {
-    "syntax": syntax_problems,
-    "encoding": encoding_problems,
-    "error_action": error_action_problems,
-    "json": json_problems,
-    "exit": exit_problems,
-    "disk_pipeline": disk_pipeline_problems,
-}
 
 
 # --- the disk tool in template.yaml ------------------------------------------------------------
@@ -323,12 +61,19 @@ def test_document_parameters_have_the_patterns_python_checks(document: dict[str,
 
 # Every field disk_tool.parse_report reads; a misspelt one would only show on a real instance.
 REPORT_FIELDS = sorted(
-    {"schema", "action", "volume_id", "ok", "error", "disk"}
+    {"schema", "action", "volume_id", "ok", "error", "disk", "validation"}
     | set(disk_tool._DISK_FIELDS)
     | set(disk_tool._PARTITION_FIELDS)
     | set(disk_tool._SHADOW_FIELDS)
+    | set(disk_tool._SCANNED_FIELDS)
+    | set(disk_tool._VALIDATION_FIELDS)
     | {field for fields in disk_tool._ACTION_FIELDS.values() for field in fields}
 )
+
+
+def _setting(field: str) -> re.Pattern[str]:
+    """`field = ...` or `$report.field = ...`, not `$field = ...` nor `field == ...`."""
+    return re.compile(rf"(?<![\w$-]){field}(?=\s*=[^=])")
 
 
 def report_field_problems(script: str) -> list[str]:
@@ -336,7 +81,7 @@ def report_field_problems(script: str) -> list[str]:
     return [
         f"the script never sets report field {field}"
         for field in REPORT_FIELDS
-        if not re.search(rf"(?<![\w$-]){field}\s*=[^=]", script)
+        if not _setting(field).search(script)
     ]
 
 
@@ -344,9 +89,11 @@ def test_disk_tool_sets_every_report_field(script: str) -> None:
     assert report_field_problems(script) == []
 
 
-def test_the_report_field_check_catches_a_misspelt_field(script: str) -> None:
-    assert "was_read_only = " in script
-    assert report_field_problems(script.replace("was_read_only = ", "was_readonly = ")) != []
+@pytest.mark.parametrize("field", REPORT_FIELDS)
+def test_the_report_field_check_catches_a_misspelt_field(script: str, field: str) -> None:
+    misspelt, count = _setting(field).subn(field + "_x", script)
+    assert count > 0
+    assert report_field_problems(misspelt) == [f"the script never sets report field {field}"]
 
 
 # --- each check catches a script that breaks its rule -----------------------------------------
@@ -357,11 +104,20 @@ $Action = '{{ Action }}'
 $VolumeId = '{{ VolumeId }}'
 # A comment.
 $ErrorActionPreference = 'Stop'
+function Invoke-ValidationScript([string]$Path) {
+    $global:LASTEXITCODE = $null
+    & { $ErrorActionPreference = 'Continue'; & $Path -VolumePath 'x' *>&1 }
+    return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }
+}
 $report = [ordered]@{ ok = $false; error = $null }
 try {
     $disk = Get-Disk -Number 1
     Set-Disk -Number $disk.Number -IsOffline $false
     $output = & { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s x.dsh 2>&1 }
+    $scan = Repair-Volume -Path $volume.volume_path -Scan
+    if (Test-Path -LiteralPath $ValidationScript) {
+        $report.validation = Invoke-ValidationScript $ValidationScript
+    }
 } catch {
     $report.error = $_.Exception.Message
 }
@@ -373,6 +129,11 @@ exit 1
 SET_DISK = "Set-Disk -Number $disk.Number -IsOffline $false"
 REPORT_LINE = "$report = [ordered]@{ ok = $false; error = $null }"
 TO_JSON = "Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)"
+SCAN = "Repair-Volume -Path $volume.volume_path -Scan"
+RUN = "& $Path -VolumePath 'x' *>&1"
+IN_CHILD_SCOPE = "& { $ErrorActionPreference = 'Continue'; " + RUN + " }"
+VALIDATE = "$report.validation = Invoke-ValidationScript $ValidationScript"
+READ_CODE = "return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }"
 
 BROKEN = [
     # (id, check, text in MINIMAL, replacement)
@@ -421,6 +182,37 @@ BROKEN = [
     ),
     ("piped-initialize", "disk_pipeline", SET_DISK, "Get-Disk | Initialize-Disk"),
     ("no-number", "disk_pipeline", SET_DISK, "$disk | Set-Disk -IsOffline $false"),
+    # The validation script's exit code is data: it never reaches exit.
+    ("code-passed-on", "exit", "\nexit 1\n", "\nexit $report.validation.exit_code\n"),
+    ("code-as-reboot", "exit", "{ exit 0 }", "{ exit $report.validation.exit_code }"),
+    ("exit-in-function", "exit", READ_CODE, "exit 1"),
+    ("exit-in-block", "exit", "'Continue'; & $Path", "'Continue'; exit 0; & $Path"),
+    ("code-read-outside", "exit", VALIDATE, VALIDATE + "; $code = $global:LASTEXITCODE"),
+    ("braced-code", "exit", VALIDATE, VALIDATE + "; $code = ${global:LASTEXITCODE}"),
+    ("code-by-name", "exit", VALIDATE, VALIDATE + "; Get-Variable LASTEXITCODE -ValueOnly"),
+    ("runner-renamed", "exit", "function Invoke-ValidationScript(", "function Test-Volume("),
+    # A check changes nothing: Repair-Volume only ever scans.
+    ("spot-fix", "repair", SCAN, SCAN.replace("-Scan", "-SpotFix")),
+    ("offline-fix", "repair", SCAN, SCAN.replace("-Scan", "-OfflineScanAndFix")),
+    ("scan-and-fix", "repair", SCAN, SCAN + " -SpotFix"),
+    ("abbreviated-fix", "repair", SCAN, SCAN + " -Spot"),
+    ("scan-switched-off", "repair", SCAN, SCAN + ":$false -OfflineScanAndFix"),
+    ("no-scan", "repair", SCAN, SCAN.replace(" -Scan", "")),
+    ("by-drive-letter", "repair", SCAN, "Repair-Volume D -Scan"),
+    ("splatted", "repair", SCAN, "Repair-Volume @how"),
+    ("no-scan-at-all", "repair", SCAN, "$scan = $null"),
+    ("chkdsk", "repair", SCAN, SCAN + "; & chkdsk.exe $volume.volume_path /f"),
+    ("cim-repair", "repair", SCAN, SCAN + "; Invoke-CimMethod -InputObject $v -MethodName Repair"),
+    ("method-repair", "repair", SCAN, SCAN + "; $v.Repair($false, $true, $true)"),
+    # The operator's script runs in a child scope, all its output captured, and must exist.
+    ("dot-sourced", "validation", RUN, RUN.replace("&", ".", 1)),
+    ("same-scope", "validation", IN_CHILD_SCOPE, RUN),
+    ("not-captured", "validation", RUN, RUN.replace(" *>&1", "")),
+    ("errors-only", "validation", RUN, RUN.replace("*>&1", "2>&1")),
+    ("not-run", "validation", VALIDATE, "$report.validation = $null"),
+    ("no-runner", "validation", "function Invoke-ValidationScript(", "function Test-Volume("),
+    ("wildcard-path", "validation", "Test-Path -LiteralPath", "Test-Path -Path"),
+    ("not-checked", "validation", "(Test-Path -LiteralPath $ValidationScript)", "($true)"),
 ]
 
 
@@ -479,7 +271,7 @@ def test_the_pattern_check_catches_bad_parameters(parameters: dict[str, Any]) ->
 # --- the patterns keep the quotes closed -------------------------------------------------------
 
 VALID = {
-    "Action": ["Inspect", "Revert"],
+    "Action": ["Inspect", "Revert", "Check"],
     "VolumeId": ["vol-0a4064b3", "vol-0a4064b39e5f534a2"],
     "DiskNumber": ["", "2", "127"],
     "ShadowCopyIds": [
@@ -488,6 +280,7 @@ VALID = {
         "{6f1e0e7a-1111-4c5d-9e8f-000000000001},{6f1e0e7a-1111-4c5d-9e8f-000000000002}",
     ],
     "DiskIdentity": ["", "0x1A2B3C4D", "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"],
+    "ValidationScript": ["", "C:\\vss-restore\\validate.ps1", "D:\\Tools\\check disk_2.ps1"],
 }
 # PowerShell ends a single-quoted string at any of these quote characters.
 QUOTES = ["'", "\u2018", "\u2019", "\u201a", "\u201b", "\n"]

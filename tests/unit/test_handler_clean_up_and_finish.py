@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns import sns_backends
 
 from vss_restore import tags
 from vss_restore.errors import CleanupPending, InvalidRequest, RestoreFailed
@@ -218,3 +220,49 @@ def test_an_execution_without_verdicts_is_refused(sample: Any, lambda_context: A
 
     with pytest.raises(InvalidRequest, match="'verdicts'"):
         finish.handler(event, lambda_context)
+
+
+# --- the alert -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alert_topic(world: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The stack's alert topic."""
+    topic_arn = boto3.client("sns").create_topic(Name="vss-restore-alerts")["TopicArn"]
+    monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
+    return str(topic_arn)
+
+
+def test_a_failed_restore_alerts_with_the_snapshot_the_error_and_the_execution(
+    world: Any, lambda_context: Any, alert_topic: str
+) -> None:
+    volume_id = world.temporary_volume()
+    event = world.event("clean_up", volume=volume_id)
+
+    clean_up.handler(event, lambda_context)
+
+    [(subject, message)] = _published(alert_topic)
+    assert subject == f"vss-restore: {world.snapshot_id} failed (RevertFailed)"
+    assert f"Snapshot:   {world.snapshot_id}" in message
+    assert "VSS_E_OBJECT_NOT_FOUND" in message
+    assert f"{volume_id} (removed)" in message
+    assert "console.aws.amazon.com/states/home?region=us-east-1" in message
+    assert event["execution"] in message
+
+
+def test_a_cleanup_still_waiting_for_the_detach_does_not_alert_yet(
+    world: Any, lambda_context: Any, alert_topic: str
+) -> None:
+    volume_id = world.temporary_volume()
+    world.attach(volume_id, "xvdf")
+
+    with pytest.raises(CleanupPending):
+        clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
+
+    assert _published(alert_topic) == []
+
+
+def _published(topic_arn: str) -> list[tuple[str, str]]:
+    """The (subject, message) pairs moto's SNS holds as published to the topic."""
+    topic = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics[topic_arn]
+    return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]

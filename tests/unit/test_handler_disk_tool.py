@@ -10,6 +10,7 @@ import pytest
 from vss_restore.aws.ssm import Ssm
 from vss_restore.clock import iso, now
 from vss_restore.errors import (
+    CheckFailed,
     CommandFailed,
     DiskNotFound,
     DiskToolReportInvalid,
@@ -47,8 +48,40 @@ def test_inspect_sends_our_document_to_the_helper_with_the_volume(
         "DiskNumber": [""],
         "ShadowCopyIds": [""],
         "DiskIdentity": [""],
+        "ValidationScript": [""],
     }
     assert command["Comment"] == f"vss-restore Inspect {volume_id} demo"
+
+
+def test_check_sends_the_inspected_disk_its_identity_and_the_stacks_validation_script(
+    world: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALIDATION_SCRIPT", "C:\\vss-restore\\validate.ps1")
+    volume_id = world.temporary_volume()
+    event = world.event("run_disk_tool-check", volume=volume_id)
+
+    run_disk_tool.handler(event, lambda_context)
+
+    [command] = _sent(world)
+    assert command["Parameters"] == {
+        "Action": ["Check"],
+        "VolumeId": [volume_id],
+        "DiskNumber": [str(event["disk"]["number"])],
+        "ShadowCopyIds": [""],
+        "DiskIdentity": [event["disk"]["identity"]],
+        "ValidationScript": ["C:\\vss-restore\\validate.ps1"],
+    }
+
+
+def test_a_validation_script_path_that_could_inject_code_sends_nothing(
+    world: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALIDATION_SCRIPT", "C:\\x.ps1'; Remove-Item C:\\ -Recurse; '")
+    event = world.event("run_disk_tool-check", volume=world.temporary_volume())
+
+    with pytest.raises(UnsafeParameter, match="ValidationScript"):
+        run_disk_tool.handler(event, lambda_context)
+    assert _sent(world) == []
 
 
 def test_revert_sends_exactly_the_planned_disk_shadow_copies_and_identity(
@@ -67,6 +100,7 @@ def test_revert_sends_exactly_the_planned_disk_shadow_copies_and_identity(
         "DiskNumber": [str(event["plan"]["disk_number"])],
         "ShadowCopyIds": [",".join(event["plan"]["shadow_copy_ids"])],
         "DiskIdentity": [event["plan"]["disk_identity"]],
+        "ValidationScript": [""],
     }
 
 
@@ -171,6 +205,21 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
         del report["partitions"], report["shadow_copies"]
         report.update(
             reverted=["{6f1e0e7a-1111-4c5d-9e8f-000000000001}"],
+            identity_restored=report["disk"]["identity"],
+            offline=True,
+        )
+    if action == "Check":
+        del report["partitions"], report["shadow_copies"]
+        volume = {
+            "volume_path": sample("plan_revert")["report"]["partitions"][0]["volume_path"],
+            "file_system": "NTFS",
+            "scan_result": "NoErrorsFound",
+            "passed": True,
+        }
+        report.update(
+            volumes=[volume],
+            validation=None,
+            passed=True,
             identity_restored=report["disk"]["identity"],
             offline=True,
         )
@@ -298,3 +347,57 @@ def test_the_plan_refuses_the_helpers_system_disk(sample: Any, lambda_context: A
 
     with pytest.raises(RevertRefused, match="system or boot disk"):
         plan_revert.handler(event, lambda_context)
+
+
+def _check_event(sample: Any) -> dict[str, Any]:
+    event = sample("disk_tool_result")
+    event["action"] = "Check"
+    return event
+
+
+def test_a_check_that_found_nothing_wrong_returns_its_report(
+    invocation: Any, sample: Any, lambda_context: Any
+) -> None:
+    invocation("Success", _report(sample, "Check"))
+
+    result = disk_tool_result.handler(_check_event(sample), lambda_context)
+
+    assert result["ready"] is True
+    assert result["report"]["volumes"][0]["scan_result"] == "NoErrorsFound"
+
+
+def test_a_check_whose_scan_found_errors_fails_naming_the_volume_and_the_finding(
+    invocation: Any, sample: Any, lambda_context: Any
+) -> None:
+    stdout = _report(sample, "Check", passed=False)
+    report = json.loads(stdout.splitlines()[-1])
+    report["volumes"][0].update(scan_result="SpotFixNeeded", passed=False)
+    invocation("Success", json.dumps(report))
+
+    with pytest.raises(CheckFailed, match=r"Volume\{a1b2c3d4.*NTFS: SpotFixNeeded"):
+        disk_tool_result.handler(_check_event(sample), lambda_context)
+
+
+def test_a_failing_validation_script_fails_the_check_with_its_exit_code_and_output(
+    invocation: Any, sample: Any, lambda_context: Any
+) -> None:
+    validation = {
+        "script": "C:\\vss-restore\\validate.ps1",
+        "exit_code": 3,
+        "passed": False,
+        "output": "database page checksum mismatch",
+    }
+    invocation("Success", _report(sample, "Check", validation=validation, passed=False))
+
+    with pytest.raises(CheckFailed, match=r"validate\.ps1 exited 3: database page checksum"):
+        disk_tool_result.handler(_check_event(sample), lambda_context)
+
+
+def test_a_check_that_windows_could_not_run_fails_with_the_windows_error(
+    invocation: Any, sample: Any, lambda_context: Any
+) -> None:
+    stdout = _report(sample, "Check", ok=False, error="Access is denied. (0x80070005)")
+    invocation("Failed", stdout)
+
+    with pytest.raises(CheckFailed, match="Access is denied"):
+        disk_tool_result.handler(_check_event(sample), lambda_context)

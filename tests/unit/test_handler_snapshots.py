@@ -206,3 +206,21 @@ def test_a_verified_snapshot_is_skipped_by_the_next_run(world: Any, lambda_conte
     decision = resolve_snapshot.handler(world.event("resolve_snapshot"), lambda_context)
 
     assert (decision["action"], decision["reason"]) == ("skip", "already-verified")
+
+
+def test_a_verify_only_snapshot_is_its_own_consistent_snapshot(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("record_verdict")
+    event["source"]["action"] = "verify"
+    del event["plan"], event["consistent"]
+
+    verdict = record_verdict.handler(event, lambda_context)
+
+    assert verdict["consistent_snapshot"] == world.snapshot_id
+    assert verdict["shadow_copies_reverted"] == []
+    assert verdict["rule"].startswith("verify-only")
+    source = world.snapshot_tags(world.snapshot_id)
+    assert source[tags.STATUS] == tags.VERIFIED
+    assert source[tags.RESULT_SNAPSHOT] == world.snapshot_id
+    assert "passed its check" in source[tags.REASON]

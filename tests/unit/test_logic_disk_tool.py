@@ -47,6 +47,7 @@ def test_inspect_parameters_carry_the_volume_and_empty_revert_only_values() -> N
         "DiskNumber": [""],
         "ShadowCopyIds": [""],
         "DiskIdentity": [""],
+        "ValidationScript": [""],
     }
 
 

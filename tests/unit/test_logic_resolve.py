@@ -13,6 +13,7 @@ from vss_restore.logic.resolve import (
     OWN_OUTPUT,
     RESTORE,
     SKIP,
+    VERIFY,
     decide,
 )
 from vss_restore.settings import Settings
@@ -121,3 +122,32 @@ def test_the_vss_tag_key_and_value_come_from_the_settings() -> None:
 
     assert decide(custom, settings).action == RESTORE
     assert decide(described(), settings).reason == NOT_VSS
+
+
+def test_a_snapshot_of_awss_own_vss_tooling_is_verified_without_a_revert() -> None:
+    aws_vss = {VSS_KEY: None, tags.AWS_APP_CONSISTENT: "true", tags.AWS_VSS_CONFIG: "{}"}
+
+    decision = decide(described(tags=aws_vss), Settings())
+
+    assert (decision.action, decision.check) == (VERIFY, True)
+
+
+def test_app_consistent_alone_is_not_awss_vss_tooling() -> None:
+    decision = decide(described(tags={VSS_KEY: None, tags.AWS_APP_CONSISTENT: "true"}), Settings())
+
+    assert (decision.action, decision.reason) == (SKIP, NOT_VSS)
+
+
+@pytest.mark.parametrize("check_after_revert", [True, False])
+def test_the_check_after_a_revert_follows_the_setting(check_after_revert: bool) -> None:
+    decision = decide(described(), Settings(check_after_revert=check_after_revert))
+
+    assert (decision.action, decision.check) == (RESTORE, check_after_revert)
+
+
+def test_a_verify_only_snapshot_is_checked_even_when_checks_after_reverts_are_off() -> None:
+    aws_vss = {tags.AWS_APP_CONSISTENT: "true", tags.AWS_VSS_CONFIG: "{}"}
+
+    decision = decide(described(tags=aws_vss), Settings(check_after_revert=False))
+
+    assert (decision.action, decision.check) == (VERIFY, True)

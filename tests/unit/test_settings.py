@@ -15,6 +15,8 @@ def test_without_environment_the_defaults_apply() -> None:
         helper_instance_id="",
         disk_tool_document="vss-restore-DiskTool",
         volume_type="gp3",
+        check_after_revert=True,
+        validation_script="",
     )
 
 
@@ -26,6 +28,8 @@ def test_every_setting_can_be_overridden_from_the_environment() -> None:
             "HELPER_INSTANCE_ID": "i-0abc1234def567890",
             "DISK_TOOL_DOCUMENT": "prod-vss-restore-DiskTool-1A2B3C",
             "VOLUME_TYPE": "gp2",
+            "CHECK_AFTER_REVERT": "false",
+            "VALIDATION_SCRIPT": "C:\\vss-restore\\validate.ps1",
         }
     )
 
@@ -35,6 +39,8 @@ def test_every_setting_can_be_overridden_from_the_environment() -> None:
         helper_instance_id="i-0abc1234def567890",
         disk_tool_document="prod-vss-restore-DiskTool-1A2B3C",
         volume_type="gp2",
+        check_after_revert=False,
+        validation_script="C:\\vss-restore\\validate.ps1",
     )
 
 

@@ -4,7 +4,10 @@ from typing import Any
 
 from vss_restore import cleanup
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.sns import Sns
+from vss_restore.logic.resolve import RESTORE, VERIFY
 from vss_restore.observability import observed
+from vss_restore.settings import Settings
 from vss_restore.state import SNAPSHOT_ID, optional, text
 
 
@@ -12,9 +15,12 @@ from vss_restore.state import SNAPSHOT_ID, optional, text
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return cleanup.clean_up(
         Ec2(),
+        Sns(),
         snapshot_id=text(event, "request.snapshot_id", SNAPSHOT_ID),
         volume_id=str(optional(event, "volume.volume_id") or ""),
-        restoring=optional(event, "source.action") == "restore",
+        instance_id=str(optional(event, "source.instance_id") or ""),
+        restoring=optional(event, "source.action") in {RESTORE, VERIFY},
         error=optional(event, "error"),
         execution=text(event, "execution"),
+        alert_topic_arn=Settings.from_environment().alert_topic_arn,
     )

@@ -9,7 +9,7 @@ from vss_restore.logic import disk_tool
 from vss_restore.observability import observed
 from vss_restore.state import COMMAND_ID, INSTANCE_ID, VOLUME_ID, optional, text
 
-WAITS = {disk_tool.INSPECT: "inspect", disk_tool.REVERT: "revert"}
+WAITS = {disk_tool.INSPECT: "inspect", disk_tool.REVERT: "revert", disk_tool.CHECK: "check"}
 
 
 @observed

@@ -4,15 +4,27 @@ from typing import Any
 
 from vss_restore import steps, tags
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.logic.resolve import VERIFY
 from vss_restore.observability import RESTORE_VERIFIED, count, observed
-from vss_restore.state import SNAPSHOT_ID, lookup, optional, text
+from vss_restore.state import SNAPSHOT_ID, optional, text
+
+VERIFY_ONLY = "verify-only: consistent already, checked"
 
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
-    consistent = text(event, "consistent.snapshot_id", SNAPSHOT_ID)
-    steps.record_verified(Ec2(), snapshot_id, consistent, text(event, "execution"))
+    verify_only = optional(event, "source.action") == VERIFY
+    # A snapshot that was consistent already is its own consistent snapshot.
+    consistent = snapshot_id if verify_only else text(event, "consistent.snapshot_id", SNAPSHOT_ID)
+    steps.record_verified(
+        Ec2(),
+        snapshot_id,
+        consistent,
+        text(event, "execution"),
+        verify_only=verify_only,
+        checked=optional(event, "source.check") is not False,
+    )
     count(RESTORE_VERIFIED)
     kept = bool(optional(event, "request.keep_volume"))
     return {
@@ -20,7 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "status": tags.VERIFIED,
         "reason": "",
         "consistent_snapshot": consistent,
-        "shadow_copies_reverted": list(lookup(event, "plan.shadow_copy_ids")),
-        "rule": text(event, "plan.rule"),
+        "shadow_copies_reverted": list(optional(event, "plan.shadow_copy_ids") or []),
+        "rule": VERIFY_ONLY if verify_only else text(event, "plan.rule"),
         "volume_kept": text(event, "volume.volume_id") if kept else "",
     }

@@ -15,6 +15,7 @@ from vss_restore.state import INSTANCE_ID, VOLUME_ID, lookup, text
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = text(event, "action")
     volume_id = text(event, "volume_id", VOLUME_ID)
+    settings = Settings.from_environment()
     if action == disk_tool.INSPECT:
         parameters = disk_tool.parameters(action, volume_id)
     elif action == disk_tool.REVERT:
@@ -25,11 +26,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             shadow_copy_ids=tuple(lookup(event, "plan.shadow_copy_ids")),
             disk_identity=text(event, "plan.disk_identity"),
         )
+    elif action == disk_tool.CHECK:
+        parameters = disk_tool.parameters(
+            action,
+            volume_id,
+            disk_number=int(lookup(event, "disk.number")),
+            disk_identity=text(event, "disk.identity"),
+            validation_script=settings.validation_script,
+        )
     else:
         raise InvalidRequest(f"unknown disk tool action {action!r}")
     command_id = steps.run_disk_tool(
         Ssm(),
-        Settings.from_environment(),
+        settings,
         text(event, "instance_id", INSTANCE_ID),
         parameters,
         text(event, "execution"),

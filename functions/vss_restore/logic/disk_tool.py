@@ -9,14 +9,16 @@ from vss_restore.errors import DiskToolReportInvalid, UnsafeParameter
 
 INSPECT = "Inspect"
 REVERT = "Revert"
+CHECK = "Check"
 
 # The same patterns stand as allowedPattern in template.yaml; a test holds them equal.
 PARAMETER_PATTERNS = {
-    "Action": r"^(Inspect|Revert)$",
+    "Action": r"^(Inspect|Revert|Check)$",
     "VolumeId": r"^vol-[0-9a-f]{8,17}$",
     "DiskNumber": r"^([0-9]{1,3})?$",
     "ShadowCopyIds": r"^(\{[0-9A-Fa-f-]{36}\}(,\{[0-9A-Fa-f-]{36}\})*)?$",
     "DiskIdentity": r"^(0x[0-9A-Fa-f]{8}|\{[0-9A-Fa-f-]{36}\})?$",
+    "ValidationScript": r"^([A-Za-z]:\\[A-Za-z0-9 _.\\-]{1,200}\.ps1)?$",
 }
 
 SHADOW_COPY_ID = re.compile(r"^\{[0-9A-Fa-f-]{36}\}$")
@@ -29,6 +31,7 @@ def parameters(
     disk_number: int | None = None,
     shadow_copy_ids: tuple[str, ...] = (),
     disk_identity: str = "",
+    validation_script: str = "",
 ) -> dict[str, list[str]]:
     """SendCommand parameters, each checked against its pattern before it leaves Python."""
     values = {
@@ -37,6 +40,7 @@ def parameters(
         "DiskNumber": "" if disk_number is None else str(disk_number),
         "ShadowCopyIds": ",".join(shadow_copy_ids),
         "DiskIdentity": disk_identity,
+        "ValidationScript": validation_script,
     }
     for name, value in values.items():
         if not re.fullmatch(PARAMETER_PATTERNS[name], value):
@@ -69,9 +73,22 @@ _PARTITION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "file_system": str,
     "size": int,
 }
+_SCANNED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "volume_path": str,
+    "file_system": str,
+    "scan_result": str,
+    "passed": bool,
+}
+_VALIDATION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "script": str,
+    "exit_code": int,
+    "passed": bool,
+    "output": str,
+}
 _ACTION_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     INSPECT: {"partitions": list, "shadow_copies": list},
     REVERT: {"reverted": list, "identity_restored": str, "offline": bool},
+    CHECK: {"volumes": list, "passed": bool, "identity_restored": str, "offline": bool},
 }
 
 
@@ -117,4 +134,30 @@ def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
         _check(partition, _PARTITION_FIELDS, f"report.partitions[{index}]")
     for index, shadow in enumerate(report.get("shadow_copies", [])):
         _check(shadow, _SHADOW_FIELDS, f"report.shadow_copies[{index}]")
+    for index, volume in enumerate(report.get("volumes", [])):
+        _check(volume, _SCANNED_FIELDS, f"report.volumes[{index}]")
+    if action == CHECK and report.get("validation") is not None:
+        _check(report["validation"], _VALIDATION_FIELDS, "report.validation")
     return report
+
+
+def check_findings(report: dict[str, Any]) -> str:
+    """What a Check report found wrong, in a sentence; "" when it passed."""
+    problems = []
+    # The operator's own verdict first: a long list of volumes must not cut it off.
+    validation = report.get("validation")
+    if validation is not None and not validation["passed"]:
+        problems.append(
+            f"{validation['script']} exited {validation['exit_code']}: "
+            f"{validation['output'][-120:]}"
+        )
+    problems += [
+        f"{v['volume_path']} {v['file_system']}: {v['scan_result']}"
+        for v in report["volumes"]
+        if not v["passed"]
+    ]
+    if not report["volumes"]:
+        problems.append("no volume to scan on the disk")
+    if problems or report["passed"]:
+        return "; ".join(problems)
+    return "the check did not pass"

@@ -22,7 +22,11 @@ POLICIES = {
     "volume_attached": WaitPolicy(2, 15, 60, 1800),
     "volume_detached": WaitPolicy(2, 15, 60, 1800),
     "inspect": WaitPolicy(5, 30, 60, 3600),
-    "revert": WaitPolicy(15, 300, 120, 2 * 3600),
+    # The disk tool runs for at most its document's timeoutSeconds (7200); a little more
+    # lets the agent report the timeout itself.
+    "revert": WaitPolicy(15, 300, 120, 7200 + 600),
+    # A scan's time grows with the number of files.
+    "check": WaitPolicy(10, 300, 120, 7200 + 600),
     "snapshot_completed": WaitPolicy(15, 600, 200, 24 * 3600),
 }
 

@@ -8,6 +8,7 @@ from vss_restore.errors import SnapshotUnusable
 from vss_restore.settings import Settings
 
 RESTORE = "restore"
+VERIFY = "verify"  # already consistent (AWS's own VSS tooling): inspect and check, no revert
 SKIP = "skip"
 
 # Why a snapshot is skipped: stated in the execution output and the simulator's report.
@@ -28,6 +29,7 @@ class Decision:
     shadow_copy_id: str = ""
     shadow_set_id: str = ""
     instance_id: str = ""
+    check: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,7 +41,11 @@ def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
     state = snapshot.get("State")
     if snapshot_tags.get(tags.RESOURCE):
         return Decision(SKIP, OWN_OUTPUT, snapshot_id)
-    if snapshot_tags.get(settings.vss_tag_key) != settings.vss_tag_value:
+    made_by_aws_vss = (
+        snapshot_tags.get(tags.AWS_APP_CONSISTENT, "").lower() == "true"
+        and tags.AWS_VSS_CONFIG in snapshot_tags
+    )
+    if not made_by_aws_vss and snapshot_tags.get(settings.vss_tag_key) != settings.vss_tag_value:
         return Decision(SKIP, NOT_VSS, snapshot_id)
     if state == "error":
         raise SnapshotUnusable(
@@ -50,7 +56,7 @@ def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
     if snapshot_tags.get(tags.STATUS) == tags.VERIFIED:
         return Decision(SKIP, ALREADY_VERIFIED, snapshot_id)
     return Decision(
-        RESTORE,
+        VERIFY if made_by_aws_vss else RESTORE,
         "",
         snapshot_id,
         source_volume_id=str(snapshot.get("VolumeId", "")),
@@ -59,4 +65,5 @@ def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
         shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
         instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
+        check=made_by_aws_vss or settings.check_after_revert,
     )
