@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.clock import RunStopped
 from simulator.runner import run_scenario
 from simulator.scenario import SCHEMA_PATH, ScenarioError, load
 from simulator.template import TemplateError
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"the run stopped: {exc}", file=sys.stderr)
+        return 1
     print()
     print(report.table())
     if args.json:

@@ -1,4 +1,5 @@
-"""Deploy template.yaml into moto: functions, the disk tool document, state machines, rules."""
+"""Deploy template.yaml into moto: functions, the disk tool document, state machines, tables,
+topics, rules and schedules."""
 
 import io
 import json
@@ -10,10 +11,10 @@ from typing import Any
 
 import boto3
 
-from simulator.events import Rule
+from simulator.events import DeployedSchedule, Rule
 from simulator.lambdas import DeployedFunction, Functions
 from simulator.ssm import Agents, CommandDocument
-from simulator.template import Resolver, Template, TemplateError
+from simulator.template import FUNCTION, Resolver, Template, TemplateError, check_schedule
 from simulator.world import World
 
 STACK_NAME = "vss-restore"
@@ -41,6 +42,9 @@ class Stack:
     documents: dict[str, str] = field(default_factory=dict)  # logical ID -> name
     parameters: dict[str, str] = field(default_factory=dict)
     definitions: dict[str, str] = field(default_factory=dict)  # logical ID -> ASL as run
+    tables: dict[str, str] = field(default_factory=dict)  # logical ID -> table name
+    topics: dict[str, str] = field(default_factory=dict)  # logical ID -> topic ARN
+    schedules: list[DeployedSchedule] = field(default_factory=list)
 
 
 def _code_zip() -> bytes:
@@ -91,6 +95,10 @@ def deploy(
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         _name_resource(logical_id, resource, resolver, refs, attributes, region, account)
+        if resource.get("Type") in {"AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"}:
+            stack.tables[logical_id] = refs[logical_id]
+        elif resource.get("Type") == "AWS::SNS::Topic":
+            stack.topics[logical_id] = refs[logical_id]
 
     ssm: Any = boto3.client("ssm", region_name=region)
     for logical_id, document in template.documents.items():
@@ -138,13 +146,32 @@ def deploy(
         stack.definitions[logical_id] = definition
 
     for rule in template.rules:
+        function = rule.target_kind == FUNCTION
         stack.rules.append(
             Rule.build(
                 rule.name,
-                stack.state_machines[rule.state_machine],
+                rule.target if function else stack.state_machines[rule.target],
                 resolver.resolve(rule.pattern),
                 rule.input_path,
-                rule.constant_input,
+                resolver.resolve(rule.constant_input),
+                invokes_function=function,
+            )
+        )
+    now = world.clock.now()
+    for planned in template.schedules:
+        schedule = check_schedule(planned, resolver.resolve(planned.expression), origin=now)
+        service = "scheduler" if planned.scheduler else "events"
+        path = f"schedule/default/{planned.name}" if planned.scheduler else f"rule/{planned.name}"
+        stack.schedules.append(
+            DeployedSchedule(
+                name=planned.name,
+                function=planned.function,
+                schedule=schedule,
+                constant_input=resolver.resolve(planned.constant_input),
+                enabled=planned.enabled,
+                scheduler=planned.scheduler,
+                arn=f"arn:aws:{service}:{region}:{account}:{path}",
+                next_fire=schedule.next_after(now),
             )
         )
     return stack
@@ -242,7 +269,18 @@ def _name_resource(
         attributes[(logical_id, "Arn")] = f"arn:aws:{service}:{region}:{account}:{default}"
 
 
+_TABLE_KEYS = (
+    "KeySchema",
+    "AttributeDefinitions",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+)
+
+
 def _create_table(name: str, properties: Mapping[str, Any], kind: str, region: str) -> None:
+    """The table with its keys and indexes (TTL, encryption and backups do not matter here)."""
     client: Any = boto3.client("dynamodb", region_name=region)
     if kind == "AWS::Serverless::SimpleTable":
         key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
@@ -254,14 +292,15 @@ def _create_table(name: str, properties: Mapping[str, Any], kind: str, region: s
             BillingMode="PAY_PER_REQUEST",
         )
         return
+    if "KeySchema" not in properties or "AttributeDefinitions" not in properties:
+        raise TemplateError(
+            f"{name}: AWS::DynamoDB::Table needs KeySchema and AttributeDefinitions"
+        )
     client.create_table(
         TableName=name,
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
-        **(
-            {"ProvisionedThroughput": properties["ProvisionedThroughput"]}
-            if "ProvisionedThroughput" in properties
-            else {}
+        BillingMode=properties.get(
+            "BillingMode",
+            "PROVISIONED" if "ProvisionedThroughput" in properties else "PAY_PER_REQUEST",
         ),
+        **{key: properties[key] for key in _TABLE_KEYS if key in properties},
     )

@@ -158,7 +158,7 @@ class Estate:
         set_id = self.aliases.new_guid()
         shadows = {v.alias: self._create_shadow_copies(instance_alias, v, set_id) for v in volumes}
         # `create` released the writers: the volumes keep changing until the snapshots start.
-        self.world.clock.advance(self.world.timing.shadow_copy_seconds)
+        self.world.clock.sleep(self.world.timing.shadow_copy_seconds)
         made: dict[str, str] = {}
         previous = self.world.snapshot_event_kind
         self.world.snapshot_event_kind = "createSnapshot" if events == "single" else ""

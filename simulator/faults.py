@@ -96,23 +96,31 @@ class Faults:
     def __init__(self, faults: list[Fault]) -> None:
         self._faults = faults
         self._lock = threading.Lock()
-        self._suspended = 0
+        # Per thread: while the simulator's thread reads or sets up, executions run on.
+        self._local = threading.local()
         self.hits: list[str] = []
 
+    @property
+    def is_suspended(self) -> bool:
+        return bool(getattr(self._local, "suspended", 0))
+
     @contextmanager
-    def suspended(self) -> Iterator[None]:
-        """The simulator's own calls (setup, the nightly backup) are never faulted."""
-        with self._lock:
-            self._suspended += 1
+    def suspended(self, suspend: bool = True) -> Iterator[None]:
+        """The simulator's own calls (setup, the nightly backup) are never faulted.
+
+        `suspended(False)` lifts it for work done on behalf of the workflow, e.g. a command
+        the workflow sent that starts while the simulator happens to be looking.
+        """
+        before = getattr(self._local, "suspended", 0)
+        self._local.suspended = before + 1 if suspend else 0
         try:
             yield
         finally:
-            with self._lock:
-                self._suspended -= 1
+            self._local.suspended = before
 
     def _take(self, kind: str, target: str) -> Fault | None:
         with self._lock:
-            if self._suspended:
+            if self.is_suspended:
                 return None
             for fault in self._faults:
                 if fault.kind == kind and fault.target == target and fault.take():

@@ -48,6 +48,17 @@ class Report:
     handler_warnings: list[str] = field(default_factory=list)
     # What the SSM console's command history shows: disk tool commands sent, by Action.
     disk_tool_commands: dict[str, int] = field(default_factory=dict)
+    # Published to the stack's SNS topics, in order: {"topic", "subject", "message"}.
+    alerts: list[dict[str, str]] = field(default_factory=list)
+    # Most volumes the workflow had attached at once, by instance alias (helpers always).
+    peak_attached: dict[str, int] = field(default_factory=dict)
+    # Asynchronous invocations (EventBridge rules, schedules) whose handler raised.
+    lambda_errors: list[dict[str, Any]] = field(default_factory=list)
+    # The Ledger table, if the stack has one: helper turns still held, by helper alias,
+    # and snapshot claims still running.
+    locks_held: dict[str, list[str]] = field(default_factory=dict)
+    claims_running: list[dict[str, str]] = field(default_factory=list)
+    ledger: bool = False  # whether the stack has the Ledger table
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -108,6 +119,19 @@ class Report:
         )
         commands = ", ".join(f"{a} {n}" for a, n in self.disk_tool_commands.items()) or "none"
         lines.append(f"disk tool commands: {commands}")
+        peaks = ", ".join(f"{a} {n}" for a, n in self.peak_attached.items()) or "none"
+        lines.append(f"most volumes attached at once: {peaks}")
+        for alert in self.alerts:
+            lines.append(f"alert: {_clip(alert['subject'] or alert['message'], 100)}")
+        for error in self.lambda_errors:
+            lines.append(
+                f"lambda error: {error['function']} attempt {error['attempt']} "
+                f"({error['trigger']}): {_clip(error['error'] + ': ' + error['message'], 80)}"
+            )
+        if self.ledger:
+            held = "; ".join(f"{a}: {', '.join(h)}" for a, h in self.locks_held.items())
+            claims = ", ".join(c["snapshot"] for c in self.claims_running)
+            lines.append(f"ledger: turns held {held or 'none'}; claims running {claims or 'none'}")
         for failure in self.failures:
             lines.append(f"FAILED: {failure}")
         lines.append("OK" if self.ok else "NOT OK")
@@ -192,4 +216,27 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
     virtual_limit = expect.get("max_virtual_seconds")
     if virtual_limit is not None and report.virtual_seconds > virtual_limit:
         failures.append(f"{report.virtual_seconds:.0f} virtual seconds, more than {virtual_limit}")
+    attached_limit = expect.get("max_attached_per_helper")
+    if attached_limit is not None:
+        for alias, peak in report.peak_attached.items():
+            if peak > attached_limit:
+                failures.append(
+                    f"{alias} had {peak} volumes attached at once, more than {attached_limit}"
+                )
+    if expect.get("locks_free"):
+        if not report.ledger:
+            failures.append("locks_free expected, but the stack has no Ledger table")
+        for alias, holders in report.locks_held.items():
+            failures.append(f"{alias}: turns still held by {', '.join(holders)}")
+        for claim in report.claims_running:
+            failures.append(
+                f"{claim['snapshot']}: claim still running for {claim['execution'] or '?'}"
+            )
+    if "alerts" in expect and len(report.alerts) != expect["alerts"]:
+        failures.append(f"{len(report.alerts)} alerts published, expected {expect['alerts']}")
+    if "lambda_errors" in expect and len(report.lambda_errors) != expect["lambda_errors"]:
+        failures.append(
+            f"{len(report.lambda_errors)} asynchronous Lambda errors, expected "
+            f"{expect['lambda_errors']}"
+        )
     return failures

@@ -1,38 +1,37 @@
 """A scenario run: moto with the simulator's patches, the steps, then the operator's view."""
 
+import itertools
 import json
 import logging
 import os
-import queue
 import sys
-import threading
 import time
 import types
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from unittest import mock
 
 import boto3
 import botocore.endpoint
-from botocore.client import ClientCreator
 from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
-from simulator import lambdas, sfn, ssm
+from simulator import lambdas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
-from simulator.clock import VirtualClock
+from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy
 from simulator.estate import Estate, VssMarker
+from simulator.events import DeployedSchedule
 from simulator.faults import Faults, parse_fault
-from simulator.lambdas import Functions, RoutedStdout
+from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout
 from simulator.patching import Patches
 from simulator.report import (
     ExecutionResult,
@@ -47,9 +46,6 @@ from simulator.world import Timing, World, base_event, iso_ms
 
 _QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
 _STATE_ENTERED = "StateEntered"
-_END_EVENTS = frozenset(
-    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-)
 _FAILURE_EVENTS = frozenset(
     {"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted", "MapIterationFailed"}
 )
@@ -61,8 +57,13 @@ Progress = Callable[[str], None]
 class _Execution:
     name: str
     arn: str
+    machine_arn: str
     started_by: str
     started_at: datetime
+    real_started: float
+    input: Any
+    ended: bool = False
+    stopped_for_time: bool = False  # by the real-time limit
     result: ExecutionResult | None = None
 
 
@@ -88,6 +89,7 @@ class Simulation:
         self.handler_log = handler_log
         self.handler_output: list[str] = []
         self.clock = VirtualClock(scenario.start)
+        self.clock.stuck_seconds = scenario.execution_real_seconds
         self.faults = Faults([parse_fault(dict(f)) for f in scenario.faults])
         self.world = World(self.clock, Timing.with_overrides(dict(scenario.timing)), self.faults)
         self.world.region = scenario.region
@@ -95,10 +97,13 @@ class Simulation:
             scenario.region, self.world.account_id, zlib.crc32(scenario.name.encode())
         )
         self.functions = Functions(self.clock, self.world.timing.lambda_seconds)
+        self.functions.say = self._say
         self.agents = Agents(self.world)
         self.executions: list[_Execution] = []
+        self._by_arn: dict[str, _Execution] = {}
         self.events = _Events()
-        self._history: queue.Queue[tuple[datetime, str, dict[str, Any]]] = queue.Queue()
+        self._fired = itertools.count(1)
+        self._driver: Participant | None = None
         self._exit = ExitStack()
         self.stack = Stack()
         self.estate: Estate | None = None
@@ -137,21 +142,33 @@ class Simulation:
         for region in {self.world.region, "us-east-1"}:
             ec2_backends[self.world.account_id][region]
         code_paths = sorted({str(spec.code_uri.resolve()) for spec in template.functions.values()})
+        # Handlers take turns on one process: each resumes with its own function's variables.
+        self.functions.environment = ProcessEnvironment(
+            lambda warning: self.functions.warnings.update([warning])
+        )
+        self._exit.callback(self.functions.environment.close)
+        self.clock.on_resume.append(self.functions.environment.resume)
         patches = Patches()
         patches.replace(sys, "path", [*code_paths, *sys.path])
         unbind = lambdas.bind_handler_clock(patches, self.clock)
         self._exit.callback(unbind)
         self._exit.callback(patches.close)
-        router = RoutedStdout(threading.current_thread(), self._handler_output)
+        router = RoutedStdout(self._handler_output)
         self._exit.callback(router.close_session)
         patches.replace(sys, "stdout", router)
         patches.replace(botocore.endpoint, "time", types.SimpleNamespace(sleep=self.clock.sleep))
         faults_module.install(patches, self.faults)
-        patches.wrap(ClientCreator, "_create_client_class", _cached_client_class)
+        speedups.install(patches)
         ec2_patches.install(patches, self.world)
         ssm.install(patches, self.world, self.agents)
         lambdas.install(patches, self.functions)
-        sfn.install(patches, self.clock, self._on_history_event)
+        sfn.install(
+            patches,
+            self.clock,
+            self._on_history_event,
+            self._on_execution_end,
+            seed=self.aliases.seed,
+        )
 
         with self.faults.suspended(), self.world.instantly():
             self.estate = Estate(self.world, self.aliases, self._marker(template))
@@ -178,17 +195,20 @@ class Simulation:
         if self.handler_log is not None:
             self.handler_log.write(text)
 
-    def _on_history_event(self, manager: object, event_type: str, details: dict[str, Any]) -> None:
-        self._history.put((self.clock.now(), event_type, details))
-
     # -- running --------------------------------------------------------------------------
     def run(self) -> Report:
-        for index, step in enumerate(self.scenario.steps, 1):
-            try:
-                self._step(index, step)
-            except AliasError as exc:
-                raise ScenarioError(f"step {index}: {exc}") from None
-        self._drain_events()
+        """Run the steps as the clock's "scenario" participant, while EventBridge (and the
+        schedules) deliver in participants of their own; then the operator's view."""
+        with self.clock.driving("scenario") as self._driver:
+            self.clock.spawn("EventBridge", self._eventbridge, service=True)
+            if any(s.enabled for s in self.stack.schedules):
+                self.clock.spawn("schedules", self._schedules, service=True)
+            for index, step in enumerate(self.scenario.steps, 1):
+                try:
+                    self._step(index, step)
+                except AliasError as exc:
+                    raise ScenarioError(f"step {index}: {exc}") from None
+            self._wait_quiet("waiting for the executions to end")
         return self.report()
 
     def _say(self, text: str) -> None:
@@ -199,6 +219,14 @@ class Simulation:
 
     def _step(self, index: int, step: Mapping[str, Any]) -> None:
         assert self.estate is not None
+        if "at" in step:
+            at = self.clock.start + timedelta(seconds=step["at"])
+            if at < self.clock.now():
+                raise ScenarioError(
+                    f"step {index}: at {step['at']} s, but the clock is at "
+                    f"{self.clock.elapsed():g} s already"
+                )
+            self._pass_time_to(at, f"step {index}: waiting until {step['at']} s")
         wait = step.get("wait_for_events", True)
         if "backup" in step:
             with self.faults.suspended():
@@ -215,17 +243,18 @@ class Simulation:
             )
         elif "deliver" in step:
             event = self._event_for(step["deliver"])
+            # Every copy at the same instant: their executions start together.
             for _ in range(step.get("times", 1)):
                 self._say(f"step {index}: deliver {event['detail-type']}")
                 self._deliver(event)
         elif "start" in step:
             self._start_on_demand(index, step["start"])
         elif "advance" in step:
-            target = self.clock.now() + _seconds(step["advance"])
             self._say(f"step {index}: advance {step['advance']} s")
-            self._drain_events(until=target)
-            self.clock.advance_to(target)
-            wait = False
+            self._pass_time_to(
+                self.clock.now() + timedelta(seconds=step["advance"]),
+                f"step {index}: advancing {step['advance']} s",
+            )
         elif "set_ping_status" in step:
             change = step["set_ping_status"]
             instance_id = self.aliases.lookup("instance", change["instance"])
@@ -234,8 +263,102 @@ class Simulation:
                 raise ScenarioError(f"step {index}: {change['instance']} is not managed by SSM")
             managed.ping_status = change["status"]
             self._say(f"step {index}: {change['instance']} SSM ping status {change['status']}")
+        elif "abort" in step:
+            self._abort(index, step["abort"])
+        elif "run_schedule" in step:
+            self._run_schedule(index, step["run_schedule"])
+        elif "wait" in step:
+            self._say(f"step {index}: wait for the {step['wait']} to end")
         if wait:
-            self._drain_events()
+            self._wait_quiet(f"step {index}: waiting for the executions to end")
+
+    # -- time passing ---------------------------------------------------------------------
+    def _quiet(self) -> bool:
+        """No execution or invocation running, no event waiting to be delivered."""
+        return not self.clock.busy(besides=self._driver) and self.world.next_event_due() is None
+
+    def _wait_quiet(self, reason: str) -> None:
+        while self.clock.wait(self._quiet, reason=reason, real_deadline=self._real_deadline()) == (
+            "deadline"
+        ):
+            self._stop_overdue()
+
+    def _pass_time_to(self, moment: datetime, reason: str) -> None:
+        while self.clock.now() < moment:
+            woke = self.clock.wait(
+                None, reason=reason, wake_at=moment, real_deadline=self._real_deadline()
+            )
+            if woke == "deadline":
+                self._stop_overdue()
+
+    def _real_deadline(self) -> float | None:
+        """When the first running execution reaches the real-time limit."""
+        limit = self.scenario.execution_real_seconds
+        return min(
+            (
+                e.real_started + limit
+                for e in self.executions
+                if not e.ended and not e.stopped_for_time
+            ),
+            default=None,
+        )
+
+    def _overdue(self) -> list[_Execution]:
+        cutoff = time.monotonic() - self.scenario.execution_real_seconds
+        return [
+            e
+            for e in self.executions
+            if not e.ended and not e.stopped_for_time and e.real_started <= cutoff
+        ]
+
+    def _stop_overdue(self) -> None:
+        for execution in self._overdue():
+            execution.stopped_for_time = True
+            self._say(f"{execution.name}: stopped by the real-time limit")
+            with self.faults.suspended():
+                self.sfn_client().stop_execution(
+                    executionArn=execution.arn,
+                    error="Simulator.RealTimeLimit",
+                    cause=f"still running after {self.scenario.execution_real_seconds} s "
+                    "of real time",
+                )
+
+    # -- EventBridge ----------------------------------------------------------------------
+    def _eventbridge(self) -> None:
+        """Deliver each event when it is due, as long as the run lasts."""
+        while True:
+            self.clock.wait(None, reason="no event pending", wake_at=self.world.next_event_due)
+            for event in self.world.pop_due_events():
+                self._deliver(event)
+
+    def _schedules(self) -> None:
+        """Fire each enabled schedule when virtual time passes its moment."""
+        enabled = [s for s in self.stack.schedules if s.enabled]
+        while True:
+            due = min(s.next_fire for s in enabled)
+            self.clock.sleep_until(due, idle=True, reason="the next schedule")
+            now = self.clock.now()
+            for schedule in enabled:
+                if schedule.next_fire <= now:
+                    self._fire(schedule)
+                    schedule.next_fire = schedule.schedule.next_after(now)
+
+    def _fire(self, schedule: DeployedSchedule) -> None:
+        event = schedule.event(
+            self.clock.now(), self.world.region, self.world.account_id, next(self._fired)
+        )
+        self._say(
+            f"schedule {schedule.name} ({schedule.schedule.expression}) -> {schedule.function}"
+        )
+        self.functions.invoke_async(schedule.function, event, f"schedule {schedule.name}")
+
+    def _run_schedule(self, index: int, name: str) -> None:
+        found = [s for s in self.stack.schedules if name in (s.function, s.name)]
+        if not found:
+            raise ScenarioError(f"step {index}: no schedule of the template invokes {name!r}")
+        for schedule in found:
+            self._say(f"step {index}: run schedule {schedule.name}")
+            self._fire(schedule)
 
     def _event_for(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock.now()
@@ -277,31 +400,6 @@ class Simulation:
             found = self.ec2_client().describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
         return str(found[0].get("VolumeId", "vol-ffffffff")) if found else "vol-ffffffff"
 
-    def _start_on_demand(self, index: int, spec: Mapping[str, Any]) -> None:
-        if "input" in spec:
-            execution_input = self.aliases.substitute(spec["input"])
-        else:
-            execution_input = {"snapshot_id": self.aliases.lookup("snapshot", spec["snapshot"])}
-            if "helper" in spec:
-                execution_input["helper_instance_id"] = self.aliases.lookup(
-                    "instance", spec["helper"]
-                )
-            if "keep_volume" in spec:
-                execution_input["keep_volume"] = spec["keep_volume"]
-        machine = next(iter(self.stack.state_machines.values()))
-        self._say(f"step {index}: start on demand {json.dumps(execution_input)}")
-        self._run_execution(machine, execution_input, "on-demand", spec.get("name"))
-
-    def _drain_events(self, until: datetime | None = None) -> None:
-        """Deliver pending events in time order, letting time pass up to each one."""
-        while True:
-            due = self.world.next_event_due()
-            if due is None or (until is not None and due > until):
-                return
-            self.clock.advance_to(due)
-            for event in self.world.pop_due_events():
-                self._deliver(event)
-
     def _deliver(self, event: dict[str, Any]) -> None:
         self.events.delivered += 1
         matched = [rule for rule in self.stack.rules if rule.matches(event)]
@@ -315,19 +413,45 @@ class Simulation:
         self.events.matched += 1
         for rule in matched:
             self._say(f"event {what} -> {rule.name}")
-            self._run_execution(
-                rule.state_machine, rule.target_input(event), f"event {rule.name}", None
-            )
+            if rule.invokes_function:
+                self.functions.invoke_async(
+                    rule.target, rule.target_input(event), f"rule {rule.name}"
+                )
+            else:
+                self._start_execution(
+                    rule.target, rule.target_input(event), f"event {rule.name}", None
+                )
 
+    # -- executions -----------------------------------------------------------------------
     def sfn_client(self) -> Any:
         return boto3.client("stepfunctions", region_name=self.world.region)
 
     def ec2_client(self) -> Any:
         return boto3.client("ec2", region_name=self.world.region)
 
-    def _run_execution(
+    def _start_on_demand(self, index: int, spec: Mapping[str, Any]) -> None:
+        if "input" in spec:
+            execution_input = self.aliases.substitute(spec["input"])
+        else:
+            execution_input = {"snapshot_id": self.aliases.lookup("snapshot", spec["snapshot"])}
+            if "helper" in spec:
+                execution_input["helper_instance_id"] = self.aliases.lookup(
+                    "instance", spec["helper"]
+                )
+            if "keep_volume" in spec:
+                execution_input["keep_volume"] = spec["keep_volume"]
+        machines = self.stack.state_machines
+        if "machine" in spec and spec["machine"] not in machines:
+            raise ScenarioError(
+                f"step {index}: the template has no state machine {spec['machine']}"
+            )
+        machine = machines[spec["machine"]] if "machine" in spec else next(iter(machines.values()))
+        self._say(f"step {index}: start on demand {json.dumps(execution_input)}")
+        self._start_execution(machine, execution_input, "on-demand", spec.get("name"))
+
+    def _start_execution(
         self, machine_arn: str, execution_input: Any, started_by: str, name: str | None
-    ) -> ExecutionResult:
+    ) -> _Execution:
         if len(self.executions) >= self.scenario.max_executions:
             raise ScenarioError(
                 f"more than {self.scenario.max_executions} executions: is the workflow "
@@ -339,58 +463,90 @@ class Simulation:
             arn = self.sfn_client().start_execution(
                 stateMachineArn=machine_arn, name=name, input=json.dumps(execution_input)
             )["executionArn"]
-        execution = _Execution(name, arn, started_by, self.clock.now())
-        self.executions.append(execution)
-        status = self._wait_for(execution)
-        execution.result = self._execution_result(execution, status)
-        self._say(
-            f"{name}  {execution.result.status}"
-            + (
-                f" {execution.result.error}: {_clip(execution.result.cause)}"
-                if execution.result.error
-                else ""
-            )
+        # The execution's thread waits for its turn: it cannot have ended yet.
+        execution = _Execution(
+            name,
+            arn,
+            machine_arn,
+            started_by,
+            self.clock.now(),
+            time.monotonic(),
+            execution_input,
         )
-        self._status_change_event(execution, machine_arn, execution_input)
-        return execution.result
+        self.executions.append(execution)
+        self._by_arn[arn] = execution
+        return execution
 
-    def _wait_for(self, execution: _Execution) -> str:
-        """Follow the history events as they come; ask for the status once it has ended."""
-        deadline = time.monotonic() + self.scenario.execution_real_seconds
-        client = self.sfn_client()
-        ended = False
-        while True:
-            try:
-                # Blocking here, not polling, leaves the interpreter to the execution.
-                moment, event_type, details = self._history.get(timeout=0.0 if ended else 0.25)
-                self._print_event(execution, moment, event_type, details)
-                ended = ended or event_type in _END_EVENTS
-                continue
-            except queue.Empty:
-                pass
+    def _abort(self, index: int, spec: Mapping[str, Any]) -> None:
+        wanted = spec["execution"]
+        running = [e for e in self.executions if not e.ended]
+        chosen = [e for e in running if e.name == wanted] or [
+            e for e in running if e.name.startswith(wanted)
+        ]
+        if not chosen:
+            raise ScenarioError(
+                f"step {index}: no running execution is named or starts with {wanted!r}"
+            )
+        reason = {k: spec[k] for k in ("error", "cause") if k in spec}
+        for execution in chosen:
+            self._say(f"step {index}: abort {execution.name}")
             with self.faults.suspended():
-                status = str(client.describe_execution(executionArn=execution.arn)["status"])
-            if status != "RUNNING":
-                return status
-            if ended:
-                time.sleep(0.001)
-            if time.monotonic() > deadline:
-                with self.faults.suspended():
-                    client.stop_execution(
-                        executionArn=execution.arn,
-                        error="Simulator.RealTimeLimit",
-                        cause=f"still running after {self.scenario.execution_real_seconds} s "
-                        "of real time",
-                    )
-                return "ABORTED"
+                self.sfn_client().stop_execution(executionArn=execution.arn, **reason)
 
-    def _print_event(
-        self, execution: _Execution, moment: datetime, event_type: str, details: dict[str, Any]
-    ) -> None:
-        offset = (moment - self.clock.start).total_seconds()
+    def _on_execution_end(self, ended: Any) -> None:
+        """Called in the execution's own thread: what AWS tells EventBridge, and the log."""
+        execution = self._by_arn.get(ended.exec_arn)
+        if execution is None:  # started by a handler, not by the simulator
+            execution = _Execution(
+                str(ended.name),
+                str(ended.exec_arn),
+                str(ended.state_machine_arn),
+                "StartExecution",
+                ended.start_date,
+                time.monotonic(),
+                ended.input_data,
+            )
+            self.executions.append(execution)
+            self._by_arn[execution.arn] = execution
+        execution.ended = True
+        status = str(getattr(ended.exec_status, "value", ended.exec_status))
+        error, cause = ended.error, ended.cause
+        self._say(f"{execution.name}  {status}" + (f" {error}: {_clip(cause)}" if error else ""))
+        now = self.clock.now()
+        output = getattr(ended, "output", None)
+        self.world.queue_event(
+            now,
+            base_event(
+                self.world,
+                "Step Functions Execution Status Change",
+                now,
+                [execution.arn],
+                {
+                    "executionArn": execution.arn,
+                    "stateMachineArn": execution.machine_arn,
+                    "name": execution.name,
+                    "status": status,
+                    "startDate": int(execution.started_at.timestamp() * 1000),
+                    "stopDate": int(now.timestamp() * 1000),
+                    "input": json.dumps(execution.input),
+                    "output": json.dumps(output) if status == "SUCCEEDED" else None,
+                    "inputDetails": {"included": True},
+                    "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+                    "error": error,
+                    "cause": cause,
+                    "redriveCount": 0,
+                    "redriveStatus": "NOT_REDRIVABLE",
+                },
+                source="aws.states",
+            ),
+        )
+
+    def _on_history_event(self, manager: object, event_type: str, details: dict[str, Any]) -> None:
+        me = self.clock.current()
+        offset = self.clock.elapsed()
         prefix = (
             f"+{int(offset) // 3600}:{int(offset) % 3600 // 60:02d}:"
-            f"{offset % 60:04.1f}  {execution.name}  "
+            f"{offset % 60:04.1f}  {me.tag if me else '?'}  "
         )
         if event_type.endswith(_STATE_ENTERED):
             name = (details.get("stateEnteredEventDetails") or {}).get("name", "?")
@@ -403,7 +559,7 @@ class Simulation:
                     f"{_clip(str(body.get('cause', '')))}"
                 )
 
-    def _execution_result(self, execution: _Execution, status: str) -> ExecutionResult:
+    def _execution_result(self, execution: _Execution) -> ExecutionResult:
         client = self.sfn_client()
         with self.faults.suspended():
             described = client.describe_execution(executionArn=execution.arn)
@@ -422,52 +578,28 @@ class Simulation:
                 if not token:
                     break
         output = described.get("output")
+        stopped = described.get("stopDate")
         return ExecutionResult(
             name=execution.name,
-            status=status if status == "ABORTED" else str(described["status"]),
+            status=str(described["status"]),
             state_transitions=transitions,
             error=described.get("error"),
             cause=described.get("cause"),
             started_by=execution.started_by,
             started_at=iso_ms(execution.started_at),
-            virtual_seconds=(self.clock.now() - execution.started_at).total_seconds(),
+            virtual_seconds=((stopped or self.clock.now()) - execution.started_at).total_seconds(),
             output=json.loads(output) if output else None,
-        )
-
-    def _status_change_event(
-        self, execution: _Execution, machine_arn: str, execution_input: Any
-    ) -> None:
-        """What Step Functions sends EventBridge when an execution ends."""
-        assert execution.result is not None
-        now = self.clock.now()
-        self.world.queue_event(
-            now,
-            base_event(
-                self.world,
-                "Step Functions Execution Status Change",
-                now,
-                [execution.arn],
-                {
-                    "executionArn": execution.arn,
-                    "stateMachineArn": machine_arn,
-                    "name": execution.name,
-                    "status": execution.result.status,
-                    "startDate": int(execution.started_at.timestamp() * 1000),
-                    "stopDate": int(now.timestamp() * 1000),
-                    "input": json.dumps(execution_input),
-                    "error": execution.result.error,
-                    "cause": execution.result.cause,
-                },
-                source="aws.states",
-            ),
         )
 
     # -- the operator's view --------------------------------------------------------------
     def report(self) -> Report:
-        from simulator.verdicts import read_verdicts
+        from simulator.verdicts import peak_attached, read_alerts, read_ledger, read_verdicts
 
+        for execution in self.executions:
+            execution.result = self._execution_result(execution)
         with self.faults.suspended():
             snapshots, volumes_left = read_verdicts(self)
+            ledger, locks_held, claims_running = read_ledger(self)
         executions = [e.result for e in self.executions if e.result is not None]
         report = Report(
             scenario=self.scenario.name,
@@ -487,39 +619,25 @@ class Simulation:
                 f"{message} ({count}x)" for message, count in self.functions.warnings.items()
             ],
             disk_tool_commands=self.agents.disk_tool_commands(),
+            alerts=read_alerts(self),
+            peak_attached=peak_attached(self),
+            lambda_errors=[asdict(e) for e in self.functions.async_errors],
+            locks_held=locks_held,
+            claims_running=claims_running,
+            ledger=ledger,
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:
             report.failures.append(
                 "volumes left behind: " + ", ".join(v["volume_id"] for v in volumes_left)
             )
-        aborted = [e.name for e in executions if e.status == "ABORTED"]
-        if aborted:
+        stopped = [e.name for e in self.executions if e.stopped_for_time]
+        if stopped:
             report.failures.append(
-                "executions stopped by the real-time limit: " + ", ".join(aborted)
+                "executions stopped by the real-time limit: " + ", ".join(stopped)
             )
         report.ok = not report.failures
         return report
-
-
-def _cached_client_class(original: Callable[..., type]) -> Callable[..., type]:
-    """Handlers build boto3 clients on every invocation, and botocore a new client class
-    each time (hundreds of methods for EC2): the class is the same every time, keep it."""
-    classes: dict[tuple[str, str], type] = {}
-
-    def create_client_class(creator: Any, service_name: str, service_model: Any) -> type:
-        key = (service_name, str(service_model.api_version))
-        if key not in classes:
-            classes[key] = original(creator, service_name, service_model)
-        return classes[key]
-
-    return create_client_class
-
-
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
 
 
 def _clip(text: str | None, width: int = 160) -> str:

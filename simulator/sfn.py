@@ -1,29 +1,73 @@
-"""Step Functions on the virtual clock: Wait states, Retry intervals and timestamps."""
+"""Step Functions on the virtual clock: Wait states, Retry intervals, timestamps, and the
+interpreter's threads taking their turns as the clock's participants."""
 
 import datetime as _dt
+import itertools
+import random
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
 
 from moto.stepfunctions.parser import models as parser_models
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.retry import (
+    jitter_strategy_decl,
+    retrier_decl,
+)
+from moto.stepfunctions.parser.asl.component.program import program as program_module
 from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    inline_iteration_component,
+    iteration_worker,
+    job,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+    map_run_record,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
+    branch_worker,
+    branches_decl,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
     timestamp as timestamp_module,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
     WaitFunction,
 )
+from moto.stepfunctions.parser.asl.eval import environment as environment_module
+from moto.stepfunctions.parser.asl.eval.callback import callback as callback_module
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend import execution as execution_module
+from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend.execution import (
+    BaseExecutionWorkerCommunication,
+    Execution,
+)
 
-from simulator.clock import VirtualClock
+from simulator.clock import Participant, VirtualClock
 from simulator.patching import Patches
 
 # Called with (event manager, history event type, event details) for every history event.
 HistoryListener = Callable[[object, str, dict[str, Any]], None]
+# Called with moto's execution when it has ended (its status, output, error are set).
+EndListener = Callable[[Execution], None]
+
+# What each interpreter module waits for on its threading.Event, in a deadlock's words.
+_EVENTS = {
+    job: "its Map iterations",
+    execute_state: "its task",
+    branches_decl: "its Parallel branches",
+    environment_module: "the execution's state",
+    map_run_record: "a Map run update",
+    state_task_service_callback: "a task token",
+}
 
 
 _TREES: dict[str, Any] = {}
@@ -45,13 +89,84 @@ def _virtual_datetime_module(clock: VirtualClock) -> types.SimpleNamespace:
     )
 
 
-def install(patches: Patches, clock: VirtualClock, listener: HistoryListener) -> None:
+def _threading(clock: VirtualClock, what: str) -> types.SimpleNamespace:
+    """A stand-in for the threading module: its threads and events belong to the clock."""
+    return types.SimpleNamespace(
+        Thread=clock.Thread,
+        Event=lambda: clock.Event(what),
+        Lock=threading.Lock,
+        RLock=threading.RLock,
+        Condition=threading.Condition,
+    )
+
+
+def _thread_namer() -> Callable[[Any, Participant | None], tuple[str, str]]:
+    """Names for the interpreter's threads: the execution they work for, and what they do."""
+    numbers = itertools.count(1)
+
+    def name(target: Any, parent: Participant | None) -> tuple[str, str]:
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, execution_worker.ExecutionWorker):
+            execution = owner._evaluation_details.execution_details.name
+            return f"execution {execution}", str(execution)
+        qualname = getattr(target, "__qualname__", "")
+        kind = "program"
+        if isinstance(owner, iteration_worker.IterationWorker):
+            kind = "map iteration"
+        elif "_exec_and_notify" in qualname:
+            kind = "task"
+        elif "_thread_routine" in qualname:
+            kind = "branch"
+        elif "task_token" in qualname:
+            kind = "task token"
+        tag = parent.tag if parent else ""
+        return f"{tag or 'execution'} {kind}#{next(numbers)}", tag
+
+    return name
+
+
+def install(
+    patches: Patches,
+    clock: VirtualClock,
+    listener: HistoryListener,
+    on_end: EndListener,
+    seed: int,
+) -> None:
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        if wait_seconds > 0:
-            clock.sleep(wait_seconds)
+        # As in AWS, stopping the execution ends a Wait at once.
+        deadline = clock.now() + _dt.timedelta(seconds=wait_seconds)
+        while env.is_running() and clock.now() < deadline:
+            env.program_state_event.wait((deadline - clock.now()).total_seconds())
 
     patches.replace(WaitFunction, "_wait_interval", wait_interval)
     patches.replace(retrier_decl, "time", types.SimpleNamespace(sleep=clock.sleep))
+    # FULL jitter draws from `random`: seeded, the same scenario waits the same.
+    patches.replace(jitter_strategy_decl, "random", random.Random(seed))
+    for module in (program_module, inline_iteration_component, branch_worker, *_EVENTS):
+        patches.replace(module, "threading", _threading(clock, _EVENTS.get(module, "a thread")))
+    for module in (execute_state, execution_worker):
+        patches.replace(module, "Thread", clock.Thread)
+    patches.replace(callback_module, "Event", lambda: clock.Event("a callback"))
+    clock.namer = _thread_namer()
+
+    original_set_error = environment_module.Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        # StopExecution is final in AWS. moto's inline Map turns a stop into an error (its
+        # iteration raises with the stop's text where error details belong, and the Map's
+        # error handling then fails): without this the execution would end FAILED.
+        if not isinstance(self.program_state(), ProgramStopped):
+            original_set_error(self, error)
+
+    patches.replace(environment_module.Environment, "set_error", set_error)
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        original_terminated(self)
+        on_end(self.execution)
+
+    patches.replace(BaseExecutionWorkerCommunication, "terminated", terminated)
     virtual = _virtual_datetime_module(clock)
     for module in (state_module, timestamp_module, parser_models, execution_module):
         patches.replace(module, "datetime", virtual)

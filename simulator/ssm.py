@@ -76,6 +76,8 @@ class Invocation:
     stdout: str = ""
     stderr: str = ""
     exit_code: int = -1
+    # Sent by the workflow (faults apply when it starts), not by the simulator itself.
+    faultable: bool = True
 
     @property
     def visible_at(self) -> datetime:
@@ -116,6 +118,11 @@ class Invocation:
             self._finish()
 
     def _start(self, at: datetime) -> None:
+        # Whoever happens to settle the timeline, the command is the sender's.
+        with self.world.faults.suspended(not self.faultable):
+            self._run_start(at)
+
+    def _run_start(self, at: datetime) -> None:
         self.started_at = at
         timing = self.world.timing
         if self.rejection:
@@ -250,6 +257,7 @@ class Agents:
                 delivery_deadline=now + seconds(timeout_seconds),
                 previous=self.last_on(instance_id),
                 rejection=rejection,
+                faultable=not self.world.faults.is_suspended,
             )
             self.invocations[(command_id, instance_id)] = invocation
             self.log.append(invocation)

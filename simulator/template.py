@@ -1,17 +1,24 @@
-"""Read template.yaml: the functions, the disk tool document, the event patterns, the ASL."""
+"""Read template.yaml: the functions, the disk tool document, the event patterns, the
+schedules, the ASL."""
 
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from simulator import schedules
+from simulator.clock import DEFAULT_START
 from tools.cfn_template import load_yaml
 
 PSEUDO_PARAMETERS = ("AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 _EVENT_SOURCE_TYPES = ("EventBridgeRule", "CloudWatchEvent")
+_SCHEDULE_TYPES = ("Schedule", "ScheduleV2")
+STATE_MACHINE = "state_machine"
+FUNCTION = "function"
 
 
 class TemplateError(Exception):
@@ -38,13 +45,28 @@ class DocumentSpec:
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """An EventBridge rule that starts a state machine."""
+    """An EventBridge rule that starts a state machine or invokes a function."""
 
     name: str
-    state_machine: str
+    target: str  # logical ID
     pattern: Any
     input_path: str | None = None
     constant_input: Any = None
+    target_kind: str = STATE_MACHINE
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule that invokes a function: an EventBridge rule (Schedule) or EventBridge
+    Scheduler (ScheduleV2)."""
+
+    name: str
+    function: str  # logical ID
+    expression: Any  # may hold intrinsic functions until deployed
+    timezone: str = "UTC"
+    constant_input: Any = None
+    enabled: bool = True
+    scheduler: bool = False  # EventBridge Scheduler: source aws.scheduler
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,7 @@ class Template:
     documents: dict[str, DocumentSpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     rules: list[RuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -122,6 +145,8 @@ def load_template(path: Path) -> Template:
             template.functions[logical_id] = _function(
                 path.parent, logical_id, globals_function, properties
             )
+            template.rules.extend(_serverless_rules(logical_id, properties, FUNCTION))
+            template.schedules.extend(_serverless_schedules(logical_id, properties))
         elif kind == "AWS::SSM::Document":
             template.documents[logical_id] = DocumentSpec(
                 logical_id=logical_id,
@@ -133,9 +158,24 @@ def load_template(path: Path) -> Template:
             template.state_machines[logical_id] = _state_machine(
                 path.parent, logical_id, properties
             )
-            template.rules.extend(_serverless_rules(logical_id, properties))
+            template.rules.extend(_serverless_rules(logical_id, properties, STATE_MACHINE))
     template.rules.extend(_standalone_rules(template))
+    template.schedules.extend(_standalone_schedules(template))
+    for schedule in template.schedules:
+        if isinstance(schedule.expression, str):
+            check_schedule(schedule)
     return template
+
+
+def check_schedule(
+    schedule: ScheduleSpec, expression: Any = None, origin: datetime = DEFAULT_START
+) -> schedules.Schedule:
+    """The schedule as the simulator fires it; TemplateError for what it cannot fire."""
+    text = schedule.expression if expression is None else expression
+    try:
+        return schedules.parse(str(text), origin, schedule.timezone)
+    except schedules.ScheduleError as exc:
+        raise TemplateError(f"{schedule.name}: {exc}") from None
 
 
 def _function(
@@ -198,7 +238,7 @@ def _state_machine(root: Path, logical_id: str, properties: Mapping[str, Any]) -
     )
 
 
-def _serverless_rules(logical_id: str, properties: Mapping[str, Any]) -> list[RuleSpec]:
+def _serverless_rules(logical_id: str, properties: Mapping[str, Any], kind: str) -> list[RuleSpec]:
     rules = []
     for name, source in (properties.get("Events") or {}).items():
         if source.get("Type") not in _EVENT_SOURCE_TYPES:
@@ -209,13 +249,45 @@ def _serverless_rules(logical_id: str, properties: Mapping[str, Any]) -> list[Ru
         rules.append(
             RuleSpec(
                 name=name,
-                state_machine=logical_id,
+                target=logical_id,
                 pattern=event_properties.get("Pattern") or {},
                 input_path=event_properties.get("InputPath"),
                 constant_input=event_properties.get("Input"),
+                target_kind=kind,
             )
         )
     return rules
+
+
+def _serverless_schedules(logical_id: str, properties: Mapping[str, Any]) -> list[ScheduleSpec]:
+    found = []
+    for name, source in (properties.get("Events") or {}).items():
+        kind = source.get("Type")
+        if kind not in _SCHEDULE_TYPES:
+            continue
+        event_properties = source.get("Properties") or {}
+        scheduler = kind == "ScheduleV2"
+        expression = event_properties.get("ScheduleExpression" if scheduler else "Schedule")
+        if expression is None:
+            raise TemplateError(f"{logical_id}.{name}: {kind} without a schedule expression")
+        found.append(
+            ScheduleSpec(
+                name=name,
+                function=logical_id,
+                expression=expression,
+                timezone=str(event_properties.get("ScheduleExpressionTimezone") or "UTC"),
+                constant_input=event_properties.get("Input"),
+                enabled=_enabled(event_properties),
+                scheduler=scheduler,
+            )
+        )
+    return found
+
+
+def _enabled(properties: Mapping[str, Any]) -> bool:
+    if properties.get("Enabled") is False:
+        return False
+    return str(properties.get("State", "ENABLED")).upper() == "ENABLED"
 
 
 def _standalone_rules(template: Template) -> list[RuleSpec]:
@@ -224,22 +296,61 @@ def _standalone_rules(template: Template) -> list[RuleSpec]:
         if resource.get("Type") != "AWS::Events::Rule":
             continue
         properties = resource.get("Properties") or {}
+        if "EventPattern" not in properties:
+            continue
         for target in properties.get("Targets") or []:
             target_id = _referenced_logical_id(target.get("Arn"))
-            if target_id not in template.state_machines:
+            if target_id in template.state_machines:
+                kind = STATE_MACHINE
+            elif target_id in template.functions:
+                kind = FUNCTION
+            else:
                 continue
             if "InputTransformer" in target:
                 raise TemplateError(f"{logical_id}: InputTransformer is not simulated")
             rules.append(
                 RuleSpec(
                     name=logical_id,
-                    state_machine=target_id,
+                    target=target_id,
                     pattern=properties.get("EventPattern") or {},
                     input_path=target.get("InputPath"),
                     constant_input=target.get("Input"),
+                    target_kind=kind,
                 )
             )
     return rules
+
+
+def _standalone_schedules(template: Template) -> list[ScheduleSpec]:
+    """AWS::Events::Rule with a ScheduleExpression, AWS::Scheduler::Schedule: to functions."""
+    found = []
+    for logical_id, resource in template.resources.items():
+        kind = resource.get("Type")
+        properties = resource.get("Properties") or {}
+        if kind == "AWS::Events::Rule" and "ScheduleExpression" in properties:
+            targets = properties.get("Targets") or []
+            scheduler = False
+        elif kind == "AWS::Scheduler::Schedule":
+            targets = [properties.get("Target") or {}]
+            scheduler = True
+        else:
+            continue
+        for target in targets:
+            function = _referenced_logical_id(target.get("Arn"))
+            if function not in template.functions:
+                continue
+            found.append(
+                ScheduleSpec(
+                    name=logical_id,
+                    function=function,
+                    expression=properties["ScheduleExpression"],
+                    timezone=str(properties.get("ScheduleExpressionTimezone") or "UTC"),
+                    constant_input=target.get("Input"),
+                    enabled=_enabled(properties),
+                    scheduler=scheduler,
+                )
+            )
+    return found
 
 
 def _referenced_logical_id(value: Any) -> str | None:

@@ -1,7 +1,12 @@
-"""Read the verdicts as an operator would: snapshot tags, execution output, volumes left."""
+"""Read the run as an operator would: snapshot tags, execution output, volumes left, alerts,
+attachments over time, the ledger."""
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.sns.models import sns_backends
 
 from simulator.report import SnapshotResult, readable_cause
 from vss_restore import tags
@@ -154,3 +159,77 @@ def _result(
         ),
         origin=origin,
     )
+
+
+def read_alerts(simulation: "Simulation") -> list[dict[str, str]]:
+    """What the stack's SNS topics sent, topic by topic, in the order sent."""
+    backend = sns_backends[simulation.world.account_id][simulation.world.region]
+    alerts = []
+    for logical_id, arn in simulation.stack.topics.items():
+        topic = backend.topics.get(arn)
+        for _, message, subject, *_ in topic.sent_notifications if topic else []:
+            alerts.append({"topic": logical_id, "subject": subject or "", "message": message})
+    return alerts
+
+
+def peak_attached(simulation: "Simulation") -> dict[str, int]:
+    """The most volumes attached at once (from the attach request to the end of the detach),
+    per instance: every helper, and any other instance the workflow attached volumes to."""
+    aliases = simulation.aliases
+    alias_of = {instance_id: alias for alias, instance_id in aliases.instances.items()}
+    own = set(aliases.volumes.values())
+    changes: dict[str, list[tuple[datetime, int]]] = {
+        aliases.instances[alias]: []
+        for alias, spec in simulation.scenario.instances.items()
+        if spec.helper and alias in aliases.instances
+    }
+    for record in simulation.world.attachments:
+        if record.volume_id in own:
+            continue
+        moments = changes.setdefault(record.instance_id, [])
+        moments.append((record.requested_at or record.attached_at, 1))
+        if record.detached_at is not None:
+            moments.append((record.detached_at, -1))
+    peaks = {}
+    for instance_id, moments in changes.items():
+        attached = peak = 0
+        # A detach that ends as another attach starts frees the slot first.
+        for _, change in sorted(moments):
+            attached += change
+            peak = max(peak, attached)
+        peaks[alias_of.get(instance_id, instance_id)] = peak
+    return peaks
+
+
+Ledger = tuple[bool, dict[str, list[str]], list[dict[str, str]]]
+
+
+def read_ledger(simulation: "Simulation") -> Ledger:
+    """The Ledger table: helper turns still held (by helper alias) and claims still running."""
+    table = simulation.stack.tables.get("Ledger")
+    if table is None:
+        return False, {}, []
+    aliases = simulation.aliases
+    alias_of = {instance_id: alias for alias, instance_id in aliases.instances.items()}
+    client: Any = boto3.client("dynamodb", region_name=simulation.world.region)
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        items.extend(page["Items"])
+    held: dict[str, list[str]] = {}
+    running = []
+    for item in sorted(items, key=lambda i: str(i.get("pk", {}).get("S", ""))):
+        key = str(item.get("pk", {}).get("S", ""))
+        if key.startswith("helper#"):
+            holders = sorted((item.get("holders") or {}).get("M", {}))
+            if holders:
+                instance_id = key.removeprefix("helper#")
+                held[alias_of.get(instance_id, instance_id)] = holders
+        elif key.startswith("snapshot#") and item.get("status", {}).get("S") == "running":
+            snapshot_id = key.removeprefix("snapshot#")
+            running.append(
+                {
+                    "snapshot": aliases.snapshot_alias(snapshot_id) or snapshot_id,
+                    "execution": str(item.get("execution", {}).get("S", "")),
+                }
+            )
+    return True, held, running

@@ -56,6 +56,7 @@ class AttachmentRecord:
     device: str
     attached_at: datetime
     appears_at: datetime
+    requested_at: datetime | None = None
     detach_requested_at: datetime | None = None
     detached_at: datetime | None = None
     appeared: bool = False
@@ -237,7 +238,7 @@ class World:
         attached_at = now + seconds(self._wait("attach_seconds", self.timing.attach_seconds))
         arrival = self._wait("disk_arrival_seconds", self.timing.disk_arrival_seconds)
         record = AttachmentRecord(
-            volume_id, instance_id, device, attached_at, attached_at + seconds(arrival)
+            volume_id, instance_id, device, attached_at, attached_at + seconds(arrival), now
         )
         self.attachments.append(record)
         return record

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.simulator.harness import Aws, simulated_aws
+from tests.simulator.runs import SCENARIOS, Run, finished_run
 
 MINI_TEMPLATE = Path(__file__).parent / "fixtures" / "mini" / "template.yaml"
 
@@ -35,3 +36,9 @@ def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
     """Faults to inject come from indirect parametrisation (request.param), if any."""
     with simulated_aws(getattr(request, "param", [])) as harness:
         yield harness
+
+
+@pytest.fixture(scope="session")
+def nightly() -> Run:
+    """The shipped nightly-backup scenario, run once for every test that reads it."""
+    return finished_run(SCENARIOS / "nightly-backup.json")

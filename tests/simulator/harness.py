@@ -15,6 +15,7 @@ from moto.ec2.models import ec2_backends
 
 from simulator import ec2 as simulator_ec2
 from simulator import faults as simulator_faults
+from simulator import speedups
 from simulator import ssm as simulator_ssm
 from simulator.aliases import Aliases
 from simulator.clock import VirtualClock
@@ -63,6 +64,7 @@ def simulated_aws(fault_specs: list[dict[str, Any]]) -> Iterator[Aws]:
         )
         patches = Patches()
         try:
+            speedups.install(patches)
             simulator_faults.install(patches, faults)
             simulator_ec2.install(patches, world)
             simulator_ssm.install(patches, world, agents)

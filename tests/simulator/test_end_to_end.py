@@ -1,14 +1,8 @@
 """The real template, ASL and handlers restore simulated VSS snapshots end to end."""
 
-import pytest
-
+from simulator.report import check_expectations
 from tests.simulator.runs import SCENARIOS, Run, failures, finished_run
 from vss_restore import tags
-
-
-@pytest.fixture(scope="module")
-def nightly() -> Run:
-    return finished_run(SCENARIOS / "nightly-backup.json")
 
 
 def test_the_nightly_backup_ends_with_verified_snapshots_and_nothing_left(nightly: Run) -> None:
@@ -44,6 +38,12 @@ def test_an_on_demand_restore_ignores_an_older_shadow_copy() -> None:
     assert run.report.executions[0].started_by == "on-demand"
     recorded = run.source_tags["last-night.D"][tags.SHADOW_COPY_ID]
     assert run.report.snapshot("last-night.D").shadow_copies_reverted == [recorded]
+    # One restore: the helper had one volume attached at a time, and nobody was alerted.
+    assert run.report.peak_attached == {"helper": 1}
+    assert run.report.alerts == []
+    assert check_expectations(run.report, {"max_attached_per_helper": 0}) == [
+        "helper had 1 volumes attached at once, more than 0"
+    ]
 
 
 def test_one_multi_volume_event_restores_every_snapshot_it_names() -> None:
@@ -66,3 +66,7 @@ def test_a_revert_windows_refuses_fails_the_snapshot_and_cleans_up() -> None:
     assert "VSS_E_VOLUME_IN_USE" in (result.error or "") + result.reason
     assert run.source_tags["night1.C"][tags.STATUS] == tags.FAILED
     assert run.report.volumes_left == []
+    # The operator is told, on the stack's alert topic, which snapshot failed and why.
+    (alert,) = run.report.alerts
+    assert run.snapshot_ids["night1.C"] in alert["subject"]
+    assert "VSS_E_VOLUME_IN_USE" in alert["message"]

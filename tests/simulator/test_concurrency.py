@@ -1,0 +1,102 @@
+"""Executions run side by side on one virtual clock, as AWS runs them, and the same scenario
+always runs the same way."""
+
+import time
+from typing import Any
+
+import pytest
+
+from simulator import Report, run_scenario
+from simulator.clock import Stuck
+from tests.simulator.conftest import MINI_TEMPLATE, MiniScenario
+from tests.simulator.runs import SCENARIOS, Run
+
+SNAPSHOT_DONE = {
+    "source": "aws.ec2",
+    "detail-type": "EBS Snapshot Notification",
+    "detail": {"event": "createSnapshot", "result": "succeeded"},
+}
+
+
+def _start(name: str, execution_input: dict[str, Any]) -> dict[str, Any]:
+    """An on-demand start that does not wait for the execution to end."""
+    return {"start": {"input": execution_input, "name": name}, "wait_for_events": False}
+
+
+def _execution(report: Report, name: str) -> Any:
+    return next(e for e in report.executions if e.name == name)
+
+
+@pytest.fixture(scope="module")
+def side_by_side() -> Report:
+    """Three executions at once (two wait an hour, one fails at once), then one alone."""
+    return run_scenario(
+        {
+            "name": "side-by-side",
+            "template": str(MINI_TEMPLATE),
+            "instances": {"helper": {"helper": True}},
+            "steps": [
+                _start("one", {}),
+                _start("two", {}),
+                _start("fails-at-once", {"marshal": True}),
+                {"wait": "executions"},
+                _start("alone", {}),
+            ],
+        }
+    )
+
+
+def test_two_executions_started_together_end_when_each_would_alone(
+    side_by_side: Report,
+) -> None:
+    one, two = _execution(side_by_side, "one"), _execution(side_by_side, "two")
+    alone = _execution(side_by_side, "alone")
+
+    assert alone.virtual_seconds > 3600  # the machine waits an hour
+    assert one.started_at == two.started_at
+    assert one.virtual_seconds == two.virtual_seconds == alone.virtual_seconds
+    # Side by side, not in turn: the second hour starts when the first two have ended.
+    assert alone.started_at == "2026-11-25T01:02:01.000Z"
+    assert side_by_side.virtual_seconds == 2 * alone.virtual_seconds
+
+
+def test_a_wait_in_one_execution_does_not_hold_up_the_other(side_by_side: Report) -> None:
+    slow, quick = _execution(side_by_side, "one"), _execution(side_by_side, "fails-at-once")
+    assert slow.started_at == quick.started_at
+    assert (quick.status, quick.virtual_seconds) == ("FAILED", 0.2)  # one Lambda call
+    assert slow.status == "SUCCEEDED"
+    assert slow.virtual_seconds > 3600
+
+
+def test_a_duplicate_storm_starts_every_execution_at_the_same_instant(
+    mini_scenario: MiniScenario,
+) -> None:
+    report = run_scenario(mini_scenario([{"deliver": {"raw": SNAPSHOT_DONE}, "times": 20}]))
+
+    assert len(report.executions) == 20
+    assert {e.started_at for e in report.executions} == {"2026-11-25T00:00:00.000Z"}
+    assert len({e.virtual_seconds for e in report.executions}) == 1
+    assert report.virtual_seconds == report.executions[0].virtual_seconds
+
+
+def test_the_same_scenario_gives_the_same_report(nightly: Run) -> None:
+    # Two snapshot events at the same instant: two executions interleave, Map iterations,
+    # retries with jitter, the helper's turns.
+    again = run_scenario(SCENARIOS / "nightly-backup.json")
+    assert again.to_json() == nightly.report.to_json()
+
+
+def test_a_handler_blocking_outside_the_virtual_clock_fails_the_run_loudly(
+    mini_scenario: MiniScenario,
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(
+        Stuck, match=r"task#\d+ has run for .* without waiting on the virtual clock"
+    ):
+        run_scenario(
+            mini_scenario(
+                [{"start": {"input": {"stall_real_seconds": 3}}}],
+                limits={"execution_real_seconds": 0.5},
+            )
+        )
+    assert time.monotonic() - started < 3  # the run did not wait for the handler
