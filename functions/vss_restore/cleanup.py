@@ -6,11 +6,13 @@ from typing import Any
 
 from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.errors import CleanupPending, NotOurs
 from vss_restore.logic.alert import failure_alert
 from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
 from vss_restore.steps import record_failed
+from vss_restore.turns import give_back_turn
 
 MAX_REASON = 250  # a tag value holds 256
 
@@ -49,10 +51,12 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
 def clean_up(
     ec2: Ec2,
     sns: Sns,
+    ledger: Ledger,
     *,
     snapshot_id: str,
     volume_id: str,
     instance_id: str,
+    helper_id: str,
     restoring: bool,
     error: dict[str, Any] | None,
     execution: str,
@@ -62,8 +66,11 @@ def clean_up(
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
     if restoring:
         record_failed(ec2, snapshot_id, reason, execution)
+        ledger.finish(snapshot_id, execution, tags.FAILED)
     if volume_id:
         remove_temporary_volume(ec2, volume_id, snapshot_id)
+    if helper_id:
+        give_back_turn(ledger, helper_id, execution, snapshot_id)
     count(RESTORE_FAILED)
     # Last, so that a cleanup retried while a detach finishes alerts once.
     if alert_topic_arn:

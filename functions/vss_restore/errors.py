@@ -33,6 +33,10 @@ class SnapshotNotFound(PermanentError):
     """The snapshot does not exist or is not visible to this account."""
 
 
+class KeyNotUsable(PermanentError):
+    """The snapshot's KMS key is disabled, pending deletion, missing or not usable by us."""
+
+
 class HelperNotUsable(PermanentError):
     """The helper instance is missing, stopped, not Windows or not SSM-online."""
 

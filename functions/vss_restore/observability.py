@@ -13,6 +13,15 @@ RESTORE_FAILED = "RestoreFailed"
 RESTORE_SKIPPED = "RestoreSkipped"
 TEMPORARY_VOLUME_CREATED = "TemporaryVolumeCreated"
 TEMPORARY_VOLUME_DELETED = "TemporaryVolumeDeleted"
+RESTORE_DURATION = "RestoreDuration"  # seconds, from resolving the snapshot to its verdict
+REVERT_DURATION = "RevertDuration"  # seconds the disk tool's Revert took
+# Released after an execution that ended without its cleanup, and the daily reconciliation.
+CLAIM_RELEASED = "ClaimReleased"
+TEMPORARY_VOLUME_LEFT = "TemporaryVolumeLeft"
+RECONCILE_RESTORES_STARTED = "ReconcileRestoresStarted"
+RECONCILE_RESTORES_REMAINING = "ReconcileRestoresRemaining"
+ORPHAN_VOLUMES_FOUND = "OrphanVolumesFound"
+ORPHAN_VOLUMES_DELETED = "OrphanVolumesDeleted"
 
 logger = Logger()
 tracer = Tracer()
@@ -44,6 +53,10 @@ def _correlation(event: Any) -> dict[str, str]:
 
 def count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def seconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
 
 
 def observed(handler: Handler) -> Handler:

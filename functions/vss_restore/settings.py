@@ -20,6 +20,13 @@ class Settings:
     check_after_revert: bool = True
     validation_script: str = ""
     alert_topic_arn: str = ""
+    ledger_table: str = ""
+    helper_concurrency: int = 1
+    # The daily reconciliation (handlers/reconcile.py) only.
+    state_machine_arn: str = ""
+    reconcile_days: int = 3
+    orphan_volume_hours: int = 24
+    delete_orphan_volumes: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -33,6 +40,16 @@ class Settings:
             check_after_revert=env.get("CHECK_AFTER_REVERT", "true").lower() != "false",
             validation_script=env.get("VALIDATION_SCRIPT", cls.validation_script),
             alert_topic_arn=env.get("ALERT_TOPIC_ARN", cls.alert_topic_arn),
+            ledger_table=env.get("LEDGER_TABLE", cls.ledger_table),
+            helper_concurrency=int(env.get("HELPER_CONCURRENCY", str(cls.helper_concurrency))),
+            state_machine_arn=_state_machine_arn(env.get("STATE_MACHINE_ARN", "")),
+            reconcile_days=_whole_number(env, "RECONCILE_DAYS", cls.reconcile_days, 1, 30),
+            orphan_volume_hours=_whole_number(
+                env, "ORPHAN_VOLUME_HOURS", cls.orphan_volume_hours, 1, 720
+            ),
+            delete_orphan_volumes=_true_or_false(
+                env, "DELETE_ORPHAN_VOLUMES", cls.delete_orphan_volumes
+            ),
         )
         if settings.helper_instance_id and not INSTANCE_ID_PATTERN.match(
             settings.helper_instance_id
@@ -40,4 +57,34 @@ class Settings:
             raise InvalidRequest(
                 f"HELPER_INSTANCE_ID {settings.helper_instance_id!r} is not an instance ID"
             )
+        if settings.helper_concurrency < 1:
+            raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")
         return settings
+
+
+STATE_MACHINE_ARN = re.compile(r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}$")
+
+
+def _state_machine_arn(value: str) -> str:
+    if value and not STATE_MACHINE_ARN.match(value):
+        raise InvalidRequest(f"STATE_MACHINE_ARN {value!r} is not a state machine ARN")
+    return value
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidRequest(f"{name} {text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} {value} is not between {low} and {high}")
+    return value
+
+
+def _true_or_false(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Strictly "true" or "false": a typo must not switch on a setting that deletes."""
+    text = env.get(name, str(default).lower()).lower()
+    if text not in {"true", "false"}:
+        raise InvalidRequest(f"{name} {text!r} is neither true nor false")
+    return text == "true"

@@ -1,10 +1,12 @@
 """One function per workflow step, over the logic modules and the AWS adapters."""
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.kms import Kms
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import (
     CheckFailed,
@@ -19,14 +21,20 @@ from vss_restore.logic.devices import free_device
 from vss_restore.logic.helper import Helper, check_helper, choose_helper_id
 from vss_restore.logic.polling import Progress, next_progress
 from vss_restore.logic.resolve import Decision, decide
-from vss_restore.observability import TEMPORARY_VOLUME_CREATED, TEMPORARY_VOLUME_DELETED, count
+from vss_restore.observability import (
+    REVERT_DURATION,
+    TEMPORARY_VOLUME_CREATED,
+    TEMPORARY_VOLUME_DELETED,
+    count,
+    seconds,
+)
 from vss_restore.settings import Settings
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 
 
 def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
-    return decide(ec2.snapshot(snapshot_id), settings)
+    return decide(ec2.snapshot(snapshot_id), settings, started_at=clock.iso(clock.now()))
 
 
 def prepare_helper(
@@ -57,8 +65,16 @@ def client_token(execution: str, snapshot_id: str) -> str:
 
 
 def create_volume(
-    ec2: Ec2, settings: Settings, snapshot_id: str, helper: Helper, execution: str
+    ec2: Ec2,
+    kms: Kms,
+    settings: Settings,
+    snapshot_id: str,
+    helper: Helper,
+    execution: str,
+    kms_key_id: str = "",
 ) -> str:
+    if kms_key_id:
+        kms.require_usable(kms_key_id, snapshot_id)
     volume_id = ec2.create_volume(
         snapshot_id=snapshot_id,
         availability_zone=helper.availability_zone,
@@ -157,7 +173,14 @@ def disk_tool_progress(
         raise _failure(action, volume_id, report["error"])
     if action == disk_tool.CHECK and (findings := disk_tool.check_findings(report)):
         raise CheckFailed(f"Check of {volume_id}: {findings}")
-    return next_progress(what, previous, True, clock.now()), report
+    progress = next_progress(what, previous, True, clock.now())
+    if action == disk_tool.REVERT:
+        seconds(REVERT_DURATION, _since(progress.since))
+    return progress, report
+
+
+def _since(moment: str) -> float:
+    return (clock.now() - datetime.fromisoformat(moment)).total_seconds()
 
 
 def _windows_error(stdout: str, action: str, volume_id: str) -> str:

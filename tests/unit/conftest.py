@@ -1,5 +1,6 @@
 """Unit-test fixtures: the events/ samples, a Lambda context, stubbed clients and a moto world."""
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2 import ec2_backends
 
+from tools.cfn_template import load_template
 from vss_restore import tags
 from vss_restore.observability import metrics
 from vss_restore.settings import Settings
@@ -33,6 +35,7 @@ FAKE_COMMAND = "2f9d1c4e-8b7a-4c3d-9e2f-1a2b3c4d5e6f"
 HELPER_ZONE = "us-east-1c"
 SOURCE_ZONE = "us-east-1a"
 DISK_TOOL_DOCUMENT = "vss-restore-unit-DiskTool"
+LEDGER_TABLE = "vss-restore-unit-Ledger"
 # Windows Server 2012 R2 Base and Amazon Linux in moto's default AMI list. The list is not
 # loaded (MOTO_EC2_LOAD_DEFAULT_AMIS=false: it costs 0.12 s per fresh mock), so the world
 # sets the Windows platform on moto's instance itself.
@@ -47,6 +50,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "lambda_context" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.filterwarnings(NO_METRICS_WARNING))
+
+
+@functools.cache
+def _ledger_definition() -> dict[str, Any]:
+    return dict(load_template(REPO / "template.yaml")["Resources"]["Ledger"]["Properties"])
+
+
+def create_ledger(dynamodb: Any) -> None:
+    """The ledger table exactly as template.yaml declares it (keys and index)."""
+    table = _ledger_definition()
+    dynamodb.create_table(
+        TableName=LEDGER_TABLE,
+        BillingMode=table["BillingMode"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+    )
 
 
 def load_sample(name: str, replace: dict[str, str] | None = None) -> dict[str, Any]:
@@ -103,6 +123,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VssRestore")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "vss-restore")
     monkeypatch.setenv("DISK_TOOL_DOCUMENT", DISK_TOOL_DOCUMENT)
+    monkeypatch.setenv("LEDGER_TABLE", LEDGER_TABLE)
     monkeypatch.setattr(boto3, "client", _reused_client)
     metrics.clear_metrics()
     yield
@@ -292,6 +313,7 @@ def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                 }
             ),
         )
+        create_ledger(boto3.client("dynamodb", region_name=REGION))
         # The backup's facts as the samples state them ("source" in the workflow state).
         source = load_sample("prepare_helper")
         world = World(ec2, ssm, "", "", "", source["execution"])
@@ -320,3 +342,38 @@ def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             ],
         )["SnapshotId"]
         yield world
+
+
+@dataclass
+class AlertTopic:
+    """The stack's alert topic in moto, and what was published to it."""
+
+    arn: str
+
+    def published(self) -> list[tuple[str, str]]:
+        """The (subject, message) pairs published to the topic, in order."""
+        from moto.sns import sns_backends
+
+        topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[self.arn]
+        return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]
+
+
+@pytest.fixture
+def alert_topic(world: World, monkeypatch: pytest.MonkeyPatch) -> AlertTopic:
+    arn = str(boto3.client("sns").create_topic(Name="vss-restore-alerts")["TopicArn"])
+    monkeypatch.setenv("ALERT_TOPIC_ARN", arn)
+    return AlertTopic(arn)
+
+
+@pytest.fixture
+def detaches(world: World) -> Iterator[list[dict[str, Any]]]:
+    """The DetachVolume calls the handlers make (the test session gives them one client)."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    events = boto3.client("ec2").meta.events
+    events.register("provide-client-params.ec2.DetachVolume", record)
+    yield sent
+    events.unregister("provide-client-params.ec2.DetachVolume", record)

@@ -1,13 +1,9 @@
 """Handlers clean_up (the failure path) and finish (the execution's outcome)."""
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sns import sns_backends
 
 from vss_restore import tags
 from vss_restore.errors import CleanupPending, InvalidRequest, RestoreFailed
@@ -16,20 +12,6 @@ from vss_restore.handlers import clean_up, finish
 
 def _attachments(world: Any, volume_id: str) -> list[dict[str, Any]]:
     return list(world.volume(volume_id)["Attachments"])
-
-
-@pytest.fixture
-def detaches(world: Any) -> Iterator[list[dict[str, Any]]]:
-    """The DetachVolume calls the handlers make (the test session gives them one client)."""
-    sent: list[dict[str, Any]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(dict(params))
-
-    events = boto3.client("ec2").meta.events
-    events.register("provide-client-params.ec2.DetachVolume", record)
-    yield sent
-    events.unregister("provide-client-params.ec2.DetachVolume", record)
 
 
 def test_our_attached_volume_is_force_detached_and_the_cleanup_waits_for_it(
@@ -225,23 +207,15 @@ def test_an_execution_without_verdicts_is_refused(sample: Any, lambda_context: A
 # --- the alert -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def alert_topic(world: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The stack's alert topic."""
-    topic_arn = boto3.client("sns").create_topic(Name="vss-restore-alerts")["TopicArn"]
-    monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
-    return str(topic_arn)
-
-
 def test_a_failed_restore_alerts_with_the_snapshot_the_error_and_the_execution(
-    world: Any, lambda_context: Any, alert_topic: str
+    world: Any, lambda_context: Any, alert_topic: Any
 ) -> None:
     volume_id = world.temporary_volume()
     event = world.event("clean_up", volume=volume_id)
 
     clean_up.handler(event, lambda_context)
 
-    [(subject, message)] = _published(alert_topic)
+    [(subject, message)] = alert_topic.published()
     assert subject == f"vss-restore: {world.snapshot_id} failed (RevertFailed)"
     assert f"Snapshot:   {world.snapshot_id}" in message
     assert "VSS_E_OBJECT_NOT_FOUND" in message
@@ -251,7 +225,7 @@ def test_a_failed_restore_alerts_with_the_snapshot_the_error_and_the_execution(
 
 
 def test_a_cleanup_still_waiting_for_the_detach_does_not_alert_yet(
-    world: Any, lambda_context: Any, alert_topic: str
+    world: Any, lambda_context: Any, alert_topic: Any
 ) -> None:
     volume_id = world.temporary_volume()
     world.attach(volume_id, "xvdf")
@@ -259,10 +233,4 @@ def test_a_cleanup_still_waiting_for_the_detach_does_not_alert_yet(
     with pytest.raises(CleanupPending):
         clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
 
-    assert _published(alert_topic) == []
-
-
-def _published(topic_arn: str) -> list[tuple[str, str]]:
-    """The (subject, message) pairs moto's SNS holds as published to the topic."""
-    topic = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics[topic_arn]
-    return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]
+    assert alert_topic.published() == []

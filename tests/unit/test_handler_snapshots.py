@@ -1,5 +1,6 @@
 """Handlers snapshot_volume, snapshot_state and record_verdict: the consistent snapshot."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -224,3 +225,23 @@ def test_a_verify_only_snapshot_is_its_own_consistent_snapshot(
     assert source[tags.STATUS] == tags.VERIFIED
     assert source[tags.RESULT_SNAPSHOT] == world.snapshot_id
     assert "passed its check" in source[tags.REASON]
+
+
+def test_a_verified_restore_reports_how_long_it_took(
+    world: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    event = world.event("record_verdict", consistent=consistent)
+    event["source"]["started_at"] = (datetime.now(UTC) - timedelta(minutes=10)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+    record_verdict.handler(event, lambda_context)
+
+    emitted = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            emitted.update(json.loads(line))
+    assert emitted["RestoreVerified"] == [1.0]
+    [took] = emitted["RestoreDuration"]
+    assert 600 <= took < 660

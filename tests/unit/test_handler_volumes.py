@@ -8,6 +8,7 @@ import pytest
 from tools.cfn_template import load_template
 from vss_restore import steps, tags
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.kms import Kms
 from vss_restore.errors import InvalidRequest, NotOurs, VolumeFailed
 from vss_restore.handlers import (
     attach_volume,
@@ -72,6 +73,7 @@ def _client_tokens_sent(world: Any, execution: str, snapshot_id: str, times: int
         for _ in range(times):
             steps.create_volume(
                 Ec2(client=world.ec2),
+                Kms(),
                 Settings(),
                 snapshot_id,
                 Helper(world.helper_id, world.helper_zone),
@@ -334,6 +336,33 @@ def test_a_volume_that_is_not_our_temporary_volume_is_never_deleted(
     world: Any, lambda_context: Any, volume_tags: dict[str, str]
 ) -> None:
     volume_id = world.temporary_volume(volume_tags=volume_tags)
+
+    with pytest.raises(NotOurs, match="it is left untouched"):
+        delete_volume.handler(world.event("delete_volume", volume=volume_id), lambda_context)
+
+    assert world.volume(volume_id)["State"] == "available"
+
+
+def test_a_volume_dressed_in_our_tags_but_made_from_another_snapshot_is_never_deleted(
+    world: Any, lambda_context: Any
+) -> None:
+    # Someone who can write tags copies ours onto their own (blank) volume.
+    volume_id = world.ec2.create_volume(
+        Size=30,
+        AvailabilityZone="us-east-1c",
+        TagSpecifications=[
+            {
+                "ResourceType": "volume",
+                "Tags": tags.as_list(
+                    {
+                        tags.RESOURCE: tags.TEMPORARY_VOLUME,
+                        tags.SOURCE_SNAPSHOT: world.snapshot_id,
+                        tags.EXECUTION: world.execution,
+                    }
+                ),
+            }
+        ],
+    )["VolumeId"]
 
     with pytest.raises(NotOurs, match="it is left untouched"):
         delete_volume.handler(world.event("delete_volume", volume=volume_id), lambda_context)

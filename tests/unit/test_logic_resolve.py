@@ -151,3 +151,11 @@ def test_a_verify_only_snapshot_is_checked_even_when_checks_after_reverts_are_of
     decision = decide(described(tags=aws_vss), Settings(check_after_revert=False))
 
     assert (decision.action, decision.check) == (VERIFY, True)
+
+
+def test_an_encrypted_snapshot_carries_its_key_to_the_restore() -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555"
+
+    decision = decide(described(KmsKeyId=key), Settings())
+
+    assert (decision.encrypted, decision.kms_key_id) == (True, key)

@@ -11,7 +11,7 @@ from vss_restore.errors import DeviceNameTaken, NotOurs, SnapshotNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import TagSpecificationTypeDef, TagTypeDef
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, TagSpecificationTypeDef, TagTypeDef
 
 
 class Ec2:
@@ -64,6 +64,29 @@ class Ec2:
                 Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
             )["Volumes"]
         return [dict(volume) for volume in found]
+
+    def temporary_volumes(self, execution: str = "") -> list[dict[str, Any]]:
+        """Volumes tagged as our temporary volumes (of one execution, if given)."""
+        filters = [{"Name": f"tag:{tags.RESOURCE}", "Values": [tags.TEMPORARY_VOLUME]}]
+        if execution:
+            filters.append({"Name": f"tag:{tags.EXECUTION}", "Values": [execution]})
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_volumes").paginate(
+                Filters=cast("list[FilterTypeDef]", filters)
+            )
+            return [dict(volume) for page in pages for volume in page["Volumes"]]
+
+    def completed_snapshots_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
+        """This account's completed snapshots that carry the tag key=value."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"],
+                Filters=[
+                    {"Name": f"tag:{key}", "Values": [value]},
+                    {"Name": "status", "Values": ["completed"]},
+                ],
+            )
+            return [dict(snapshot) for page in pages for snapshot in page["Snapshots"]]
 
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         with throttling_is_transient():
@@ -146,6 +169,8 @@ def require_ours(volume: dict[str, Any], source_snapshot_id: str) -> None:
     if (
         volume_tags.get(tags.RESOURCE) != tags.TEMPORARY_VOLUME
         or volume_tags.get(tags.SOURCE_SNAPSHOT) != source_snapshot_id
+        # Tags can be written by others; the snapshot a volume was made from cannot.
+        or volume.get("SnapshotId") != source_snapshot_id
     ):
         raise NotOurs(
             f"{volume.get('VolumeId')} is not a temporary volume of vss-restore "

@@ -4,6 +4,7 @@ from typing import Any
 
 from vss_restore import cleanup
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.logic.resolve import RESTORE, VERIFY
 from vss_restore.observability import observed
@@ -13,14 +14,17 @@ from vss_restore.state import SNAPSHOT_ID, optional, text
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_environment()
     return cleanup.clean_up(
         Ec2(),
         Sns(),
+        Ledger(settings.ledger_table),
         snapshot_id=text(event, "request.snapshot_id", SNAPSHOT_ID),
         volume_id=str(optional(event, "volume.volume_id") or ""),
         instance_id=str(optional(event, "source.instance_id") or ""),
+        helper_id=str(optional(event, "helper.instance_id") or ""),
         restoring=optional(event, "source.action") in {RESTORE, VERIFY},
         error=optional(event, "error"),
         execution=text(event, "execution"),
-        alert_topic_arn=Settings.from_environment().alert_topic_arn,
+        alert_topic_arn=settings.alert_topic_arn,
     )

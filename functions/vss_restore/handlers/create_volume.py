@@ -4,10 +4,11 @@ from typing import Any
 
 from vss_restore import steps
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.kms import Kms
 from vss_restore.logic.helper import Helper
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
-from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, text
+from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, optional, text
 
 
 @observed
@@ -17,9 +18,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     volume_id = steps.create_volume(
         Ec2(),
+        Kms(),
         Settings.from_environment(),
         text(event, "request.snapshot_id", SNAPSHOT_ID),
         helper,
         text(event, "execution"),
+        kms_key_id=str(optional(event, "source.kms_key_id") or ""),
     )
     return {"volume_id": volume_id}

@@ -16,6 +16,7 @@ NOT_VSS = "not-vss-tagged"
 NOT_COMPLETED = "not-completed"
 ALREADY_VERIFIED = "already-verified"
 OWN_OUTPUT = "made-by-vss-restore"
+BEING_RESTORED = "being-restored-by-another-execution"
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,18 @@ class Decision:
     source_volume_id: str = ""
     volume_size: int = 0
     encrypted: bool = False
+    kms_key_id: str = ""
     shadow_copy_id: str = ""
     shadow_set_id: str = ""
     instance_id: str = ""
     check: bool = True
+    started_at: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
+def decide(snapshot: dict[str, Any], settings: Settings, started_at: str = "") -> Decision:
     snapshot_id = str(snapshot["SnapshotId"])
     snapshot_tags = tags.as_dict(snapshot.get("Tags"))
     state = snapshot.get("State")
@@ -62,8 +65,10 @@ def decide(snapshot: dict[str, Any], settings: Settings) -> Decision:
         source_volume_id=str(snapshot.get("VolumeId", "")),
         volume_size=int(snapshot.get("VolumeSize", 0)),
         encrypted=bool(snapshot.get("Encrypted", False)),
+        kms_key_id=str(snapshot.get("KmsKeyId", "")),
         shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
         instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
         check=made_by_aws_vss or settings.check_after_revert,
+        started_at=started_at,
     )

@@ -1,0 +1,20 @@
+"""Lambda: give back the helper's turn once the volume is off it."""
+
+from typing import Any
+
+from vss_restore import turns
+from vss_restore.aws.ledger import Ledger
+from vss_restore.observability import observed
+from vss_restore.settings import Settings
+from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, text
+
+
+@observed
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    turns.give_back_turn(
+        Ledger(Settings.from_environment().ledger_table),
+        text(event, "helper.instance_id", INSTANCE_ID),
+        text(event, "execution"),
+        text(event, "request.snapshot_id", SNAPSHOT_ID),
+    )
+    return {}

@@ -1,0 +1,152 @@
+"""Release what an execution that ended without its cleanup still held: claims, turns, volumes.
+
+Idempotent: the event can come twice, and Lambda calls again after CleanupPending. An
+execution that ran its own cleanup (the usual FAILED one) leaves nothing: then nothing is
+done and nothing published.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vss_restore import clock, tags
+from vss_restore.aws import error_code, error_message
+from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.ledger import RUNNING, Ledger
+from vss_restore.aws.sns import Sns
+from vss_restore.cleanup import remove_temporary_volume
+from vss_restore.errors import AwsThrottled, CleanupPending, NotOurs, SnapshotNotFound
+from vss_restore.logic.release_report import (
+    StatusChange,
+    describe_volume,
+    release_alert,
+    release_reason,
+)
+from vss_restore.observability import CLAIM_RELEASED, TEMPORARY_VOLUME_LEFT, count, logger
+from vss_restore.steps import record_failed
+from vss_restore.turns import give_back_turn
+
+# Lambda calls an event that failed again after about 1 and 3 minutes. A detach still not
+# done 2 minutes after the execution ended is given up on the next call: the alert then
+# names the volume left, instead of the event dying quietly after its last retry.
+DETACH_PATIENCE = timedelta(minutes=2)
+
+
+def release_execution(
+    ec2: Ec2, ledger: Ledger, sns: Sns, change: StatusChange, *, alert_topic_arn: str
+) -> dict[str, Any]:
+    logger.append_keys(execution=change.execution)
+    reason = release_reason(change.status)
+    # The locks first: whatever happens to the volumes, the snapshot and the helper are free.
+    released = []
+    for claim in ledger.claims_of(change.execution):
+        if claim["status"] == RUNNING:
+            done = _release_claim(ec2, ledger, claim["snapshot_id"], change.execution, reason)
+            if done:
+                released.append(done)
+    removed, pending, left = _remove_volumes(ec2, change.execution)
+    if pending and clock.now() < change.ended_at + DETACH_PATIENCE:
+        raise CleanupPending(f"waiting for {', '.join(pending)} to detach before deleting")
+    left += [
+        f"{what}: the forced detach has not finished; delete it once detached" for what in pending
+    ]
+    summary: dict[str, Any] = {
+        "execution": change.execution,
+        "status": change.status,
+        "released": released,
+        "volumes_removed": removed,
+        "left": left,
+    }
+    if not (released or removed or left):
+        logger.info("nothing left to release: the execution cleaned up after itself")
+        return summary
+    for _ in left:
+        count(TEMPORARY_VOLUME_LEFT)
+    # A retry after CleanupPending finds the claims released already: name them all the same.
+    released = _released_earlier(ec2, ledger, change.execution, reason, released) + released
+    summary["released"] = released
+    if alert_topic_arn:
+        alert = release_alert(change, released=released, removed=removed, left=left)
+        sns.publish(alert_topic_arn, alert.subject, alert.message)
+    logger.info("released", extra={"summary": summary})
+    return summary
+
+
+def _release_claim(
+    ec2: Ec2, ledger: Ledger, snapshot_id: str, execution: str, reason: str
+) -> dict[str, str] | None:
+    """Close the claim (and its turn); mark the snapshot failed unless it has its verdict."""
+    held = ledger.claim_of(snapshot_id)  # the index can lag: act on the item as it is now
+    if held.get("execution") != execution or held.get("status") != RUNNING:
+        return None
+    verdict = _verdict_by(ec2, snapshot_id, execution)
+    if verdict is None:
+        verdict = record_failed(ec2, snapshot_id, reason, execution)
+    ledger.finish(snapshot_id, execution, verdict[tags.STATUS])
+    if held.get("helper"):
+        give_back_turn(ledger, held["helper"], execution, snapshot_id)
+    count(CLAIM_RELEASED)
+    return {
+        "snapshot_id": snapshot_id,
+        "status": verdict[tags.STATUS],
+        "reason": verdict.get(tags.REASON, ""),
+        "helper": held.get("helper", ""),
+    }
+
+
+def _verdict_by(ec2: Ec2, snapshot_id: str, execution: str) -> dict[str, str] | None:
+    """The verdict this execution wrote on the snapshot, if any; a deleted snapshot's is failed."""
+    try:
+        snapshot_tags = tags.as_dict(ec2.snapshot(snapshot_id).get("Tags"))
+    except SnapshotNotFound:
+        return {tags.STATUS: tags.FAILED, tags.REASON: "the snapshot no longer exists"}
+    if snapshot_tags.get(tags.EXECUTION) == execution and snapshot_tags.get(tags.STATUS):
+        return snapshot_tags
+    return None
+
+
+def _remove_volumes(ec2: Ec2, execution: str) -> tuple[list[str], list[str], list[str]]:
+    """Force-detach and delete the execution's temporary volumes: (removed, pending, left)."""
+    removed: list[str] = []
+    pending: list[str] = []
+    left: list[str] = []
+    for volume in ec2.temporary_volumes(execution):
+        volume_id = str(volume["VolumeId"])
+        if volume.get("State") in {"deleting", "deleted"}:
+            continue
+        source = tags.as_dict(volume.get("Tags")).get(tags.SOURCE_SNAPSHOT, "")
+        try:
+            require_ours(volume, source)
+            remove_temporary_volume(ec2, volume_id, source)
+        except NotOurs as refusal:
+            logger.warning("left untouched", extra={"volume_id": volume_id, "why": str(refusal)})
+        except (CleanupPending, AwsThrottled):
+            pending.append(describe_volume(volume))
+        except ClientError as exc:
+            left.append(f"{describe_volume(volume)}: {error_code(exc)}: {error_message(exc)}")
+        else:
+            removed.append(volume_id)
+    return removed, pending, left
+
+
+def _released_earlier(
+    ec2: Ec2, ledger: Ledger, execution: str, reason: str, released_now: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Claims an earlier call for this event released: their snapshot carries its reason."""
+    now = {r["snapshot_id"] for r in released_now}
+    earlier = []
+    for claim in ledger.claims_of(execution):
+        if claim["snapshot_id"] in now or claim["status"] == RUNNING:
+            continue
+        verdict = _verdict_by(ec2, claim["snapshot_id"], execution) or {}
+        if verdict.get(tags.REASON) == reason:
+            earlier.append(
+                {
+                    "snapshot_id": claim["snapshot_id"],
+                    "status": verdict[tags.STATUS],
+                    "reason": reason,
+                    "helper": claim["helper"],
+                }
+            )
+    return earlier
