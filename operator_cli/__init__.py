@@ -1,0 +1,1 @@
+"""vss-restore's operator CLI: start a restore, see where it stands, report the verdicts."""

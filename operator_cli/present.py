@@ -1,0 +1,203 @@
+"""The report in each format: table (terminal), csv, json, html (present_html)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from operator_cli.executions import clock
+from operator_cli.snapshots import PENDING, VssSnapshot
+from vss_restore import tags
+
+FORMATS = ("table", "csv", "json", "html")
+VERDICTS = (tags.VERIFIED, tags.FAILED, PENDING)
+
+
+@dataclass(frozen=True)
+class Report:
+    region: str
+    source: str  # the stack read, or "" when told where to look
+    vss_tag: str
+    since: datetime
+    generated: datetime
+    snapshots: list[VssSnapshot]
+
+    @property
+    def failures(self) -> list[VssSnapshot]:
+        failed = [s for s in self.snapshots if s.status == tags.FAILED]
+        return sorted(failed, key=lambda s: s.checked_at or s.started.isoformat(), reverse=True)
+
+    def counts(self) -> Counter[str]:
+        return Counter(s.status for s in self.snapshots)
+
+    def by_day(self) -> list[tuple[str, Counter[str]]]:
+        """(day of the snapshots, verdict -> how many), oldest first."""
+        days: dict[str, Counter[str]] = {}
+        for snapshot in self.snapshots:
+            days.setdefault(snapshot.day, Counter())[snapshot.status] += 1
+        return sorted(days.items())
+
+    def groups(self) -> Iterator[tuple[str, list[tuple[str, list[VssSnapshot]]]]]:
+        """instance -> backup set -> snapshots, in the order the snapshots are sorted."""
+        by_instance: dict[str, dict[str, list[VssSnapshot]]] = {}
+        for snapshot in self.snapshots:
+            sets = by_instance.setdefault(snapshot.instance_id, {})
+            sets.setdefault(snapshot.backup_set, []).append(snapshot)
+        for instance_id, sets in by_instance.items():
+            yield instance_id, list(sets.items())
+
+    def where(self) -> str:
+        stack = f"stack {self.source}, " if self.source else ""
+        return f"{self.region} ({stack}VSS tag {self.vss_tag})"
+
+
+def headline(report: Report) -> str:
+    counts = report.counts()
+    total = len(report.snapshots)
+    noun = "snapshot" if total == 1 else "snapshots"
+    return f"{total} VSS {noun}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+
+
+def instance_label(snapshot: VssSnapshot) -> str:
+    if not snapshot.instance_id:
+        return "instance unknown"
+    if snapshot.instance_name:
+        return f"{snapshot.instance_id} ({snapshot.instance_name})"
+    return snapshot.instance_id
+
+
+def set_label(snapshot: VssSnapshot) -> str:
+    if snapshot.backup_set.startswith("night of"):
+        return f"{snapshot.backup_set} (no shadow set recorded)"
+    return f"backup set {snapshot.backup_set} (night of {snapshot.night})"
+
+
+def duration(snapshot: VssSnapshot) -> str:
+    return "" if snapshot.duration_seconds is None else clock(snapshot.duration_seconds)
+
+
+def render(report: Report, form: str) -> str:
+    if form == "html":
+        from operator_cli.present_html import page
+
+        return page(report)
+    return {"table": table, "csv": as_csv, "json": as_json}[form](report)
+
+
+# -- table ------------------------------------------------------------------------------------
+def table(report: Report) -> str:
+    out = io.StringIO()
+    out.write(
+        f"VSS snapshots since {report.since:%Y-%m-%d %H:%M} UTC in {report.where()}\n"
+        f"{headline(report)}\n"
+    )
+    if report.failures:
+        out.write("\nFAILED\n")
+        rows = [
+            [s.snapshot_id, instance_label(s), f"{s.started:%Y-%m-%d %H:%M}", s.reason]
+            for s in report.failures
+        ]
+        out.write(_columns(["snapshot", "instance", "started (UTC)", "reason"], rows, indent=2))
+    for _, sets in report.groups():
+        out.write(f"\n{instance_label(sets[0][1][0])}\n")
+        for _, members in sets:
+            out.write(f"  {set_label(members[0])}\n")
+            rows = [
+                [
+                    s.snapshot_id,
+                    s.device or "-",
+                    s.drive_letters or "-",
+                    f"{s.started:%Y-%m-%d %H:%M}",
+                    s.status,
+                    duration(s) or "-",
+                    s.consistent_snapshot if s.status == tags.VERIFIED else "-",
+                    _clip(s.reason, 60) or "-",
+                ]
+                for s in members
+            ]
+            header = [
+                "snapshot",
+                "device",
+                "drives",
+                "started (UTC)",
+                "verdict",
+                "took",
+                "consistent snapshot",
+                "reason",
+            ]
+            out.write(_columns(header, rows, indent=4))
+    if not report.snapshots:
+        out.write("\nno VSS snapshot in that time\n")
+    return out.getvalue()
+
+
+def _columns(header: list[str], rows: list[list[str]], indent: int) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        " " * indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- csv and json -------------------------------------------------------------------------------
+CSV_COLUMNS = [f.name for f in fields(VssSnapshot)]
+
+
+def as_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for snapshot in report.snapshots:
+        row = snapshot.as_dict()
+        row["duration_seconds"] = (
+            "" if snapshot.duration_seconds is None else f"{snapshot.duration_seconds:.0f}"
+        )
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def as_json(report: Report) -> str:
+    counts = report.counts()
+    document: dict[str, Any] = {
+        "region": report.region,
+        "stack": report.source or None,
+        "vss_tag": report.vss_tag,
+        "since": report.since.isoformat(),
+        "generated": report.generated.isoformat(),
+        "summary": {
+            **{verdict: counts[verdict] for verdict in VERDICTS},
+            "by_day": [
+                {"day": day, **{verdict: c[verdict] for verdict in VERDICTS}}
+                for day, c in report.by_day()
+            ],
+        },
+        "failures": [s.snapshot_id for s in report.failures],
+        "instances": [
+            {
+                "instance_id": instance_id or None,
+                "instance_name": sets[0][1][0].instance_name,
+                "backup_sets": [
+                    {
+                        "backup_set": backup_set,
+                        "night": members[0].night,
+                        "snapshots": [s.as_dict() for s in members],
+                    }
+                    for backup_set, members in sets
+                ],
+            }
+            for instance_id, sets in report.groups()
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"

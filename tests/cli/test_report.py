@@ -1,0 +1,225 @@
+"""`vss-restore report` and `status` over two simulated nights of restores."""
+
+import csv
+import io
+import json
+import os
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from simulator import Simulation
+from tests.cli import chromium
+from tests.cli.harness import pointed_at, vss_restore
+from vss_restore import tags
+
+SINCE = ("--since", "2026-11-20")
+VSS = ["night1.C", "night1.D", "aws.C", "sql1-night2.D", "sql1-night2.E", "web1-night2.D"]
+REFUSED = "VSS_E_VOLUME_IN_USE"
+
+
+def ids(simulation: Simulation, *aliases: str) -> list[str]:
+    return [simulation.aliases.snapshots[alias] for alias in aliases]
+
+
+def consistent_of(simulation: Simulation, alias: str) -> str:
+    """The snapshot the workflow made of `alias`, found by the tag it puts on it."""
+    ec2 = boto3.client("ec2", region_name=simulation.world.region)
+    source = simulation.aliases.snapshots[alias]
+    (made,) = ec2.describe_snapshots(
+        Filters=[{"Name": f"tag:{tags.SOURCE_SNAPSHOT}", "Values": [source]}]
+    )["Snapshots"]
+    return str(made["SnapshotId"])
+
+
+def test_report_table_lists_failures_first_then_each_instance_and_backup_set(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("report", *SINCE, *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    assert "6 VSS snapshots: 4 verified, 1 failed, 1 pending" in said.out
+    failures, listing = said.out.split("\nFAILED\n", 1)[1].split("\n\n", 1)
+    (failed,) = ids(two_nights, "sql1-night2.D")
+    assert failed in failures
+    assert REFUSED in failures
+    # Every VSS snapshot once, under its instance; not the plain snapshot, not our own output.
+    rows = [line.split()[0] for line in listing.splitlines() if line.startswith("    snap-")]
+    assert sorted(rows) == sorted(ids(two_nights, *VSS))
+    web1 = f"{two_nights.aliases.instances['web1']} (web1)"
+    web1_part = listing.split(web1 + "\n", 1)[1].split("\n\n", 1)[0]
+    assert sorted(line.split()[0] for line in web1_part.splitlines() if "snap-" in line) == (
+        sorted(ids(two_nights, "night1.C", "night1.D", "web1-night2.D"))
+    )
+    assert web1_part.count("  backup set {") == 2  # night 1 and night 2, each its shadow set
+
+
+def test_report_csv_has_one_row_per_vss_snapshot_with_verdict_duration_and_reason(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("report", *SINCE, "--format", "csv", *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    rows = {row["snapshot_id"]: row for row in csv.DictReader(io.StringIO(said.out))}
+    assert sorted(rows) == sorted(ids(two_nights, *VSS))
+    by_alias = {alias: rows[two_nights.aliases.snapshots[alias]] for alias in VSS}
+    assert {a: r["status"] for a, r in by_alias.items()} == {
+        "night1.C": "verified",
+        "night1.D": "verified",
+        "aws.C": "verified",
+        "sql1-night2.D": "failed",
+        "sql1-night2.E": "verified",
+        "web1-night2.D": "pending",
+    }
+    assert by_alias["night1.C"]["consistent_snapshot"] == consistent_of(two_nights, "night1.C")
+    assert by_alias["aws.C"]["consistent_snapshot"] == two_nights.aliases.snapshots["aws.C"]
+    assert REFUSED in by_alias["sql1-night2.D"]["reason"]
+    assert int(by_alias["night1.D"]["duration_seconds"]) > 60
+    assert by_alias["web1-night2.D"]["duration_seconds"] == ""
+    assert by_alias["web1-night2.D"]["execution"] == ""
+
+
+def test_report_json_summarises_per_day_and_groups_by_instance_and_backup_set(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("report", *SINCE, "--format", "json", *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    report = json.loads(said.out)
+    summary = report["summary"]
+    assert (summary["verified"], summary["failed"], summary["pending"]) == (4, 1, 1)
+    assert summary["by_day"] == [
+        {"day": "2026-11-24", "verified": 1, "failed": 0, "pending": 0},  # aws.C, 23:40
+        {"day": "2026-11-25", "verified": 2, "failed": 0, "pending": 0},
+        {"day": "2026-11-26", "verified": 1, "failed": 1, "pending": 1},
+    ]
+    assert report["failures"] == ids(two_nights, "sql1-night2.D")
+    instances = {i["instance_name"]: i for i in report["instances"]}
+    assert sorted(instances) == ["sql1", "web1"]
+    sql1_sets = {s["backup_set"]: s for s in instances["sql1"]["backup_sets"]}
+    # AWS's VSS snapshot has no backup tags: its instance is the one its volume is attached
+    # to, its backup set the night it was taken.
+    assert (
+        sql1_sets["night of 2026-11-24"]["snapshots"][0]["snapshot_id"]
+        == ids(two_nights, "aws.C")[0]
+    )
+    night2 = two_nights.aliases.shadow_sets["sql1-night2.D"]
+    assert [s["snapshot_id"] for s in sql1_sets[night2]["snapshots"]] == ids(
+        two_nights, "sql1-night2.D", "sql1-night2.E"
+    )
+
+
+def test_report_since_leaves_out_older_snapshots(two_nights: Simulation) -> None:
+    said = vss_restore(
+        "report", "--since", "2026-11-25T12:00", "--format", "csv", *pointed_at(two_nights)
+    )
+
+    rows = list(csv.DictReader(io.StringIO(said.out)))
+    assert sorted(r["snapshot_id"] for r in rows) == sorted(
+        ids(two_nights, "sql1-night2.D", "sql1-night2.E", "web1-night2.D")
+    )
+
+
+def test_report_html_is_one_self_contained_page_with_failures_first(
+    two_nights: Simulation, tmp_path: Path
+) -> None:
+    page = tmp_path / "report.html"
+
+    said = vss_restore(
+        "report", *SINCE, "--format", "html", "--output", str(page), *pointed_at(two_nights)
+    )
+
+    assert said.code == 0, said.err
+    assert said.out == f"wrote {page}: 6 VSS snapshots: 4 verified, 1 failed, 1 pending\n"
+    html = page.read_text()
+    assert "<script" not in html.lower()
+    # Nothing to fetch: the only URL is the SVG namespace, which is a name, not a request.
+    assert set(re.findall(r"https?://[^\"' )]+", html)) == {"http://www.w3.org/2000/svg"}
+    assert not re.search(r"(src|href)=", html)
+    assert html.index("<h2>Failures (1)</h2>") < html.index("<h2>Per day</h2>")
+    assert html.index("<h2>Per day</h2>") < html.index("<h2>Restore durations")
+    assert html.index("<h2>Restore durations") < html.index("<h2>Every VSS snapshot")
+    failures = html.split("<h2>Failures (1)</h2>", 1)[1].split("<h2>", 1)[0]
+    assert ids(two_nights, "sql1-night2.D")[0] in failures
+    assert REFUSED in failures
+    chart = html.split("<h2>Restore durations", 1)[1].split("</svg>", 1)[0]
+    assert chart.count("<title>") == 5  # one bar per finished restore
+    for snapshot_id in ids(two_nights, *VSS):
+        assert snapshot_id in html
+
+
+def test_the_html_report_renders_in_headless_chromium(
+    two_nights: Simulation, tmp_path: Path
+) -> None:
+    binary = chromium.find()
+    # CI installs it (.ci/run); on a developer's machine without it, say so instead of failing.
+    if binary is None and not os.environ.get("CI"):
+        pytest.skip("no Chromium here (Debian: apt-get install -y chromium)")
+    assert binary is not None, "CI must have Chromium: .ci/run installs Debian's chromium"
+    page, png = tmp_path / "report.html", tmp_path / "report.png"
+    vss_restore(
+        "report", *SINCE, "--format", "html", "--output", str(page), *pointed_at(two_nights)
+    )
+
+    chromium.screenshot(binary, page, png)
+
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1200, 1400)
+    assert len(data) > 20_000  # a rendered page, not a blank one
+
+
+@pytest.mark.parametrize(
+    ("alias", "code", "says"),
+    [
+        ("night1.D", 0, "verdict:   verified at 2026-11-25T00:"),
+        ("sql1-night2.D", 1, "verdict:   failed at 2026-11-26T00:"),
+        ("web1-night2.D", 1, "verdict:   none yet: no restore has recorded a verdict on it"),
+        ("plain.C", 1, "is not a VSS snapshot"),
+    ],
+)
+def test_status_of_a_snapshot_says_its_verdict(
+    two_nights: Simulation, alias: str, code: int, says: str
+) -> None:
+    said = vss_restore("status", two_nights.aliases.snapshots[alias], *pointed_at(two_nights))
+
+    assert said.code == code, said.err
+    assert says in said.out
+
+
+def test_status_of_a_failed_execution_by_name_says_why(two_nights: Simulation) -> None:
+    (failed,) = ids(two_nights, "sql1-night2.D")
+    ec2: Any = boto3.client("ec2", region_name=two_nights.world.region)
+    snapshot = ec2.describe_snapshots(SnapshotIds=[failed])["Snapshots"][0]
+    name = tags.as_dict(snapshot.get("Tags"))[tags.EXECUTION].rsplit(":", 1)[1]
+
+    said = vss_restore("status", name, *pointed_at(two_nights))
+
+    assert said.code == 1
+    assert f"execution: {name} (arn:aws:states:" in said.out
+    assert "status:    FAILED after 0:" in said.out
+    assert f"verdict:   {failed} failed: RevertFailed" in said.out
+
+
+def test_status_without_a_target_lists_the_latest_executions(two_nights: Simulation) -> None:
+    said = vss_restore("status", *pointed_at(two_nights))
+
+    assert said.code == 0
+    assert said.out.startswith("the latest 8 executions of arn:aws:states:")
+    assert "reconcile-" in said.out
+    assert said.out.count("SUCCEEDED") == 7
+    assert said.out.count("FAILED") == 1
+
+
+def test_status_of_an_unknown_snapshot_is_a_clear_error(two_nights: Simulation) -> None:
+    said = vss_restore("status", "snap-0123456789abcdef0", *pointed_at(two_nights))
+
+    assert (said.code, said.err) == (
+        2,
+        "vss-restore: snap-0123456789abcdef0 does not exist in us-east-1 "
+        "(or is not visible to this account)\n",
+    )
