@@ -38,6 +38,10 @@ _STATUS = {
 }
 
 
+class InjectedError(ServiceException):
+    """An injected API error, defined outside moto (moto names the service by the module)."""
+
+
 @dataclass
 class Fault:
     kind: str  # "api" | "timing" | "outcome" | "windows" | "scan"
@@ -167,7 +171,7 @@ def install(patches: Patches, faults: Faults) -> None:
             exception: ServiceException = (
                 EC2ClientError(error.code, error.message)
                 if response.boto3_service_name == "ec2"
-                else ServiceException(error.code, error.message)
+                else InjectedError(error.code, error.message)
             )
             _, headers, body = response.serialized(ActionResult(exception))
             return error.status, headers, body

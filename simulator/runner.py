@@ -261,6 +261,8 @@ class Simulation:
             managed = self.world.managed.get(instance_id)
             if managed is None:
                 raise ScenarioError(f"step {index}: {change['instance']} is not managed by SSM")
+            # What was due before the change happened under the old status.
+            self.world.settle()
             managed.ping_status = change["status"]
             self._say(f"step {index}: {change['instance']} SSM ping status {change['status']}")
         elif "abort" in step:

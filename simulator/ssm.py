@@ -103,7 +103,12 @@ class Invocation:
             return None
         if self.started_at is None:
             return self._start_due()
-        return self.done_at
+        # A command already running reports nothing while its agent is offline.
+        return self.done_at if self._agent_online() else None
+
+    def _agent_online(self) -> bool:
+        managed = self.world.managed.get(self.instance_id)
+        return managed is not None and managed.ping_status == "Online"
 
     def happen(self, at: datetime) -> None:
         if self.started_at is None:
@@ -163,7 +168,9 @@ class Invocation:
         if self.started_at is None:
             return False
         deadline = self.started_at + seconds(self.document.step_timeout)
-        return now >= deadline and (self.done_at is None or self.done_at > deadline)
+        return now >= deadline and (
+            not self.finished or self.done_at is None or self.done_at > deadline
+        )
 
     def status(self, now: datetime) -> tuple[str, str]:
         """(Status, StatusDetails) as GetCommandInvocation tells them."""

@@ -39,7 +39,8 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
         return
     attachments = [a for a in volume.get("Attachments", []) if a.get("State") != "detached"]
     for attachment in attachments:
-        if attachment.get("State") in {"attaching", "attached", "busy"}:
+        # EC2 refuses to detach a volume still attaching: that one waits for a later try.
+        if attachment.get("State") in {"attached", "busy"}:
             ec2.detach_volume(volume_id, str(attachment["InstanceId"]), force=True)
     # AWS deletes a volume in the error state too.
     if attachments or volume.get("State") not in {"available", "error"}:

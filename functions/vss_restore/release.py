@@ -45,6 +45,9 @@ def release_execution(
             done = _release_claim(ec2, ledger, claim["snapshot_id"], change.execution, reason)
             if done:
                 released.append(done)
+        elif claim["helper"]:
+            # A cleanup that could not finish closed the claim but kept the turn.
+            give_back_turn(ledger, claim["helper"], change.execution, claim["snapshot_id"])
     removed, pending, left = _remove_volumes(ec2, change.execution)
     if pending and clock.now() < change.ended_at + DETACH_PATIENCE:
         raise CleanupPending(f"waiting for {', '.join(pending)} to detach before deleting")

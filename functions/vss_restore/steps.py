@@ -47,9 +47,11 @@ def prepare_helper(
 ) -> Helper:
     named = requested or settings.helper_instance_id or backed_up_instance
     instance_id = choose_helper_id(named or _instance_attached_to(ec2, source_volume_id))
-    return check_helper(
-        instance_id, ec2.instance(instance_id), ssm.instance_information(instance_id)
-    )
+    instance = ec2.instance(instance_id)
+    helper = check_helper(instance_id, instance, ssm.instance_information(instance_id))
+    # Out of device names: refuse now, before a volume exists (the attach picks the name).
+    free_device(m["DeviceName"] for m in (instance or {}).get("BlockDeviceMappings", []))
+    return helper
 
 
 def _instance_attached_to(ec2: Ec2, volume_id: str) -> str:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from vss_restore import tags
 from vss_restore.errors import InvalidRequest
 from vss_restore.logic.alert import Alert, console_link
 
@@ -95,4 +96,6 @@ def describe_volume(volume: dict[str, Any]) -> str:
         if a.get("State") != "detached"
     ]
     where = f", {'; '.join(attached)}" if attached else ""
-    return f"{volume.get('VolumeId')} ({volume.get('State')}{where})"
+    source = tags.as_dict(volume.get("Tags")).get(tags.SOURCE_SNAPSHOT)
+    of = f" of {source}" if source else ""
+    return f"{volume.get('VolumeId')} ({volume.get('State')}{where}){of}"
