@@ -44,11 +44,17 @@ $(VENV)/.installed: requirements-dev.txt
 	$(BIN)/pip check
 	touch $@
 
+# The operator's `vss-restore` command (pyproject's [project.scripts]), editable: offline,
+# with the venv's own setuptools; again only when pyproject.toml changes.
+$(VENV)/.cli-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Install the Python and Node tools
+setup: $(VENV)/.installed $(VENV)/.cli-installed node_modules/.installed ## Install the Python and Node tools
 
 # --- checks (in CI order) ---------------------------------------------------------------
 
@@ -88,7 +94,7 @@ pytest: setup
 # --- running ----------------------------------------------------------------------------
 
 demo: setup ## Run the nightly-backup scenario in the local simulator
-	$(OFFLINE) $(BIN)/python -m simulator run simulator/scenarios/nightly-backup.json
+	$(OFFLINE) $(BIN)/vss-restore simulate simulator/scenarios/nightly-backup.json
 
 build: setup ## sam build (needs the functions' runtime Python)
 	@test -n "$(RUNTIME_PYTHON)" || { echo "no working $(RUNTIME) found for sam build" >&2; exit 1; }
@@ -97,3 +103,21 @@ build: setup ## sam build (needs the functions' runtime Python)
 clean: ## Remove the tools and build output
 	rm -rf $(VENV) node_modules .aws-sam out .mypy_cache .ruff_cache .pytest_cache
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- sam local invoke (#8) --------------------------------------------------------------
+
+# Every function in a Lambda container with its events/ sample, against the simulator's
+# moto server; skips (status 0) where no Docker engine can run, unless LOCAL_INVOKE_STRICT=1.
+.PHONY: local-invoke
+local-invoke: setup ## sam build, then sam local invoke every function with its samples
+	@test -n "$(RUNTIME_PYTHON)" || { echo "no working $(RUNTIME) found for sam build" >&2; exit 1; }
+	PATH="$(dir $(RUNTIME_PYTHON)):$$PATH" $(OFFLINE) $(BIN)/python -m local.invoke \
+		--runtime-python "$(RUNTIME_PYTHON)" $(if $(filter 1 true yes,$(LOCAL_INVOKE_STRICT)),--strict)
+
+# --- performance (#7) -------------------------------------------------------------------
+
+# Overhead, cost, cold start and the 300-snapshot fleet on the simulator's virtual clock:
+# one table, and bench/results.json rewritten. About 10 minutes of real time on 2 cores.
+.PHONY: bench
+bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/README.md)
+	$(OFFLINE) $(BIN)/python -m bench --json bench/results.json

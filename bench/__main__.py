@@ -1,0 +1,203 @@
+"""`python -m bench`: the four measurements of issue #7, one table, bench/results.json."""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, model
+from bench import fleet as fleet_module
+from bench import restore as restore_module
+from bench.table import Row, render
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.1f} s"
+
+
+def _hours(value: float) -> str:
+    return f"{value / 3600:.2f} h"
+
+
+def _dollars(value: float) -> str:
+    return f"${value:.6f}"
+
+
+def overhead_rows(o: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            "1. overhead, one restore (2 min revert)",
+            f"{_seconds(o['overhead_seconds'])} = {o['overhead_share']:.1%} of "
+            f"{_seconds(o['workflow_seconds'])} (AWS operations {_seconds(o['aws_seconds'])})",
+            "<= 5% of the restore",
+            o["overhead_share"] <= 0.05,
+        ),
+        Row(
+            "1. vs botocore waiters (15 s polls)",
+            f"{_seconds(o['workflow_seconds'])} vs {_seconds(o['waiter_seconds'])} "
+            f"(x{o['waiter_ratio']:.2f}); overhead {_seconds(o['overhead_seconds'])} vs "
+            f"{_seconds(o['waiter_overhead_seconds'])}",
+            "below the waiters",
+            o["workflow_seconds"] < o["waiter_seconds"],
+        ),
+    ]
+
+
+def cost_rows(short: dict[str, Any], long: dict[str, Any]) -> list[Row]:
+    rows = []
+    for c in (short, long):
+        minutes = c["revert_seconds"] / 60
+        rows.append(
+            Row(
+                f"2. transitions per restore ({minutes:g} min revert)",
+                f"{c['transitions']} ({c['transitions_restore']} restore + "
+                f"{c['transitions_other_executions']} skip of its own snapshot); "
+                f"{c['lambda_invocations']} Lambda invocations",
+                "<= 40",
+                c["transitions"] <= 40,
+            )
+        )
+    for c in (short, long):
+        d = c["dollars"]
+        rows.append(
+            Row(
+                f"2. cost per restore ({c['revert_seconds'] / 60:g} min revert)",
+                f"{_dollars(c['dollars_total'])}: transitions {_dollars(d['transitions'])}, "
+                f"Lambda {_dollars(d['lambda_gb_seconds'] + d['lambda_requests'])} "
+                f"({c['lambda_gb_seconds']:.2f} GB-s), volume {_dollars(d['volume'])} "
+                f"({c['volume_gib']} GiB x {c['volume_hours']:.3f} h)",
+                "-",
+                None,
+            )
+        )
+    rows.append(
+        Row(
+            "2. orchestration cost per minute",
+            f"30 min: {_dollars(long['orchestration_dollars_per_minute'])}/min; "
+            f"2 min: {_dollars(short['orchestration_dollars_per_minute'])}/min",
+            "30 min <= 2 min",
+            long["orchestration_dollars_per_minute"] <= short["orchestration_dollars_per_minute"],
+        )
+    )
+    return rows
+
+
+def coldstart_rows(c: dict[str, Any]) -> list[Row]:
+    worst = c["worst"].rsplit(".", 1)[-1]
+    return [
+        Row(
+            "3. cold start: handler import / boto3",
+            f"worst x{c['worst_ratio']:.2f} ({worst} {c['handlers'][c['worst']]['ms']:.0f} ms "
+            f"vs boto3 {c['boto3_ms']:.0f} ms), median x{c['median_ratio']:.2f}, "
+            f"{c['repetitions']} rounds",
+            "<= x1.5",
+            c["worst_ratio"] <= 1.5,
+        )
+    ]
+
+
+def fleet_rows(f: dict[str, Any]) -> list[Row]:
+    per_restore = f["transitions"] / f["snapshots"]
+    # Each round of the turn's Wait loop: the Wait, "Take a turn", "Our turn?".
+    waiting = 3 * f["turn_wait_rounds"] / f["snapshots"]
+    peaks = ", ".join(str(p) for p in f["peak_attached"].values())
+    throttled = sum(f["throttled_calls"].values())
+    return [
+        Row(
+            "4. fleet: snapshots verified",
+            f"{f['verified']}/{f['snapshots']} ({f['failed']} failed; {throttled} calls "
+            f"throttled); all verified at {_hours(f['all_verified_at_seconds'])}",
+            "all",
+            f["verified"] == f["snapshots"],
+        ),
+        Row(
+            "4. fleet: most volumes per helper",
+            f"{peaks} ({f['helpers']} helpers)",
+            f"<= {f['concurrency']}",
+            all(p <= f["concurrency"] for p in f["peak_attached"].values()),
+        ),
+        Row(
+            "4. fleet: makespan vs ideal",
+            f"{_hours(f['makespan_seconds'])} vs {_hours(f['ideal_seconds'])} "
+            f"(x{f['makespan_over_ideal']:.2f}; {f['snapshots']} x "
+            f"{f['helper_work_seconds']:g} s / {f['helpers']})",
+            "<= x1.10",
+            f["makespan_over_ideal"] <= 1.10,
+        ),
+        Row("4. fleet: restores lost", str(f["lost"]), "0", f["lost"] == 0),
+        Row(
+            "4. fleet: transitions per restore",
+            f"{per_restore:.0f} ({waiting:.0f} waiting for a turn); helpers idle "
+            f"{f['idle_share']:.0%} of the makespan",
+            "-",
+            None,
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, default=list(MEASUREMENTS))
+    parser.add_argument("--json", default=str(RESULTS), help="results file ('' for none)")
+    parser.add_argument("--repetitions", type=int, default=5, help="cold start rounds")
+    parser.add_argument("--instances", type=int, default=100, help="fleet instances")
+    parser.add_argument("--helpers", type=int, default=5, help="fleet helpers")
+    parser.add_argument(
+        "--one-simulation",
+        action="store_true",
+        help="run the fleet as one simulation instead of one per helper (much slower)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a goal is missed")
+    args = parser.parse_args(argv)
+
+    began = time.monotonic()
+    results: dict[str, Any] = {
+        "model": {"latencies": model.LATENCIES, "why": model.WHY},
+        "prices": asdict(model.PRICES),
+    }
+    rows: list[Row] = []
+    if "overhead" in args.only or "cost" in args.only:
+        short = restore_module.restore_run(model.SHORT_REVERT_SECONDS)
+        long = restore_module.restore_run(model.LONG_REVERT_SECONDS)
+        for r in (short, long):
+            if not r.report.ok:
+                print(f"{r.report.scenario}: {'; '.join(r.report.failures)}", file=sys.stderr)
+                return 2
+        if "overhead" in args.only:
+            results["overhead"] = restore_module.overhead(short, model.SHORT_REVERT_SECONDS)
+            results["overhead_30min"] = restore_module.overhead(long, model.LONG_REVERT_SECONDS)
+            rows += overhead_rows(results["overhead"])
+        if "cost" in args.only:
+            size = model.DATA_VOLUME_GIB
+            results["cost"] = {
+                "2min": restore_module.cost(short, model.SHORT_REVERT_SECONDS, size),
+                "30min": restore_module.cost(long, model.LONG_REVERT_SECONDS, size),
+            }
+            rows += cost_rows(results["cost"]["2min"], results["cost"]["30min"])
+    if "coldstart" in args.only:
+        results["coldstart"] = coldstart.measure(args.repetitions)
+        rows += coldstart_rows(results["coldstart"])
+    if "fleet" in args.only:
+        spec = fleet_module.FleetSpec(instances=args.instances, helpers=args.helpers)
+        results["fleet"] = fleet_module.measure(spec, shards=not args.one_simulation)
+        rows += fleet_rows(results["fleet"])
+    results["table"] = [asdict(row) for row in rows]
+    results["real_seconds"] = round(time.monotonic() - began, 1)
+
+    print(render(rows))
+    print(f"\n{results['real_seconds']:.0f} s of real time")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"written: {args.json}")
+    missed = [row.measurement for row in rows if row.met is False]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

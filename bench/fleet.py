@@ -1,0 +1,192 @@
+"""Measurement 4: the nightly burst of a fleet, against the helpers' ideal makespan.
+
+The fleet runs as one simulation per helper (the helper, the instances assigned to it,
+their snapshots' events at the moments they have in the whole burst), side by side in
+processes. Nothing the simulator models couples two helpers: each helper's turns are an
+item of its own in the ledger, no account-wide rate or concurrency limit is simulated, and
+the injected throttling keeps its rate in every part. One simulation of all 300 restores
+gives the same figures but costs far more real time: the virtual clock looks at every
+participant (a thread per execution, Map iteration and task) at every turn.
+"""
+
+import itertools
+import multiprocessing
+import os
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import model, scenarios
+from bench.runs import Run, run
+
+TURN_WAIT = "Wait for a turn"
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    instances: int = 100
+    helpers: int = 5
+    burst_seconds: float = 60.0
+    throttle_every: int | None = 20  # 5%
+    concurrency: int = 1
+
+
+def shard(spec: FleetSpec, helper: int | None) -> dict[str, Any]:
+    """The whole fleet's scenario, or (helper given) the part of it one helper serves."""
+    whole = scenarios.fleet(
+        instances=spec.instances,
+        helpers=spec.helpers,
+        burst_seconds=spec.burst_seconds,
+        throttle_every=None,
+        concurrency=spec.concurrency,
+    )
+    if helper is None:
+        part = whole
+    else:
+        mine = {
+            alias
+            for alias, snapshot in whole["snapshots"].items()
+            if snapshot["tags"]["vss-restore:instance-id"]
+            == f"${{instance:{scenarios.helper_alias(helper)}}}"
+        }
+        owners = {whole["snapshots"][a]["volume"].split(".", 1)[0] for a in mine}
+        part = {
+            **whole,
+            "name": f"{whole['name']}-{scenarios.helper_alias(helper)}",
+            "instances": {
+                alias: instance
+                for alias, instance in whole["instances"].items()
+                if alias in owners or alias == scenarios.helper_alias(helper)
+            },
+            "snapshots": {a: s for a, s in whole["snapshots"].items() if a in mine},
+            "steps": [
+                step
+                for step in whole["steps"]
+                if "deliver" not in step or step["deliver"]["snapshot"] in mine
+            ],
+        }
+    if spec.throttle_every:
+        part["faults"] = scenarios.throttling_faults(len(part["snapshots"]), spec.throttle_every)
+    return part
+
+
+def summarize(result: Run) -> dict[str, Any]:
+    """What the fleet measurement needs of one run (picklable, small)."""
+    report = result.report
+    sources = [s for s in report.snapshots if s.origin != "workflow"]
+    helpers = [a for a in result.scenario["instances"] if a.startswith("helper")]
+    attachments = {
+        helper: sorted(
+            (a.attached_at, a.detached_at if a.detached_at is not None else float("inf"))
+            for a in result.attachments
+            if a.instance == helper
+        )
+        for helper in helpers
+    }
+    restores = result.restores()
+    return {
+        "name": report.scenario,
+        "real_seconds": round(result.real_seconds, 1),
+        "virtual_seconds": report.virtual_seconds,
+        "snapshots": len(sources),
+        "verdicts": dict(Counter(s.verdict for s in sources)),
+        "peak_attached": {h: report.peak_attached.get(h, 0) for h in helpers},
+        "attachments": attachments,
+        "restores": len(restores),
+        "restore_status": dict(Counter(e.status for e in restores)),
+        "all_ended_at": max((e.ended_at for e in result.executions), default=0.0),
+        "transitions": sum(e.transitions for e in result.executions),
+        "turn_waits": sum(1 for e in result.executions for s in e.entered if s.state == TURN_WAIT),
+        "lambda_invocations": report.lambda_invocations,
+        "throttled": dict(Counter(report.faults_hit)),
+        "locks_held": report.locks_held,
+        "claims_running": report.claims_running,
+        "volumes_left": len(report.volumes_left),
+        "failures": report.failures,
+    }
+
+
+def _run_part(scenario: dict[str, Any]) -> dict[str, Any]:
+    return summarize(run(scenario))
+
+
+def _helper_figures(intervals: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    busy = sum(end - start for start, end in intervals)
+    gaps = [b[0] - a[1] for a, b in itertools.pairwise(intervals)]
+    return {
+        "restores": len(intervals),
+        "first_attach": round(intervals[0][0], 1) if intervals else None,
+        "last_detach": round(intervals[-1][1], 1) if intervals else None,
+        "attached_seconds": round(busy, 1),
+        "idle_gaps_seconds": round(sum(gaps), 1),
+        "mean_gap_seconds": round(statistics.mean(gaps), 1) if gaps else 0.0,
+        "longest_gap_seconds": round(max(gaps), 1) if gaps else 0.0,
+    }
+
+
+def measure(spec: FleetSpec = FleetSpec(), *, shards: bool = True) -> dict[str, Any]:
+    parts = [shard(spec, h) for h in range(1, spec.helpers + 1)] if shards else [shard(spec, None)]
+    if len(parts) > 1:
+        workers = min(len(parts), os.cpu_count() or 1)
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            summaries = pool.map(_run_part, parts, chunksize=1)
+    else:
+        summaries = [_run_part(parts[0])]
+    return combine(spec, summaries, sharded=len(parts) > 1)
+
+
+def combine(spec: FleetSpec, summaries: list[dict[str, Any]], *, sharded: bool) -> dict[str, Any]:
+    timing = model.timing()
+    helper_work = model.total(model.helper_operations(timing))
+    snapshots = sum(s["snapshots"] for s in summaries)
+    verdicts: Counter[str] = Counter()
+    throttled: Counter[str] = Counter()
+    peaks: dict[str, int] = {}
+    helpers: dict[str, Any] = {}
+    for s in summaries:
+        verdicts.update(s["verdicts"])
+        throttled.update(s["throttled"])
+        peaks.update(s["peak_attached"])
+        helpers.update({h: _helper_figures(i) for h, i in s["attachments"].items()})
+    # The burst starts at 0 s; the helpers are done when the last volume is detached.
+    makespan = max(h["last_detach"] or 0.0 for h in helpers.values())
+    ideal = snapshots * helper_work / spec.helpers
+    attached = sum(h["attached_seconds"] for h in helpers.values())
+    idle = sum(h["idle_gaps_seconds"] for h in helpers.values())
+    lost = snapshots - verdicts["verified"] - verdicts["failed"]
+    lost += sum(len(s["claims_running"]) for s in summaries)
+    return {
+        "instances": spec.instances,
+        "helpers": spec.helpers,
+        "concurrency": spec.concurrency,
+        "snapshots": snapshots,
+        "burst_seconds": spec.burst_seconds,
+        "throttle_every": spec.throttle_every,
+        "sharded_by_helper": sharded,
+        "real_seconds": round(max(s["real_seconds"] for s in summaries), 1),
+        "real_seconds_all_parts": round(sum(s["real_seconds"] for s in summaries), 1),
+        "verified": verdicts["verified"],
+        "failed": verdicts["failed"],
+        "lost": lost,
+        "peak_attached": peaks,
+        "makespan_seconds": round(makespan, 1),
+        "all_verified_at_seconds": round(max(s["all_ended_at"] for s in summaries), 1),
+        "helper_work_seconds": helper_work,
+        "ideal_seconds": round(ideal, 1),
+        "makespan_over_ideal": round(makespan / ideal, 3),
+        # The helpers' attached time / 5: the ideal had the polling inside a turn been the
+        # only waste, i.e. no helper ever idle between two restores.
+        "attached_ideal_seconds": round(attached / spec.helpers, 1),
+        # Between one restore's detach and the next one's attach, summed over the helpers.
+        "idle_share": round(idle / (makespan * spec.helpers), 3) if makespan else 0.0,
+        "helpers_detail": helpers,
+        "transitions": sum(s["transitions"] for s in summaries),
+        "turn_wait_rounds": sum(s["turn_waits"] for s in summaries),
+        "lambda_invocations": sum(s["lambda_invocations"] for s in summaries),
+        "throttled_calls": dict(sorted(throttled.items())),
+        "volumes_left": sum(s["volumes_left"] for s in summaries),
+        "locks_held": [h for s in summaries for h in s["locks_held"]],
+        "failures": [f for s in summaries for f in s["failures"]],
+    }

@@ -1,0 +1,5 @@
+"""`make local-invoke`: every function through `sam local invoke`, against a seeded moto server.
+
+Not deployed. `python -m local.invoke --help` says how to run it; README "sam local invoke"
+says what it does.
+"""
