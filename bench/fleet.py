@@ -45,26 +45,30 @@ def shard(spec: FleetSpec, helper: int | None) -> dict[str, Any]:
     if helper is None:
         part = whole
     else:
-        mine = {
-            alias
-            for alias, snapshot in whole["snapshots"].items()
-            if snapshot["tags"]["vss-restore:instance-id"]
-            == f"${{instance:{scenarios.helper_alias(helper)}}}"
+        mine = scenarios.helper_alias(helper)
+        owners = {
+            scenarios.instance_alias(i)
+            for i in range(spec.instances)
+            if scenarios.assigned_helper(i, spec.helpers) == mine
         }
-        owners = {whole["snapshots"][a]["volume"].split(".", 1)[0] for a in mine}
+        snapshots = {
+            alias: snapshot
+            for alias, snapshot in whole["snapshots"].items()
+            if snapshot["volume"].split(".", 1)[0] in owners
+        }
         part = {
             **whole,
-            "name": f"{whole['name']}-{scenarios.helper_alias(helper)}",
+            "name": f"{whole['name']}-{mine}",
             "instances": {
                 alias: instance
                 for alias, instance in whole["instances"].items()
-                if alias in owners or alias == scenarios.helper_alias(helper)
+                if alias in owners or alias == mine
             },
-            "snapshots": {a: s for a, s in whole["snapshots"].items() if a in mine},
+            "snapshots": snapshots,
             "steps": [
                 step
                 for step in whole["steps"]
-                if "deliver" not in step or step["deliver"]["snapshot"] in mine
+                if "deliver" not in step or step["deliver"]["snapshot"] in snapshots
             ],
         }
     if spec.throttle_every:

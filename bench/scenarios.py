@@ -4,13 +4,10 @@ import math
 from typing import Any
 
 from bench import model
+from vss_restore import tags
 
 # The workflow's mutating calls a fleet's throttling hits, with the error code each API
-# answers when throttled, and about how many calls one restore makes of each. EC2 only: an
-# API fault on any other service (ssm:SendCommand) comes out of the simulator as
-# botocore's UnknownServiceError "Unknown service: 'core'" (simulator/faults.py builds a
-# moto ServiceException that moto cannot serialize), which fails the restore for a reason
-# AWS would never give; so SendCommand is not throttled here.
+# answers when throttled, and about how many calls one restore makes of each.
 MUTATING_CALLS: dict[str, tuple[str, int]] = {
     "ec2:CreateVolume": ("RequestLimitExceeded", 1),
     "ec2:AttachVolume": ("RequestLimitExceeded", 1),
@@ -18,6 +15,7 @@ MUTATING_CALLS: dict[str, tuple[str, int]] = {
     "ec2:DeleteVolume": ("RequestLimitExceeded", 1),
     "ec2:CreateSnapshot": ("RequestLimitExceeded", 1),
     "ec2:CreateTags": ("RequestLimitExceeded", 2),
+    "ssm:SendCommand": ("ThrottlingException", 3),
 }
 
 SYSTEM_VOLUME = {"alias": "C", "size": 30, "drive_letters": ["C"], "system": True}
@@ -58,6 +56,15 @@ def single_restore(name: str, revert_seconds: float) -> dict[str, Any]:
 
 def helper_alias(number: int) -> str:
     return f"helper{number}"
+
+
+def instance_alias(index: int) -> str:
+    return f"web{index + 1:03d}"
+
+
+def assigned_helper(index: int, helpers: int) -> str:
+    """The helper an operator assigned to the fleet's instance `index` (round robin)."""
+    return helper_alias(index % helpers + 1)
 
 
 def fleet_volumes(instance_index: int, instances: int) -> list[dict[str, Any]]:
@@ -114,21 +121,21 @@ def fleet(
     The workflow has no pool of helpers: it takes the request's helper, else the stack's
     one HelperInstanceId, else the snapshot's `vss-restore:instance-id` tag. So, as an
     operator with several helpers and event-driven restores would have to, the backup tags
-    each snapshot with the helper assigned to its instance (instance i -> helper i mod H).
+    each snapshot with the helper assigned to its instance (round robin).
     """
     spec_instances: dict[str, Any] = {
         helper_alias(h): {"helper": True} for h in range(1, helpers + 1)
     }
     snapshots: dict[str, Any] = {}
     for i in range(instances):
-        alias = f"web{i + 1:03d}"
+        alias = instance_alias(i)
         volumes = fleet_volumes(i, instances)
         spec_instances[alias] = {"volumes": volumes}
-        helper = helper_alias(i % helpers + 1)
+        helper = assigned_helper(i, helpers)
         for volume in volumes:
             snapshots[f"night.{alias}.{volume['alias']}"] = {
                 "volume": f"{alias}.{volume['alias']}",
-                "tags": {"vss-restore:instance-id": f"${{instance:{helper}}}"},
+                "tags": {tags.INSTANCE_ID: f"${{instance:{helper}}}"},
             }
     gap = burst_seconds / max(len(snapshots), 1)
     steps: list[dict[str, Any]] = [

@@ -43,6 +43,7 @@ def test_injected_throttling_hits_every_20th_call_of_each_api() -> None:
     hit = [n for n in range(1, 101) if faults.api_error("ec2", "CreateVolume")]
 
     assert hit == [20, 40, 60, 80, 100]
+    assert [n for n in range(1, 41) if faults.api_error("ssm", "SendCommand")] == [20, 40]
     assert faults.api_error("ec2", "DescribeVolumes") is None
 
 
