@@ -132,9 +132,11 @@ def _judge_instance(
 
 def _volume(volume_id: str, snapshots: list[dict[str, Any]]) -> LateVolume:
     verified = [
-        tags.as_dict(s.get("Tags")).get(tags.CHECKED_AT, "")
+        checked_at
         for s in snapshots
         if tags.as_dict(s.get("Tags")).get(tags.STATUS) == tags.VERIFIED
+        and _verified_at(checked_at := tags.as_dict(s.get("Tags")).get(tags.CHECKED_AT, ""))
+        > _NEVER
     ]
     newest = max(snapshots, key=lambda s: (s["StartTime"], s["SnapshotId"]))
     newest_tags = tags.as_dict(newest.get("Tags"))
