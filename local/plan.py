@@ -178,6 +178,13 @@ def _orphan_alerted(account: LocalAccount, seen: dict[str, str]) -> list[str]:
     return [f"no alert names the orphan volume {account.orphan_volume}"]
 
 
+def _unverified_alerted(account: LocalAccount, seen: dict[str, str]) -> list[str]:
+    web1 = account.seeded("instance:web1")
+    if any(web1 in a["message"] and "restore failed" in a["message"] for a in account.alerts()):
+        return []
+    return [f"no alert names {web1} as an instance whose restore failed"]
+
+
 PLAN: tuple[Step, ...] = (
     Step(
         "ReadRequestFunction",
@@ -386,6 +393,18 @@ PLAN: tuple[Step, ...] = (
             "orphans_deleted": [],
         },
         check=_orphan_alerted,
+    ),
+    Step(
+        "FindUnverifiedInstancesFunction",
+        "find_unverified_instances",
+        "the hourly look: web1 (VSS-tagged, launched two days ago) has D:'s restore failed",
+        expect={
+            "unverified_instances": [
+                {"instance_id": Seeded("instance:web1"), "why": "restore failed"}
+            ],
+            "alerted": True,
+        },
+        check=_unverified_alerted,
     ),
 )
 

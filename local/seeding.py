@@ -73,6 +73,9 @@ def scenario(start: datetime) -> dict[str, Any]:
         "template": str(TEMPLATE),
         "instances": {
             "web1": {
+                # Tagged as the backup's maintenance window targets it, for the hourly look.
+                "tags": {"ConsistentSnapshot": "WindowsVSS"},
+                "launched_before": 48 * 3600,
                 "volumes": [
                     {"alias": "C", "size": 30, "drive_letters": ["C"], "system": True},
                     {
@@ -82,7 +85,7 @@ def scenario(start: datetime) -> dict[str, Any]:
                         "drive_letters": ["D"],
                         "identity": DISK_IDENTITY,
                     },
-                ]
+                ],
             },
             "helper": {
                 "helper": True,

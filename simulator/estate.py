@@ -66,6 +66,8 @@ class Estate:
         instance_id: str = created["Instances"][0]["InstanceId"]
         instance = self.backend.get_instance(instance_id)
         instance.platform = "windows" if spec.platform == "windows" else None
+        # moto stamps the real time; EC2's LaunchTime belongs on the virtual clock.
+        instance.launch_time = self.world.clock.now() - seconds(spec.launched_before)
         self.aliases.instances[spec.alias] = instance_id
         self.specs[spec.alias] = spec
 

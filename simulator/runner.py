@@ -211,6 +211,19 @@ class Simulation:
             self._wait_quiet("waiting for the executions to end")
         return self.report()
 
+    @contextmanager
+    def operate(self, name: str = "operator") -> Iterator[None]:
+        """The calling thread takes part in the virtual clock, as the scenario's steps do, for
+        someone acting on the account by hand (the CLI's tests): executions it starts run while
+        it sleeps (`clock.sleep`), its deadlines are virtual, and on leaving it waits until
+        every execution and invocation has ended."""
+        with self.clock.driving(name) as operator:
+            yield
+            self.clock.wait(
+                lambda: not self.clock.busy(besides=operator),
+                reason=f"the {name}'s executions to end",
+            )
+
     def _say(self, text: str) -> None:
         offset = self.clock.elapsed()
         self.progress(

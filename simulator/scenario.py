@@ -44,6 +44,7 @@ class InstanceSpec:
     tags: Mapping[str, str]
     volumes: tuple[VolumeSpec, ...]
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
+    launched_before: float = 0.0  # seconds before the run's start (EC2's LaunchTime)
 
     def volume(self, alias: str) -> VolumeSpec:
         for volume in self.volumes:
@@ -226,6 +227,7 @@ def _instance(alias: str, spec: Mapping[str, Any], region: str) -> InstanceSpec:
             path: ValidationScript(int(script.get("exit_code", 0)), str(script.get("output", "")))
             for path, script in (spec.get("validation_scripts") or {}).items()
         },
+        launched_before=float(spec.get("launched_before", 0)),
     )
 
 

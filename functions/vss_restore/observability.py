@@ -22,6 +22,8 @@ RECONCILE_RESTORES_STARTED = "ReconcileRestoresStarted"
 RECONCILE_RESTORES_REMAINING = "ReconcileRestoresRemaining"
 ORPHAN_VOLUMES_FOUND = "OrphanVolumesFound"
 ORPHAN_VOLUMES_DELETED = "OrphanVolumesDeleted"
+# Hourly: VSS-tagged instances without a backup verified in the last 26 hours.
+UNVERIFIED_INSTANCES = "UnverifiedInstances"
 
 logger = Logger()
 tracer = Tracer()

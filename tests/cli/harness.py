@@ -36,13 +36,9 @@ def pointed_at(simulation: Simulation) -> list[str]:
 
 @contextmanager
 def operating(simulation: Simulation) -> Iterator[None]:
-    """The test's thread takes part in the simulation's virtual clock, as the scenario's steps
-    do: executions the CLI starts run while it sleeps between two looks, and its deadline is
-    virtual. At the end the account is left quiet (every execution ended)."""
+    """The test's thread operates the simulated account (Simulation.operate): executions the
+    CLI starts run while `--follow` sleeps between two looks, and its deadline is virtual."""
     clock = simulation.clock
     virtual_time = types.SimpleNamespace(sleep=clock.sleep, monotonic=clock.elapsed)
-    with clock.driving("operator") as operator, mock.patch.object(follow, "time", virtual_time):
+    with simulation.operate(), mock.patch.object(follow, "time", virtual_time):
         yield
-        clock.wait(
-            lambda: not clock.busy(besides=operator), reason="the operator's executions to end"
-        )

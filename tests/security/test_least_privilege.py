@@ -18,6 +18,7 @@ from tests.security import iam
 from tests.security.calls import actions_of, adapters
 from tests.security.iam import Principal, Request, Resource, Stack, allows
 from vss_restore import tags
+from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, snapshot_key
 
 # --- what each step calls -------------------------------------------------------------------
 
@@ -87,6 +88,13 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.temporary_volumes",  # reconcile.find_orphan_volumes
         "Sns.publish",
     ),
+    "FindUnverifiedInstancesFunctionRole": (  # unverified.find_unverified_instances
+        "Ec2.instances_tagged",
+        "Ec2.completed_snapshots_tagged",
+        "Ledger.unverified_instances",
+        "Ledger.note_unverified_instances",
+        "Sns.publish",
+    ),
 }
 # reconcile._remove, only with DeleteOrphanVolumes=true (the permission exists only then).
 RECONCILE_DELETING = ("Ec2.volume", "Ec2.detach_volume", "Ec2.delete_volume")
@@ -132,6 +140,8 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
+    # Hourly, no dead-letter queue: a lost run is replaced by the next (.checkov.yaml).
+    "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
 }
 
 # The principals that are not a function's role.
@@ -490,6 +500,8 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         f"arn:aws:ssm:{iam.REGION}:{iam.ACCOUNT}:document/{stack.ref('DiskToolDocument')}"
     )
     ledger = Resource(stack.get_att("Ledger", "Arn"))
+    claim = snapshot_key(SOURCE_SNAPSHOT.arn.rsplit("/", 1)[1])
+    unverified = UNVERIFIED_INSTANCES_KEY
     another_table = Resource(f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/Payroll")
     function = Resource(stack.get_att("CleanUpFunction", "Arn"))
     another_function = Resource(f"arn:aws:lambda:{iam.REGION}:{iam.ACCOUNT}:function:Payroll")
@@ -629,8 +641,21 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         # The rest of the stack.
         "write another table": (Request("dynamodb:PutItem", [another_table]), set()),
         "claim a snapshot in the ledger": (
-            Request("dynamodb:PutItem", [ledger]),
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
             {"ClaimSnapshotFunctionRole"},
+        ),
+        "read a snapshot's claim": (
+            Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
+            {
+                "ClaimSnapshotFunctionRole",
+                "TakeTurnFunctionRole",
+                "ReleaseExecutionFunctionRole",
+                "ReconcileFunctionRole",
+            },
+        ),
+        "note the unverified instances in the ledger": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
+            {"ClaimSnapshotFunctionRole", "FindUnverifiedInstancesFunctionRole"},
         ),
         "invoke one of our functions": (
             Request("lambda:InvokeFunction", [function]),

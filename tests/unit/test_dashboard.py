@@ -82,3 +82,24 @@ def test_any_failure_raises_the_failure_alarm() -> None:
         "GreaterThanOrEqualToThreshold",
         1,
     )
+
+
+def test_an_unverified_instance_raises_its_alarm_within_the_hour() -> None:
+    alarm = _alarms()["UnverifiedInstancesAlarm"]
+
+    assert alarm["MetricName"] == observability.UNVERIFIED_INSTANCES
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Maximum", 3600, 1)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    # No count at all: the hourly look stopped, which must not pass for "all verified".
+    assert alarm["TreatMissingData"] == "breaching"
+    assert {"Ref": "AlertTopic"} in alarm["OKActions"]
+
+
+def test_the_hourly_look_runs_every_hour_and_the_dashboard_shows_its_count() -> None:
+    events = RESOURCES["FindUnverifiedInstancesFunction"]["Properties"]["Events"]
+
+    assert [e["Properties"]["Schedule"] for e in events.values()] == ["rate(1 hour)"]
+    assert observability.UNVERIFIED_INSTANCES in {metric[1] for metric in _dashboard_metrics()}

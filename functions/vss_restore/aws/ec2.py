@@ -88,6 +88,25 @@ class Ec2:
             )
             return [dict(snapshot) for page in pages for snapshot in page["Snapshots"]]
 
+    def instances_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
+        """The instances that carry the tag key=value, terminated ones left out."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_instances").paginate(
+                Filters=[
+                    {"Name": f"tag:{key}", "Values": [value]},
+                    {
+                        "Name": "instance-state-name",
+                        "Values": ["pending", "running", "stopping", "stopped"],
+                    },
+                ]
+            )
+            return [
+                dict(instance)
+                for page in pages
+                for reservation in page["Reservations"]
+                for instance in reservation.get("Instances", [])
+            ]
+
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         with throttling_is_transient():
             try:

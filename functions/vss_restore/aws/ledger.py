@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 RUNNING = "running"
 EXECUTION_INDEX = "by-execution"
 KEEP_SECONDS = 90 * 24 * 3600  # finished claims stay this long (TTL), then DynamoDB drops them
+# One item: the instances the hourly look last reported, so that it alerts on changes only.
+UNVERIFIED_INSTANCES_KEY = "unverified-instances"
 
 
 def snapshot_key(snapshot_id: str) -> str:
@@ -189,6 +191,22 @@ class Ledger:
             "helper": _text(item, "helper"),
             "lease_until": str(item.get("lease_until", {}).get("N", "0")),
         }
+
+    def unverified_instances(self) -> list[str]:
+        """The instances the last hourly look found without a verified backup."""
+        item = self._item(UNVERIFIED_INSTANCES_KEY)
+        return [str(value.get("S", "")) for value in item.get("instances", {}).get("L", [])]
+
+    def note_unverified_instances(self, instance_ids: list[str], now: int) -> None:
+        with throttling_is_transient():
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": UNVERIFIED_INSTANCES_KEY},
+                    "instances": {"L": [{"S": instance_id} for instance_id in instance_ids]},
+                    "noted_at": {"N": str(now)},
+                },
+            )
 
     def _evict_expired(self, key: dict[str, Any], now: int) -> None:
         """Free turns whose holder never gave them back (an execution killed outright)."""
