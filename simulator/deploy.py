@@ -185,9 +185,6 @@ def _lambda_runtime_environment(name: str, memory: int, region: str) -> dict[str
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        # There is no X-Ray daemon here: with a function name set, Powertools' Tracer
-        # would otherwise try to send segments.
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
 

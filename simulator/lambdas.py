@@ -271,6 +271,12 @@ class Functions:
                     record.failed(exc)
             except Exception as exc:
                 record.failed(exc)
+        if self.clock.now() > context.deadline:
+            # Lambda stops a handler at its Timeout; here it ran on (its calls took effect) and
+            # only its answer is replaced, by the error Step Functions would see.
+            record.fail(
+                "Sandbox.Timedout", f"Task timed out after {function.spec.timeout:.2f} seconds"
+            )
         return record
 
 
@@ -303,29 +309,35 @@ def install(patches: Patches, functions: Functions) -> None:
 
 
 def bind_handler_clock(patches: Patches, clock: VirtualClock) -> Callable[[], None]:
-    """Make vss_restore.clock.now read the virtual clock, wherever it was imported by name.
+    """Make vss_restore.clock's now and sleep use the virtual clock, wherever they were
+    imported by name: a handler that waits inside its invocation lets virtual time pass and
+    gives the other participants their turn.
 
     Returns what to call after the session: modules first imported during it bound the
-    virtual function and must get the real one back.
+    virtual functions and must get the real ones back.
     """
     from vss_restore import clock as handler_clock
-
-    original = handler_clock.now
 
     def virtual_now() -> datetime:
         return clock.now()
 
-    for name, module in list(sys.modules.items()):
-        if name == "vss_restore" or name.startswith("vss_restore."):
-            for attribute, value in list(vars(module).items()):
-                if value is original:
-                    patches.replace(module, attribute, virtual_now)
+    def virtual_sleep(seconds: float) -> None:
+        clock.sleep(seconds)
 
-    def unbind() -> None:
+    virtual = [(handler_clock.now, virtual_now), (handler_clock.sleep, virtual_sleep)]
+    real = [(bound, original) for original, bound in virtual]
+
+    def replace(pairs: list[tuple[Any, Any]], set_it: Callable[[Any, str, Any], None]) -> None:
         for name, module in list(sys.modules.items()):
             if name == "vss_restore" or name.startswith("vss_restore."):
                 for attribute, value in list(vars(module).items()):
-                    if value is virtual_now:
-                        setattr(module, attribute, original)
+                    for old, new in pairs:
+                        if value is old:
+                            set_it(module, attribute, new)
+
+    replace(virtual, patches.replace)
+
+    def unbind() -> None:
+        replace(real, setattr)
 
     return unbind

@@ -49,6 +49,17 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
     count(TEMPORARY_VOLUME_DELETED)
 
 
+def _volume_made_for(ec2: Ec2, execution: str, snapshot_id: str) -> str:
+    """The volume this execution made for the snapshot, when the state never got its ID: the
+    create failed after CreateVolume, while waiting for the volume."""
+    made = [
+        volume
+        for volume in ec2.temporary_volumes(execution)
+        if tags.as_dict(volume.get("Tags")).get(tags.SOURCE_SNAPSHOT) == snapshot_id
+    ]
+    return str(made[0]["VolumeId"]) if made else ""
+
+
 def clean_up(
     ec2: Ec2,
     sns: Sns,
@@ -68,6 +79,8 @@ def clean_up(
     if restoring:
         record_failed(ec2, snapshot_id, reason, execution)
         ledger.finish(snapshot_id, execution, tags.FAILED)
+    if restoring and not volume_id:
+        volume_id = _volume_made_for(ec2, execution, snapshot_id)
     if volume_id:
         remove_temporary_volume(ec2, volume_id, snapshot_id)
     if helper_id:

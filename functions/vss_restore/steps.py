@@ -19,7 +19,12 @@ from vss_restore.errors import (
 from vss_restore.logic import disk_tool
 from vss_restore.logic.devices import free_device
 from vss_restore.logic.helper import Helper, check_helper, choose_helper_id
-from vss_restore.logic.polling import Progress, next_progress
+from vss_restore.logic.polling import (
+    Progress,
+    next_progress,
+    pause_in_invocation,
+    progress_after_waiting,
+)
 from vss_restore.logic.resolve import Decision, decide
 from vss_restore.observability import (
     REVERT_DURATION,
@@ -96,6 +101,30 @@ def create_volume(
 def volume_progress(
     ec2: Ec2, what: str, volume_id: str, instance_id: str, previous: dict[str, Any] | None
 ) -> Progress:
+    """One look of the state machine's loop: has the volume got there yet?"""
+    return next_progress(
+        what, previous, _volume_reached(ec2, what, volume_id, instance_id), clock.now()
+    )
+
+
+def wait_for_volume(
+    ec2: Ec2, what: str, volume_id: str, instance_id: str, seconds_left: float
+) -> Progress:
+    """Look until the volume gets there or this invocation's share of the wait is spent;
+    the progress hands what is left of the wait to the state machine's loop."""
+    started = clock.now()
+    ready = _volume_reached(ec2, what, volume_id, instance_id)
+    while not ready:
+        waited = (clock.now() - started).total_seconds()
+        pause = pause_in_invocation(what, waited, seconds_left - waited)
+        if pause is None:
+            break
+        clock.sleep(pause)
+        ready = _volume_reached(ec2, what, volume_id, instance_id)
+    return progress_after_waiting(what, ready, started, clock.now())
+
+
+def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bool:
     """Whether the volume has reached what we wait for: available, attached or detached."""
     volume = ec2.volume(volume_id)
     if volume is None:
@@ -105,12 +134,10 @@ def volume_progress(
         raise VolumeFailed(f"{volume_id} is in the error state")
     attachments = [a for a in volume.get("Attachments", []) if a.get("State") != "detached"]
     if what == "volume_attached":
-        ready = any(
+        return any(
             a.get("InstanceId") == instance_id and a.get("State") == "attached" for a in attachments
         )
-    else:
-        ready = state == "available" and not attachments
-    return next_progress(what, previous, ready, clock.now())
+    return state == "available" and not attachments
 
 
 def attach_volume(ec2: Ec2, volume_id: str, instance_id: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.loaders import create_loader
 
+from vss_restore.logic.polling import IN_INVOCATION
 from vss_restore.logic.resolve import ALREADY_VERIFIED, BEING_RESTORED, NOT_VSS, OWN_OUTPUT
 
 # Open bugs: a case naming one is expected to fail until it is fixed (strict xfail).
@@ -100,6 +101,13 @@ def _lost(*back: dict[str, Any]) -> dict[str, Any]:
     lost = {"set_ping_status": {"instance": "helper", "status": "ConnectionLost"}, "at": 60}
     return {**REVERT_RUNNING, "steps": [DELIVER, {**lost, "wait_for_events": not back}, *back]}
 
+
+# The loop after the create's own wait: a volume slower than that wait, and the create's
+# looks (one at once, then one a second) left alone.
+_CREATE_WAIT = IN_INVOCATION["volume_available"]
+LOOKS_IN_CREATE = 1 + int(_CREATE_WAIT.at_most_seconds / _CREATE_WAIT.every_seconds)
+SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_most_seconds + 10}
+LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
 TEN = "10 VSS snapshots of D, their events at the same instant"
 
@@ -248,19 +256,48 @@ CASES: list[Case] = [
         change={"faults": [refused("ec2:CreateVolume", "InvalidParameterValue")]},
         **_nothing_made("InvalidParameterValue"),
     ),
-    # -- Wait for the volume: ec2:DescribeVolumes -----------------------------------------
+    # -- Its wait for the volume, inside the invocation: ec2:DescribeVolumes --------------
+    Case(
+        id="create-wait-throttled",
+        step="Create the volume",
+        tried=THROTTLED,
+        change={"faults": [throttled("ec2:DescribeVolumes")]},
+        retried_by="CreateVolumeFunction",
+    ),
+    Case(
+        id="create-wait-refused",
+        step="Create the volume",
+        tried=PERMANENT,
+        change={"faults": [refused("ec2:DescribeVolumes", EC2_DENIED)]},
+        **_failed(EC2_DENIED),
+    ),
+    Case(
+        id="volume-error",
+        step="Create the volume",
+        tried="the volume ends in the error state",
+        change={"faults": [{"outcome": "volume_error"}]},
+        **_failed("VolumeFailed.*error state"),
+    ),
+    # -- Wait for the volume, the loop after that: ec2:DescribeVolumes --------------------
     Case(
         id="volume-state-throttled",
         step="Is the volume available?",
         tried=THROTTLED,
-        change={"faults": [throttled("ec2:DescribeVolumes")]},
+        injected=LOOP_AFTER_CREATE,
+        change={"faults": [SLOW_VOLUME, throttled("ec2:DescribeVolumes", skip=LOOKS_IN_CREATE)]},
         retried_by="VolumeStateFunction",
     ),
     Case(
         id="volume-state-refused",
         step="Is the volume available?",
         tried=PERMANENT,
-        change={"faults": [refused("ec2:DescribeVolumes", EC2_DENIED)]},
+        injected=LOOP_AFTER_CREATE,
+        change={
+            "faults": [
+                SLOW_VOLUME,
+                refused("ec2:DescribeVolumes", EC2_DENIED, skip=LOOKS_IN_CREATE),
+            ]
+        },
         **_failed(EC2_DENIED),
     ),
     Case(
@@ -276,13 +313,6 @@ CASES: list[Case] = [
         tried=TIMEOUT + "creating for good",
         change={"faults": [{"timing": "volume_available_seconds", "seconds": 4000}]},
         **_failed("WaitTimedOut", volume_left="creating"),
-    ),
-    Case(
-        id="volume-error",
-        step="Is the volume available?",
-        tried="the volume ends in the error state",
-        change={"faults": [{"outcome": "volume_error"}]},
-        **_failed("VolumeFailed.*error state"),
     ),
     # -- Attach the volume: ec2:AttachVolume ------------------------------------------------
     Case(

@@ -61,6 +61,29 @@ def test_a_result_lambda_cannot_serialize_fails_as_lambda_would(
     assert execution.error == "Runtime.MarshalError"
 
 
+def test_a_handler_that_sleeps_lets_virtual_time_pass_within_its_timeout(
+    mini_scenario: MiniScenario,
+) -> None:
+    started = time.monotonic()
+    report = run_scenario(mini_scenario([{"start": {"input": {"sleep_seconds": 8}}}]))
+
+    (execution,) = report.executions
+    assert execution.status == "SUCCEEDED"
+    # The template's Timeout is 10 s: 8 of them went by, on the virtual clock only.
+    assert 0 < execution.output["first"]["echo"]["remaining_ms"] <= 2_000
+    assert time.monotonic() - started < 15
+
+
+def test_a_handler_that_runs_past_its_timeout_fails_as_lambda_would(
+    mini_scenario: MiniScenario,
+) -> None:
+    report = run_scenario(mini_scenario([{"start": {"input": {"sleep_seconds": 11}}}]))
+
+    (execution,) = report.executions
+    assert execution.status == "FAILED"
+    assert execution.error == "Sandbox.Timedout"
+
+
 def test_an_event_starts_an_execution_only_when_the_template_pattern_matches(
     mini_scenario: MiniScenario,
 ) -> None:

@@ -137,6 +137,7 @@ def lambda_context() -> SimpleNamespace:
         memory_limit_in_mb=256,
         invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:vss-restore-unit",
         aws_request_id="00000000-0000-4000-8000-000000000000",
+        get_remaining_time_in_millis=lambda: 30_000,  # the template's Timeout, just started
     )
 
 

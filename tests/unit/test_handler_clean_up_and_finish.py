@@ -112,6 +112,23 @@ def test_a_failure_before_any_volume_only_marks_the_snapshot_failed(
     assert world.snapshot_tags(world.snapshot_id)[tags.REASON] == verdict["reason"]
 
 
+def test_a_volume_made_by_a_create_that_failed_while_waiting_for_it_is_found_and_removed(
+    world: Any, lambda_context: Any
+) -> None:
+    ours = world.temporary_volume()
+    of_another_snapshot = world.temporary_volume(source="snap-0ffffffffffffffff")
+    of_another_execution = world.temporary_volume(execution=world.execution + "-2")
+    event = world.event("clean_up")
+    del event["volume"]  # the create raised after CreateVolume: the state has no volume
+    event["error"] = {"Error": "VolumeFailed", "Cause": f"{ours} is in the error state"}
+
+    clean_up.handler(event, lambda_context)
+
+    assert world.volume(ours) is None
+    assert world.volume(of_another_snapshot) is not None
+    assert world.volume(of_another_execution) is not None
+
+
 def test_a_volume_already_gone_is_not_an_error(world: Any, lambda_context: Any) -> None:
     verdict = clean_up.handler(
         world.event("clean_up", volume="vol-0ffffffffffffffff"), lambda_context

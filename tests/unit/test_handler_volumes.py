@@ -1,12 +1,16 @@
 """Handlers create_volume, volume_state, attach_volume, detach_volume and delete_volume."""
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tools.cfn_template import load_template
-from vss_restore import steps, tags
+from vss_restore import clock, steps, tags
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.kms import Kms
 from vss_restore.errors import InvalidRequest, NotOurs, VolumeFailed
@@ -18,9 +22,53 @@ from vss_restore.handlers import (
     volume_state,
 )
 from vss_restore.logic.helper import Helper
+from vss_restore.logic.polling import IN_INVOCATION, LAST_CALL_SECONDS, POLICIES
 from vss_restore.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PassingTime:
+    """The handlers' clock for a test: sleeping moves it on, and what the test scheduled
+    happens once its moment has come."""
+
+    now: datetime = datetime(2026, 11, 25, 0, 5, tzinfo=UTC)
+    slept: list[float] = field(default_factory=list)
+    due: list[tuple[datetime, Callable[[], None]]] = field(default_factory=list)
+
+    def after(self, seconds: float, happen: Callable[[], None]) -> None:
+        self.due.append((self.now + timedelta(seconds=seconds), happen))
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        for moment, happen in [d for d in self.due if d[0] <= self.now]:
+            self.due.remove((moment, happen))
+            happen()
+
+
+@pytest.fixture
+def passing_time(monkeypatch: pytest.MonkeyPatch) -> PassingTime:
+    time = PassingTime()
+    monkeypatch.setattr(clock, "now", lambda: time.now)
+    monkeypatch.setattr(clock, "sleep", time.sleep)
+    return time
+
+
+def _created_creating(world: Any, available_after: float | None, time: PassingTime) -> None:
+    """The next CreateVolume's volume is `creating`, and available `available_after` s later
+    (never if None): moto makes it available at once."""
+    events = boto3.client("ec2").meta.events  # the handlers' client
+
+    def creating(parsed: dict[str, Any], **_: Any) -> None:
+        volume_id = parsed["VolumeId"]
+        world.set_volume_state(volume_id, "creating")
+        if available_after is not None:
+            time.after(available_after, lambda: world.set_volume_state(volume_id, "available"))
+        events.unregister("after-call.ec2.CreateVolume", creating)
+
+    events.register("after-call.ec2.CreateVolume", creating)
 
 
 # --- create_volume -------------------------------------------------------------------
@@ -112,6 +160,70 @@ def test_a_helper_without_an_instance_id_in_the_state_is_refused(
 
     with pytest.raises(InvalidRequest, match=r"'helper\.instance_id'"):
         create_volume.handler(event, lambda_context)
+
+
+def test_the_new_volume_is_waited_for_until_it_is_available(
+    world: Any, lambda_context: Any, passing_time: PassingTime
+) -> None:
+    _created_creating(world, 2.5, passing_time)
+
+    result = create_volume.handler(world.event("create_volume"), lambda_context)
+
+    assert result["available"] == {
+        "ready": True,
+        "attempt": 1,
+        "since": "2026-11-25T00:05:00Z",
+        "wait_seconds": 0,
+    }
+    assert passing_time.slept == [1, 1, 1]
+    assert world.volume(result["volume_id"])["State"] == "available"
+
+
+def test_a_volume_still_creating_after_the_invocations_share_goes_to_the_state_machines_loop(
+    world: Any, lambda_context: Any, passing_time: PassingTime
+) -> None:
+    _created_creating(world, None, passing_time)
+
+    result = create_volume.handler(world.event("create_volume"), lambda_context)
+
+    available = result["available"]
+    assert (available["ready"], available["attempt"]) == (False, 1)
+    assert available["wait_seconds"] == POLICIES["volume_available"].first_seconds
+    waited = sum(passing_time.slept)
+    assert IN_INVOCATION["volume_available"].at_most_seconds - 1 <= waited
+    assert waited + LAST_CALL_SECONDS <= lambda_context.get_remaining_time_in_millis() / 1000
+
+
+def test_an_invocation_started_late_waits_only_as_long_as_it_can_still_answer(
+    world: Any, lambda_context: Any, passing_time: PassingTime
+) -> None:
+    _created_creating(world, None, passing_time)
+    lambda_context.get_remaining_time_in_millis = lambda: (LAST_CALL_SECONDS + 3) * 1000
+
+    result = create_volume.handler(world.event("create_volume"), lambda_context)
+
+    assert result["available"]["ready"] is False
+    assert sum(passing_time.slept) <= 3
+
+
+def test_a_new_volume_that_fails_while_waited_for_fails_the_create(
+    world: Any, lambda_context: Any, passing_time: PassingTime
+) -> None:
+    _created_creating(world, None, passing_time)
+    created: list[str] = []
+    events = boto3.client("ec2").meta.events
+
+    def fails_later(parsed: dict[str, Any], **_: Any) -> None:
+        created.append(parsed["VolumeId"])
+        passing_time.after(2, lambda: world.set_volume_state(created[0], "error"))
+        events.unregister("after-call.ec2.CreateVolume", fails_later)
+
+    events.register("after-call.ec2.CreateVolume", fails_later)
+
+    with pytest.raises(VolumeFailed, match="is in the error state"):
+        create_volume.handler(world.event("create_volume"), lambda_context)
+
+    assert sum(passing_time.slept) == 2
 
 
 # --- volume_state ----------------------------------------------------------------------
@@ -207,7 +319,7 @@ def test_the_volume_is_attached_to_the_helper_at_the_first_free_name(
 
     result = attach_volume.handler(world.event("attach_volume", volume=volume_id), lambda_context)
 
-    assert result == {"device": "xvdf"}
+    assert result["device"] == "xvdf"
     [attachment] = _attachments(world, volume_id)
     assert (attachment["InstanceId"], attachment["Device"]) == (world.helper_id, "xvdf")
 
@@ -224,7 +336,7 @@ def test_names_in_the_helpers_block_device_mappings_are_avoided(
     event = world.event("attach_volume", volume=volume_id)
     event["helper"]["instance_id"] = helper
 
-    assert attach_volume.handler(event, lambda_context) == {"device": "xvdh"}
+    assert attach_volume.handler(event, lambda_context)["device"] == "xvdh"
 
 
 def test_names_of_volumes_already_attached_to_the_helper_are_avoided(
@@ -238,7 +350,7 @@ def test_names_of_volumes_already_attached_to_the_helper_are_avoided(
 
     result = attach_volume.handler(world.event("attach_volume", volume=volume_id), lambda_context)
 
-    assert result == {"device": "xvdg"}
+    assert result["device"] == "xvdg"
 
 
 def test_a_retry_after_a_successful_attach_returns_the_same_device_without_attaching_again(
@@ -250,12 +362,24 @@ def test_a_retry_after_a_successful_attach_returns_the_same_device_without_attac
 
     again = attach_volume.handler(event, lambda_context)
 
-    assert again == first
+    assert again["device"] == first["device"]
     assert len(_attachments(world, volume_id)) == 1
     mappings = world.ec2.describe_instances(InstanceIds=[world.helper_id])["Reservations"][0][
         "Instances"
     ][0]["BlockDeviceMappings"]
     assert [m["Ebs"]["VolumeId"] for m in mappings].count(volume_id) == 1
+
+
+def test_the_attach_answers_once_the_volume_is_attached(
+    world: Any, lambda_context: Any, passing_time: PassingTime
+) -> None:
+    volume_id = world.temporary_volume()
+
+    result = attach_volume.handler(world.event("attach_volume", volume=volume_id), lambda_context)
+
+    # moto finishes an attach on the next look.
+    assert (result["attached"]["ready"], result["attached"]["attempt"]) == (True, 1)
+    assert passing_time.slept == []
 
 
 # --- detach_volume ---------------------------------------------------------------------
@@ -265,9 +389,10 @@ def test_our_volume_is_detached_from_the_helper(world: Any, lambda_context: Any)
     volume_id = world.temporary_volume()
     world.attach(volume_id, "xvdf")
 
-    detach_volume.handler(world.event("detach_volume", volume=volume_id), lambda_context)
+    result = detach_volume.handler(world.event("detach_volume", volume=volume_id), lambda_context)
 
     assert _attachments(world, volume_id) == []
+    assert (result["ready"], result["attempt"], result["wait_seconds"]) == (True, 1, 0)
 
 
 def test_detaching_a_volume_already_detached_changes_nothing(

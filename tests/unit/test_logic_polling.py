@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
+from tools.cfn_template import load_template
 from vss_restore.clock import iso
 from vss_restore.errors import WaitTimedOut
-from vss_restore.logic.polling import POLICIES, next_progress
+from vss_restore.logic.polling import (
+    IN_INVOCATION,
+    LAST_CALL_SECONDS,
+    POLICIES,
+    next_progress,
+    pause_in_invocation,
+    progress_after_waiting,
+)
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "restore.asl.json"
 START = datetime(2026, 11, 25, 0, 5, tzinfo=UTC)
@@ -17,7 +25,8 @@ WHAT = "revert"
 
 
 def _waits_in_the_state_machine() -> set[str]:
-    """The names under $.progress that the workflow's poll tasks write."""
+    """The waits the workflow's poll tasks run: named under $.progress, or by the `wait`
+    they hand the volume's look."""
     found: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -25,6 +34,8 @@ def _waits_in_the_state_machine() -> set[str]:
             path = node.get("ResultPath")
             if isinstance(path, str) and path.startswith("$.progress."):
                 found.add(path.removeprefix("$.progress."))
+            if isinstance(node.get("wait"), str):
+                found.add(node["wait"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -36,7 +47,7 @@ def _waits_in_the_state_machine() -> set[str]:
 
 
 def test_the_state_machine_has_poll_loops() -> None:
-    assert _waits_in_the_state_machine() >= {"volume_available", "revert"}
+    assert _waits_in_the_state_machine() >= {"volume_available", "volume_detached"}
 
 
 @pytest.mark.parametrize("what", sorted(_waits_in_the_state_machine()))
@@ -130,3 +141,117 @@ def test_every_policy_is_bounded_in_looks_and_in_time() -> None:
         assert 0 < policy.first_seconds <= policy.longest_seconds, what
         assert policy.max_attempts > 1, what
         assert policy.max_seconds > 0, what
+
+
+# --- the few seconds waited inside the invocation that starts the operation -------------
+
+TEMPLATE = ASL.parents[1] / "template.yaml"
+# Each wait done inside the Lambda that starts its operation, and that Lambda's state.
+STARTED_BY = {
+    "volume_available": "Create the volume",
+    "volume_attached": "Attach the volume",
+    "volume_detached": "Detach the volume",
+}
+
+
+def _restore_states() -> dict[str, Any]:
+    definition = json.loads(ASL.read_text(encoding="utf-8"))
+    states: dict[str, Any] = definition["States"]["Restore each snapshot"]["ItemProcessor"][
+        "States"
+    ]
+    return states
+
+
+def _function_timeout(state: dict[str, Any]) -> int:
+    """The Timeout of the function a Task state invokes, from template.yaml."""
+    template = load_template(TEMPLATE)
+    logical_id = state["Parameters"]["FunctionName"].strip("${}").removesuffix("Arn")
+    properties = template["Resources"][logical_id]["Properties"]
+    return int(properties.get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+
+def _pauses(what: str, seconds_left: float) -> list[float]:
+    pauses: list[float] = []
+    waited = 0.0
+    while (pause := pause_in_invocation(what, waited, seconds_left - waited)) is not None:
+        pauses.append(pause)
+        waited += pause
+    return pauses
+
+
+def test_the_waits_inside_an_invocation_are_the_ones_the_state_machine_starts_that_way() -> None:
+    assert set(IN_INVOCATION) == set(STARTED_BY)
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_the_task_that_starts_the_operation_goes_straight_to_its_choice(what: str) -> None:
+    states = _restore_states()
+    start = states[STARTED_BY[what]]
+    choice = states[start["Next"]]
+    # The loop is the fallback: its look and the start write the progress to one place.
+    look = states[states[choice["Default"]]["Next"]]
+    progress = look["ResultPath"]
+    under, key = progress.rsplit(".", 1)
+
+    assert choice["Type"] == "Choice"
+    assert choice["Choices"][0]["Variable"] == progress + ".ready"
+    assert start["ResultPath"] == progress or (
+        start["ResultPath"] == under and start["ResultSelector"][f"{key}.$"] == f"$.Payload.{key}"
+    )
+    assert look["Parameters"]["Payload"] == {
+        "wait": what,
+        "volume_id.$": "$.volume.volume_id",
+        "instance_id.$": "$.helper.instance_id",
+        "progress.$": progress,
+    }
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_a_wait_inside_an_invocation_ends_before_its_function_and_its_task_time_out(
+    what: str,
+) -> None:
+    state = _restore_states()[STARTED_BY[what]]
+    timeout = _function_timeout(state)
+    wait = IN_INVOCATION[what]
+
+    waited = sum(_pauses(what, timeout))
+
+    assert waited <= wait.at_most_seconds
+    assert waited + LAST_CALL_SECONDS <= timeout < state["TimeoutSeconds"]
+
+
+def test_inside_the_invocation_the_volume_is_looked_at_every_second_for_its_share() -> None:
+    wait = IN_INVOCATION["volume_available"]
+
+    pauses = _pauses("volume_available", 900)
+
+    assert set(pauses) == {wait.every_seconds}
+    assert wait.at_most_seconds - wait.every_seconds < sum(pauses) <= wait.at_most_seconds
+
+
+def test_an_invocation_short_of_time_hands_the_wait_over_while_it_can_still_answer() -> None:
+    pauses = _pauses("volume_attached", LAST_CALL_SECONDS + 3)
+
+    assert sum(pauses) <= 3
+    assert pause_in_invocation("volume_attached", 0, LAST_CALL_SECONDS) is None
+
+
+def test_ready_inside_the_invocation_counts_as_the_loops_first_look() -> None:
+    progress = progress_after_waiting("volume_available", True, START, START + timedelta(seconds=3))
+
+    assert progress.as_dict() == {
+        "ready": True,
+        "attempt": 1,
+        "since": iso(START),
+        "wait_seconds": 0,
+    }
+
+
+def test_the_loop_takes_over_a_wait_from_where_the_invocation_started_it() -> None:
+    what = "volume_detached"
+    handed_over = progress_after_waiting(what, False, START, START + timedelta(seconds=20))
+
+    later = next_progress(what, handed_over.as_dict(), False, START + timedelta(seconds=22))
+
+    assert (handed_over.attempt, handed_over.wait_seconds) == (1, POLICIES[what].first_seconds)
+    assert (later.attempt, later.since) == (2, iso(START))

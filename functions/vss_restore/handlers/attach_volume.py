@@ -1,4 +1,5 @@
-"""Lambda: attach the temporary volume to the helper at a free Windows device name."""
+"""Lambda: attach the temporary volume to the helper at a free Windows device name, and wait
+the few seconds until it is attached."""
 
 from typing import Any
 
@@ -10,9 +11,15 @@ from vss_restore.state import INSTANCE_ID, VOLUME_ID, text
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    device = steps.attach_volume(
-        Ec2(),
-        text(event, "volume.volume_id", VOLUME_ID),
-        text(event, "helper.instance_id", INSTANCE_ID),
+    ec2 = Ec2()
+    volume_id = text(event, "volume.volume_id", VOLUME_ID)
+    instance_id = text(event, "helper.instance_id", INSTANCE_ID)
+    device = steps.attach_volume(ec2, volume_id, instance_id)
+    attached = steps.wait_for_volume(
+        ec2,
+        "volume_attached",
+        volume_id,
+        instance_id,
+        context.get_remaining_time_in_millis() / 1000,
     )
-    return {"device": device}
+    return {"device": device, "attached": attached.as_dict()}

@@ -1,4 +1,5 @@
-"""Lambda: create the temporary volume from the snapshot in the helper's zone, tagged ours."""
+"""Lambda: create the temporary volume from the snapshot in the helper's zone, tagged ours,
+and wait the few seconds until it is available."""
 
 from typing import Any
 
@@ -16,8 +17,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     helper = Helper(
         text(event, "helper.instance_id", INSTANCE_ID), text(event, "helper.availability_zone")
     )
+    ec2 = Ec2()
     volume_id = steps.create_volume(
-        Ec2(),
+        ec2,
         Kms(),
         Settings.from_environment(),
         text(event, "request.snapshot_id", SNAPSHOT_ID),
@@ -25,4 +27,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         text(event, "execution"),
         kms_key_id=str(optional(event, "source.kms_key_id") or ""),
     )
-    return {"volume_id": volume_id}
+    available = steps.wait_for_volume(
+        ec2,
+        "volume_available",
+        volume_id,
+        helper.instance_id,
+        context.get_remaining_time_in_millis() / 1000,
+    )
+    return {"volume_id": volume_id, "available": available.as_dict()}

@@ -1,4 +1,5 @@
-"""Lambda: detach the temporary volume from the helper (only if it is ours)."""
+"""Lambda: detach the temporary volume from the helper (only if it is ours), and wait the few
+seconds until it is detached."""
 
 from typing import Any
 
@@ -10,10 +11,17 @@ from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, VOLUME_ID, text
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ec2 = Ec2()
+    volume_id = text(event, "volume.volume_id", VOLUME_ID)
+    instance_id = text(event, "helper.instance_id", INSTANCE_ID)
     steps.detach_volume(
-        Ec2(),
-        text(event, "volume.volume_id", VOLUME_ID),
-        text(event, "helper.instance_id", INSTANCE_ID),
-        text(event, "request.snapshot_id", SNAPSHOT_ID),
+        ec2, volume_id, instance_id, text(event, "request.snapshot_id", SNAPSHOT_ID)
     )
-    return {}
+    detached = steps.wait_for_volume(
+        ec2,
+        "volume_detached",
+        volume_id,
+        instance_id,
+        context.get_remaining_time_in_millis() / 1000,
+    )
+    return detached.as_dict()

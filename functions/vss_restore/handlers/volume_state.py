@@ -1,4 +1,7 @@
-"""Lambda: one look at the temporary volume: is it available, attached or detached yet?"""
+"""Lambda: one look at the temporary volume: is it available, attached or detached yet?
+
+The state machine's loop, for a volume still not there when the Lambda that started the
+operation stopped waiting for it."""
 
 from typing import Any
 
@@ -21,6 +24,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         what,
         text(event, "volume_id", VOLUME_ID),
         text(event, "instance_id", INSTANCE_ID),
-        optional(event, f"progress.{what}"),
+        optional(event, "progress"),
     )
     return progress.as_dict()
