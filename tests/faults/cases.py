@@ -718,6 +718,21 @@ CASES: list[Case] = [
         peak=1,
     ),
     Case(
+        id="ten-snapshots-hand-over-lost",
+        step="Take a turn on the helper",
+        tried="10 snapshots, one turn; the first hand-over is lost",
+        injected=f"{TEN}; `stepfunctions:SendTaskSuccess` to the first waiter answers TaskTimedOut",
+        change={
+            **_ten(1),
+            "faults": [
+                {"action": "stepfunctions:SendTaskSuccess", "error": "TaskTimedOut", "times": 1, "skip": 1}
+            ],
+        },
+        counts={"verified": 10},
+        volumes_created=10,
+        peak=1,
+    ),
+    Case(
         id="ten-snapshots-two-turns",
         step="Take a turn on the helper",
         tried="10 snapshots at once, one helper, HelperConcurrency 2",
