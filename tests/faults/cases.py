@@ -720,12 +720,17 @@ CASES: list[Case] = [
     Case(
         id="ten-snapshots-hand-over-lost",
         step="Take a turn on the helper",
-        tried="10 snapshots, one turn; the first hand-over is lost",
-        injected=f"{TEN}; `stepfunctions:SendTaskSuccess` to the first waiter answers TaskTimedOut",
+        tried="10 snapshots, one turn; the first hand-over is lost (its timeout retry recovers)",
+        injected=TEN,
         change={
             **_ten(1),
             "faults": [
-                {"action": "stepfunctions:SendTaskSuccess", "error": "TaskTimedOut", "times": 1, "skip": 1}
+                {
+                    "action": "stepfunctions:SendTaskSuccess",
+                    "error": "TaskTimedOut",
+                    "times": 1,
+                    "skip": 1,
+                }
             ],
         },
         counts={"verified": 10},
