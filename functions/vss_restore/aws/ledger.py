@@ -131,15 +131,19 @@ class Ledger:
     def turns(self, instance_id: str, now: int, waiting_lease_seconds: int) -> Turns:
         """The helper's turns as they are now, after freeing lapsed ones (a dead holder)."""
         key = {"pk": {"S": helper_key(instance_id)}}
+        item = self._item(key["pk"]["S"])
         with throttling_is_transient():
-            self.client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET holders = if_not_exists(holders, :none),"
-                " waiting = if_not_exists(waiting, :none), tokens = if_not_exists(tokens, :none)",
-                ExpressionAttributeValues={":none": {"M": {}}},
-            )
-            turns = _turns(self._item(key["pk"]["S"]))
+            if not all(name in item for name in ("holders", "waiting", "tokens")):
+                # The helper's first turn (or an item from before the line): its three maps.
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET holders = if_not_exists(holders, :none), waiting ="
+                    " if_not_exists(waiting, :none), tokens = if_not_exists(tokens, :none)",
+                    ExpressionAttributeValues={":none": {"M": {}}},
+                )
+                item = self._item(key["pk"]["S"])
+            turns = _turns(item)
             lapsed = [("holders", h, until) for h, until in turns.holders.items() if until < now]
             lapsed += [
                 ("waiting", h, since)
