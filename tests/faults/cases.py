@@ -420,7 +420,7 @@ CASES: list[Case] = [
         change={"faults": [{"timing": "detach_seconds", "seconds": 4000}]},
         **_failed("WaitTimedOut", volume_left="in-use"),
     ),
-    # -- Give back the helper: dynamodb:UpdateItem (after the turn's three) ---------------
+    # -- Give back the helper: dynamodb:UpdateItem (after the turn's five) ----------------
     Case(
         id="give-back-throttled",
         step="Give back the helper",
