@@ -104,8 +104,8 @@ def coldstart_rows(c: dict[str, Any]) -> list[Row]:
 
 def fleet_rows(f: dict[str, Any]) -> list[Row]:
     per_restore = f["transitions"] / f["snapshots"]
-    # Each round of the turn's Wait loop: the Wait, "Take a turn", "Our turn?".
-    waiting = 3 * f["turn_wait_rounds"] / f["snapshots"]
+    # Each retry of "Take a turn on the helper" after its 15-minute timeout.
+    waiting = f["turn_wait_rounds"] / f["snapshots"]
     peaks = ", ".join(str(p) for p in f["peak_attached"].values())
     throttled = sum(f["throttled_calls"].values())
     return [

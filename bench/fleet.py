@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import model, scenarios
-from bench.runs import Run, run
+from bench.runs import RETRIED, Run, run
 
-TURN_WAIT = "Wait for a turn"
+# A queued restore's turn comes by task token; its task times out (and is retried) only
+# when it waits longer than the task's TimeoutSeconds.
+TURN_WAIT = "Take a turn on the helper" + RETRIED
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ def run(scenario: Mapping[str, Any]) -> Run:
     return Run(report, executions, attachments, invocations, time.monotonic() - began, scenario)
 
 
+TASK_TIMED_OUT = "TaskTimedOut"
+RETRIED = " (timed out, retried)"
+
+
 def _offset(moment: datetime, start: datetime) -> float:
     return (moment - start).total_seconds()
 
@@ -107,6 +111,11 @@ def _traces(simulation: Simulation, start: datetime) -> list[ExecutionTrace]:
                             Entered(
                                 str(details.get("name", "?")), _offset(event["timestamp"], start)
                             )
+                        )
+                    elif event["type"] == TASK_TIMED_OUT and entered:
+                        # Step Functions bills the Retry that follows as a transition.
+                        entered.append(
+                            Entered(entered[-1].state + RETRIED, _offset(event["timestamp"], start))
                         )
                 token = page.get("nextToken")
                 if not token:

@@ -232,8 +232,8 @@ PLAN: tuple[Step, ...] = (
     Step(
         "TakeTurnFunction",
         "take_turn",
-        "the helper's only turn (HelperConcurrency 1), free",
-        expect={"ready": True, "attempt": 1},
+        "the helper's only turn (HelperConcurrency 1), free: its own token completed at once",
+        expect={"taken": True},
     ),
     Step(
         "CreateVolumeFunction",

@@ -32,6 +32,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
     timestamp as timestamp_module,
 )
@@ -40,6 +43,11 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 )
 from moto.stepfunctions.parser.asl.eval import environment as environment_module
 from moto.stepfunctions.parser.asl.eval.callback import callback as callback_module
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackConsumerTimeout,
+    CallbackNotifyConsumerError,
+    CallbackPoolManager,
+)
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -190,6 +198,40 @@ def install(
 
     patches.replace(EventManager, "add_event", add_event)
     patches.replace(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
+    _install_task_tokens(patches)
+
+
+def _install_task_tokens(patches: Patches) -> None:
+    """`.waitForTaskToken` tasks as in AWS: a token per attempt, and a dead token refused.
+
+    moto makes a task's token once, when the state is entered: a Retry (after
+    States.Timeout, say) would wait on the finished token again and time out at once.
+    Step Functions gives each attempt its own token (check on a real account: no AWS page
+    says so outright; a task's token is documented as the attempt's `$$.Task.Token`).
+    And SendTaskSuccess for a task that waits no more (timed out, completed, stopped) fails
+    with TaskTimedOut in AWS; moto accepts it silently while the execution runs.
+    """
+    original_eval_execution = state_task_service_callback.StateTaskServiceCallback._eval_execution
+
+    def eval_execution(self: Any, env: Any) -> None:
+        if self.resource.condition == ResourceCondition.WaitForTaskToken:
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        original_eval_execution(self, env)
+
+    patches.replace(
+        state_task_service_callback.StateTaskServiceCallback, "_eval_execution", eval_execution
+    )
+
+    original_notify = CallbackPoolManager.notify
+
+    def notify(self: CallbackPoolManager, callback_id: str, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        # The endpoint's event is set once the task has an outcome or has ended.
+        if endpoint is not None and endpoint._notify_event.is_set():
+            raise CallbackNotifyConsumerError(CallbackConsumerTimeout())
+        return bool(original_notify(self, callback_id, outcome))
+
+    patches.replace(CallbackPoolManager, "notify", notify)
 
 
 def _parse_once() -> Callable[[str], tuple[Any, Any]]:

@@ -8,6 +8,7 @@ from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
+from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import CleanupPending, NotOurs
 from vss_restore.logic.alert import failure_alert
 from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
@@ -73,6 +74,8 @@ def clean_up(
     error: dict[str, Any] | None,
     execution: str,
     alert_topic_arn: str,
+    states: StepFunctions,
+    helper_concurrency: int,
 ) -> dict[str, Any]:
     reason = reason_of(error)
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
@@ -84,7 +87,7 @@ def clean_up(
     if volume_id:
         remove_temporary_volume(ec2, volume_id, snapshot_id)
     if helper_id:
-        give_back_turn(ledger, helper_id, execution, snapshot_id)
+        give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_FAILED)
     # Last, so that a cleanup retried while a detach finishes alerts once.
     if alert_topic_arn:

@@ -15,6 +15,7 @@ from vss_restore.aws import error_code, error_message
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import RUNNING, Ledger
 from vss_restore.aws.sns import Sns
+from vss_restore.aws.states import StepFunctions
 from vss_restore.cleanup import remove_temporary_volume
 from vss_restore.errors import AwsThrottled, CleanupPending, NotOurs, SnapshotNotFound
 from vss_restore.logic.release_report import (
@@ -34,7 +35,14 @@ DETACH_PATIENCE = timedelta(minutes=2)
 
 
 def release_execution(
-    ec2: Ec2, ledger: Ledger, sns: Sns, change: StatusChange, *, alert_topic_arn: str
+    ec2: Ec2,
+    ledger: Ledger,
+    sns: Sns,
+    change: StatusChange,
+    *,
+    alert_topic_arn: str,
+    states: StepFunctions,
+    helper_concurrency: int,
 ) -> dict[str, Any]:
     logger.append_keys(execution=change.execution)
     reason = release_reason(change.status)
@@ -42,12 +50,27 @@ def release_execution(
     released = []
     for claim in ledger.claims_of(change.execution):
         if claim["status"] == RUNNING:
-            done = _release_claim(ec2, ledger, claim["snapshot_id"], change.execution, reason)
+            done = _release_claim(
+                ec2,
+                ledger,
+                states,
+                helper_concurrency,
+                claim["snapshot_id"],
+                change.execution,
+                reason,
+            )
             if done:
                 released.append(done)
         elif claim["helper"]:
             # A cleanup that could not finish closed the claim but kept the turn.
-            give_back_turn(ledger, claim["helper"], change.execution, claim["snapshot_id"])
+            give_back_turn(
+                ledger,
+                states,
+                claim["helper"],
+                change.execution,
+                claim["snapshot_id"],
+                helper_concurrency,
+            )
     removed, pending, left = _remove_volumes(ec2, change.execution)
     if pending and clock.now() < change.ended_at + DETACH_PATIENCE:
         raise CleanupPending(f"waiting for {', '.join(pending)} to detach before deleting")
@@ -77,9 +100,15 @@ def release_execution(
 
 
 def _release_claim(
-    ec2: Ec2, ledger: Ledger, snapshot_id: str, execution: str, reason: str
+    ec2: Ec2,
+    ledger: Ledger,
+    states: StepFunctions,
+    helper_concurrency: int,
+    snapshot_id: str,
+    execution: str,
+    reason: str,
 ) -> dict[str, str] | None:
-    """Close the claim (and its turn); mark the snapshot failed unless it has its verdict."""
+    """Close the claim (its turn or place in line too); mark the snapshot failed if no verdict."""
     held = ledger.claim_of(snapshot_id)  # the index can lag: act on the item as it is now
     if held.get("execution") != execution or held.get("status") != RUNNING:
         return None
@@ -88,7 +117,8 @@ def _release_claim(
         verdict = record_failed(ec2, snapshot_id, reason, execution)
     ledger.finish(snapshot_id, execution, verdict[tags.STATUS])
     if held.get("helper"):
-        give_back_turn(ledger, held["helper"], execution, snapshot_id)
+        # Its turn, or its place in line if it died waiting for one.
+        give_back_turn(ledger, states, held["helper"], execution, snapshot_id, helper_concurrency)
     count(CLAIM_RELEASED)
     return {
         "snapshot_id": snapshot_id,

@@ -110,6 +110,10 @@ SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
 TEN = "10 VSS snapshots of D, their events at the same instant"
+# DynamoDB updates a free turn takes before "Give back the helper": note the helper on the
+# claim, make the helper's item (its first turn), queue, then hand the turn to itself (the
+# grant, out of the line).
+TURN_UPDATES = 5
 
 
 def _ten(concurrency: int) -> dict[str, Any]:
@@ -446,19 +450,19 @@ CASES: list[Case] = [
         change={"faults": [{"timing": "detach_seconds", "seconds": 4000}]},
         **_failed("WaitTimedOut", volume_left="in-use"),
     ),
-    # -- Give back the helper: dynamodb:UpdateItem (after the turn's three) ---------------
+    # -- Give back the helper: dynamodb:UpdateItem (after the turn's five) ----------------
     Case(
         id="give-back-throttled",
         step="Give back the helper",
         tried=THROTTLED,
-        change={"faults": [throttled("dynamodb:UpdateItem", skip=3)]},
+        change={"faults": [throttled("dynamodb:UpdateItem", skip=TURN_UPDATES)]},
         retried_by="GiveBackTurnFunction",
     ),
     Case(
         id="give-back-refused",
         step="Give back the helper",
         tried=PERMANENT,
-        change={"faults": [refused("dynamodb:UpdateItem", DENIED, skip=3)]},
+        change={"faults": [refused("dynamodb:UpdateItem", DENIED, skip=TURN_UPDATES)]},
         **_failed(DENIED),
     ),
     # -- Snapshot the consistent volume: ec2:DescribeSnapshots, ec2:CreateSnapshot --------
@@ -743,6 +747,26 @@ CASES: list[Case] = [
         tried="10 snapshots at once, one helper, HelperConcurrency 1",
         injected=TEN,
         change=_ten(1),
+        counts={"verified": 10},
+        volumes_created=10,
+        peak=1,
+    ),
+    Case(
+        id="ten-snapshots-hand-over-lost",
+        step="Take a turn on the helper",
+        tried="10 snapshots, one turn; the first hand-over is lost (its timeout retry recovers)",
+        injected=TEN,
+        change={
+            **_ten(1),
+            "faults": [
+                {
+                    "action": "stepfunctions:SendTaskSuccess",
+                    "error": "TaskTimedOut",
+                    "times": 1,
+                    "skip": 1,
+                }
+            ],
+        },
         counts={"verified": 10},
         volumes_created=10,
         peak=1,

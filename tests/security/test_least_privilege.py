@@ -27,6 +27,18 @@ from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, snapshot_key
 # gains an AWS call changes the expected actions by itself (calls.py reads the adapters); a
 # handler that starts using another adapter method must be added here, and its policy
 # updated, or these tests fail.
+# turns.hand_over: read the helper's line, grant a free turn, complete the waiter's task
+# token, and take the grant back or the waiter out of line (turns.take_turn uses the same).
+HAND_OVER = (
+    "Ledger.turns",
+    "Ledger.grant_turn",
+    "StepFunctions.complete_task",
+    "Ledger.take_back_grant",
+    "Ledger.stop_waiting",
+)
+
+HAND_OVER_SID = "HandOverTurns"
+
 STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ReadRequestFunctionRole": (),  # logic.request only
     "ResolveSnapshotFunctionRole": ("Ec2.snapshot",),  # steps.resolve
@@ -36,8 +48,8 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.volume",  # steps._instance_attached_to: no helper named, no instance tag
     ),
     "ClaimSnapshotFunctionRole": ("Ledger.claim",),  # turns.claim_snapshot
-    "TakeTurnFunctionRole": ("Ledger.take_turn", "Ledger.note_helper"),  # turns.take_turn
-    "GiveBackTurnFunctionRole": ("Ledger.give_back_turn",),  # turns.give_back_turn
+    "TakeTurnFunctionRole": ("Ledger.note_helper", "Ledger.queue_for_turn", *HAND_OVER),
+    "GiveBackTurnFunctionRole": ("Ledger.give_back_turn", *HAND_OVER),  # turns.give_back_turn
     "CreateVolumeFunctionRole": ("Kms.require_usable", "Ec2.create_volume"),  # steps.create_volume
     "VolumeStateFunctionRole": ("Ec2.volume",),  # steps.volume_progress
     "AttachVolumeFunctionRole": (  # steps.attach_volume
@@ -64,6 +76,7 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.detach_volume",
         "Ec2.delete_volume",
         "Ledger.give_back_turn",  # turns.give_back_turn
+        *HAND_OVER,
         "Sns.publish",
     ),
     "FinishFunctionRole": (),  # verdicts only
@@ -74,6 +87,7 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.tag",  # steps.record_failed
         "Ledger.finish",
         "Ledger.give_back_turn",
+        *HAND_OVER,
         "Ec2.temporary_volumes",  # release._remove_volumes
         "Ec2.volume",  # cleanup.remove_temporary_volume
         "Ec2.detach_volume",
@@ -283,6 +297,10 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             # Step Functions' guide: log delivery takes no resource-level permissions.
             assert set(statement.actions) == LOG_DELIVERY
             continue
+        if statement.sid == HAND_OVER_SID:
+            # A service integration's task token has no ARN to name: completing one takes "*".
+            assert statement.actions == ("states:SendTaskSuccess",), name
+            continue
         assert mutating == set(), (name, statement.sid)
 
 
@@ -294,8 +312,8 @@ def test_every_mutating_statement_names_its_resources_or_carries_a_condition(
     for statement in principals[name].statements:
         if all(iam.is_read_only(a) for a in statement.actions) or statement.condition:
             continue
-        if statement.sid == "DeliverLogs":
-            continue  # the documented exception above
+        if statement.sid in {"DeliverLogs", HAND_OVER_SID}:
+            continue  # the documented exceptions above
         for resource in statement.resources:
             names_one = "*" not in resource
             executions = resource.endswith(":execution:RestoreStateMachine:*")
@@ -649,13 +667,14 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             {
                 "ClaimSnapshotFunctionRole",
                 "TakeTurnFunctionRole",
+                "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
                 "ReconcileFunctionRole",
             },
         ),
         "note the unverified instances in the ledger": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
-            {"ClaimSnapshotFunctionRole", "FindUnverifiedInstancesFunctionRole"},
+            {"FindUnverifiedInstancesFunctionRole"},
         ),
         "invoke one of our functions": (
             Request("lambda:InvokeFunction", [function]),

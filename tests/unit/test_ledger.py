@@ -9,7 +9,6 @@ import pytest
 
 from vss_restore import clock, tags, turns
 from vss_restore.aws.ledger import Ledger
-from vss_restore.errors import WaitTimedOut
 from vss_restore.handlers import claim_snapshot, clean_up, give_back_turn, record_verdict, take_turn
 from vss_restore.logic.resolve import ALREADY_VERIFIED, BEING_RESTORED
 
@@ -94,7 +93,7 @@ def test_twenty_concurrent_claims_of_one_snapshot_give_it_to_exactly_one(
 
 def test_the_claims_of_an_execution_are_found_by_its_arn(ledger: Ledger, world: Any) -> None:
     turns.claim_snapshot(ledger, world.snapshot_id, EXECUTION)
-    turns.take_turn(ledger, world.helper_id, EXECUTION, world.snapshot_id, 1, None)
+    turns.take_turn(ledger, TaskTokens(), world.helper_id, EXECUTION, world.snapshot_id, 1, "t")  # type: ignore[arg-type]
 
     assert ledger.claims_of(EXECUTION) == [
         {"snapshot_id": world.snapshot_id, "status": "running", "helper": world.helper_id}
@@ -102,74 +101,198 @@ def test_the_claims_of_an_execution_are_found_by_its_arn(ledger: Ledger, world: 
     assert ledger.claims_of(OTHER) == []
 
 
-# --- turns on a helper ----------------------------------------------------------------
+# --- turns on a helper: a first-come line of task tokens ---------------------------------
 
 
-def test_a_helper_with_one_turn_makes_the_second_restore_wait(ledger: Ledger, world: Any) -> None:
-    first = turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None)
-    second = turns.take_turn(ledger, world.helper_id, OTHER, "snap-02", 1, None)
+class TaskTokens:
+    """Step Functions' side of SendTaskSuccess: which tokens were completed; some are dead."""
 
-    assert first.ready
-    assert not second.ready
-    assert second.wait_seconds > 0
+    def __init__(self) -> None:
+        self.completed: list[str] = []
+        self.dead: set[str] = set()
 
-
-def test_a_turn_given_back_goes_to_the_waiting_restore(ledger: Ledger, world: Any) -> None:
-    turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None)
-    waiting = turns.take_turn(ledger, world.helper_id, OTHER, "snap-02", 1, None)
-
-    turns.give_back_turn(ledger, world.helper_id, EXECUTION, "snap-01")
-
-    assert turns.take_turn(ledger, world.helper_id, OTHER, "snap-02", 1, waiting.as_dict()).ready
+    def complete_task(self, task_token: str, output: dict[str, Any]) -> bool:
+        if task_token in self.dead or task_token in self.completed:
+            return False  # TaskTimedOut: the task waits no more
+        self.completed.append(task_token)
+        return True
 
 
-def test_a_helper_with_two_turns_runs_two_restores(ledger: Ledger, world: Any) -> None:
-    taken = [
-        turns.take_turn(ledger, world.helper_id, f"{EXECUTION}-{n}", f"snap-0{n}", 2, None).ready
-        for n in range(3)
-    ]
-
-    assert taken == [True, True, False]
+@pytest.fixture
+def tokens() -> TaskTokens:
+    return TaskTokens()
 
 
-def test_asking_again_for_a_turn_already_held_keeps_it(ledger: Ledger, world: Any) -> None:
-    turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None)
+def ask(ledger: Ledger, tokens: TaskTokens, helper: str, n: int, limit: int = 1, attempt: int = 0):
+    """Restore n (execution n, snap-0n) asks for a turn with its task token `token-n[.attempt]`."""
+    token = f"token-{n}" + (f".{attempt}" if attempt else "")
+    return turns.take_turn(
+        ledger,
+        tokens,
+        helper,
+        f"{EXECUTION}-{n}",
+        f"snap-0{n}",
+        limit,
+        token,  # type: ignore[arg-type]
+    )
 
-    assert turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None).ready
+
+def give_back(ledger: Ledger, tokens: TaskTokens, helper: str, n: int, limit: int = 1) -> None:
+    turns.give_back_turn(ledger, tokens, helper, f"{EXECUTION}-{n}", f"snap-0{n}", limit)  # type: ignore[arg-type]
+
+
+def test_a_free_turn_completes_the_askers_own_token_at_once(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    assert ask(ledger, tokens, world.helper_id, 1)
+    assert tokens.completed == ["token-1"]
+    assert list(ledger.holders(world.helper_id)) == [turns.holder(f"{EXECUTION}-1", "snap-01")]
+
+
+def test_a_busy_helper_queues_the_token_and_completes_nothing(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+
+    assert not ask(ledger, tokens, world.helper_id, 2)
+    assert tokens.completed == ["token-1"]
+
+
+def test_a_turn_given_back_goes_to_the_oldest_waiter_first(
+    ledger: Ledger, world: Any, tokens: TaskTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+    for n in (2, 3, 4):
+        later(monkeypatch, n)
+        ask(ledger, tokens, world.helper_id, n)
+
+    for n in (1, 2, 3):
+        give_back(ledger, tokens, world.helper_id, n)
+
+    assert tokens.completed == ["token-1", "token-2", "token-3", "token-4"]
+
+
+def test_a_retried_ask_keeps_its_place_in_line(
+    ledger: Ledger, world: Any, tokens: TaskTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+    ask(ledger, tokens, world.helper_id, 2)
+    later(monkeypatch, 5)
+    ask(ledger, tokens, world.helper_id, 3)
+    later(monkeypatch, 900)  # restore 2's task timed out: its retry queues a new token
+    tokens.dead.add("token-2")
+    ask(ledger, tokens, world.helper_id, 2, attempt=1)
+
+    give_back(ledger, tokens, world.helper_id, 1)
+
+    assert tokens.completed == ["token-1", "token-2.1"]
+
+
+def test_a_dead_waiter_is_skipped_and_the_next_gets_the_turn(
+    ledger: Ledger, world: Any, tokens: TaskTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+    ask(ledger, tokens, world.helper_id, 2)
+    later(monkeypatch, 5)
+    ask(ledger, tokens, world.helper_id, 3)
+    tokens.dead.add("token-2")  # restore 2's execution was stopped while it waited
+
+    give_back(ledger, tokens, world.helper_id, 1)
+
+    assert tokens.completed == ["token-1", "token-3"]
+    assert list(ledger.holders(world.helper_id)) == [turns.holder(f"{EXECUTION}-3", "snap-03")]
+
+
+def test_a_hand_over_lost_after_its_grant_is_found_by_the_timeout_retry(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+    ask(ledger, tokens, world.helper_id, 2)
+    second = turns.holder(f"{EXECUTION}-2", "snap-02")
+    # Restore 1 gives back its turn; the hand-over grants it to restore 2, then dies
+    # before SendTaskSuccess. Restore 2's task times out 15 minutes later and asks again.
+    ledger.give_back_turn(world.helper_id, turns.holder(f"{EXECUTION}-1", "snap-01"))
+    assert ledger.grant_turn(world.helper_id, second, "token-2", 1, 2**40)
+    tokens.dead.add("token-2")
+
+    assert ask(ledger, tokens, world.helper_id, 2, attempt=1)
+    assert tokens.completed == ["token-1", "token-2.1"]
+    assert list(ledger.holders(world.helper_id)) == [second]
+
+
+def test_a_helper_with_two_turns_runs_two_restores_and_hands_over_each(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    taken = [ask(ledger, tokens, world.helper_id, n, limit=2) for n in range(1, 5)]
+    give_back(ledger, tokens, world.helper_id, 2, limit=2)
+
+    assert taken == [True, True, False, False]
+    assert tokens.completed == ["token-1", "token-2", "token-3"]
+    assert len(ledger.holders(world.helper_id)) == 2
+
+
+def test_asking_again_for_a_turn_already_held_keeps_it(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+
+    assert ask(ledger, tokens, world.helper_id, 1, attempt=1)
     assert len(ledger.holders(world.helper_id)) == 1
 
 
-def test_a_turn_never_given_back_lapses(
-    ledger: Ledger, world: Any, monkeypatch: pytest.MonkeyPatch
+def test_giving_back_a_place_in_line_leaves_the_line(
+    ledger: Ledger, world: Any, tokens: TaskTokens
 ) -> None:
-    turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None)
+    ask(ledger, tokens, world.helper_id, 1)
+    ask(ledger, tokens, world.helper_id, 2)
+
+    give_back(ledger, tokens, world.helper_id, 2)  # its cleanup, or the release of its execution
+    give_back(ledger, tokens, world.helper_id, 1)
+
+    assert tokens.completed == ["token-1"]
+    assert ledger.holders(world.helper_id) == {}
+
+
+def test_a_turn_never_given_back_lapses_to_the_next_in_line(
+    ledger: Ledger, world: Any, tokens: TaskTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask(ledger, tokens, world.helper_id, 1)
+    ask(ledger, tokens, world.helper_id, 2)
     later(monkeypatch, turns.TURN_LEASE_SECONDS + 1)
 
-    assert turns.take_turn(ledger, world.helper_id, OTHER, "snap-02", 1, None).ready
-    assert list(ledger.holders(world.helper_id)) == [turns.holder(OTHER, "snap-02")]
-
-
-def test_waiting_for_a_turn_is_bounded(ledger: Ledger, world: Any) -> None:
-    turns.take_turn(ledger, world.helper_id, EXECUTION, "snap-01", 1, None)
-    waited_since = clock.iso(clock.now() - timedelta(hours=12))
-    previous = {"attempt": 3, "since": waited_since}
-
-    with pytest.raises(WaitTimedOut, match="helper_turn"):
-        turns.take_turn(ledger, world.helper_id, OTHER, "snap-02", 1, previous)
+    assert ask(ledger, tokens, world.helper_id, 2, attempt=1)  # its task's timeout retry
+    assert list(ledger.holders(world.helper_id)) == [turns.holder(f"{EXECUTION}-2", "snap-02")]
 
 
 def test_concurrent_requests_never_give_more_turns_than_the_limit(
-    ledger: Ledger, world: Any
+    ledger: Ledger, world: Any, tokens: TaskTokens
 ) -> None:
-    def ask(n: int) -> bool:
-        return turns.take_turn(
-            ledger, world.helper_id, f"{EXECUTION}-{n}", f"snap-{n:02d}", 2, None
-        ).ready
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        taken = list(pool.map(ask, range(10)))
+        taken = list(
+            pool.map(lambda n: ask(ledger, tokens, world.helper_id, n, limit=2), range(10))
+        )
 
-    assert taken.count(True) == 2
+    # Each hand-over may come from another asker's call: count the tokens completed.
+    assert taken.count(True) <= 2
+    assert len(tokens.completed) == 2
+    assert sorted(ledger.holders(world.helper_id)) == sorted(
+        turns.holder(
+            f"{EXECUTION}-{token.removeprefix('token-')}", f"snap-0{token.removeprefix('token-')}"
+        )
+        for token in tokens.completed
+    )
+
+
+def test_concurrent_give_backs_hand_each_turn_to_one_waiter(
+    ledger: Ledger, world: Any, tokens: TaskTokens
+) -> None:
+    for n in range(8):
+        ask(ledger, tokens, world.helper_id, n, limit=2)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda n: give_back(ledger, tokens, world.helper_id, n, limit=2), (0, 1)))
+
+    assert sorted(tokens.completed) == [f"token-{n}" for n in range(4)]
     assert len(ledger.holders(world.helper_id)) == 2
 
 
@@ -197,7 +320,7 @@ def test_the_turn_handlers_take_and_give_back_the_helpers_turn(
     held = ledger.holders(world.helper_id)
     give_back_turn.handler(world.event("give_back_turn"), lambda_context)
 
-    assert taken["ready"] is True
+    assert taken == {"taken": True}
     assert list(held) == [turns.holder(event["execution"], world.snapshot_id)]
     assert ledger.holders(world.helper_id) == {}
 

@@ -27,6 +27,22 @@ def helper_key(instance_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class Turns:
+    holders: dict[str, int]  # holder -> when its turn lapses (epoch s)
+    waiting: dict[str, int]  # holder -> when it first queued (epoch ms)
+    tokens: dict[str, str]  # holder -> the task token its waiting task gave
+
+    def next_in_line(self) -> tuple[str, str] | None:
+        """The oldest waiter with a live task token and no turn yet: (holder, token)."""
+        line = sorted(
+            (since, holder)
+            for holder, since in self.waiting.items()
+            if holder in self.tokens and holder not in self.holders
+        )
+        return (line[0][1], self.tokens[line[0][1]]) if line else None
+
+
+@dataclass(frozen=True)
 class Claim:
     claimed: bool
     status: str  # the claim's status now: ours (running) or the holder's
@@ -109,29 +125,66 @@ class Ledger:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
 
-    def take_turn(
-        self, instance_id: str, holder: str, limit: int, now: int, lease_seconds: int
-    ) -> bool:
-        """One of the helper's `limit` turns for `holder`; False while all are taken."""
+    # -- the helpers' turns: who holds one, who waits for one, and their task tokens --------
+    # One item per helper: `holders` {holder: lease end}, `waiting` {holder: when it first
+    # queued, ms}, `tokens` {holder: the task token of its waiting task}. A task token is up
+    # to 2 KiB (real ones are shorter), so the 400 KB item holds at least ~190 waiters.
+
+    def turns(self, instance_id: str, now: int, waiting_lease_seconds: int) -> Turns:
+        """The helper's turns as they are now, after freeing lapsed ones (a dead holder)."""
         key = {"pk": {"S": helper_key(instance_id)}}
+        item = self._item(key["pk"]["S"])
         with throttling_is_transient():
-            self.client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET holders = if_not_exists(holders, :none)",
-                ExpressionAttributeValues={":none": {"M": {}}},
-            )
-            self._evict_expired(key, now)
-            try:
+            if not all(name in item for name in ("holders", "waiting", "tokens")):
+                # The helper's first turn (or an item from before the line): its three maps.
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression="SET holders.#me = :until",
-                    ConditionExpression="attribute_exists(holders.#me) OR size(holders) < :limit",
-                    ExpressionAttributeNames={"#me": holder},
+                    UpdateExpression="SET holders = if_not_exists(holders, :none), waiting ="
+                    " if_not_exists(waiting, :none), tokens = if_not_exists(tokens, :none)",
+                    ExpressionAttributeValues={":none": {"M": {}}},
+                )
+                item = self._item(key["pk"]["S"])
+            turns = _turns(item)
+            lapsed = [("holders", h, until) for h, until in turns.holders.items() if until < now]
+            lapsed += [
+                ("waiting", h, since)
+                for h, since in turns.waiting.items()
+                if since < (now - waiting_lease_seconds) * 1000
+            ]
+            for field, holder, value in lapsed:
+                self._remove_if(key, field, holder, value)
+        return _turns(self._item(key["pk"]["S"])) if lapsed else turns
+
+    def queue_for_turn(self, instance_id: str, holder: str, token: str, since_ms: int) -> None:
+        """Wait in line with this task token; a holder queued before keeps its place."""
+        with throttling_is_transient():
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": helper_key(instance_id)}},
+                UpdateExpression="SET waiting.#me = if_not_exists(waiting.#me, :since),"
+                " tokens.#me = :token",
+                ExpressionAttributeNames={"#me": holder},
+                ExpressionAttributeValues={":since": {"N": str(since_ms)}, ":token": {"S": token}},
+            )
+
+    def grant_turn(
+        self, instance_id: str, holder: str, token: str, limit: int, lease_until: int
+    ) -> bool:
+        """Give a free turn to a waiter whose token is still `token`; False if either changed."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": helper_key(instance_id)}},
+                    UpdateExpression="SET holders.#w = :until",
+                    ConditionExpression="size(holders) < :limit"
+                    " AND attribute_not_exists(holders.#w) AND tokens.#w = :token",
+                    ExpressionAttributeNames={"#w": holder},
                     ExpressionAttributeValues={
-                        ":until": {"N": str(now + lease_seconds)},
+                        ":until": {"N": str(lease_until)},
                         ":limit": {"N": str(limit)},
+                        ":token": {"S": token},
                     },
                 )
             except ClientError as exc:
@@ -140,15 +193,55 @@ class Ledger:
                 raise
         return True
 
-    def give_back_turn(self, instance_id: str, holder: str) -> None:
-        """Free the turn; giving back a turn never taken (a cleanup) is not an error."""
+    def stop_waiting(self, instance_id: str, holder: str, token: str = "") -> None:
+        """Take the holder out of the line; with `token`, only if its token is still that one."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": helper_key(instance_id)}},
+            "UpdateExpression": "REMOVE waiting.#me, tokens.#me",
+            "ExpressionAttributeNames": {"#me": holder},
+        }
+        if token:
+            request["ConditionExpression"] = "tokens.#me = :token"
+            request["ExpressionAttributeValues"] = {":token": {"S": token}}
+        with throttling_is_transient():
+            try:
+                self.client.update_item(**request)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def take_back_grant(self, instance_id: str, holder: str, token: str, lease_until: int) -> None:
+        """Undo a grant whose token was dead, unless the waiter has since come for its turn
+        (a new token, or none once it found the turn its own): it keeps its place in line."""
         with throttling_is_transient():
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key={"pk": {"S": helper_key(instance_id)}},
-                    UpdateExpression="REMOVE holders.#me",
-                    ConditionExpression="attribute_exists(holders.#me)",
+                    UpdateExpression="REMOVE holders.#w, tokens.#w",
+                    ConditionExpression="holders.#w = :until AND tokens.#w = :token",
+                    ExpressionAttributeNames={"#w": holder},
+                    ExpressionAttributeValues={
+                        ":until": {"N": str(lease_until)},
+                        ":token": {"S": token},
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def give_back_turn(self, instance_id: str, holder: str) -> None:
+        """Free the holder's turn and its place in line; either may be missing (a cleanup)."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": helper_key(instance_id)}},
+                    UpdateExpression="REMOVE holders.#me, waiting.#me, tokens.#me",
+                    # The helper's item is there, with its three maps (made by `turns`).
+                    ConditionExpression="attribute_exists(holders) AND attribute_exists(waiting)"
+                    " AND attribute_exists(tokens)",
                     ExpressionAttributeNames={"#me": holder},
                 )
             except ClientError as exc:
@@ -156,9 +249,7 @@ class Ledger:
                     raise
 
     def holders(self, instance_id: str) -> dict[str, int]:
-        item = self._item(helper_key(instance_id))
-        held = item.get("holders", {}).get("M", {})
-        return {name: int(value["N"]) for name, value in held.items()}
+        return _turns(self._item(helper_key(instance_id))).holders
 
     def claims_of(self, execution: str) -> list[dict[str, str]]:
         """The claims an execution made (GSI by-execution): snapshot, status and helper."""
@@ -208,23 +299,20 @@ class Ledger:
                 },
             )
 
-    def _evict_expired(self, key: dict[str, Any], now: int) -> None:
-        """Free turns whose holder never gave them back (an execution killed outright)."""
-        held = self._item(key["pk"]["S"]).get("holders", {}).get("M", {})
-        for holder, until in held.items():
-            if int(until["N"]) < now:
-                try:
-                    self.client.update_item(
-                        TableName=self.table,
-                        Key=key,
-                        UpdateExpression="REMOVE holders.#h",
-                        ConditionExpression="holders.#h = :until",
-                        ExpressionAttributeNames={"#h": holder},
-                        ExpressionAttributeValues={":until": until},
-                    )
-                except ClientError as exc:
-                    if error_code(exc) != "ConditionalCheckFailedException":
-                        raise
+    def _remove_if(self, key: dict[str, Any], field: str, holder: str, value: int) -> None:
+        """Remove field.holder if it still has that value (a lapsed turn or place in line)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="REMOVE #f.#h" + (", tokens.#h" if field == "waiting" else ""),
+                ConditionExpression="#f.#h = :value",
+                ExpressionAttributeNames={"#f": field, "#h": holder},
+                ExpressionAttributeValues={":value": {"N": str(value)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def _item(self, pk: str) -> dict[str, Any]:
         with throttling_is_transient():
@@ -236,3 +324,14 @@ class Ledger:
 
 def _text(item: dict[str, Any], name: str) -> str:
     return str(item.get(name, {}).get("S", ""))
+
+
+def _turns(item: dict[str, Any]) -> Turns:
+    def field(name: str) -> dict[str, Any]:
+        return dict(item.get(name, {}).get("M", {}))
+
+    return Turns(
+        holders={h: int(v["N"]) for h, v in field("holders").items()},
+        waiting={h: int(v["N"]) for h, v in field("waiting").items()},
+        tokens={h: str(v["S"]) for h, v in field("tokens").items()},
+    )

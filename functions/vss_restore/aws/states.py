@@ -1,4 +1,5 @@
-"""Step Functions adapter: start restores by name and ask whether an execution still runs."""
+"""Step Functions adapter: start restores by name, ask whether an execution still runs,
+complete a waiting task by its token."""
 
 import json
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RUNNING = "RUNNING"
+# What SendTaskSuccess answers for a task that waits no more.
+DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -53,6 +56,18 @@ class StepFunctions:
                 )
             except ClientError as exc:
                 if error_code(exc) == "ExecutionAlreadyExists":
+                    return False
+                raise
+        return True
+
+    def complete_task(self, task_token: str, output: dict[str, Any]) -> bool:
+        """SendTaskSuccess; False when the task no longer waits (timed out, or its execution
+        ended): Step Functions answers TaskTimedOut, TaskDoesNotExist or InvalidToken."""
+        with throttling_is_transient():
+            try:
+                self.client.send_task_success(taskToken=task_token, output=json.dumps(output))
+            except ClientError as exc:
+                if error_code(exc) in DEAD_TOKEN_CODES:
                     return False
                 raise
         return True

@@ -6,6 +6,7 @@ from vss_restore import cleanup
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
+from vss_restore.aws.states import StepFunctions
 from vss_restore.logic.resolve import RESTORE, VERIFY
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
@@ -27,4 +28,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         error=optional(event, "error"),
         execution=text(event, "execution"),
         alert_topic_arn=settings.alert_topic_arn,
+        states=StepFunctions(),
+        helper_concurrency=settings.helper_concurrency,
     )

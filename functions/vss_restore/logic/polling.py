@@ -18,8 +18,6 @@ class WaitPolicy:
 
 # One policy per thing waited for; the waits grow so that a long wait costs few rounds.
 POLICIES = {
-    # Waiting for a turn on a busy helper: its reverts can take hours.
-    "helper_turn": WaitPolicy(30, 300, 400, 12 * 3600),
     "volume_available": WaitPolicy(2, 30, 60, 3600),
     "volume_attached": WaitPolicy(2, 15, 60, 1800),
     "volume_detached": WaitPolicy(2, 15, 60, 1800),
