@@ -88,8 +88,9 @@ checkov: setup
 powershell: setup
 	$(BIN)/python -m tools.parse_powershell --template template.yaml
 
+# Two workers (pytest-xdist): the simulated runs are CPU-bound and the machine has 2 cores.
 pytest: setup
-	$(OFFLINE) $(BIN)/pytest -q -p no:cacheprovider
+	$(OFFLINE) $(BIN)/pytest -q -p no:cacheprovider -n 2
 
 # --- running ----------------------------------------------------------------------------
 
