@@ -44,14 +44,15 @@ class InjectedError(ServiceException):
 
 @dataclass
 class Fault:
-    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan"
-    target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action
+    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "event"
+    target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action, a detail-type
     times: int | None  # None: every time
     skip: int = 0
     error: str = ""
     message: str = ""
     seconds: float = 0.0
     scan_result: str = ""
+    lost: bool = False
     used: int = 0
 
     def take(self) -> bool:
@@ -88,6 +89,14 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     if "outcome" in spec:
         return Fault(
             "outcome", str(spec["outcome"]), message=str(spec.get("message", "")), **common
+        )
+    if "event" in spec:
+        return Fault(
+            "event",
+            str(spec["event"]),
+            seconds=float(spec.get("delay_seconds", 0)),
+            lost=bool(spec.get("lost", False)),
+            **common,
         )
     if "scan_result" in spec:
         return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
@@ -149,6 +158,13 @@ class Faults:
         if fault is None:
             return None
         return fault.message or "Simulated failure."
+
+    def event_delivery(self, detail_type: str) -> float | None:
+        """Extra seconds before EventBridge delivers the next such event; None: it is lost."""
+        fault = self._take("event", detail_type)
+        if fault is None:
+            return 0.0
+        return None if fault.lost else fault.seconds
 
     def windows_error(self, action: str) -> str:
         fault = self._take("windows", action)

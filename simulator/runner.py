@@ -329,7 +329,9 @@ class Simulation:
     def _eventbridge(self) -> None:
         """Deliver each event when it is due, as long as the run lasts."""
         while True:
-            self.clock.wait(None, reason="no event pending", wake_at=self.world.next_event_due)
+            # Also when a command ends: SSM's status-change event is queued as it happens.
+            self.clock.wait(None, reason="no event pending", wake_at=self.world.next_change_due)
+            self.world.settle()
             for event in self.world.pop_due_events():
                 self._deliver(event)
 

@@ -40,6 +40,11 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 )
 from moto.stepfunctions.parser.asl.eval import environment as environment_module
 from moto.stepfunctions.parser.asl.eval.callback import callback as callback_module
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackConsumerTimeout,
+    CallbackNotifyConsumerError,
+    CallbackPoolManager,
+)
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -147,6 +152,7 @@ def install(
     for module in (execute_state, execution_worker):
         patches.replace(module, "Thread", clock.Thread)
     patches.replace(callback_module, "Event", lambda: clock.Event("a callback"))
+    _close_answered_tokens(patches)
     clock.namer = _thread_namer()
 
     original_set_error = environment_module.Environment.set_error
@@ -209,3 +215,20 @@ def _parse_once() -> Callable[[str], tuple[Any, Any]]:
         return Preprocessor().visit(tree), tree
 
     return parse
+
+
+def _close_answered_tokens(patches: Patches) -> None:
+    """A task token answers once, as in AWS: SendTaskSuccess or SendTaskFailure for a task
+    that has been answered, has timed out or has ended is refused with TaskTimedOut ("the
+    task associated with the token has already been closed"). moto would take it again."""
+    original = CallbackPoolManager.notify
+
+    def notify(self: CallbackPoolManager, callback_id: Any, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        # The endpoint's event is set by the first answer, and when its task stops waiting.
+        if endpoint is not None and endpoint._notify_event.is_set():
+            raise CallbackNotifyConsumerError(CallbackConsumerTimeout())
+        answered: bool = original(self, callback_id, outcome)
+        return answered
+
+    patches.replace(CallbackPoolManager, "notify", notify)

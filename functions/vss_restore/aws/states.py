@@ -1,4 +1,5 @@
-"""Step Functions adapter: start restores by name and ask whether an execution still runs."""
+"""Step Functions adapter: start restores by name, ask whether an execution still runs, and
+complete a task that waits for a token."""
 
 import json
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RUNNING = "RUNNING"
+# The task has ended already (completed, timed out, its execution stopped): nothing to do.
+TASK_CLOSED = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -53,6 +56,28 @@ class StepFunctions:
                 )
             except ClientError as exc:
                 if error_code(exc) == "ExecutionAlreadyExists":
+                    return False
+                raise
+        return True
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        """Complete the waiting task with this output; False if it had ended already."""
+        with throttling_is_transient():
+            try:
+                self.client.send_task_success(taskToken=token, output=json.dumps(output))
+            except ClientError as exc:
+                if error_code(exc) in TASK_CLOSED:
+                    return False
+                raise
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        """Fail the waiting task with this error name; False if it had ended already."""
+        with throttling_is_transient():
+            try:
+                self.client.send_task_failure(taskToken=token, error=error[:256], cause=cause)
+            except ClientError as exc:
+                if error_code(exc) in TASK_CLOSED:
                     return False
                 raise
         return True
