@@ -28,7 +28,12 @@ from vss_restore import tags
 # updated, or these tests fail.
 STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ReadRequestFunctionRole": (),  # logic.request only
-    "ResolveSnapshotFunctionRole": ("Ec2.snapshot",),  # steps.resolve
+    "ResolveSnapshotFunctionRole": (  # steps.resolve
+        "Ec2.snapshot",
+        "Ledger.waiting",  # callbacks.snapshot_ended: our consistent snapshot's event
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
     "PrepareHelperFunctionRole": (
         "Ec2.instance",  # steps.prepare_helper
         "Ssm.instance_information",
@@ -45,13 +50,40 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.volumes_attached_to",
         "Ec2.attach_volume",
     ),
-    "RunDiskToolFunctionRole": ("Ssm.send_command",),  # steps.run_disk_tool
-    "DiskToolResultFunctionRole": ("Ssm.invocation",),  # steps.disk_tool_progress
+    "RunDiskToolFunctionRole": (  # callbacks.run_disk_tool
+        "Ssm.send_command",
+        "Ledger.waiting",
+        "Ledger.wait_for",
+        "Ssm.invocation",  # callbacks.disk_tool_ended: one look, the event may have come
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
+    "DiskToolResultFunctionRole": (  # steps.disk_tool_progress
+        "Ssm.invocation",
+        "Ledger.waiting",  # callbacks.command_waited_for, after a callback timed out
+    ),
+    "CommandFinishedFunctionRole": (  # callbacks.command_ended
+        "Ssm.invocation",
+        "Ledger.waiting",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
+    "SnapshotFailedFunctionRole": (  # callbacks.snapshot_ended
+        "Ledger.waiting",
+        "Ec2.snapshot",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
     "PlanRevertFunctionRole": (),  # logic.plan only
     "DetachVolumeFunctionRole": ("Ec2.volume", "Ec2.detach_volume"),  # steps.detach_volume
-    "SnapshotVolumeFunctionRole": (  # steps.snapshot_volume
+    "SnapshotVolumeFunctionRole": (  # callbacks.snapshot_volume
         "Ec2.snapshots_made_by",
         "Ec2.create_snapshot",
+        "Ledger.wait_for",
+        "Ledger.waiting",  # callbacks.snapshot_ended: one look, the event may have come
+        "Ec2.snapshot",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
     ),
     "SnapshotStateFunctionRole": ("Ec2.snapshot",),  # steps.snapshot_progress
     "DeleteVolumeFunctionRole": ("Ec2.volume", "Ec2.delete_volume"),  # steps.delete_volume
@@ -132,7 +164,12 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
+    "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
+    "SnapshotFailedFunctionRole": LAMBDA_DEAD_LETTERS,
 }
+
+# SendTaskSuccess and SendTaskFailure take no resource-level permissions.
+TASK_TOKENS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure"})
 
 # The principals that are not a function's role.
 OTHER_PRINCIPALS: dict[str, frozenset[str]] = {
@@ -273,6 +310,11 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             # Step Functions' guide: log delivery takes no resource-level permissions.
             assert set(statement.actions) == LOG_DELIVERY
             continue
+        if statement.sid == "CompleteWaitingTasks":
+            # The Service Authorization Reference lists no resource type for these: the
+            # task token, which only the waiting task's handlers see, is the capability.
+            assert set(statement.actions) == TASK_TOKENS
+            continue
         assert mutating == set(), (name, statement.sid)
 
 
@@ -284,8 +326,8 @@ def test_every_mutating_statement_names_its_resources_or_carries_a_condition(
     for statement in principals[name].statements:
         if all(iam.is_read_only(a) for a in statement.actions) or statement.condition:
             continue
-        if statement.sid == "DeliverLogs":
-            continue  # the documented exception above
+        if statement.sid in {"DeliverLogs", "CompleteWaitingTasks"}:
+            continue  # the documented exceptions above
         for resource in statement.resources:
             names_one = "*" not in resource
             executions = resource.endswith(":execution:RestoreStateMachine:*")
@@ -629,8 +671,26 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         # The rest of the stack.
         "write another table": (Request("dynamodb:PutItem", [another_table]), set()),
         "claim a snapshot in the ledger": (
-            Request("dynamodb:PutItem", [ledger]),
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["snapshot#snap-1"]}),
             {"ClaimSnapshotFunctionRole"},
+        ),
+        "keep a waiting task's token for a command": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}),
+            {"ClaimSnapshotFunctionRole", "RunDiskToolFunctionRole"},
+        ),
+        "keep a waiting task's token for a snapshot": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["consistent#snap-1"]}),
+            {"ClaimSnapshotFunctionRole", "SnapshotVolumeFunctionRole"},
+        ),
+        "complete a waiting task": (
+            Request("states:SendTaskSuccess", [Resource("*")]),
+            {
+                "RunDiskToolFunctionRole",
+                "CommandFinishedFunctionRole",
+                "SnapshotVolumeFunctionRole",
+                "ResolveSnapshotFunctionRole",
+                "SnapshotFailedFunctionRole",
+            },
         ),
         "invoke one of our functions": (
             Request("lambda:InvokeFunction", [function]),
