@@ -53,6 +53,7 @@ class Fault:
     seconds: float = 0.0
     scan_result: str = ""
     lost: bool = False
+    duplicate: bool = False
     used: int = 0
 
     def take(self) -> bool:
@@ -94,8 +95,9 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         return Fault(
             "event",
             str(spec["event"]),
-            seconds=float(spec.get("delay_seconds", 0)),
+            seconds=float(spec.get("delay_seconds", spec.get("duplicate_after_seconds", 0))),
             lost=bool(spec.get("lost", False)),
+            duplicate="duplicate_after_seconds" in spec,
             **common,
         )
     if "scan_result" in spec:
@@ -159,12 +161,17 @@ class Faults:
             return None
         return fault.message or "Simulated failure."
 
-    def event_delivery(self, detail_type: str) -> float | None:
-        """Extra seconds before EventBridge delivers the next such event; None: it is lost."""
+    def event_delivery(self, detail_type: str) -> list[float]:
+        """When EventBridge delivers the next such event, in seconds after it is due: one
+        moment, none (lost), a later one (delayed) or two (duplicated: at least once)."""
         fault = self._take("event", detail_type)
         if fault is None:
-            return 0.0
-        return None if fault.lost else fault.seconds
+            return [0.0]
+        if fault.lost:
+            return []
+        if fault.duplicate:
+            return [0.0, fault.seconds]
+        return [fault.seconds]
 
     def windows_error(self, action: str) -> str:
         fault = self._take("windows", action)

@@ -9,6 +9,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import (
     jitter_strategy_decl,
@@ -55,6 +56,7 @@ from moto.stepfunctions.parser.backend.execution import (
     BaseExecutionWorkerCommunication,
     Execution,
 )
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from simulator.clock import Participant, VirtualClock
 from simulator.patching import Patches
@@ -153,6 +155,7 @@ def install(
         patches.replace(module, "Thread", clock.Thread)
     patches.replace(callback_module, "Event", lambda: clock.Event("a callback"))
     _close_answered_tokens(patches)
+    _keep_the_failures_cause(patches)
     clock.namer = _thread_namer()
 
     original_set_error = environment_module.Environment.set_error
@@ -232,3 +235,17 @@ def _close_answered_tokens(patches: Patches) -> None:
         return answered
 
     patches.replace(CallbackPoolManager, "notify", notify)
+
+
+def _keep_the_failures_cause(patches: Patches) -> None:
+    """moto's SendTaskFailure drops `cause`; AWS hands it to the task's Catch as Cause."""
+
+    def send_task_failure(response: StepFunctionResponse) -> Any:
+        response.stepfunction_backend.send_task_failure(
+            response._get_param("taskToken"),
+            error=response._get_param("error"),
+            cause=response._get_param("cause"),
+        )
+        return EmptyResult()
+
+    patches.replace(StepFunctionResponse, "send_task_failure", send_task_failure)

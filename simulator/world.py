@@ -255,20 +255,19 @@ class World:
     def queue_event(
         self, due: datetime, event: dict[str, Any], faultable: bool | None = None
     ) -> None:
-        """Queue an event for EventBridge; an `event` fault may lose or delay it.
+        """Queue an event for EventBridge; an `event` fault may lose, delay or repeat it.
 
         `faultable` says whether the event is the workflow's (faults apply) or the
         simulator's own, whoever's thread queues it; None: the calling thread decides.
         """
         detail_type = str(event.get("detail-type", ""))
         if faultable is None:
-            delay = self.faults.event_delivery(detail_type)
+            delays = self.faults.event_delivery(detail_type)
         else:
             with self.faults.suspended(not faultable):
-                delay = self.faults.event_delivery(detail_type)
-        if delay is None:
-            return  # lost
-        self.events.append(PendingEvent(due + seconds(delay), next(self._seq), event))
+                delays = self.faults.event_delivery(detail_type)
+        for delay in delays:
+            self.events.append(PendingEvent(due + seconds(delay), next(self._seq), event))
 
     def next_event_due(self) -> datetime | None:
         return min((e.due for e in self.events), default=None)

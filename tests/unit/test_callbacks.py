@@ -9,6 +9,7 @@ import pytest
 
 from vss_restore import callbacks
 from vss_restore.aws.ledger import Ledger, command_key, consistent_key
+from vss_restore.errors import DiskToolReportInvalid
 from vss_restore.handlers import (
     command_finished,
     disk_tool_result,
@@ -92,7 +93,8 @@ def test_the_commands_event_fails_the_task_with_the_error_polling_would_raise(
     [(token, error, cause)] = tasks.answers
     assert (token, error) == (TOKEN, "DiskToolReportInvalid")
     assert cause["errorType"] == "DiskToolReportInvalid"
-    with pytest.raises(Exception, match="DiskToolReportInvalid|report"):
+    # Polling the same command names the same error.
+    with pytest.raises(DiskToolReportInvalid):
         disk_tool_result.handler(
             world.event("disk_tool_result", volume=volume_id, command=command_id), lambda_context
         )
@@ -144,11 +146,9 @@ def test_after_a_callback_timed_out_the_poll_finds_the_command_in_the_ledger(
     look = world.event("disk_tool_result", volume=volume_id)
     del look["command_id"]
 
-    with pytest.raises(Exception) as raised:
-        disk_tool_result.handler(look, lambda_context)
-
     # The same command's (empty) report: found through the ledger, not "no command known".
-    assert type(raised.value).__name__ == "DiskToolReportInvalid", raised.value
+    with pytest.raises(DiskToolReportInvalid, match="report"):
+        disk_tool_result.handler(look, lambda_context)
     assert command_id
 
 
