@@ -241,7 +241,9 @@ def _keep_the_failures_cause(patches: Patches) -> None:
     """moto's SendTaskFailure drops `cause`; AWS hands it to the task's Catch as Cause."""
 
     def send_task_failure(response: StepFunctionResponse) -> Any:
-        response.stepfunction_backend.send_task_failure(
+        # The parser's backend (executions run) takes the cause; moto's type says otherwise.
+        backend: Any = response.stepfunction_backend
+        backend.send_task_failure(
             response._get_param("taskToken"),
             error=response._get_param("error"),
             cause=response._get_param("cause"),
