@@ -25,6 +25,12 @@ TIMING_KEYS = (
 )
 OUTCOMES = ("volume_error", "snapshot_error")
 WINDOWS_ACTIONS = ("Inspect", "Revert", "Check")
+# Events the workflow's actions cause, that a fault may lose, delay or repeat.
+EVENTS = (
+    "EC2 Command Invocation Status-change Notification",
+    "EBS Snapshot Notification",
+    "Step Functions Execution Status Change",
+)
 
 # HTTP status AWS answers with, for the codes botocore treats by status as well as by code.
 _STATUS = {

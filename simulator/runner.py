@@ -200,7 +200,7 @@ class Simulation:
         """Run the steps as the clock's "scenario" participant, while EventBridge (and the
         schedules) deliver in participants of their own; then the operator's view."""
         with self.clock.driving("scenario") as self._driver:
-            self.clock.spawn("EventBridge", self._eventbridge, service=True)
+            self.start_eventbridge()
             if any(s.enabled for s in self.stack.schedules):
                 self.clock.spawn("schedules", self._schedules, service=True)
             for index, step in enumerate(self.scenario.steps, 1):
@@ -326,6 +326,11 @@ class Simulation:
                 )
 
     # -- EventBridge ----------------------------------------------------------------------
+    def start_eventbridge(self) -> None:
+        """Deliver the events AWS sends (snapshots, commands, executions) as they fall due,
+        for as long as the clock runs; run() does, and so must any other driver."""
+        self.clock.spawn("EventBridge", self._eventbridge, service=True)
+
     def _eventbridge(self) -> None:
         """Deliver each event when it is due, as long as the run lasts."""
         while True:

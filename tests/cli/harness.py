@@ -42,6 +42,8 @@ def operating(simulation: Simulation) -> Iterator[None]:
     clock = simulation.clock
     virtual_time = types.SimpleNamespace(sleep=clock.sleep, monotonic=clock.elapsed)
     with clock.driving("operator") as operator, mock.patch.object(follow, "time", virtual_time):
+        # The commands' and snapshots' events complete the tasks waiting for them.
+        simulation.start_eventbridge()
         yield
         clock.wait(
             lambda: not clock.busy(besides=operator), reason="the operator's executions to end"
