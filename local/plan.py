@@ -288,6 +288,12 @@ PLAN: tuple[Step, ...] = (
         },
     ),
     Step(
+        "CommandFinishedFunction",
+        "command_finished",
+        "SSM's event for that Inspect command: no task waits (this sample sent no token)",
+        expect={"command_id": COMMAND, "outcome": "no task waits for it"},
+    ),
+    Step(
         "PlanRevertFunction",
         "plan_revert",
         "the sample's inspection report: revert the recorded shadow copy",
@@ -337,6 +343,12 @@ PLAN: tuple[Step, ...] = (
         "snapshot_state",
         "that snapshot, completed now",
         expect={"ready": True},
+    ),
+    Step(
+        "SnapshotFailedFunction",
+        "snapshot_failed",
+        "a failed-snapshot event for it: no task waits (this sample sent no token)",
+        expect={"snapshot_id": CONSISTENT, "outcome": "no task waits for it"},
     ),
     Step(
         "DeleteVolumeFunction",

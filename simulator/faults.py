@@ -25,6 +25,12 @@ TIMING_KEYS = (
 )
 OUTCOMES = ("volume_error", "snapshot_error")
 WINDOWS_ACTIONS = ("Inspect", "Revert", "Check")
+# Events the workflow's actions cause, that a fault may lose, delay or repeat.
+EVENTS = (
+    "EC2 Command Invocation Status-change Notification",
+    "EBS Snapshot Notification",
+    "Step Functions Execution Status Change",
+)
 
 # HTTP status AWS answers with, for the codes botocore treats by status as well as by code.
 _STATUS = {
@@ -44,14 +50,17 @@ class InjectedError(ServiceException):
 
 @dataclass
 class Fault:
-    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan"
-    target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action
+    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "event"
+    target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action, a detail-type
     times: int | None  # None: every time
     skip: int = 0
     error: str = ""
     message: str = ""
     seconds: float = 0.0
     scan_result: str = ""
+    lost: bool = False
+    duplicate: bool = False
+    function: str = ""  # an API fault only hits calls this function's handler makes
     used: int = 0
 
     def take(self) -> bool:
@@ -81,6 +90,7 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
             str(spec["action"]).lower(),
             error=str(spec["error"]),
             message=str(spec.get("message", "")),
+            function=str(spec.get("function", "")),
             **common,
         )
     if "timing" in spec:
@@ -88,6 +98,15 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     if "outcome" in spec:
         return Fault(
             "outcome", str(spec["outcome"]), message=str(spec.get("message", "")), **common
+        )
+    if "event" in spec:
+        return Fault(
+            "event",
+            str(spec["event"]),
+            seconds=float(spec.get("delay_seconds", spec.get("duplicate_after_seconds", 0))),
+            lost=bool(spec.get("lost", False)),
+            duplicate="duplicate_after_seconds" in spec,
+            **common,
         )
     if "scan_result" in spec:
         return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
@@ -97,8 +116,11 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
 class Faults:
     """The scenario's faults, consumed as the calls they aim at happen."""
 
-    def __init__(self, faults: list[Fault]) -> None:
+    def __init__(
+        self, faults: list[Fault], caller: Callable[[], str | None] = lambda: None
+    ) -> None:
         self._faults = faults
+        self._caller = caller  # the function whose handler makes the call, if any
         self._lock = threading.Lock()
         # Per thread: while the simulator's thread reads or sets up, executions run on.
         self._local = threading.local()
@@ -126,7 +148,10 @@ class Faults:
         with self._lock:
             if self.is_suspended:
                 return None
+            caller = self._caller()
             for fault in self._faults:
+                if fault.function and fault.function != caller:
+                    continue
                 if fault.kind == kind and fault.target == target and fault.take():
                     self.hits.append(f"{kind} {target}")
                     return fault
@@ -149,6 +174,18 @@ class Faults:
         if fault is None:
             return None
         return fault.message or "Simulated failure."
+
+    def event_delivery(self, detail_type: str) -> list[float]:
+        """When EventBridge delivers the next such event, in seconds after it is due: one
+        moment, none (lost), a later one (delayed) or two (duplicated: at least once)."""
+        fault = self._take("event", detail_type)
+        if fault is None:
+            return [0.0]
+        if fault.lost:
+            return []
+        if fault.duplicate:
+            return [0.0, fault.seconds]
+        return [fault.seconds]
 
     def windows_error(self, action: str) -> str:
         fault = self._take("windows", action)

@@ -31,7 +31,7 @@ from simulator.deploy import Stack, deploy
 from simulator.estate import Estate, VssMarker
 from simulator.events import DeployedSchedule
 from simulator.faults import Faults, parse_fault
-from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout
+from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout, current_function
 from simulator.patching import Patches
 from simulator.report import (
     ExecutionResult,
@@ -90,7 +90,7 @@ class Simulation:
         self.handler_output: list[str] = []
         self.clock = VirtualClock(scenario.start)
         self.clock.stuck_seconds = scenario.execution_real_seconds
-        self.faults = Faults([parse_fault(dict(f)) for f in scenario.faults])
+        self.faults = Faults([parse_fault(dict(f)) for f in scenario.faults], current_function)
         self.world = World(self.clock, Timing.with_overrides(dict(scenario.timing)), self.faults)
         self.world.region = scenario.region
         self.aliases = Aliases(
@@ -107,6 +107,7 @@ class Simulation:
         self._exit = ExitStack()
         self.stack = Stack()
         self.estate: Estate | None = None
+        self._delivering = False
 
     # -- set up, tear down ----------------------------------------------------------------
     def __enter__(self) -> "Simulation":
@@ -200,7 +201,7 @@ class Simulation:
         """Run the steps as the clock's "scenario" participant, while EventBridge (and the
         schedules) deliver in participants of their own; then the operator's view."""
         with self.clock.driving("scenario") as self._driver:
-            self.clock.spawn("EventBridge", self._eventbridge, service=True)
+            self.start_eventbridge()
             if any(s.enabled for s in self.stack.schedules):
                 self.clock.spawn("schedules", self._schedules, service=True)
             for index, step in enumerate(self.scenario.steps, 1):
@@ -216,8 +217,10 @@ class Simulation:
         """The calling thread takes part in the virtual clock, as the scenario's steps do, for
         someone acting on the account by hand (the CLI's tests): executions it starts run while
         it sleeps (`clock.sleep`), its deadlines are virtual, and on leaving it waits until
-        every execution and invocation has ended."""
+        every execution and invocation has ended. EventBridge delivers meanwhile: the commands'
+        and snapshots' events complete the tasks waiting for them."""
         with self.clock.driving(name) as operator:
+            self.start_eventbridge()
             yield
             self.clock.wait(
                 lambda: not self.clock.busy(besides=operator),
@@ -339,10 +342,19 @@ class Simulation:
                 )
 
     # -- EventBridge ----------------------------------------------------------------------
+    def start_eventbridge(self) -> None:
+        """Deliver the events AWS sends (snapshots, commands, executions) as they fall due,
+        for as long as the clock runs; run() and operate() do. Once per simulation."""
+        if not self._delivering:
+            self._delivering = True
+            self.clock.spawn("EventBridge", self._eventbridge, service=True)
+
     def _eventbridge(self) -> None:
         """Deliver each event when it is due, as long as the run lasts."""
         while True:
-            self.clock.wait(None, reason="no event pending", wake_at=self.world.next_event_due)
+            # Also when a command ends: SSM's status-change event is queued as it happens.
+            self.clock.wait(None, reason="no event pending", wake_at=self.world.next_change_due)
+            self.world.settle()
             for event in self.world.pop_due_events():
                 self._deliver(event)
 

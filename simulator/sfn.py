@@ -9,6 +9,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import (
     jitter_strategy_decl,
@@ -58,6 +59,7 @@ from moto.stepfunctions.parser.backend.execution import (
     BaseExecutionWorkerCommunication,
     Execution,
 )
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from simulator.clock import Participant, VirtualClock
 from simulator.patching import Patches
@@ -155,6 +157,8 @@ def install(
     for module in (execute_state, execution_worker):
         patches.replace(module, "Thread", clock.Thread)
     patches.replace(callback_module, "Event", lambda: clock.Event("a callback"))
+    _close_answered_tokens(patches)
+    _keep_the_failures_cause(patches)
     clock.namer = _thread_namer()
 
     original_set_error = environment_module.Environment.set_error
@@ -251,3 +255,36 @@ def _parse_once() -> Callable[[str], tuple[Any, Any]]:
         return Preprocessor().visit(tree), tree
 
     return parse
+
+
+def _close_answered_tokens(patches: Patches) -> None:
+    """A task token answers once, as in AWS: SendTaskSuccess or SendTaskFailure for a task
+    that has been answered, has timed out or has ended is refused with TaskTimedOut ("the
+    task associated with the token has already been closed"). moto would take it again."""
+    original = CallbackPoolManager.notify
+
+    def notify(self: CallbackPoolManager, callback_id: Any, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        # The endpoint's event is set by the first answer, and when its task stops waiting.
+        if endpoint is not None and endpoint._notify_event.is_set():
+            raise CallbackNotifyConsumerError(CallbackConsumerTimeout())
+        answered: bool = original(self, callback_id, outcome)
+        return answered
+
+    patches.replace(CallbackPoolManager, "notify", notify)
+
+
+def _keep_the_failures_cause(patches: Patches) -> None:
+    """moto's SendTaskFailure drops `cause`; AWS hands it to the task's Catch as Cause."""
+
+    def send_task_failure(response: StepFunctionResponse) -> Any:
+        # The parser's backend (executions run) takes the cause; moto's type says otherwise.
+        backend: Any = response.stepfunction_backend
+        backend.send_task_failure(
+            response._get_param("taskToken"),
+            error=response._get_param("error"),
+            cause=response._get_param("cause"),
+        )
+        return EmptyResult()
+
+    patches.replace(StepFunctionResponse, "send_task_failure", send_task_failure)

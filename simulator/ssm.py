@@ -14,8 +14,11 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 
 from simulator.patching import Patches
 from simulator.windows import ToolRun
-from simulator.world import World, seconds
+from simulator.world import World, arn, base_event, iso_ms, seconds
 
+# GetCommandInvocation's statuses that end an invocation: each sends EventBridge one event.
+TERMINAL = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+INVOCATION_EVENT = "EC2 Command Invocation Status-change Notification"
 STDOUT_LIMIT = 24_000
 STDERR_LIMIT = 8_000
 AGENT_VERSION = "3.3.1957.0"
@@ -172,6 +175,17 @@ class Invocation:
             not self.finished or self.done_at is None or self.done_at > deadline
         )
 
+    def ended_at(self) -> datetime | None:
+        """When the invocation reached its final status, once that is known."""
+        if self.timed_out_delivery:
+            return self.delivery_deadline
+        if self.started_at is None or self.done_at is None:
+            return None
+        deadline = self.started_at + seconds(self.document.step_timeout)
+        if self.done_at > deadline:
+            return deadline  # the agent stops the script and reports TimedOut
+        return self.done_at if self.finished else None
+
     def status(self, now: datetime) -> tuple[str, str]:
         """(Status, StatusDetails) as GetCommandInvocation tells them."""
         if self.timed_out_delivery:
@@ -215,6 +229,48 @@ class Invocation:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class InvocationEnded:
+    """On the world's timeline: the event SSM sends when an invocation ends (FIELD-NOTES §2).
+
+    Its detail holds what AWS's documentation shows for this detail-type: command-id,
+    document-name, instance-id, requested-date-time, status. No output, no Comment: the
+    receiver asks GetCommandInvocation.
+    """
+
+    invocation: Invocation
+    sent: bool = False
+
+    def next_due(self) -> datetime | None:
+        return None if self.sent else self.invocation.ended_at()
+
+    def happen(self, at: datetime) -> None:
+        self.sent = True
+        invocation = self.invocation
+        world = invocation.world
+        status, _ = invocation.status(at)
+        if status not in TERMINAL:
+            return
+        world.queue_event(
+            at + seconds(world.timing.event_delivery_seconds),
+            base_event(
+                world,
+                INVOCATION_EVENT,
+                at,
+                [arn(world, "instance", invocation.instance_id)],
+                {
+                    "command-id": invocation.command_id,
+                    "document-name": invocation.document.name,
+                    "instance-id": invocation.instance_id,
+                    "requested-date-time": iso_ms(invocation.requested_at),
+                    "status": status,
+                },
+                source="aws.ssm",
+            ),
+            faultable=invocation.faultable,
+        )
 
 
 @dataclass
@@ -269,6 +325,7 @@ class Agents:
             self.invocations[(command_id, instance_id)] = invocation
             self.log.append(invocation)
             self.world.happenings.append(invocation)
+            self.world.happenings.append(InvocationEnded(invocation))
 
     def get(self, command_id: str, instance_id: str, plugin_name: str | None) -> dict[str, Any]:
         self.world.settle()

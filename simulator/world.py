@@ -252,11 +252,31 @@ class World:
         self.settle()
 
     # -- events ---------------------------------------------------------------------------
-    def queue_event(self, due: datetime, event: dict[str, Any]) -> None:
-        self.events.append(PendingEvent(due, next(self._seq), event))
+    def queue_event(
+        self, due: datetime, event: dict[str, Any], faultable: bool | None = None
+    ) -> None:
+        """Queue an event for EventBridge; an `event` fault may lose, delay or repeat it.
+
+        `faultable` says whether the event is the workflow's (faults apply) or the
+        simulator's own, whoever's thread queues it; None: the calling thread decides.
+        """
+        detail_type = str(event.get("detail-type", ""))
+        if faultable is None:
+            delays = self.faults.event_delivery(detail_type)
+        else:
+            with self.faults.suspended(not faultable):
+                delays = self.faults.event_delivery(detail_type)
+        for delay in delays:
+            self.events.append(PendingEvent(due + seconds(delay), next(self._seq), event))
 
     def next_event_due(self) -> datetime | None:
         return min((e.due for e in self.events), default=None)
+
+    def next_change_due(self) -> datetime | None:
+        """The next event to deliver, or happening to apply (it may queue an event)."""
+        dues = [h.next_due() for h in self.happenings]
+        dues.append(self.next_event_due())
+        return min((d for d in dues if d is not None), default=None)
 
     def pop_due_events(self) -> list[dict[str, Any]]:
         now = self.clock.now()

@@ -36,6 +36,7 @@ from vss_restore.observability import (
 from vss_restore.settings import Settings
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+DELIVERY_SECONDS = 600  # SendCommand's TimeoutSeconds: how long a command may wait for the agent
 
 
 def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
@@ -169,9 +170,8 @@ def run_disk_tool(
         document=settings.disk_tool_document,
         instance_id=instance_id,
         parameters=parameters,
-        timeout_seconds=600,
-        comment=f"vss-restore {parameters['Action'][0]} {parameters['VolumeId'][0]} "
-        f"{execution.rsplit(':', 1)[-1]}",
+        timeout_seconds=DELIVERY_SECONDS,
+        comment=disk_tool.comment(parameters["Action"][0], parameters["VolumeId"][0], execution),
     )
 
 

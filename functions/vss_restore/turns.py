@@ -58,7 +58,7 @@ def take_turn(
     if me in _turns(ledger, instance_id).holders:
         # A retried step, or a turn handed over while our previous task had timed out.
         ledger.stop_waiting(instance_id, me)
-        return states.complete_task(task_token, TURN_OUTPUT)
+        return states.succeed(task_token, TURN_OUTPUT)
     ledger.queue_for_turn(instance_id, me, task_token, int(clock.now().timestamp() * 1000))
     # Queued first, then looked: a turn given back meanwhile cannot pass us by.
     if me in hand_over(ledger, states, instance_id, limit):
@@ -67,7 +67,7 @@ def take_turn(
     if me in turns.holders and me in turns.tokens:
         # Handed to our previous token while this call queued the new one: say it ourselves.
         ledger.stop_waiting(instance_id, me)
-        return states.complete_task(task_token, TURN_OUTPUT)
+        return states.succeed(task_token, TURN_OUTPUT)
     return False
 
 
@@ -97,7 +97,7 @@ def hand_over(ledger: Ledger, states: StepFunctions, instance_id: str, limit: in
         lease_until = _epoch() + TURN_LEASE_SECONDS
         if not ledger.grant_turn(instance_id, name, token, limit, lease_until):
             continue  # someone else moved first: look again
-        if states.complete_task(token, TURN_OUTPUT):
+        if states.succeed(token, TURN_OUTPUT):
             ledger.stop_waiting(instance_id, name, token)
             granted.append(name)
         else:

@@ -35,16 +35,18 @@ def sdk_attempts(service: str) -> int:
     return int(retry.get(service, {}).get("__default__", {}).get("max_attempts", default))
 
 
-def throttled(action: str, skip: int = 0) -> dict[str, Any]:
+def throttled(action: str, skip: int = 0, function: str = "") -> dict[str, Any]:
     """Throttled one time more than the SDK retries: the handler sees AwsThrottled once."""
     service = action.split(":", 1)[0]
     code = "RequestLimitExceeded" if service == "ec2" else "ThrottlingException"
-    return {"action": action, "error": code, "times": sdk_attempts(service), "skip": skip}
+    fault = {"action": action, "error": code, "times": sdk_attempts(service), "skip": skip}
+    return fault | ({"function": function} if function else {})
 
 
-def refused(action: str, error: str, skip: int = 0) -> dict[str, Any]:
+def refused(action: str, error: str, skip: int = 0, function: str = "") -> dict[str, Any]:
     """The call fails once with an error no retry helps; the cleanup's own calls work."""
-    return {"action": action, "error": error, "times": 1, "skip": skip}
+    fault = {"action": action, "error": error, "times": 1, "skip": skip}
+    return fault | ({"function": function} if function else {})
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Case:
     key: str = ""  # the snapshot is encrypted with a KMS key in this state
     counts: dict[str, int] | None = None  # verdicts over every execution, for many restores
     peak: int | None = None  # most volumes attached to the helper at once
+    # The first execution's virtual seconds: (at least, at most), e.g. a fallback's wait.
+    took: tuple[float, float] | None = None
     bug: tuple[str, ...] = ()  # open bugs (BUGS) that make this case fail today
 
 
@@ -85,6 +89,9 @@ def _helper(**spec: Any) -> dict[str, Any]:
 
 
 SINGLE = "EBS Snapshot Notification"
+COMMAND_EVENT = "EC2 Command Invocation Status-change Notification"
+INSPECT_EVENT_LOST = {"event": COMMAND_EVENT, "lost": True}
+SNAPSHOT_EVENT_LOST = {"event": SINGLE, "lost": True}
 MULTI = "EBS Multi-Volume Snapshots Completion Status"
 WINDOWS_DEVICES = [{"alias": "C", "system": True, "drive_letters": ["C"]}] + [
     {"alias": f"xvd{letter}", "device": f"xvd{letter}"} for letter in "fghijklmnopqrstuvwxyz"
@@ -359,14 +366,20 @@ CASES: list[Case] = [
         id="invocation-throttled",
         step="Is the inspection done?",
         tried=THROTTLED,
-        change={"faults": [throttled("ssm:GetCommandInvocation")]},
+        # Its event lost, the task times out into this poll (the look after sending is
+        # the first GetCommandInvocation, the poll's the second).
+        injected="the Inspect event lost",
+        change={"faults": [throttled("ssm:GetCommandInvocation", skip=1), INSPECT_EVENT_LOST]},
         retried_by="DiskToolResultFunction",
     ),
     Case(
         id="invocation-refused",
         step="Is the inspection done?",
         tried=PERMANENT,
-        change={"faults": [refused("ssm:GetCommandInvocation", DENIED)]},
+        injected="the Inspect event lost",
+        change={
+            "faults": [refused("ssm:GetCommandInvocation", DENIED, skip=1), INSPECT_EVENT_LOST]
+        },
         **_failed(DENIED, commands={"Inspect": 1}),
     ),
     Case(
@@ -398,6 +411,50 @@ CASES: list[Case] = [
         tried=PERMANENT,
         change={"faults": [refused("ssm:SendCommand", DENIED, skip=2)]},
         **_failed(DENIED, commands={"Inspect": 1, "Revert": 1}),
+    ),
+    # -- The disk tool's events (SSM's invocation status change) -------------------------
+    Case(
+        id="command-event-lost",
+        step="Inspect the disk",
+        tried="SSM's event for the Inspect command is lost",
+        injected="the task times out after 900 s, then polls the command",
+        change={"faults": [{"event": COMMAND_EVENT, "lost": True}]},
+        commands={"Inspect": 1, "Revert": 1, "Check": 1},
+        took=(900, 1300),
+    ),
+    Case(
+        id="command-event-duplicated",
+        step="Inspect the disk",
+        tried="SSM's event for the Inspect command comes twice, 30 s apart",
+        injected="the second finds the task closed (TaskTimedOut), nothing else",
+        change={"faults": [{"event": COMMAND_EVENT, "duplicate_after_seconds": 30}]},
+        commands={"Inspect": 1, "Revert": 1, "Check": 1},
+        took=(0, 600),
+    ),
+    Case(
+        id="command-event-before-token",
+        step="Inspect the disk",
+        tried="the Inspect command's event comes before its token is kept",
+        injected="the token's PutItem throttled 9 times (25.5 s of SDK backoff) while "
+        "the 20 s Inspect ends; the look after keeping it completes the task",
+        change={"faults": [{**throttled("dynamodb:PutItem", skip=1), "times": 9}]},
+        commands={"Inspect": 1, "Revert": 1, "Check": 1},
+        took=(0, 600),
+    ),
+    Case(
+        id="revert-fails-on-windows",
+        step="Revert the shadow copies",
+        tried="Windows refuses the revert; the event fails the task",
+        change={"faults": [{"windows": "Revert", "error": "VSS_E_OBJECT_NOT_FOUND"}]},
+        **_failed("RevertFailed.*VSS_E_OBJECT_NOT_FOUND", commands={"Inspect": 1, "Revert": 1}),
+    ),
+    Case(
+        id="snapshot-event-lost",
+        step="Snapshot the consistent volume",
+        tried="the consistent snapshot's completion event is lost",
+        injected="the task times out after 3600 s, then polls the snapshot",
+        change={"faults": [{"event": SINGLE, "lost": True}]},
+        took=(3600, 4400),
     ),
     Case(
         id="check-slow",
@@ -492,11 +549,14 @@ CASES: list[Case] = [
         id="snapshot-state-throttled",
         step="Is the snapshot complete?",
         tried=THROTTLED,
-        # Its completion event comes after the look the fault hits (else another
-        # execution's DescribeSnapshots would take some of the hits).
+        # Its completion event lost, the task times out into this poll (the hourly look
+        # also calls DescribeSnapshots, hence the function).
+        injected="the consistent snapshot's event lost",
         change={
-            "faults": [throttled("ec2:DescribeSnapshots", skip=2)],
-            "timing": {"snapshot_seconds": 60},
+            "faults": [
+                throttled("ec2:DescribeSnapshots", function="SnapshotStateFunction"),
+                SNAPSHOT_EVENT_LOST,
+            ]
         },
         retried_by="SnapshotStateFunction",
     ),
@@ -504,7 +564,13 @@ CASES: list[Case] = [
         id="snapshot-state-refused",
         step="Is the snapshot complete?",
         tried=PERMANENT,
-        change={"faults": [refused("ec2:DescribeSnapshots", EC2_DENIED, skip=2)]},
+        injected="the consistent snapshot's event lost",
+        change={
+            "faults": [
+                refused("ec2:DescribeSnapshots", EC2_DENIED, function="SnapshotStateFunction"),
+                SNAPSHOT_EVENT_LOST,
+            ]
+        },
         **_failed(EC2_DENIED, snapshot_left=CONSISTENT_LEFT),
     ),
     Case(

@@ -112,6 +112,16 @@ def _fault(fault: dict[str, Any]) -> str:
         return f"`{fault['action']}` {fault['error']}, {times}{skip}"
     if "timing" in fault:
         return f"next `{fault['timing']}` {fault['seconds']:g} s"
+    if "event" in fault:
+        if fault.get("lost"):
+            return f'next "{fault["event"]}" event lost'
+        if "duplicate_after_seconds" in fault:
+            return (
+                f'next "{fault["event"]}" event twice, {fault["duplicate_after_seconds"]:g} s apart'
+            )
+        return f'next "{fault["event"]}" event {fault["delay_seconds"]:g} s late'
+    if "windows" in fault:
+        return f"Windows fails the next {fault['windows']} with `{fault['error']}`"
     return f"next {fault['outcome'].replace('_', ' ')}"
 
 

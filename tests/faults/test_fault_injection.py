@@ -67,6 +67,9 @@ def test_what_was_tried_ends_as_the_table_says_and_leaves_no_mess(
         assert report.disk_tool_commands == case.commands, why
     if case.peak is not None:
         assert report.peak_attached == {"helper": case.peak}, why
+    if case.took is not None:
+        low, high = case.took
+        assert low <= report.executions[0].virtual_seconds <= high, why
 
 
 def _status_and_verdicts(case: Case, outcome: Outcome, why: str) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, snapshot_key
 HAND_OVER = (
     "Ledger.turns",
     "Ledger.grant_turn",
-    "StepFunctions.complete_task",
+    "StepFunctions.succeed",
     "Ledger.take_back_grant",
     "Ledger.stop_waiting",
 )
@@ -41,7 +41,12 @@ HAND_OVER_SID = "HandOverTurns"
 
 STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ReadRequestFunctionRole": (),  # logic.request only
-    "ResolveSnapshotFunctionRole": ("Ec2.snapshot",),  # steps.resolve
+    "ResolveSnapshotFunctionRole": (  # steps.resolve
+        "Ec2.snapshot",
+        "Ledger.waiting",  # callbacks.snapshot_ended: our consistent snapshot's event
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
     "PrepareHelperFunctionRole": (
         "Ec2.instance",  # steps.prepare_helper
         "Ssm.instance_information",
@@ -58,13 +63,40 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
         "Ec2.volumes_attached_to",
         "Ec2.attach_volume",
     ),
-    "RunDiskToolFunctionRole": ("Ssm.send_command",),  # steps.run_disk_tool
-    "DiskToolResultFunctionRole": ("Ssm.invocation",),  # steps.disk_tool_progress
+    "RunDiskToolFunctionRole": (  # callbacks.run_disk_tool
+        "Ssm.send_command",
+        "Ledger.waiting",
+        "Ledger.wait_for",
+        "Ssm.invocation",  # callbacks.disk_tool_ended: one look, the event may have come
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
+    "DiskToolResultFunctionRole": (  # steps.disk_tool_progress
+        "Ssm.invocation",
+        "Ledger.waiting",  # callbacks.command_waited_for, after a callback timed out
+    ),
+    "CommandFinishedFunctionRole": (  # callbacks.command_ended
+        "Ssm.invocation",
+        "Ledger.waiting",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
+    "SnapshotFailedFunctionRole": (  # callbacks.snapshot_ended
+        "Ledger.waiting",
+        "Ec2.snapshot",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
+    ),
     "PlanRevertFunctionRole": (),  # logic.plan only
     "DetachVolumeFunctionRole": ("Ec2.volume", "Ec2.detach_volume"),  # steps.detach_volume
-    "SnapshotVolumeFunctionRole": (  # steps.snapshot_volume
+    "SnapshotVolumeFunctionRole": (  # callbacks.snapshot_volume
         "Ec2.snapshots_made_by",
         "Ec2.create_snapshot",
+        "Ledger.wait_for",
+        "Ledger.waiting",  # callbacks.snapshot_ended: one look, the event may have come
+        "Ec2.snapshot",
+        "StepFunctions.succeed",
+        "StepFunctions.fail",
     ),
     "SnapshotStateFunctionRole": ("Ec2.snapshot",),  # steps.snapshot_progress
     "DeleteVolumeFunctionRole": ("Ec2.volume", "Ec2.delete_volume"),  # steps.delete_volume
@@ -156,7 +188,12 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     # Hourly, no dead-letter queue: a lost run is replaced by the next (.checkov.yaml).
     "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
+    "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
+    "SnapshotFailedFunctionRole": LAMBDA_DEAD_LETTERS,
 }
+
+# SendTaskSuccess and SendTaskFailure take no resource-level permissions.
+TASK_TOKENS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure"})
 
 # The principals that are not a function's role.
 OTHER_PRINCIPALS: dict[str, frozenset[str]] = {
@@ -297,9 +334,10 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             # Step Functions' guide: log delivery takes no resource-level permissions.
             assert set(statement.actions) == LOG_DELIVERY
             continue
-        if statement.sid == HAND_OVER_SID:
-            # A service integration's task token has no ARN to name: completing one takes "*".
-            assert statement.actions == ("states:SendTaskSuccess",), name
+        if statement.sid in {HAND_OVER_SID, "CompleteWaitingTasks"}:
+            # The Service Authorization Reference lists no resource type for these: the
+            # task token, which only the waiting task's handlers see, is the capability.
+            assert set(statement.actions) <= TASK_TOKENS, name
             continue
         assert mutating == set(), (name, statement.sid)
 
@@ -312,7 +350,7 @@ def test_every_mutating_statement_names_its_resources_or_carries_a_condition(
     for statement in principals[name].statements:
         if all(iam.is_read_only(a) for a in statement.actions) or statement.condition:
             continue
-        if statement.sid in {"DeliverLogs", HAND_OVER_SID}:
+        if statement.sid in {"DeliverLogs", HAND_OVER_SID, "CompleteWaitingTasks"}:
             continue  # the documented exceptions above
         for resource in statement.resources:
             names_one = "*" not in resource
@@ -675,6 +713,38 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         "note the unverified instances in the ledger": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
             {"FindUnverifiedInstancesFunctionRole"},
+        ),
+        "keep a waiting task's token for a command": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}),
+            {"RunDiskToolFunctionRole"},
+        ),
+        "keep a waiting task's token for a snapshot": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["consistent#snap-1"]}),
+            {"SnapshotVolumeFunctionRole"},
+        ),
+        "complete a waiting task": (
+            Request("states:SendTaskSuccess", [Resource("*")]),
+            {
+                "RunDiskToolFunctionRole",
+                "CommandFinishedFunctionRole",
+                "SnapshotVolumeFunctionRole",
+                "ResolveSnapshotFunctionRole",
+                "SnapshotFailedFunctionRole",
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "fail a waiting task": (
+            Request("states:SendTaskFailure", [Resource("*")]),
+            {
+                "RunDiskToolFunctionRole",
+                "CommandFinishedFunctionRole",
+                "SnapshotVolumeFunctionRole",
+                "ResolveSnapshotFunctionRole",
+                "SnapshotFailedFunctionRole",
+            },
         ),
         "invoke one of our functions": (
             Request("lambda:InvokeFunction", [function]),

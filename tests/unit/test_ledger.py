@@ -111,10 +111,10 @@ class TaskTokens:
         self.completed: list[str] = []
         self.dead: set[str] = set()
 
-    def complete_task(self, task_token: str, output: dict[str, Any]) -> bool:
-        if task_token in self.dead or task_token in self.completed:
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.dead or token in self.completed:
             return False  # TaskTimedOut: the task waits no more
-        self.completed.append(task_token)
+        self.completed.append(token)
         return True
 
 

@@ -16,6 +16,8 @@ EXECUTION_INDEX = "by-execution"
 KEEP_SECONDS = 90 * 24 * 3600  # finished claims stay this long (TTL), then DynamoDB drops them
 # One item: the instances the hourly look last reported, so that it alerts on changes only.
 UNVERIFIED_INSTANCES_KEY = "unverified-instances"
+# A waiting task's token outlives the longest wait (Step Functions' tasks end sooner).
+WAITING_SECONDS = 2 * 24 * 3600
 
 
 def snapshot_key(snapshot_id: str) -> str:
@@ -24,6 +26,25 @@ def snapshot_key(snapshot_id: str) -> str:
 
 def helper_key(instance_id: str) -> str:
     return f"helper#{instance_id}"
+
+
+def command_key(volume_id: str, action: str) -> str:
+    """The disk tool's command of one action on one temporary volume (each runs once)."""
+    return f"command#{volume_id}#{action}"
+
+
+def consistent_key(snapshot_id: str) -> str:
+    return f"consistent#{snapshot_id}"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A task waiting for an operation's end: its token, and what it waits for."""
+
+    token: str
+    execution: str
+    operation: str  # the command ID, or the consistent snapshot's ID
+    since: str  # when the operation started (ISO)
 
 
 @dataclass(frozen=True)
@@ -298,6 +319,33 @@ class Ledger:
                     "noted_at": {"N": str(now)},
                 },
             )
+
+    def wait_for(self, key: str, waiting: Waiting, now: int) -> None:
+        """Store the token of the task that waits; a retried task's token replaces it."""
+        with throttling_is_transient():
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": key},
+                    "token": {"S": waiting.token},
+                    # Not "execution": the by-execution index holds claims only.
+                    "waiting_execution": {"S": waiting.execution},
+                    "operation": {"S": waiting.operation},
+                    "since": {"S": waiting.since},
+                    "expires_at": {"N": str(now + WAITING_SECONDS)},
+                },
+            )
+
+    def waiting(self, key: str) -> Waiting | None:
+        item = self._item(key)
+        if not item:
+            return None
+        return Waiting(
+            _text(item, "token"),
+            _text(item, "waiting_execution"),
+            _text(item, "operation"),
+            _text(item, "since"),
+        )
 
     def _remove_if(self, key: dict[str, Any], field: str, holder: str, value: int) -> None:
         """Remove field.holder if it still has that value (a lapsed turn or place in line)."""

@@ -1,5 +1,5 @@
-"""Step Functions adapter: start restores by name, ask whether an execution still runs,
-complete a waiting task by its token."""
+"""Step Functions adapter: start restores by name, ask whether an execution still runs, and
+complete a task that waits for a token."""
 
 import json
 from typing import TYPE_CHECKING, Any
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RUNNING = "RUNNING"
-# What SendTaskSuccess answers for a task that waits no more.
-DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+# The task has ended already (completed, timed out, its execution stopped): nothing to do.
+TASK_CLOSED = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -60,14 +60,24 @@ class StepFunctions:
                 raise
         return True
 
-    def complete_task(self, task_token: str, output: dict[str, Any]) -> bool:
-        """SendTaskSuccess; False when the task no longer waits (timed out, or its execution
-        ended): Step Functions answers TaskTimedOut, TaskDoesNotExist or InvalidToken."""
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        """Complete the waiting task with this output; False if it had ended already."""
         with throttling_is_transient():
             try:
-                self.client.send_task_success(taskToken=task_token, output=json.dumps(output))
+                self.client.send_task_success(taskToken=token, output=json.dumps(output))
             except ClientError as exc:
-                if error_code(exc) in DEAD_TOKEN_CODES:
+                if error_code(exc) in TASK_CLOSED:
+                    return False
+                raise
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        """Fail the waiting task with this error name; False if it had ended already."""
+        with throttling_is_transient():
+            try:
+                self.client.send_task_failure(taskToken=token, error=error[:256], cause=cause)
+            except ClientError as exc:
+                if error_code(exc) in TASK_CLOSED:
                     return False
                 raise
         return True

@@ -1,9 +1,15 @@
-"""Lambda: describe the snapshot and decide to restore it or skip it, with the reason."""
+"""Lambda: describe the snapshot and decide to restore it or skip it, with the reason.
+
+Our own consistent snapshot's event lands here too: it completes the task waiting for it.
+"""
 
 from typing import Any
 
-from vss_restore import steps
+from vss_restore import callbacks, steps
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
+from vss_restore.aws.states import StepFunctions
+from vss_restore.logic.resolve import OWN_OUTPUT
 from vss_restore.observability import RESTORE_SKIPPED, count, observed
 from vss_restore.settings import Settings
 from vss_restore.state import SNAPSHOT_ID, text
@@ -12,7 +18,11 @@ from vss_restore.state import SNAPSHOT_ID, text
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
-    decision = steps.resolve(Ec2(), Settings.from_environment(), snapshot_id)
+    settings = Settings.from_environment()
+    ec2 = Ec2()
+    decision = steps.resolve(ec2, settings, snapshot_id)
     if decision.action == "skip":
         count(RESTORE_SKIPPED)
+    if decision.reason == OWN_OUTPUT:
+        callbacks.snapshot_ended(ec2, Ledger(settings.ledger_table), StepFunctions(), snapshot_id)
     return decision.as_dict()

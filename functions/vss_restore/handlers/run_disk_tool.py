@@ -1,14 +1,19 @@
-"""Lambda: send the disk tool (Inspect or Revert) to the helper through SSM Run Command."""
+"""Lambda: send the disk tool (Inspect, Revert or Check) to the helper through SSM Run Command.
+
+Given the task's token, keep it for the command's event (callbacks.py).
+"""
 
 from typing import Any
 
-from vss_restore import steps
+from vss_restore import callbacks, steps
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
+from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import InvalidRequest
 from vss_restore.logic import disk_tool
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
-from vss_restore.state import INSTANCE_ID, VOLUME_ID, lookup, text
+from vss_restore.state import INSTANCE_ID, VOLUME_ID, lookup, optional, text
 
 
 @observed
@@ -36,11 +41,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     else:
         raise InvalidRequest(f"unknown disk tool action {action!r}")
-    command_id = steps.run_disk_tool(
-        Ssm(),
-        settings,
-        text(event, "instance_id", INSTANCE_ID),
-        parameters,
-        text(event, "execution"),
-    )
+    instance_id = text(event, "instance_id", INSTANCE_ID)
+    execution = text(event, "execution")
+    token = optional(event, "task_token")
+    if token:
+        command_id = callbacks.run_disk_tool(
+            Ssm(),
+            Ledger(settings.ledger_table),
+            StepFunctions(),
+            settings,
+            instance_id,
+            parameters,
+            execution,
+            str(token),
+        )
+    else:
+        command_id = steps.run_disk_tool(Ssm(), settings, instance_id, parameters, execution)
     return {"command_id": command_id}

@@ -1,20 +1,39 @@
-"""Lambda: snapshot the reverted volume as the consistent snapshot (once per execution)."""
+"""Lambda: snapshot the reverted volume as the consistent snapshot (once per execution).
+
+Given the task's token, keep it for the snapshot's completion event (callbacks.py).
+"""
 
 from typing import Any
 
-from vss_restore import steps
+from vss_restore import callbacks, steps
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
+from vss_restore.aws.states import StepFunctions
 from vss_restore.observability import observed
-from vss_restore.state import SNAPSHOT_ID, VOLUME_ID, lookup, text
+from vss_restore.settings import Settings
+from vss_restore.state import SNAPSHOT_ID, VOLUME_ID, lookup, optional, text
 
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    snapshot_id = steps.snapshot_volume(
-        Ec2(),
-        text(event, "volume.volume_id", VOLUME_ID),
-        text(event, "request.snapshot_id", SNAPSHOT_ID),
-        text(event, "execution"),
-        list(lookup(event, "plan.shadow_copy_ids")),
-    )
+    volume_id = text(event, "volume.volume_id", VOLUME_ID)
+    source_snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
+    execution = text(event, "execution")
+    shadow_copy_ids = list(lookup(event, "plan.shadow_copy_ids"))
+    token = optional(event, "task_token")
+    if token:
+        snapshot_id = callbacks.snapshot_volume(
+            Ec2(),
+            Ledger(Settings.from_environment().ledger_table),
+            StepFunctions(),
+            volume_id,
+            source_snapshot_id,
+            execution,
+            shadow_copy_ids,
+            str(token),
+        )
+    else:
+        snapshot_id = steps.snapshot_volume(
+            Ec2(), volume_id, source_snapshot_id, execution, shadow_copy_ids
+        )
     return {"snapshot_id": snapshot_id}

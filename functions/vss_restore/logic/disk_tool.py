@@ -23,6 +23,20 @@ PARAMETER_PATTERNS = {
 
 SHADOW_COPY_ID = re.compile(r"^\{[0-9A-Fa-f-]{36}\}$")
 
+# A command's Comment names its action and volume: the SSM event that ends it names neither.
+_COMMENT = re.compile(r"^vss-restore (Inspect|Revert|Check) (vol-[0-9a-f]{8,17}) ")
+
+
+def comment(action: str, volume_id: str, execution: str) -> str:
+    """The command's Comment (SSM keeps 100 characters): action and volume come first."""
+    return f"vss-restore {action} {volume_id} {execution.rsplit(':', 1)[-1]}"[:100]
+
+
+def commented(text: str) -> tuple[str, str] | None:
+    """(action, volume) from a Comment that comment() wrote; None for anyone else's."""
+    found = _COMMENT.match(text + " ")
+    return (found.group(1), found.group(2)) if found else None
+
 
 def parameters(
     action: str,
