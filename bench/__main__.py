@@ -70,7 +70,8 @@ def cost_rows(short: dict[str, Any], long: dict[str, Any]) -> list[Row]:
                 f"2. cost per restore ({c['revert_seconds'] / 60:g} min revert)",
                 f"{_dollars(c['dollars_total'])}: transitions {_dollars(d['transitions'])}, "
                 f"Lambda {_dollars(d['lambda_gb_seconds'] + d['lambda_requests'])} "
-                f"({c['lambda_gb_seconds']:.2f} GB-s), volume {_dollars(d['volume'])} "
+                f"({c['lambda_invocations']} requests, {c['lambda_billed_seconds']:.1f} s billed "
+                f"= {c['lambda_gb_seconds']:.2f} GB-s), volume {_dollars(d['volume'])} "
                 f"({c['volume_gib']} GiB x {c['volume_hours']:.3f} h)",
                 "-",
                 None,

@@ -45,7 +45,8 @@ WHY: dict[str, str] = {
     "consistent snapshot is incremental over the source snapshot it was restored from",
     "event_delivery_seconds": "EBS event delivery: no published figure (assumed)",
     "lambda_seconds": "a warm Python handler making 1-3 AWS calls (the simulator's "
-    "model; Lambda cold start with Powertools ~145 ms p50 comes on top, rarely)",
+    "model; a handler's own waits come on top, on the virtual clock; Lambda cold start "
+    "with Powertools ~145 ms p50 comes on top, rarely)",
 }
 
 # The two reverts: a realistic short one and a long one.

@@ -1,5 +1,7 @@
 """Measurements 1 and 2: one restore's overhead over the AWS latencies, and its cost."""
 
+import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,16 +131,28 @@ def lambda_memory_gb() -> float:
     return spec.memory / 1024
 
 
+def billed(seconds: float) -> float:
+    """What Lambda bills for an invocation of that duration: rounded up to the millisecond
+    (rounded to the microsecond first, the virtual clock's resolution)."""
+    return math.ceil(round(seconds * 1000, 3)) / 1000
+
+
 def cost(result: Run, revert_seconds: float, volume_gib: int) -> dict[str, Any]:
     """What one restore costs: every execution the run had (the restore, and the short one
-    its own consistent snapshot's event starts) and the temporary volume's life."""
+    its own consistent snapshot's event starts), every Lambda invocation for its duration on
+    the virtual clock (the waits inside handlers included) and the temporary volume's life."""
     timing = model.timing(revert_seconds=revert_seconds)
     prices = model.PRICES
     trace = the_restore(result)
     transitions = sum(e.transitions for e in result.executions)
     invocations = sum(result.invocations.values())
     memory_gb = lambda_memory_gb()
-    gb_seconds = invocations * timing["lambda_seconds"] * memory_gb
+    durations = [seconds for _, seconds in result.invocation_seconds]
+    billed_seconds = sum(billed(s) for s in durations)
+    gb_seconds = billed_seconds * memory_gb
+    seconds_by_function: Counter[str] = Counter()
+    for function, seconds in result.invocation_seconds:
+        seconds_by_function[function] += seconds
     created = trace.first("Create the volume")
     deleted = trace.first("Record the verdict")  # entered once DeleteVolume has returned
     if created is None or deleted is None:
@@ -161,7 +175,11 @@ def cost(result: Run, revert_seconds: float, volume_gib: int) -> dict[str, Any]:
         "transitions_restore": trace.transitions,
         "transitions_other_executions": transitions - trace.transitions,
         "lambda_invocations": invocations,
-        "lambda_seconds_each": timing["lambda_seconds"],
+        "lambda_seconds": round(sum(durations), 3),
+        "lambda_billed_seconds": round(billed_seconds, 3),
+        "lambda_seconds_by_function": {
+            function: round(seconds, 3) for function, seconds in seconds_by_function.most_common()
+        },
         "lambda_memory_gb": memory_gb,
         "lambda_gb_seconds": round(gb_seconds, 3),
         "volume_gib": volume_gib,

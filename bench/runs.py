@@ -58,6 +58,8 @@ class Run:
     executions: list[ExecutionTrace]
     attachments: list[Attachment]
     invocations: Counter[str]  # by function logical ID
+    # Each invocation's function and duration on the virtual clock, in-handler waits included.
+    invocation_seconds: list[tuple[str, float]]
     real_seconds: float
     scenario: Mapping[str, Any] = field(repr=False)
 
@@ -79,7 +81,10 @@ def run(scenario: Mapping[str, Any]) -> Run:
         executions = _traces(simulation, start)
         attachments = _attachments(simulation, start)
         invocations = Counter(i.function for i in simulation.functions.invocations)
-    return Run(report, executions, attachments, invocations, time.monotonic() - began, scenario)
+        seconds = [(i.function, i.seconds) for i in simulation.functions.invocations]
+    return Run(
+        report, executions, attachments, invocations, seconds, time.monotonic() - began, scenario
+    )
 
 
 TASK_TIMED_OUT = "TaskTimedOut"

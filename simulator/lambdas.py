@@ -125,6 +125,9 @@ class Invocation:
     error: str = ""
     message: str = ""
     asynchronous: bool = False
+    # Its duration on the virtual clock, from the invocation's start to the handler's return:
+    # the modelled lambda_seconds plus whatever the handler waited (what Lambda bills).
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ class Functions:
         self, function: DeployedFunction, event: Any, asynchronous: bool = False
     ) -> "_Record":
         module_name, attribute = function.spec.handler.rsplit(".", 1)
+        began = self.clock.now()
         self.clock.sleep(self.lambda_seconds)
         context = LambdaContext(
             function_name=function.name,
@@ -271,6 +275,7 @@ class Functions:
                     record.failed(exc)
             except Exception as exc:
                 record.failed(exc)
+        record.seconds = (self.clock.now() - began).total_seconds()
         if self.clock.now() > context.deadline:
             # Lambda stops a handler at its Timeout; here it ran on (its calls took effect) and
             # only its answer is replaced, by the error Step Functions would see.

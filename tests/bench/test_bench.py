@@ -129,7 +129,37 @@ def test_one_restore_costs_its_transitions_lambda_time_and_volume_hours(
     assert result["transitions_other_executions"] > 0  # its own snapshot's event, skipped
     assert result["lambda_memory_gb"] == 0.25  # 256 MB, the template's Globals
     assert result["dollars"]["transitions"] == pytest.approx(result["transitions"] * 0.025e-3)
+    assert result["dollars"]["lambda_requests"] == pytest.approx(
+        result["lambda_invocations"] * 0.2e-6
+    )
+    assert result["dollars"]["lambda_gb_seconds"] == pytest.approx(
+        result["lambda_billed_seconds"] * 0.25 * 0.0000133334, rel=1e-3
+    )
     assert 0 < result["volume_hours"] < result["restore_minutes"] / 60
+
+
+def test_each_invocation_is_billed_for_its_time_on_the_virtual_clock_waits_included(
+    one_restore: restore_module.Run,
+) -> None:
+    result = restore_module.cost(one_restore, model.SHORT_REVERT_SECONDS, 50)
+    by_function = result["lambda_seconds_by_function"]
+    modelled = model.LATENCIES["lambda_seconds"]
+
+    # CreateVolume, AttachVolume and DetachVolume wait for the volume inside the invocation.
+    assert (
+        by_function["CreateVolumeFunction"]
+        >= modelled + model.LATENCIES["volume_available_seconds"]
+    )
+    assert by_function["AttachVolumeFunction"] >= modelled + model.LATENCIES["attach_seconds"]
+    assert by_function["DetachVolumeFunction"] >= modelled + model.LATENCIES["detach_seconds"]
+    assert result["lambda_seconds"] > result["lambda_invocations"] * modelled
+    assert result["lambda_billed_seconds"] >= result["lambda_seconds"]
+
+
+def test_lambda_bills_each_invocation_rounded_up_to_the_millisecond() -> None:
+    assert restore_module.billed(0.2) == 0.2
+    assert restore_module.billed(2.2001) == 2.201
+    assert restore_module.billed(0.0004) == 0.001
 
 
 def test_a_small_fleet_is_verified_one_volume_per_helper_at_a_time() -> None:
