@@ -18,14 +18,14 @@ from vss_restore.turns import give_back_turn
 MAX_REASON = 250  # a tag value holds 256
 
 
-def reason_of(error: dict[str, Any] | None) -> str:
+def reason_of(error: dict[str, Any] | None, limit: int = MAX_REASON) -> str:
     error = error or {}
     name = str(error.get("Error", "UnknownError"))
     cause = str(error.get("Cause", ""))
     # A Lambda error's Cause is the JSON {"errorType", "errorMessage", ...}.
     with contextlib.suppress(ValueError, AttributeError):
         cause = str(json.loads(cause).get("errorMessage", cause))
-    return f"{name}: {cause}"[:MAX_REASON]
+    return f"{name}: {cause}"[:limit]
 
 
 def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:

@@ -24,6 +24,8 @@ REVERT_DURATION = "RevertDuration"  # seconds the disk tool's Revert took
 # Released after an execution that ended without its cleanup, and the daily reconciliation.
 CLAIM_RELEASED = "ClaimReleased"
 TEMPORARY_VOLUME_LEFT = "TemporaryVolumeLeft"
+# An execution that FAILED before any restore: its request refused (InvalidRequest) or unread.
+REQUEST_REFUSED = "RequestRefused"
 RECONCILE_RESTORES_STARTED = "ReconcileRestoresStarted"
 RECONCILE_RESTORES_REMAINING = "ReconcileRestoresRemaining"
 ORPHAN_VOLUMES_FOUND = "OrphanVolumesFound"

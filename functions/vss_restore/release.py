@@ -2,7 +2,8 @@
 
 Idempotent: the event can come twice, and Lambda calls again after CleanupPending. An
 execution that ran its own cleanup (the usual FAILED one) leaves nothing: then nothing is
-done and nothing published.
+done and nothing published. One that FAILED before it claimed any snapshot (its request
+refused) ran no cleanup either: it gets the one alert it would otherwise never have.
 """
 
 from datetime import timedelta
@@ -16,15 +17,23 @@ from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import RUNNING, Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import StepFunctions
-from vss_restore.cleanup import remove_temporary_volume
+from vss_restore.cleanup import reason_of, remove_temporary_volume
 from vss_restore.errors import AwsThrottled, CleanupPending, NotOurs, SnapshotNotFound
 from vss_restore.logic.release_report import (
     StatusChange,
     describe_volume,
+    failed_before_any_restore,
+    refused_alert,
     release_alert,
     release_reason,
 )
-from vss_restore.observability import CLAIM_RELEASED, TEMPORARY_VOLUME_LEFT, count, logger
+from vss_restore.observability import (
+    CLAIM_RELEASED,
+    REQUEST_REFUSED,
+    TEMPORARY_VOLUME_LEFT,
+    count,
+    logger,
+)
 from vss_restore.steps import record_failed
 from vss_restore.turns import give_back_turn
 
@@ -32,6 +41,7 @@ from vss_restore.turns import give_back_turn
 # done 2 minutes after the execution ended is given up on the next call: the alert then
 # names the volume left, instead of the event dying quietly after its last retry.
 DETACH_PATIENCE = timedelta(minutes=2)
+MAX_CAUSE_IN_ALERT = 1000  # a cause is up to 32 KB; a stack trace adds nothing to an alert
 
 
 def release_execution(
@@ -48,7 +58,8 @@ def release_execution(
     reason = release_reason(change.status)
     # The locks first: whatever happens to the volumes, the snapshot and the helper are free.
     released = []
-    for claim in ledger.claims_of(change.execution):
+    claims = ledger.claims_of(change.execution)
+    for claim in claims:
         if claim["status"] == RUNNING:
             done = _release_claim(
                 ec2,
@@ -85,6 +96,10 @@ def release_execution(
         "left": left,
     }
     if not (released or removed or left):
+        if failed_before_any_restore(change, claims=claims):
+            _alert_refused(sns, change, alert_topic_arn)
+            summary["refused"] = True
+            return summary
         logger.info("nothing left to release: the execution cleaned up after itself")
         return summary
     for _ in left:
@@ -97,6 +112,20 @@ def release_execution(
         sns.publish(alert_topic_arn, alert.subject, alert.message)
     logger.info("released", extra={"summary": summary})
     return summary
+
+
+def _alert_refused(sns: Sns, change: StatusChange, alert_topic_arn: str) -> None:
+    """No cleanup ran (it runs per restore) and nothing alerted: say so once, here.
+
+    EventBridge delivers at least once: a rare second delivery alerts a second time."""
+    reason = reason_of(
+        {"Error": change.error or "UnknownError", "Cause": change.cause}, MAX_CAUSE_IN_ALERT
+    ).removesuffix(": ")  # no cause given
+    logger.warning("the execution failed before any restore", extra={"reason": reason})
+    count(REQUEST_REFUSED)
+    if alert_topic_arn:
+        alert = refused_alert(change, reason=reason)
+        sns.publish(alert_topic_arn, alert.subject, alert.message)
 
 
 def _release_claim(

@@ -148,12 +148,14 @@ def _nothing_made(reason: str, **case: Any) -> dict[str, Any]:
 
 
 def _malformed(reason: str) -> dict[str, Any]:
-    """Not a request the workflow understands: the execution fails at once, no restore tried."""
+    """Not a request the workflow understands: the execution fails at once, no restore tried;
+    ReleaseExecution alerts that the request was refused."""
     return {
         "status": "FAILED",
         "verdict": "",
         "reason": reason,
         "tagged": False,
+        "alert": True,
         "volumes_created": 0,
     }
 

@@ -58,6 +58,11 @@ def test_what_was_tried_ends_as_the_table_says_and_leaves_no_mess(
         said = outcome.alerts_text()
         for name in [v["snapshot_id"] for v in failed_verdicts] + left:
             assert name in said, said
+        if not case.verdict:  # refused: one alert, naming the error and the execution
+            first = report.executions[0]
+            assert len(report.alerts) == 1, said
+            assert re.search(case.reason, said), said
+            assert first.name in said, said
     else:
         assert report.alerts == [], why
     if case.retried_by:

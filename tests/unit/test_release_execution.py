@@ -15,6 +15,7 @@ from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import CleanupPending, InvalidRequest
 from vss_restore.handlers import claim_snapshot, clean_up, release_execution, take_turn
 from vss_restore.logic.release_report import parse_status_change
+from vss_restore.observability import REQUEST_REFUSED
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 ABORTED_REASON = "ExecutionAborted: the execution ended ABORTED before its cleanup"
@@ -239,6 +240,133 @@ def test_an_execution_that_held_nothing_publishes_nothing(
 
     assert alert_topic.published() == []
     assert tags.STATUS not in world.snapshot_tags(world.snapshot_id)
+
+
+# --- an execution that failed before any restore ----------------------------------------
+
+REFUSED_CAUSE = json.dumps(
+    {
+        "errorType": "InvalidRequest",
+        "errorMessage": "snapshot_id 'snap-nothex' is not a snapshot ID",
+        "requestId": "0c4a7f0e-5b6f-4d3e-9d4c-2f1b0a9e8d7c",
+        "stackTrace": ['  File "/var/task/vss_restore/handlers/read_request.py", line 1'],
+    }
+)
+
+
+def _failed(world: Any, error: str | None, cause: str | None) -> dict[str, Any]:
+    event = world.event("release_execution")
+    event["detail"].update(status="FAILED", error=error, cause=cause)
+    event["detail"]["input"] = json.dumps({"snapshot_id": "snap-nothex"})
+    return event
+
+
+def test_a_refused_request_is_alerted_once_with_its_error_input_and_link(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    emitted_metrics: Callable[[], list[str]],
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    summary = release_execution.handler(
+        _failed(world, "InvalidRequest", REFUSED_CAUSE), lambda_context
+    )
+
+    [(subject, message)] = alert_topic.published()
+    assert subject == "vss-restore: request refused (InvalidRequest) by demo"
+    assert "The execution demo refused its request: no restore was tried" in message
+    assert "Error:      InvalidRequest: snapshot_id 'snap-nothex' is not a snapshot ID\n" in message
+    assert 'Input:      {"snapshot_id": "snap-nothex"}' in message
+    assert f"#/v2/executions/details/{world.execution}" in message
+    assert "stackTrace" not in message
+    assert summary["refused"] is True
+    assert emitted_metrics().count(REQUEST_REFUSED) == 1
+    assert tags.STATUS not in world.snapshot_tags(world.snapshot_id)
+
+
+def test_a_failure_without_error_or_cause_is_alerted_all_the_same(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    event = _failed(world, None, None)
+    event["detail"]["input"] = None
+
+    release_execution.handler(event, lambda_context)
+
+    [(subject, message)] = alert_topic.published()
+    assert subject == "vss-restore: failed before any restore (UnknownError) by demo"
+    assert "Error:      UnknownError\n" in message
+    assert "Input:      not included in the event" in message
+
+
+def test_reading_the_request_that_failed_otherwise_is_alerted_with_a_clipped_cause(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    cause = "The Lambda function timed out. " + "x" * 5000
+
+    release_execution.handler(_failed(world, "States.Timeout", cause), lambda_context)
+
+    [(subject, message)] = alert_topic.published()
+    assert subject == "vss-restore: failed before any restore (States.Timeout) by demo"
+    assert "failed before it restored anything" in message
+    assert "Error:      States.Timeout: The Lambda function timed out. xxx" in message
+    assert len(message) < 2000
+
+
+def test_restores_that_failed_are_not_alerted_again(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    emitted_metrics: Callable[[], list[str]],
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    # Resolving failed before the claim: its cleanup alerted, the execution ended with the
+    # verdicts (RestoreFailed), no claim was made.
+    cause = json.dumps({"errorType": "RestoreFailed", "errorMessage": '{"failed": []}'})
+
+    summary = release_execution.handler(_failed(world, "RestoreFailed", cause), lambda_context)
+
+    assert alert_topic.published() == []
+    assert "refused" not in summary
+    assert REQUEST_REFUSED not in emitted_metrics()
+
+
+def test_a_restore_with_a_claim_that_cleaned_up_is_not_alerted_as_refused(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    claim_snapshot.handler(world.event("claim_snapshot"), lambda_context)
+    take_turn.handler(world.event("take_turn"), lambda_context)
+    clean_up.handler(world.event("clean_up", volume=world.temporary_volume()), lambda_context)
+    published = len(alert_topic.published())  # the cleanup's own failure alert
+
+    # Whatever the error: even one that is not the workflow's RestoreFailed.
+    release_execution.handler(_failed(world, "States.Runtime", None), lambda_context)
+
+    assert len(alert_topic.published()) == published
+
+
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
+def test_an_execution_stopped_before_any_restore_is_not_alerted(
+    world: Any,
+    lambda_context: Any,
+    alert_topic: Any,
+    status: str,
+    seconds_after_the_end: Callable[[float], None],
+) -> None:
+    event = _failed(world, "States.Timeout", "")
+    event["detail"]["status"] = status
+
+    release_execution.handler(event, lambda_context)
+
+    assert alert_topic.published() == []
 
 
 def test_a_claim_another_execution_took_over_is_not_released(

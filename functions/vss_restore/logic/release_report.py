@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from vss_restore import tags
-from vss_restore.errors import InvalidRequest
+from vss_restore.errors import InvalidRequest, RestoreFailed
 from vss_restore.logic.alert import Alert, console_link
 
 # The statuses of an execution that may have ended before its own cleanup ran, and the
@@ -15,6 +15,10 @@ ENDED_BADLY = {
     "TIMED_OUT": "ExecutionTimedOut",
     "ABORTED": "ExecutionAborted",
 }
+# The error the workflow fails with once every restore has its verdict: each failed one
+# was alerted by its own cleanup already.
+RESTORES_FAILED = RestoreFailed.__name__
+MAX_INPUT_IN_ALERT = 1000  # an event is up to 256 KB; its start tells what it was
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class StatusChange:
     execution: str
     status: str
     ended_at: datetime
+    error: str = ""  # the execution's error and cause, when it FAILED ("" when null)
+    cause: str = ""
+    input: str = ""  # its input, as JSON text ("" when not included)
 
     @property
     def name(self) -> str:
@@ -46,7 +53,24 @@ def parse_status_change(event: dict[str, Any]) -> StatusChange:
         raise InvalidRequest(f"the event time {event.get('time')!r} is not a date") from None
     if ended_at.tzinfo is None:
         raise InvalidRequest(f"the event time {event.get('time')!r} has no time zone")
-    return StatusChange(execution, str(status), ended_at)
+    return StatusChange(
+        execution,
+        str(status),
+        ended_at,
+        error=_text(detail.get("error")),
+        cause=_text(detail.get("cause")),
+        input=_text(detail.get("input")),
+    )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def failed_before_any_restore(change: StatusChange, *, claims: list[dict[str, str]]) -> bool:
+    """The execution FAILED without claiming a snapshot, and not for a failed restore: its
+    request was refused (InvalidRequest) or reading it failed, and nothing alerted yet."""
+    return change.status == "FAILED" and not claims and change.error != RESTORES_FAILED
 
 
 def release_reason(status: str) -> str:
@@ -85,6 +109,29 @@ def release_alert(
     subject = f"vss-restore: released {change.name} ({change.status})"
     if left:
         subject = f"vss-restore: {len(left)} resource(s) left by {change.name} ({change.status})"
+    return Alert(subject, "\n".join(lines))
+
+
+def refused_alert(change: StatusChange, *, reason: str) -> Alert:
+    """An execution that never got to a restore: what it was asked, and why it stopped."""
+    refused = change.error == InvalidRequest.__name__
+    what = "refused its request" if refused else "failed before it restored anything"
+    request = change.input
+    if len(request) > MAX_INPUT_IN_ALERT:
+        request = request[: MAX_INPUT_IN_ALERT - 1] + "…"
+    lines = [
+        f"The execution {change.name} {what}: no restore was tried, nothing was created.",
+        "",
+        f"Error:      {reason}",
+        f"Input:      {request or 'not included in the event'}",
+        f"Execution:  {console_link(change.execution)}",
+        "",
+        "Each event like this one fails the same way: look at what sent it."
+        if refused
+        else "Its snapshots were not checked: start it again once the cause is fixed.",
+    ]
+    headline = "request refused" if refused else "failed before any restore"
+    subject = f"vss-restore: {headline} ({change.error or 'UnknownError'}) by {change.name}"
     return Alert(subject, "\n".join(lines))
 
 
