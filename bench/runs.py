@@ -118,10 +118,10 @@ def _traces(simulation: Simulation, start: datetime) -> list[ExecutionTrace]:
                             )
                         )
                     elif event["type"] == TASK_TIMED_OUT and entered:
-                        # Step Functions bills the Retry that follows as a transition.
-                        entered.append(
-                            Entered(entered[-1].state + RETRIED, _offset(event["timestamp"], start))
-                        )
+                        # Step Functions bills the Retry that follows as a transition;
+                        # named after the task, however many times it timed out before.
+                        state = entered[-1].state.removesuffix(RETRIED) + RETRIED
+                        entered.append(Entered(state, _offset(event["timestamp"], start)))
                 token = page.get("nextToken")
                 if not token:
                     break

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import coldstart, model, scenarios
+from bench import coldstart, model, runs, scenarios
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
@@ -174,6 +174,21 @@ def test_a_small_fleet_is_verified_one_volume_per_helper_at_a_time() -> None:
     assert set(result["peak_attached"].values()) == {1}
     assert sum(result["throttled_calls"].values()) > 0
     assert result["makespan_seconds"] >= result["ideal_seconds"]
+
+
+def test_every_timeout_of_a_queued_turn_counts_as_a_round_waiting_for_it() -> None:
+    # One helper for 12 snapshots: the last ones wait more than two 15-minute timeouts.
+    spec = fleet_module.FleetSpec(instances=4, helpers=1, throttle_every=None)
+    result = runs.run(fleet_module.shard(spec, None))
+
+    timeouts = [
+        [s.state for s in e.entered if s.state.endswith(runs.RETRIED)] for e in result.executions
+    ]
+    summary = fleet_module.summarize(result)
+
+    assert max(len(t) for t in timeouts) >= 2
+    assert {s for t in timeouts for s in t} == {fleet_module.TURN_WAIT}
+    assert summary["turn_waits"] == sum(len(t) for t in timeouts)
 
 
 def test_the_table_says_which_goals_are_met() -> None:
