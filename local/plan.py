@@ -101,6 +101,15 @@ def _attached_to_helper(account: LocalAccount, seen: dict[str, str]) -> list[str
     return [f"{seen[VOLUME]} is not attached to the helper: {volume.get('Attachments')}"]
 
 
+def _no_turn_kept(account: LocalAccount, seen: dict[str, str]) -> list[str]:
+    """A turn whose task cannot be told stays free, and the dead token is dropped. The place
+    in line stays, for the task's retry with a new token (a dead execution's release frees
+    it)."""
+    item = account.ledger_item(f"helper#{seen[HELPER]}")
+    kept = {field: sorted((item.get(field) or {}).get("M", {})) for field in ("holders", "tokens")}
+    return [f"the helper's {field}: {names}" for field, names in kept.items() if names]
+
+
 def _revert_and_check_ran(account: LocalAccount, seen: dict[str, str]) -> list[str]:
     """The simulated Windows helper really reverted the backup's shadow copy, and the check
     found the disk clean: the plan the samples carry fits the disk that was restored."""
@@ -232,8 +241,10 @@ PLAN: tuple[Step, ...] = (
     Step(
         "TakeTurnFunction",
         "take_turn",
-        "the helper's only turn (HelperConcurrency 1), free: its own token completed at once",
-        expect={"taken": True},
+        "the helper's only turn (HelperConcurrency 1) is free, but the sample's token is no "
+        "waiting task's: Step Functions answers InvalidToken, so the turn is not kept",
+        expect={"taken": False},
+        check=_no_turn_kept,
     ),
     Step(
         "CreateVolumeFunction",

@@ -230,6 +230,17 @@ class LocalAccount:
     def ssm(self) -> Any:
         return boto3.client("ssm", region_name=REGION)
 
+    def ledger_item(self, key: str) -> dict[str, Any]:
+        """The Ledger table's item with this key, as stored ({} if there is none)."""
+        assert self.simulation is not None
+        client: Any = boto3.client("dynamodb", region_name=REGION)
+        found = client.get_item(
+            TableName=self.simulation.stack.tables["Ledger"],
+            Key={"pk": {"S": key}},
+            ConsistentRead=True,
+        )
+        return dict(found.get("Item", {}))
+
     def alerts(self) -> list[dict[str, str]]:
         assert self.simulation is not None
         return read_alerts(self.simulation)
