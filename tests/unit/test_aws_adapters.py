@@ -116,6 +116,17 @@ def test_a_snapshot_that_cannot_be_found_is_snapshot_not_found(ec2: Any, code: s
         adapter.snapshot(SNAPSHOT)
 
 
+def test_an_error_without_a_message_still_says_what_is_wrong(ec2: Any) -> None:
+    adapter, stubber = ec2
+    stubber.add_client_error(
+        "describe_snapshots", service_error_code="InvalidSnapshot.NotFound", service_message=""
+    )
+
+    with pytest.raises(SnapshotNotFound) as raised:
+        adapter.snapshot(SNAPSHOT)
+    assert str(raised.value) == f"{SNAPSHOT}: InvalidSnapshot.NotFound: no such snapshot"
+
+
 def test_a_snapshot_not_visible_to_the_account_is_snapshot_not_found(ec2: Any) -> None:
     adapter, stubber = ec2
     stubber.add_response("describe_snapshots", {"Snapshots": []})

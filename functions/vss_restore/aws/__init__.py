@@ -17,7 +17,8 @@ def error_code(exc: ClientError) -> str:
 
 
 def error_message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", ""))
+    """AWS's message; "" when the answer carries none (moto's does not, for some errors)."""
+    return str(exc.response.get("Error", {}).get("Message") or "")
 
 
 @contextmanager

@@ -30,7 +30,8 @@ class Ec2:
                 found = self.client.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
             except ClientError as exc:
                 if error_code(exc) in {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}:
-                    raise SnapshotNotFound(f"{snapshot_id}: {error_message(exc)}") from exc
+                    said = error_message(exc) or f"{error_code(exc)}: no such snapshot"
+                    raise SnapshotNotFound(f"{snapshot_id}: {said}") from exc
                 raise
         if not found:
             raise SnapshotNotFound(f"{snapshot_id} is not visible to this account")
