@@ -4,23 +4,101 @@ The Lambda Python runtime has boto3 preinstalled, so boto3's import is the floor
 handler's cold start; what a handler imports beyond it is ours to keep small. Each import
 runs in a fresh interpreter (`python -X importtime -c "import M"`), boto3 alone right
 before each handler, and the median of the pairs' ratios counts: the machine is shared.
+
+Where the template's runtime (python3.12) is on this machine, the imports run there, as
+Lambda runs them: the handler from the deployment package that `sam build` lays out (the
+pinned requirements with their dependencies and `functions/`, no `.pyc`, so compiled at
+each import as on Lambda's read-only /var/task), boto3 from a runtime directory after it
+on the path (/var/runtime's place). Otherwise, and for comparison, in the dev venv.
 """
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from local.invoke import Failed, find_runtime_python, template_runtime_and_architecture
 from simulator.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 BASELINE = "boto3"
+WORK = ROOT / "out" / "coldstart"
 
 Importer = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """Where modules are imported: a Python, the directories on its path, first first."""
+
+    python: str
+    path: tuple[Path, ...]
+    what: str
+
+    def version(self) -> str:
+        done = subprocess.run(
+            [self.python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+
+DEV_VENV = Interpreter(
+    sys.executable,
+    (ROOT / "functions",),
+    "the dev venv: functions/ and the venv's packages (boto3 with awscrt), .pyc cached",
+)
+
+
+def lambda_like(python: str, work: Path = WORK) -> Interpreter:
+    """`python` (the runtime's) with the deployment package, rebuilt in `work`, then a
+    runtime directory holding the dev venv's boto3 and botocore versions (no awscrt, as
+    Lambda's). Lambda's own boto3 version differs and, unlike the package, may ship .pyc
+    (assumed here: pip's default)."""
+    task, runtime = work / "task", work / "runtime"
+    shutil.rmtree(work, ignore_errors=True)
+    requirements = ROOT / "functions" / "requirements.txt"
+    _pip(python, "--no-compile", "-r", str(requirements), "--target", str(task))
+    shutil.copytree(
+        ROOT / "functions",
+        task,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    pins = [f"{name}=={metadata.version(name)}" for name in ("boto3", "botocore")]
+    _pip(python, *pins, "--target", str(runtime))
+    what = "the deployment package as sam build lays it out (no .pyc), boto3 {} after it".format(
+        metadata.version("boto3")
+    )
+    return Interpreter(python, (task, runtime), what)
+
+
+def _pip(python: str, *arguments: str) -> None:
+    done = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pip install {' '.join(arguments)} failed: {done.stderr[-500:]}")
+
+
+def runtime_python() -> str | None:
+    """The template's runtime Python, found as the Makefile finds it for sam build."""
+    try:
+        return find_runtime_python()
+    except Failed:
+        return None
 
 
 def handler_modules(template: Path = TEMPLATE) -> list[str]:
@@ -29,15 +107,16 @@ def handler_modules(template: Path = TEMPLATE) -> list[str]:
     return sorted({spec.handler.rsplit(".", 1)[0] for spec in specs})
 
 
-def importtime_report(module: str) -> str:
+def importtime_report(module: str, where: Interpreter = DEV_VENV) -> str:
     """`-X importtime`'s stderr for importing `module` in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions"), "PYTHONDONTWRITEBYTECODE": "1"}
+    path = os.pathsep.join(str(p) for p in where.path)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        [where.python, "-X", "importtime", "-c", f"import {module}"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=where.path[0],
         check=False,
     )
     if done.returncode != 0:
@@ -88,11 +167,17 @@ def beyond_baseline(report: str, baseline_report: str, count: int = 5) -> list[d
 def measure(
     repetitions: int = 5,
     modules: Sequence[str] | None = None,
-    importer: Importer = importtime_report,
+    importer: Importer | None = None,
+    where: Interpreter = DEV_VENV,
 ) -> dict[str, Any]:
     """Each handler's import against boto3's imported just before it (a pair per round, so
     that both see the same load), after one round to warm the disk cache; the median of
     each handler's ratios counts."""
+    if importer is None:
+
+        def importer(module: str) -> str:
+            return importtime_report(module, where)
+
     handlers = list(modules) if modules is not None else handler_modules()
     ratios: dict[str, list[float]] = {m: [] for m in handlers}
     times: dict[str, list[int]] = {m: [] for m in [BASELINE, *handlers]}
@@ -111,7 +196,8 @@ def measure(
     worst = max(medians, key=lambda m: medians[m])
     return {
         "repetitions": repetitions,
-        "python": sys.version.split()[0],
+        "python": where.version(),
+        "where": where.what,
         "boto3_ms": round(statistics.median(times[BASELINE]) / 1000, 1),
         "handlers": {
             m: {
@@ -125,3 +211,17 @@ def measure(
         "median_ratio": round(statistics.median(medians.values()), 2),
         "worst_beyond_boto3": beyond_baseline(last[worst], last[BASELINE]),
     }
+
+
+def measure_cold_start(repetitions: int = 5) -> dict[str, Any]:
+    """In the runtime's Python with the deployment package, and in the dev venv for
+    comparison; in the dev venv alone, saying so, when the runtime's Python is missing."""
+    python = runtime_python()
+    if python is None:
+        result = measure(repetitions)
+        runtime = template_runtime_and_architecture()[0]
+        result["fallback"] = f"no {runtime} on this machine: measured in the dev venv instead"
+        return result
+    result = measure(repetitions, where=lambda_like(python))
+    result["dev_venv"] = measure(repetitions)
+    return result

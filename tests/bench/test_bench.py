@@ -1,5 +1,9 @@
 """The bench (issue #7), small: its model, its scenarios, and each measurement on a tiny run."""
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from bench import coldstart, model, runs, scenarios
@@ -97,6 +101,38 @@ def test_a_real_handler_import_is_measured_in_a_fresh_interpreter() -> None:
     report = coldstart.importtime_report(module)
 
     assert coldstart.cumulative_us(report, module) > coldstart.cumulative_us(report, "boto3")
+
+
+def test_the_runtime_imports_the_handler_from_the_package_and_boto3_from_after_it(
+    tmp_path: Path,
+) -> None:
+    python = coldstart.runtime_python()
+    if python is None:
+        pytest.skip("no python3.12 on this machine: the bench falls back to the dev venv")
+    where = coldstart.lambda_like(python, tmp_path)
+    module = coldstart.handler_modules()[0]
+    code = (
+        "import boto3, botocore, vss_restore, aws_lambda_powertools as p; "
+        "print(boto3.__file__, vss_restore.__file__, p.__file__, sep='\\n')"
+    )
+    path = ":".join(str(p) for p in where.path)
+    done = subprocess.run(
+        [where.python, "-c", code],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    boto3, ours, powertools = done.stdout.split()
+
+    assert where.version().startswith("3.12")
+    assert boto3.startswith(str(tmp_path / "runtime"))
+    assert ours.startswith(str(tmp_path / "task"))
+    assert powertools.startswith(str(tmp_path / "task"))
+    assert not list((tmp_path / "task").rglob("*.pyc"))  # sam build ships none
+    report = coldstart.importtime_report(module, where)
+    assert coldstart.cumulative_us(report, module) > coldstart.cumulative_us(report, "boto3")
+    assert not list((tmp_path / "task").rglob("*.pyc"))  # nor does an import write any
 
 
 @pytest.fixture(scope="module")
