@@ -4,6 +4,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import sys
 import time
 import types
@@ -18,6 +19,7 @@ from unittest import mock
 
 import boto3
 import botocore.endpoint
+import botocore.retryhandler
 from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
@@ -158,6 +160,10 @@ class Simulation:
         self._exit.callback(router.close_session)
         patches.replace(sys, "stdout", router)
         patches.replace(botocore.endpoint, "time", types.SimpleNamespace(sleep=self.clock.sleep))
+        # botocore's retry backoff (legacy mode, the handlers' default) draws its jitter
+        # from the process-wide `random`: seeded from the scenario, the same scenario waits
+        # the same, whatever else the process drew before.
+        patches.replace(botocore.retryhandler, "random", random.Random(self.aliases.seed))
         faults_module.install(patches, self.faults)
         speedups.install(patches)
         ec2_patches.install(patches, self.world)

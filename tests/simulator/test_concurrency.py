@@ -1,6 +1,8 @@
 """Executions run side by side on one virtual clock, as AWS runs them, and the same scenario
 always runs the same way."""
 
+import json
+import random
 import time
 from typing import Any
 
@@ -84,6 +86,23 @@ def test_the_same_scenario_gives_the_same_report(nightly: Run) -> None:
     # retries with jitter, the helper's turns.
     again = run_scenario(SCENARIOS / "nightly-backup.json")
     assert again.to_json() == nightly.report.to_json()
+
+
+def test_botocore_retry_backoff_waits_the_same_whatever_the_process_drew_before() -> None:
+    # botocore retries a throttled call after a jittered backoff drawn from `random`; the
+    # fleet bench runs its parts in fresh processes, each with its own `random`.
+    scenario = json.loads((SCENARIOS / "on-demand.json").read_text())
+    scenario["faults"] = [
+        {"action": "ec2:CreateVolume", "error": "RequestLimitExceeded", "times": 2},
+        {"action": "ec2:DetachVolume", "error": "RequestLimitExceeded", "times": 3},
+    ]
+    reports = []
+    for seed in (1, 2):
+        random.seed(seed)
+        reports.append(run_scenario(scenario).to_json())
+    first, second = reports
+    assert first["faults_hit"] == ["api ec2:createvolume"] * 2 + ["api ec2:detachvolume"] * 3
+    assert first == second
 
 
 def test_a_handler_blocking_outside_the_virtual_clock_fails_the_run_loudly(
