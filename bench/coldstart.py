@@ -59,11 +59,19 @@ DEV_VENV = Interpreter(
 )
 
 
+def package_compile() -> list[str]:
+    """How `make build` compiles the package after sam build (the Makefile's one definition)."""
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("PACKAGE_COMPILE :="):
+            return line.split(":=", 1)[1].split()
+    raise RuntimeError("the Makefile defines no PACKAGE_COMPILE")
+
+
 def lambda_like(python: str, work: Path = WORK) -> Interpreter:
-    """`python` (the runtime's) with the deployment package, rebuilt in `work`, then a
-    runtime directory holding the dev venv's boto3 and botocore versions (no awscrt, as
-    Lambda's). Lambda's own boto3 version differs and, unlike the package, may ship .pyc
-    (assumed here: pip's default)."""
+    """`python` (the runtime's) with the deployment package, rebuilt in `work` and compiled
+    as `make build` compiles it, then a runtime directory holding the dev venv's boto3 and
+    botocore versions (no awscrt, as Lambda's). Lambda's own boto3 version differs and may
+    ship .pyc (assumed here: pip's default)."""
     task, runtime = work / "task", work / "runtime"
     shutil.rmtree(work, ignore_errors=True)
     requirements = ROOT / "functions" / "requirements.txt"
@@ -74,9 +82,10 @@ def lambda_like(python: str, work: Path = WORK) -> Interpreter:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
+    subprocess.run([python, *package_compile(), str(task)], check=True)
     pins = [f"{name}=={metadata.version(name)}" for name in ("boto3", "botocore")]
     _pip(python, *pins, "--target", str(runtime))
-    what = "the deployment package as sam build lays it out (no .pyc), boto3 {} after it".format(
+    what = "the deployment package as make build leaves it (compiled), boto3 {} after it".format(
         metadata.version("boto3")
     )
     return Interpreter(python, (task, runtime), what)
