@@ -37,7 +37,6 @@ HAND_OVER = (
     "Ledger.stop_waiting",
 )
 
-HAND_OVER_SID = "HandOverTurns"
 
 STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ReadRequestFunctionRole": (),  # logic.request only
@@ -334,7 +333,7 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             # Step Functions' guide: log delivery takes no resource-level permissions.
             assert set(statement.actions) == LOG_DELIVERY
             continue
-        if statement.sid in {HAND_OVER_SID, "CompleteWaitingTasks"}:
+        if statement.sid == "CompleteWaitingTasks":
             # The Service Authorization Reference lists no resource type for these: the
             # task token, which only the waiting task's handlers see, is the capability.
             assert set(statement.actions) <= TASK_TOKENS, name
@@ -350,7 +349,7 @@ def test_every_mutating_statement_names_its_resources_or_carries_a_condition(
     for statement in principals[name].statements:
         if all(iam.is_read_only(a) for a in statement.actions) or statement.condition:
             continue
-        if statement.sid in {"DeliverLogs", HAND_OVER_SID, "CompleteWaitingTasks"}:
+        if statement.sid in {"DeliverLogs", "CompleteWaitingTasks"}:
             continue  # the documented exceptions above
         for resource in statement.resources:
             names_one = "*" not in resource
