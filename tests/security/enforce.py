@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.security.iam import ACCOUNT, REGION, Principal, Request, Resource, allows
+from simulator.iam.evaluate import Request, Resource, allows
+from simulator.iam.stack import ACCOUNT, REGION, Principal
 
 DENIED_CODES = {
     "ec2": "UnauthorizedOperation",
