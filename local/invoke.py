@@ -116,7 +116,9 @@ def _absolute(relative: str) -> str:
     return str((REPO / relative).resolve()) + ("/" if relative.endswith("/") else "")
 
 
-def sam_environment(runtime_python: str, endpoint: str = "") -> dict[str, str]:
+def sam_environment(
+    runtime_python: str, endpoint: str = "", access_key: str = ""
+) -> dict[str, str]:
     environment = {
         **os.environ,
         "PATH": f"{Path(runtime_python).parent}:{os.environ.get('PATH', '')}",
@@ -126,6 +128,11 @@ def sam_environment(runtime_python: str, endpoint: str = "") -> dict[str, str]:
     environment.pop("AWS_PROFILE", None)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         environment.setdefault(name, "testing")
+    if access_key:
+        # sam local invoke hands these credentials to the container: the function signs its
+        # calls as its own role, and the simulator's server judges them against that role.
+        environment["AWS_ACCESS_KEY_ID"] = access_key
+        environment.pop("AWS_SESSION_TOKEN", None)
     if endpoint:
         # sam local invoke asks STS for the account ID first: moto answers, nothing else.
         environment["AWS_ENDPOINT_URL"] = endpoint
@@ -212,7 +219,9 @@ def invoke(
     done = subprocess.run(
         command,
         cwd=REPO,
-        env=sam_environment(runtime_python, account.endpoint),
+        env=sam_environment(
+            runtime_python, account.endpoint, account.credentials_for(step.function)
+        ),
         capture_output=True,
         text=True,
         check=False,

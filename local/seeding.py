@@ -171,6 +171,12 @@ class LocalAccount:
         backend.volumes[volume_id].create_time = self.now() - timedelta(hours=48)
         return volume_id
 
+    def credentials_for(self, function: str) -> str:
+        """The access key the function's container signs with: its own role's."""
+        assert self.simulation is not None
+        assert self.simulation.authorizer is not None
+        return self.simulation.authorizer.credentials_for(function)
+
     # -- the samples ----------------------------------------------------------------------
     def learn(self, fake: str, real: str) -> None:
         self.rewrites[fake] = real

@@ -45,6 +45,8 @@ class Stack:
     tables: dict[str, str] = field(default_factory=dict)  # logical ID -> table name
     topics: dict[str, str] = field(default_factory=dict)  # logical ID -> topic ARN
     schedules: list[DeployedSchedule] = field(default_factory=list)
+    # logical ID -> the physical name IAM's ARNs use (table, topic, queue, machine, document)
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def _code_zip() -> bytes:
@@ -91,10 +93,19 @@ def deploy(
         "Role"
     ]["Arn"]
 
-    for logical_id, resource in template.resources.items():
+    # Keys first: a topic names its key wherever the template declares it.
+    ordered = sorted(
+        template.resources.items(), key=lambda item: item[1].get("Type") != "AWS::KMS::Key"
+    )
+    for logical_id, resource in ordered:
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         _name_resource(logical_id, resource, resolver, refs, attributes, region, account)
+        stack.names[logical_id] = (
+            attributes.get((logical_id, "QueueName"))
+            or refs.get(f"{logical_id}#name")
+            or refs[logical_id]
+        )
         if resource.get("Type") in {"AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"}:
             stack.tables[logical_id] = refs[logical_id]
         elif resource.get("Type") == "AWS::SNS::Topic":
@@ -245,9 +256,23 @@ def _name_resource(
         attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
         attributes[(logical_id, "QueueName")] = name
         attributes[(logical_id, "QueueUrl")] = url
+    elif kind == "AWS::KMS::Key":
+        made = boto3.client("kms", region_name=region).create_key(
+            Description=named("Description", logical_id)
+        )["KeyMetadata"]
+        refs[logical_id] = made["KeyId"]
+        attributes[(logical_id, "Arn")] = made["Arn"]
+        attributes[(logical_id, "KeyId")] = made["KeyId"]
     elif kind == "AWS::SNS::Topic":
         name = named("TopicName", default)
-        arn = boto3.client("sns", region_name=region).create_topic(Name=name)["TopicArn"]
+        # Encrypted under the template's key, when it names one (keys are made first).
+        key_ref = properties.get("KmsMasterKeyId")
+        attributes_of_topic = (
+            {"KmsMasterKeyId": _text(resolver.resolve(key_ref))} if key_ref else {}
+        )
+        arn = boto3.client("sns", region_name=region).create_topic(
+            Name=name, Attributes=attributes_of_topic
+        )["TopicArn"]
         refs[logical_id] = arn
         attributes[(logical_id, "TopicArn")] = arn
         attributes[(logical_id, "TopicName")] = name
@@ -258,6 +283,7 @@ def _name_resource(
         attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
     elif kind == "AWS::Logs::LogGroup":
         name = named("LogGroupName", f"/aws/{default}")
+        boto3.client("logs", region_name=region).create_log_group(logGroupName=name)
         refs[logical_id] = name
         attributes[(logical_id, "Arn")] = f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
     else:

@@ -1,9 +1,10 @@
 """The scenario's instances and snapshots, and the nightly VSS backup that makes snapshots."""
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.ec2.models import ec2_backends
@@ -16,8 +17,14 @@ from simulator.windows import WindowsHost
 from simulator.world import ManagedInstance, World, seconds
 from vss_restore import tags as vss_tags
 
+if TYPE_CHECKING:
+    from simulator.iam.enforce import Authorizer
+
 _IDENTITY_SEEDS = uuid.UUID("0f7c2d9e-4b1a-4e3f-8c5d-6a7b8c9d0e1f")
 HELPER_TAG_VALUE = "true"
+# The managed policy the backed-up instances' role carries (template.yaml): the backup's
+# calls are judged against it.
+INSTANCE_POLICY = "BackupInstancePolicy"
 FAR_FUTURE_SECONDS = 10 * 365 * 86400
 # moto runs instances from any image ID when it loads no images of its own.
 WINDOWS_SERVER_AMI = "ami-0c2b0d3fb02824d92"
@@ -42,6 +49,18 @@ class Estate:
         self.ec2: Any = boto3.client("ec2", region_name=world.region)
         self.specs: dict[str, InstanceSpec] = {}
         self.backups = 0
+        # Set once the stack is deployed: the backup then calls as the instance's role does.
+        self.authorizer: Authorizer | None = None
+        self.backup_log_group = ""
+
+    @contextlib.contextmanager
+    def _on_the_instance(self) -> Iterator[None]:
+        """The backup's calls are made with the instance's role (BackupInstancePolicy)."""
+        if self.authorizer is None or INSTANCE_POLICY not in self.authorizer.principals:
+            yield
+            return
+        with self.authorizer.acting(INSTANCE_POLICY):
+            yield
 
     @property
     def backend(self) -> Any:
@@ -157,6 +176,12 @@ class Estate:
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
         volumes = self._volumes_of(instance_alias, volume_aliases)
+        instance_id = self.aliases.instances[instance_alias]
+        with self._on_the_instance():
+            # The script maps drive letters to EBS volumes (Get-EC2Volume by attachment).
+            self.ec2.describe_volumes(
+                Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+            )
         set_id = self.aliases.new_guid()
         shadows = {v.alias: self._create_shadow_copies(instance_alias, v, set_id) for v in volumes}
         # `create` released the writers: the volumes keep changing until the snapshots start.
@@ -182,7 +207,34 @@ class Estate:
             self._delete_shadow_copies(instance_alias, volume, shadows[volume.alias])
         if events == "multi":
             self._queue_multi_event(list(made.values()))
+        self._send_output(instance_id, name)
         return made
+
+    def _send_output(self, instance_id: str, name: str) -> None:
+        """The SSM agent sends the backup's output to CloudWatch Logs (the maintenance
+        window's CloudWatchOutputConfig) with the instance's role: the calls the SSM User
+        Guide lists for CloudWatch output (DescribeLogGroups, DescribeLogStreams,
+        CreateLogStream, PutLogEvents)."""
+        if not self.backup_log_group:
+            return
+        logs: Any = boto3.client("logs", region_name=self.world.region)
+        stream = f"{name}/{instance_id}/aws-runPowerShellScript/stdout"
+        with self._on_the_instance():
+            logs.describe_log_groups(logGroupNamePrefix=self.backup_log_group)
+            logs.describe_log_streams(
+                logGroupName=self.backup_log_group, logStreamNamePrefix=stream
+            )
+            logs.create_log_stream(logGroupName=self.backup_log_group, logStreamName=stream)
+            logs.put_log_events(
+                logGroupName=self.backup_log_group,
+                logStreamName=stream,
+                logEvents=[
+                    {
+                        "timestamp": int(self.world.clock.now().timestamp() * 1000),
+                        "message": f"vss-restore backup {name} done",
+                    }
+                ],
+            )
 
     def _create_shadow_copies(
         self, instance_alias: str, volume: VolumeSpec, set_id: str
@@ -218,8 +270,9 @@ class Estate:
     ) -> str:
         volume_id = self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
         instance_id = self.aliases.instances[instance_alias]
+        # Exactly the tags the backup script writes at creation (BackupDocument), which the
+        # instance policy allows; the scenario's own labels are added afterwards, by hand.
         snapshot_tags = {
-            "Name": f"{instance_alias} {volume.alias}: {alias}",
             self.marker.key: self.marker.value,
             vss_tags.INSTANCE_ID: instance_id,
             vss_tags.DRIVE_LETTERS: ",".join(volume.drive_letters),
@@ -228,14 +281,18 @@ class Estate:
         if record_shadow_ids and shadows:
             snapshot_tags[vss_tags.SHADOW_COPY_ID] = ",".join(s.id for s in shadows)
             snapshot_tags[vss_tags.SHADOW_SET_ID] = set_id
-        snapshot_tags.update(extra_tags)
-        snapshot_id: str = self.ec2.create_snapshot(
-            VolumeId=volume_id,
-            Description=f"VSS backup of {instance_id} {volume.device}",
-            TagSpecifications=[
-                {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
-            ],
-        )["SnapshotId"]
+        labels = {"Name": f"{instance_alias} {volume.alias}: {alias}", **extra_tags}
+        snapshot_tags.update({k: v for k, v in labels.items() if k in snapshot_tags})
+        labels = {k: v for k, v in labels.items() if k not in snapshot_tags}
+        with self._on_the_instance():
+            snapshot_id: str = self.ec2.create_snapshot(
+                VolumeId=volume_id,
+                Description=f"VSS backup of {instance_id} {volume.device}",
+                TagSpecifications=[
+                    {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
+                ],
+            )["SnapshotId"]
+        self.ec2.create_tags(Resources=[snapshot_id], Tags=vss_tags.as_list(labels))
         content = self.world.snapshot_contents[snapshot_id]
         for shadow in shadows:
             content.partition(shadow.partition).backup_shadow_id = shadow.id

@@ -185,6 +185,8 @@ class Functions:
     async_errors: list[AsyncError] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
     say: Callable[[str], None] = lambda line: None  # the run's progress log
+    # Judges a state machine Task's lambda:InvokeFunction before it runs (simulator/iam).
+    authorize_invoke: Callable[[str], None] = lambda function_arn: None
 
     def add(self, function: DeployedFunction) -> None:
         self.by_name[function.name] = function
@@ -195,7 +197,9 @@ class Functions:
 
     def invoke(self, name_or_arn: str, body: Any, response_headers: dict[str, Any]) -> bytes:
         """Invoke as the Lambda API does for Step Functions: errors come back as a payload."""
-        record = self._call(self.find(name_or_arn), json.loads(body) if body else {})
+        function = self.find(name_or_arn)
+        self.authorize_invoke(function.arn)
+        record = self._call(function, json.loads(body) if body else {})
         if record.error:
             # What Lambda returns for an unhandled error: Step Functions names it errorType.
             response_headers["x-amz-function-error"] = "Unhandled"

@@ -59,6 +59,10 @@ class Report:
     locks_held: dict[str, list[str]] = field(default_factory=dict)
     claims_running: list[dict[str, str]] = field(default_factory=list)
     ledger: bool = False  # whether the stack has the Ledger table
+    # Calls IAM judged (each role's, simulator/iam): how many it allowed, and each refusal
+    # as "principal action resource".
+    calls_allowed: int = 0
+    calls_refused: list[str] = field(default_factory=list)
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -132,6 +136,9 @@ class Report:
             held = "; ".join(f"{a}: {', '.join(h)}" for a, h in self.locks_held.items())
             claims = ", ".join(c["snapshot"] for c in self.claims_running)
             lines.append(f"ledger: turns held {held or 'none'}; claims running {claims or 'none'}")
+        lines.append(f"IAM: {self.calls_allowed} calls allowed, {len(self.calls_refused)} refused")
+        for refused in self.calls_refused:
+            lines.append(f"refused: {_clip(refused, 140)}")
         for failure in self.failures:
             lines.append(f"FAILED: {failure}")
         lines.append("OK" if self.ok else "NOT OK")
@@ -234,6 +241,13 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             )
     if "alerts" in expect and len(report.alerts) != expect["alerts"]:
         failures.append(f"{len(report.alerts)} alerts published, expected {expect['alerts']}")
+    # A refusal is a permission the template lacks: a failure unless the scenario expects it.
+    refused_expected = expect.get("refused_calls", 0)
+    if len(report.calls_refused) != refused_expected:
+        failures.append(
+            f"{len(report.calls_refused)} calls refused by IAM, expected {refused_expected}: "
+            + "; ".join(report.calls_refused[:3])
+        )
     if "lambda_errors" in expect and len(report.lambda_errors) != expect["lambda_errors"]:
         failures.append(
             f"{len(report.lambda_errors)} asynchronous Lambda errors, expected "

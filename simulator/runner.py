@@ -20,9 +20,11 @@ from unittest import mock
 import boto3
 import botocore.endpoint
 import botocore.retryhandler
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
@@ -33,6 +35,9 @@ from simulator.deploy import Stack, deploy
 from simulator.estate import Estate, VssMarker
 from simulator.events import DeployedSchedule
 from simulator.faults import Faults, parse_fault
+from simulator.iam.enforce import Authorizer
+from simulator.iam.requests import Account
+from simulator.iam.stack import Stack as IamStack
 from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout, current_function
 from simulator.patching import Patches
 from simulator.report import (
@@ -75,6 +80,7 @@ class _Events:
     matched: int = 0
     unmatched: int = 0
     log: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # deliveries IAM refused
 
 
 class Simulation:
@@ -109,6 +115,7 @@ class Simulation:
         self._exit = ExitStack()
         self.stack = Stack()
         self.estate: Estate | None = None
+        self.authorizer: Authorizer | None = None
         self._delivering = False
 
     # -- set up, tear down ----------------------------------------------------------------
@@ -186,8 +193,49 @@ class Simulation:
                 for name, value in self.scenario.parameters.items()
             }
             self.stack = deploy(template, overrides, self.world, self.functions, self.agents)
+            self.authorizer = self._authorize(patches)
             for snapshot in self.scenario.snapshots.values():
                 self.estate.ready_made(snapshot)
+
+    def _authorize(self, patches: Patches) -> Authorizer:
+        """From here on every call of a handler, the state machine, an EventBridge rule or the
+        backup is judged against its own role in the synthesized template (simulator/iam)."""
+        policies = IamStack(
+            parameters=self.stack.parameters,
+            names=self.stack.names,
+            path=self.scenario.template,
+            region=self.world.region,
+            account=self.world.account_id,
+        )
+        authorizer = Authorizer.for_stack(
+            policies,
+            Account(self.world.account_id, self.world.region),
+            self.stack.state_machines,
+        )
+        authorizer.install(patches)
+        authorizer.install_server(patches)
+        self.functions.authorize_invoke = self._authorize_task_invoke
+        assert self.estate is not None
+        self.estate.authorizer = authorizer
+        self.estate.backup_log_group = self.stack.names.get("BackupLogs", "")
+        return authorizer
+
+    def _authorize_task_invoke(self, function_arn: str) -> None:
+        """A Task's lambda:InvokeFunction, made with the executing state machine's role."""
+        assert self.authorizer is not None
+        me = self.clock.current()
+        name = me.tag if me is not None else ""
+        machines = [e.machine_arn for e in self.executions if e.name == name]
+        if not machines:  # started by someone else (a handler, the CLI): ask Step Functions
+            backend = stepfunctions_parser_backends[self.world.account_id][self.world.region]
+            machines = [
+                machine.arn
+                for machine in backend.state_machines
+                if any(x.name == name for x in machine.executions)
+            ]
+        if len(machines) != 1:
+            raise RuntimeError(f"which state machine invokes {function_arn}? ({name!r})")
+        self.authorizer.authorize_invoke(machines[0], function_arn)
 
     def _marker(self, template: Any) -> VssMarker:
         values = template.parameter_values(
@@ -383,7 +431,8 @@ class Simulation:
         self._say(
             f"schedule {schedule.name} ({schedule.schedule.expression}) -> {schedule.function}"
         )
-        self.functions.invoke_async(schedule.function, event, f"schedule {schedule.name}")
+        if self._may_invoke(schedule.name, schedule.function):
+            self.functions.invoke_async(schedule.function, event, f"schedule {schedule.name}")
 
     def _run_schedule(self, index: int, name: str) -> None:
         found = [s for s in self.stack.schedules if name in (s.function, s.name)]
@@ -447,13 +496,32 @@ class Simulation:
         for rule in matched:
             self._say(f"event {what} -> {rule.name}")
             if rule.invokes_function:
-                self.functions.invoke_async(
-                    rule.target, rule.target_input(event), f"rule {rule.name}"
-                )
-            else:
-                self._start_execution(
-                    rule.target, rule.target_input(event), f"event {rule.name}", None
-                )
+                if self._may_invoke(rule.name, rule.target):
+                    self.functions.invoke_async(
+                        rule.target, rule.target_input(event), f"rule {rule.name}"
+                    )
+                continue
+            assert self.authorizer is not None
+            machine = next(k for k, v in self.stack.state_machines.items() if v == rule.target)
+            role = self.authorizer.rule_role(self.authorizer.rule_named(rule.name, machine))
+            with self.authorizer.acting(role):
+                try:
+                    self._start_execution(
+                        rule.target, rule.target_input(event), f"event {rule.name}", None
+                    )
+                except ClientError as exc:
+                    # EventBridge retries a refused target, then gives up on the event.
+                    self.events.refused.append(f"{rule.name}: {exc}")
+                    self._say(f"event {what}: {rule.name} refused: {exc}")
+
+    def _may_invoke(self, rule: str, function: str) -> bool:
+        """EventBridge invokes a function only where its resource policy lets the rule."""
+        assert self.authorizer is not None
+        if self.authorizer.rule_may_invoke(self.authorizer.rule_named(rule, function), function):
+            return True
+        self.events.refused.append(f"{rule}: no lambda:InvokeFunction permission on {function}")
+        self._say(f"{rule} may not invoke {function}: no AWS::Lambda::Permission for it")
+        return False
 
     # -- executions -----------------------------------------------------------------------
     def sfn_client(self) -> Any:
@@ -634,6 +702,7 @@ class Simulation:
             snapshots, volumes_left = read_verdicts(self)
             ledger, locks_held, claims_running = read_ledger(self)
         executions = [e.result for e in self.executions if e.result is not None]
+        calls = self.authorizer.calls if self.authorizer is not None else []
         report = Report(
             scenario=self.scenario.name,
             virtual_seconds=self.clock.elapsed(),
@@ -658,6 +727,12 @@ class Simulation:
             locks_held=locks_held,
             claims_running=claims_running,
             ledger=ledger,
+            calls_allowed=sum(c.allowed for c in calls),
+            calls_refused=[
+                f"{c.principal} {c.action} on {', '.join(c.resources)}"
+                for c in calls
+                if not c.allowed
+            ],
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:

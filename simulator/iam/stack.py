@@ -166,6 +166,10 @@ class Stack:
             return arns[kind]()
         if attribute == "Name" and kind == "AWS::StepFunctions::StateMachine":
             return name
+        if attribute == "TopicName" and kind == "AWS::SNS::Topic":
+            return self.ref(logical).rsplit(":", 1)[-1]
+        if attribute == "TopicArn" and kind == "AWS::SNS::Topic":
+            return self.ref(logical)
         raise NotImplementedError(f"Fn::GetAtt {logical}.{attribute} ({kind})")
 
     def condition(self, name: str) -> bool:
@@ -284,30 +288,63 @@ class Statement:
     resources: tuple[str, ...]
     condition: Mapping[str, Mapping[str, Any]]
     policy: str
+    not_actions: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, raw: Mapping[str, Any], policy: str) -> "Statement":
-        for unsupported in ("NotAction", "NotResource", "Principal", "NotPrincipal"):
-            if unsupported in raw:
-                raise NotImplementedError(f"{policy}: {unsupported} in an identity policy")
+        unknown = set(raw) - _STATEMENT_ELEMENTS
+        if unknown:
+            raise NotImplementedError(f"{policy}: {sorted(unknown)} in an identity policy")
+        if ("Action" in raw) == ("NotAction" in raw) or ("Resource" in raw) == (
+            "NotResource" in raw
+        ):
+            raise ValueError(
+                f"{policy}: a statement has Action or NotAction, Resource or NotResource"
+            )
+        if raw["Effect"] not in {"Allow", "Deny"}:
+            raise ValueError(f"{policy}: Effect {raw['Effect']!r}")
         return cls(
             sid=str(raw.get("Sid", "")),
             effect=str(raw["Effect"]),
-            actions=tuple(str(a) for a in _as_list(raw["Action"])),
-            resources=tuple(str(r) for r in _as_list(raw["Resource"])),
+            actions=tuple(str(a) for a in _as_list(raw.get("Action", []))),
+            resources=tuple(str(r) for r in _as_list(raw.get("Resource", []))),
             condition=dict(raw.get("Condition", {})),
             policy=policy,
+            not_actions=tuple(str(a) for a in _as_list(raw.get("NotAction", []))),
+            not_resources=tuple(str(r) for r in _as_list(raw.get("NotResource", []))),
         )
 
     def key(self) -> str:
         """The statement as text, to compare statements (conditions are dicts)."""
-        return json.dumps([self.sid, self.effect, self.actions, self.resources, self.condition])
+        return json.dumps(
+            [
+                self.sid,
+                self.effect,
+                self.actions,
+                self.resources,
+                self.condition,
+                self.not_actions,
+                self.not_resources,
+            ]
+        )
 
     def matches_action(self, action: str) -> bool:
+        if self.not_actions:
+            return not any(fnmatch.fnmatch(action.lower(), p.lower()) for p in self.not_actions)
         return any(fnmatch.fnmatch(action.lower(), pattern.lower()) for pattern in self.actions)
 
-    def matches_resource(self, arn: str) -> bool:
-        return any(fnmatch.fnmatchcase(arn, pattern) for pattern in self.resources)
+
+# Principal and NotPrincipal belong in resource-based policies, never in a role's own.
+_STATEMENT_ELEMENTS = {
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+}
 
 
 @dataclass(frozen=True)

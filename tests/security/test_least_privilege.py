@@ -54,7 +54,11 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ClaimSnapshotFunctionRole": ("Ledger.claim",),  # turns.claim_snapshot
     "TakeTurnFunctionRole": ("Ledger.note_helper", "Ledger.queue_for_turn", *HAND_OVER),
     "GiveBackTurnFunctionRole": ("Ledger.give_back_turn", *HAND_OVER),  # turns.give_back_turn
-    "CreateVolumeFunctionRole": ("Kms.require_usable", "Ec2.create_volume"),  # steps.create_volume
+    "CreateVolumeFunctionRole": (  # steps.create_volume: create, then wait until available
+        "Kms.require_usable",
+        "Ec2.create_volume",
+        "Ec2.volume",
+    ),
     "VolumeStateFunctionRole": ("Ec2.volume",),  # steps.volume_progress
     "AttachVolumeFunctionRole": (  # steps.attach_volume
         "Ec2.volume",
@@ -822,7 +826,10 @@ def test_the_evaluator_follows_iams_rules_for_the_operators_used() -> None:
     elsewhere = statement({}, resource="arn:aws:ec2:us-east-1:123456789012:instance/*")
     assert not allows([elsewhere], Request("ec2:CreateTags", [tagged]))
     with pytest.raises(NotImplementedError):
-        allows([statement({"NumericLessThan": {"k": "1"}})], Request("ec2:CreateTags", [tagged]))
+        allows(
+            [statement({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})],
+            Request("ec2:CreateTags", [tagged]),
+        )
 
 
 # --- the table SECURITY.md shows ------------------------------------------------------------

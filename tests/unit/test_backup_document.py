@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from simulator import Simulation, load
+from simulator.iam.reference import has_resource_types
 from tests.powershell_checks import (
     commands_named,
     encoding_problems,
@@ -742,9 +743,11 @@ def policy_problems(policy: Mapping[str, Any]) -> list[str]:
             problems.append(f"{statement.get('Sid')}: only plain Allow statements")
         for action in _listed(statement["Action"]):
             by_action.setdefault(action, []).append(statement)
-        if "*" in _listed(statement["Resource"]) and _listed(statement["Action"]) != [
-            "ec2:DescribeVolumes"
-        ]:
+        # "*" only where the Service Authorization Reference gives the action no resource
+        # type to name (DescribeVolumes, DescribeLogGroups).
+        if "*" in _listed(statement["Resource"]) and any(
+            has_resource_types(action) for action in _listed(statement["Action"])
+        ):
             problems.append(f"{statement.get('Sid')}: Resource * for {statement['Action']}")
     expected_actions = {
         "ec2:CreateSnapshot",
