@@ -97,6 +97,11 @@ def _create_volume(world: World, original: Method) -> Method:
                     "IncorrectState", f"Snapshot '{snapshot_id}' is not in the 'completed' state."
                 )
         volume = original(backend, size, zone_name, snapshot_id, *args, **kwargs)
+        source_key = getattr(backend.snapshots.get(snapshot_id), "kms_key_id", None)
+        if source_key and not kwargs.get("kms_key_id"):
+            # EBS: a volume restored from an encrypted snapshot keeps the snapshot's key unless
+            # the request names another (moto would take the account's default key).
+            volume.kms_key_id = source_key
         volume.create_time = world.clock.now()
         world.volume_created(volume.id, snapshot_id, int(volume.size))
         return volume
@@ -198,6 +203,9 @@ def _create_snapshot(world: World, original: Method) -> Method:
                 "IncorrectState", f"The volume '{volume_id}' is in the '{volume.status}' state."
             )
         snapshot = original(backend, volume_id, *args, **kwargs)
+        # EBS: a snapshot of an encrypted volume is encrypted with the volume's key (moto
+        # keeps only the flag).
+        snapshot.kms_key_id = volume.kms_key_id if volume.encrypted else None
         snapshot.start_time = world.clock.now()
         world.snapshot_created(snapshot.id, volume_id, world.snapshot_event_kind)
         return snapshot

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.ec2.models import ec2_backends
+from moto.kms.models import kms_backends
 
 from simulator.aliases import Aliases
 from simulator.disks import ShadowCopy, new_identity, windows_disk
@@ -52,6 +53,7 @@ class Estate:
         # Set once the stack is deployed: the backup then calls as the instance's role does.
         self.authorizer: Authorizer | None = None
         self.backup_log_group = ""
+        self._customer_key = ""
 
     @contextlib.contextmanager
     def _on_the_instance(self) -> Iterator[None]:
@@ -95,13 +97,23 @@ class Estate:
         )
         system = next(v for v in spec.volumes if v.system)
         root = instance.block_device_mapping[instance.root_device_name]
-        self.backend.get_volume(root.volume_id).size = system.size
+        root_volume = self.backend.get_volume(root.volume_id)
+        root_volume.size = system.size
+        if system.encryption != "none":
+            root_volume.encrypted = True
+            root_volume.kms_key_id = self._key_for(system)
         self._own_volume(spec, system, root.volume_id, host)
         for volume in spec.volumes:
             if volume.system:
                 continue
+            encryption: dict[str, Any] = {}
+            if volume.encryption != "none":
+                encryption = {"Encrypted": True, "KmsKeyId": self._key_for(volume)}
             volume_id = self.ec2.create_volume(
-                Size=volume.size, AvailabilityZone=spec.availability_zone, VolumeType="gp3"
+                Size=volume.size,
+                AvailabilityZone=spec.availability_zone,
+                VolumeType="gp3",
+                **encryption,
             )["VolumeId"]
             self.ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=volume.device)
             self._own_volume(spec, volume, volume_id, host)
@@ -126,6 +138,23 @@ class Estate:
         if spec.state == "stopped":
             self.ec2.stop_instances(InstanceIds=[instance_id])
         return instance_id
+
+    def _key_for(self, volume: VolumeSpec) -> str:
+        """The KMS key ARN the volume is encrypted with: the account's aws/ebs key, or one
+        customer managed key the scenario's owner created (IAM must then allow its use)."""
+        kms: Any = boto3.client("kms", region_name=self.world.region)
+        if volume.encryption == "aws-managed":
+            found = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+            # moto makes aws/ebs an ordinary key; on AWS it is AWS managed (KeyManager AWS),
+            # usable through EBS by the account's principals without an identity permission.
+            backend = kms_backends[self.world.account_id][self.world.region]
+            backend.keys[found["KeyId"]].key_manager = "AWS"
+            return str(found["Arn"])
+        if not self._customer_key:
+            self._customer_key = str(
+                kms.create_key(Description="the backed-up volumes' own key")["KeyMetadata"]["Arn"]
+            )
+        return self._customer_key
 
     def _own_volume(
         self, instance: InstanceSpec, spec: VolumeSpec, volume_id: str, host: WindowsHost

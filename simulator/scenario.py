@@ -31,6 +31,8 @@ class VolumeSpec:
     system: bool
     live_shadow_copies: int
     identity: str
+    # "none", "aws-managed" (the account's aws/ebs key) or "customer-key" (a key of its own)
+    encryption: str = "none"
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def _volume(instance: str, index: int, spec: Mapping[str, Any]) -> VolumeSpec:
         system=system,
         live_shadow_copies=int(spec.get("live_shadow_copies", 0)),
         identity=spec.get("identity", ""),
+        encryption=spec.get("encryption", "none"),
     )
 
 

@@ -155,6 +155,8 @@ NOT_CALLED_BY_A_STEP = {"Ledger.holders"}
 EBS_USES_THE_SNAPSHOTS_KEY = frozenset(  # CreateVolume from an encrypted snapshot
     {"kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"}
 )
+# AttachVolume of a volume under a customer managed key: EC2 grants the instance the key.
+EBS_GRANTS_THE_INSTANCE_THE_KEY = frozenset({"kms:CreateGrant"})
 SNS_USES_THE_TOPICS_KEY = frozenset({"kms:GenerateDataKey", "kms:Decrypt"})  # alias/aws/sns
 LAMBDA_DEAD_LETTERS = frozenset({"sqs:SendMessage"})  # SAM: DeadLetterQueue of async functions
 # Step Functions' log delivery, as its guide lists it (no resource-level permissions exist).
@@ -186,6 +188,7 @@ BACKUP_INSTANCE = frozenset(
 
 BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
+    "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
@@ -685,7 +688,8 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 [SNAPSHOTS_KEY],
                 {**ebs, "kms:GrantIsForAWSResource": "true"},
             ),
-            {"CreateVolumeFunctionRole"},
+            # CreateVolume from the snapshot, and AttachVolume of the volume made from it.
+            {"CreateVolumeFunctionRole", "AttachVolumeFunctionRole"},
         ),
         "grant a person the snapshot's key": (
             Request(
