@@ -6,7 +6,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from simulator.disks import windows_disk
+from simulator.ssm import STDERR_LIMIT, STDOUT_LIMIT
 from tests.simulator.harness import DISK_TOOL, Aws
+from vss_restore.errors import DiskToolReportCut
+from vss_restore.logic import disk_tool
 
 IDENTITY = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
 
@@ -244,11 +247,13 @@ def test_stdout_keeps_its_first_24000_characters_and_stderr_its_first_8000(aws: 
     aws.clock.advance(10)
     failed = _invocation(aws, command_id)
     written = aws.agents.log[-1]
-    assert len(written.stdout) > 24_000
-    assert len(written.stderr) > 8_000
-    assert failed["StandardOutputContent"] == written.stdout[:24_000]
-    assert failed["StandardErrorContent"] == written.stderr[:8_000]
-    # The report was the last line: what is left of it is no JSON.
-    last_line = str(failed["StandardOutputContent"]).splitlines()[-1]
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(last_line)
+    assert (STDOUT_LIMIT, STDERR_LIMIT) == (24_000, 8_000)
+    assert len(written.stdout) > STDOUT_LIMIT
+    assert len(written.stderr) > STDERR_LIMIT
+    assert failed["StandardOutputContent"] == written.stdout[:STDOUT_LIMIT]
+    assert failed["StandardErrorContent"] == written.stderr[:STDERR_LIMIT]
+    # The report was the last line: what is left of it is no JSON, and the workflow,
+    # which knows how much SSM keeps, says the report was cut.
+    assert disk_tool.STDOUT_KEPT == STDOUT_LIMIT
+    with pytest.raises(DiskToolReportCut, match="the report was cut"):
+        disk_tool.parse_report(str(failed["StandardOutputContent"]), "Inspect", volume_id)
