@@ -19,8 +19,20 @@ from simulator.world import World, arn, base_event, iso_ms, seconds
 # GetCommandInvocation's statuses that end an invocation: each sends EventBridge one event.
 TERMINAL = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 INVOCATION_EVENT = "EC2 Command Invocation Status-change Notification"
+# GetCommandInvocation gives "the first 24,000 characters written by the plugin to stdout"
+# and "the first 8,000 characters written by the plugin to stderr" (SSM API Reference,
+# StandardOutputContent / StandardErrorContent; amazon-ssm-agent agent/appconfig/constants.go:
+# MaxStdoutLength = 24000, MaxStderrLength = 8000). A report printed last is what is cut.
 STDOUT_LIMIT = 24_000
 STDERR_LIMIT = 8_000
+# The agent runs up to Mds.CommandWorkersLimit commands at once on an instance, each in a
+# worker of its own; the others wait, Pending, for a worker to free up (amazon-ssm-agent:
+# agent/appconfig/constants.go DefaultCommandWorkersLimit = 5, the size of the command
+# worker pool agent/runcommand/service.go builds; its README: "Allow this number of
+# commands to run in parallel", default 5). Not modelled: the agent's buffer of waiting
+# commands (Mds.CommandWorkerBufferLimit, default 5), past which commands stay with the
+# service: here any number wait, in the order sent.
+COMMAND_WORKERS_LIMIT = 5
 AGENT_VERSION = "3.3.1957.0"
 # The disk tool's actions that run on after the script starts, and their timing keys.
 _LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
@@ -69,7 +81,8 @@ class Invocation:
     parameters: dict[str, str]
     requested_at: datetime
     delivery_deadline: datetime
-    previous: "Invocation | None"
+    # Every invocation sent to this instance, in the order sent (this one included).
+    on_instance: list["Invocation"] = field(repr=False, compare=False)
     rejection: str = ""
     run: ToolRun | None = None
     started_at: datetime | None = None
@@ -89,17 +102,31 @@ class Invocation:
     def _start_due(self) -> datetime | None:
         if self.started_at is not None or self.timed_out_delivery:
             return None
-        earliest = self.requested_at + seconds(self.world.timing.command_delivery_seconds)
-        if self.previous is not None:
-            # The agent runs one command at a time per instance.
-            if not self.previous.finished and not self.previous.timed_out_delivery:
-                return None
-            if self.previous.done_at is not None:
-                earliest = max(earliest, self.previous.done_at)
-        managed = self.world.managed.get(self.instance_id)
-        if managed is None or managed.ping_status != "Online":
+        if not self._agent_online():
             return self.delivery_deadline
-        return earliest
+        earliest = self.requested_at + seconds(self.world.timing.command_delivery_seconds)
+        for other in self.on_instance:
+            if other is self:
+                break
+            if other.started_at is None and not other.timed_out_delivery:
+                return None  # the agent starts its commands in the order they came
+        busy_until = sorted(
+            freed
+            for other in self.on_instance
+            if other is not self and (freed := other.worker_freed_at()) is not None
+            if freed > earliest
+        )
+        if len(busy_until) < COMMAND_WORKERS_LIMIT:
+            return earliest
+        # Every worker busy: this one starts when enough of them are free that one is.
+        return busy_until[len(busy_until) - COMMAND_WORKERS_LIMIT]
+
+    def worker_freed_at(self) -> datetime | None:
+        """When the agent's worker running this command is free again, once that is known:
+        the script's end, or the document's timeout, when the agent stops it."""
+        if self.started_at is None or self.done_at is None:
+            return None
+        return min(self.done_at, self.started_at + seconds(self.document.step_timeout))
 
     def next_due(self) -> datetime | None:
         if self.finished or self.timed_out_delivery:
@@ -281,6 +308,7 @@ class Agents:
     documents: dict[str, CommandDocument] = field(default_factory=dict)
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     log: list[Invocation] = field(default_factory=list)
+    by_instance: dict[str, list[Invocation]] = field(default_factory=dict)
 
     def disk_tool_commands(self) -> dict[str, int]:
         """How many disk tool commands were sent, by Action, in the order first sent."""
@@ -291,8 +319,23 @@ class Agents:
                 counts[action] = counts.get(action, 0) + 1
         return counts
 
-    def last_on(self, instance_id: str) -> Invocation | None:
-        return next((i for i in reversed(self.log) if i.instance_id == instance_id), None)
+    def peak_running(self, instance_id: str) -> int:
+        """The most commands the instance's agent ran at once (the Run Command history's
+        start and end times say as much)."""
+        changes = sorted(
+            (moment, step)
+            for invocation in self.log
+            if invocation.instance_id == instance_id and invocation.started_at is not None
+            for moment, step in (
+                (invocation.started_at, 1),
+                (invocation.worker_freed_at() or invocation.started_at, -1),
+            )
+        )
+        running = peak = 0
+        for _, step in changes:  # at one moment, an end (-1) sorts before a start
+            running += step
+            peak = max(peak, running)
+        return peak
 
     def send(
         self,
@@ -309,6 +352,7 @@ class Agents:
         flat, rejection = _agent_parameters(document, parameters)
         now = self.world.clock.now()
         for instance_id in instance_ids:
+            on_instance = self.by_instance.setdefault(instance_id, [])
             invocation = Invocation(
                 world=self.world,
                 command_id=command_id,
@@ -318,11 +362,12 @@ class Agents:
                 parameters=flat,
                 requested_at=now,
                 delivery_deadline=now + seconds(timeout_seconds),
-                previous=self.last_on(instance_id),
+                on_instance=on_instance,
                 rejection=rejection,
                 faultable=not self.world.faults.is_suspended,
             )
             self.invocations[(command_id, instance_id)] = invocation
+            on_instance.append(invocation)
             self.log.append(invocation)
             self.world.happenings.append(invocation)
             self.world.happenings.append(InvocationEnded(invocation))

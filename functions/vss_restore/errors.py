@@ -69,6 +69,11 @@ class DiskToolReportInvalid(PermanentError):
     """The disk tool's report is missing or does not follow docs/disk-tool.md."""
 
 
+class DiskToolReportCut(DiskToolReportInvalid):
+    """The disk tool's output filled the 24,000 characters of stdout SSM keeps: the report,
+    its last line, is cut or missing."""
+
+
 class DiskNotFound(PermanentError):
     """No disk, or more than one, on the helper has the volume's serial number."""
 

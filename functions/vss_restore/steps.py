@@ -12,6 +12,7 @@ from vss_restore.errors import (
     CheckFailed,
     CommandFailed,
     DiskNotFound,
+    DiskToolReportCut,
     InvalidRequest,
     RevertFailed,
     VolumeFailed,
@@ -215,6 +216,8 @@ def _since(moment: str) -> float:
 def _windows_error(stdout: str, action: str, volume_id: str) -> str:
     try:
         return str(disk_tool.parse_report(stdout, action, volume_id).get("error"))
+    except DiskToolReportCut:  # what is left of the report would mislead
+        return disk_tool.REPORT_CUT
     except Exception:  # the command failed before it could report: say what we have
         return stdout.strip()[-500:] or "no output"
 

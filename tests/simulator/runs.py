@@ -1,6 +1,7 @@
 """A finished scenario run: the report, and what the account and the world model show after."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class Command:
     action: str
     snapshot: str  # alias of the snapshot the volume was restored from
     parameters: dict[str, str]
+    started_at: datetime | None  # None: it never started
+    ended_at: datetime | None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Run:
     own_disks_after: dict[str, OwnDisk]
     rewritten: dict[str, list[str]]  # instance alias -> volumes Windows gave a new identity
     commands: list[Command]
+    peak_commands: dict[str, int]  # instance alias -> the most commands it ran at once
+    disks_after: dict[str, list[str]]  # instance alias -> the volumes Windows sees, by number
 
     def actions(self, snapshot: str) -> list[str]:
         return [c.action for c in self.commands if c.snapshot == snapshot]
@@ -97,10 +102,19 @@ def finished_run(source: Path | dict[str, Any]) -> Run:
                     )
                     or "",
                     dict(i.parameters),
+                    i.started_at,
+                    i.ended_at(),
                 )
                 for i in simulation.agents.log
                 if i.document.is_disk_tool
             ],
+            peak_commands={
+                alias: simulation.agents.peak_running(i) for alias, i in aliases.instances.items()
+            },
+            disks_after={
+                instance_alias[i]: [d.volume_id for _, d in sorted(host.disks.items())]
+                for i, host in world.hosts.items()
+            },
         )
 
 

@@ -4,6 +4,7 @@ always runs the same way."""
 import json
 import random
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from simulator import Report, run_scenario
 from simulator.clock import Stuck
 from tests.simulator.conftest import MINI_TEMPLATE, MiniScenario
-from tests.simulator.runs import SCENARIOS, Run
+from tests.simulator.runs import SCENARIOS, Command, Run, failures, finished_run
 
 SNAPSHOT_DONE = {
     "source": "aws.ec2",
@@ -119,3 +120,41 @@ def test_a_handler_blocking_outside_the_virtual_clock_fails_the_run_loudly(
             )
         )
     assert time.monotonic() - started < 3  # the run did not wait for the handler
+
+
+def _ran(command: Command) -> tuple[datetime, datetime]:
+    """From when to when the command ran, as the Run Command history shows it."""
+    assert command.started_at is not None
+    assert command.ended_at is not None
+    return command.started_at, command.ended_at
+
+
+@pytest.fixture(scope="module")
+def shared_helper() -> Run:
+    """Two restores at once on one helper with HelperConcurrency 2."""
+    return finished_run(SCENARIOS / "shared-helper.json")
+
+
+def test_two_restores_sharing_a_helper_run_their_disk_tool_commands_side_by_side(
+    shared_helper: Run,
+) -> None:
+    report = shared_helper.report
+    assert report.ok, failures(report)
+    assert report.peak_attached == {"helper": 2}
+    for action in ("Inspect", "Revert", "Check"):
+        first, second = (c for c in shared_helper.commands if c.action == action)
+        assert {first.snapshot, second.snapshot} == {"night1.D", "night1.E"}
+        assert first.instance == second.instance == "helper"
+        (first_start, first_end), (second_start, second_end) = _ran(first), _ran(second)
+        assert max(first_start, second_start) < min(first_end, second_end)
+    reverts = [c for c in shared_helper.commands if c.action == "Revert"]
+    assert len({c.parameters["DiskNumber"] for c in reverts}) == 2  # each on its own disk
+    assert shared_helper.peak_commands == {"web1": 0, "helper": 2}
+
+
+def test_restores_sharing_a_helper_take_no_longer_than_one_alone(shared_helper: Run) -> None:
+    # Side by side: two restores started together end together, as one would alone.
+    restores = [e for e in shared_helper.report.executions if e.virtual_seconds > 60]
+    assert len(restores) == 2
+    assert restores[0].started_at == restores[1].started_at
+    assert restores[0].virtual_seconds == restores[1].virtual_seconds

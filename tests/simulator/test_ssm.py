@@ -6,7 +6,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from simulator.disks import windows_disk
+from simulator.ssm import STDERR_LIMIT, STDOUT_LIMIT
 from tests.simulator.harness import DISK_TOOL, Aws
+from vss_restore.errors import DiskToolReportCut
+from vss_restore.logic import disk_tool
 
 IDENTITY = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
 
@@ -198,13 +201,59 @@ def test_a_windows_fault_fails_the_check_before_it_touches_the_disk(aws: Aws) ->
     assert (report["volumes"], report["passed"], report["offline"]) == ([], False, True)
 
 
-def test_the_agent_runs_one_command_at_a_time(aws: Aws) -> None:
+def test_two_commands_on_one_instance_run_side_by_side(aws: Aws) -> None:
     volume_id = _attached_volume(aws)
     first = _send(aws, Action="Inspect", VolumeId=volume_id)
     second = _send(aws, Action="Inspect", VolumeId=volume_id)
     aws.clock.advance(15)
-    assert _invocation(aws, first)["Status"] == "InProgress"
-    assert _invocation(aws, second)["Status"] == "Pending"
-    aws.clock.advance(30)
-    assert _invocation(aws, first)["Status"] == "Success"
-    assert _invocation(aws, second)["Status"] == "Success"
+    assert [_invocation(aws, c)["Status"] for c in (first, second)] == ["InProgress"] * 2
+    aws.clock.advance(6)
+    done = [_invocation(aws, c) for c in (first, second)]
+    assert [d["Status"] for d in done] == ["Success"] * 2
+    assert done[0]["ExecutionStartDateTime"] == done[1]["ExecutionStartDateTime"]
+    assert aws.agents.peak_running(aws.helper_id) == 2
+
+
+def test_a_sixth_command_waits_pending_until_one_of_the_five_workers_is_free(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    # Inspects take 20 s; the first ends 6 s before the others, so its worker frees first.
+    commands = [_send(aws, Action="Inspect", VolumeId=volume_id)]
+    aws.clock.advance(6)
+    commands += [_send(aws, Action="Inspect", VolumeId=volume_id) for _ in range(5)]
+    aws.clock.advance(14)
+    sixth = _invocation(aws, commands[5])
+    assert [_invocation(aws, c)["Status"] for c in commands[:5]] == ["InProgress"] * 5
+    assert (sixth["Status"], sixth["ResponseCode"], sixth["ExecutionStartDateTime"]) == (
+        "Pending",
+        -1,
+        "",
+    )
+    aws.clock.advance(1)
+    first, sixth = _invocation(aws, commands[0]), _invocation(aws, commands[5])
+    assert first["Status"] == "Success"
+    assert sixth["Status"] == "InProgress"
+    assert sixth["ExecutionStartDateTime"] == first["ExecutionEndDateTime"]
+    aws.clock.advance(20)
+    assert [_invocation(aws, c)["Status"] for c in commands] == ["Success"] * 6
+    assert aws.agents.peak_running(aws.helper_id) == 5
+
+
+@pytest.mark.parametrize(
+    "aws", [[{"windows": "Inspect", "error": "Get-Disk : " + "x" * 30_000}]], indirect=True
+)
+def test_stdout_keeps_its_first_24000_characters_and_stderr_its_first_8000(aws: Aws) -> None:
+    volume_id = _attached_volume(aws)
+    command_id = _send(aws, Action="Inspect", VolumeId=volume_id)
+    aws.clock.advance(10)
+    failed = _invocation(aws, command_id)
+    written = aws.agents.log[-1]
+    assert (STDOUT_LIMIT, STDERR_LIMIT) == (24_000, 8_000)
+    assert len(written.stdout) > STDOUT_LIMIT
+    assert len(written.stderr) > STDERR_LIMIT
+    assert failed["StandardOutputContent"] == written.stdout[:STDOUT_LIMIT]
+    assert failed["StandardErrorContent"] == written.stderr[:STDERR_LIMIT]
+    # The report was the last line: what is left of it is no JSON, and the workflow,
+    # which knows how much SSM keeps, says the report was cut.
+    assert disk_tool.STDOUT_KEPT == STDOUT_LIMIT
+    with pytest.raises(DiskToolReportCut, match="the report was cut"):
+        disk_tool.parse_report(str(failed["StandardOutputContent"]), "Inspect", volume_id)

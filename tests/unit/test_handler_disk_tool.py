@@ -283,6 +283,21 @@ def test_a_failed_revert_fails_with_the_windows_error_text(
         disk_tool_result.handler(event, lambda_context)
 
 
+def test_a_failed_revert_whose_report_ssm_cut_says_the_report_was_cut(
+    invocation: Any, sample: Any, lambda_context: Any
+) -> None:
+    windows_error = "VSS_E_OBJECT_NOT_FOUND " * 2000
+    stdout = _report(sample, "Revert", ok=False, error=windows_error)[:24_000]
+    invocation("Failed", stdout)
+    event = sample("disk_tool_result")
+    event["action"] = "Revert"
+
+    with pytest.raises(RevertFailed, match=r"ended Failed: the report was cut") as failed:
+        disk_tool_result.handler(event, lambda_context)
+
+    assert "VSS_E_OBJECT_NOT_FOUND" not in str(failed.value)  # no guess from half a report
+
+
 def test_a_command_that_failed_before_reporting_says_what_it_printed(
     invocation: Any, sample: Any, lambda_context: Any
 ) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from vss_restore.errors import DiskToolReportInvalid, UnsafeParameter
-from vss_restore.logic.disk_tool import INSPECT, REVERT, parameters, parse_report
+from vss_restore.errors import DiskToolReportCut, DiskToolReportInvalid, UnsafeParameter
+from vss_restore.logic.disk_tool import INSPECT, REVERT, STDOUT_KEPT, parameters, parse_report
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "disk-tool.md"
 VOLUME = "vol-0a4064b39e5f534a2"
@@ -155,6 +155,50 @@ def test_a_report_cut_short_is_invalid_never_guessed(inspect_report: Any) -> Non
 
     with pytest.raises(DiskToolReportInvalid, match="not JSON"):
         parse_report(cut, INSPECT, VOLUME)
+
+
+def _many_shadow_copies(report: dict[str, Any], count: int) -> dict[str, Any]:
+    (shadow, *_) = report["shadow_copies"]
+    report["shadow_copies"] = [
+        {**shadow, "id": f"{{6f1e0e7a-1111-4c5d-9e8f-{n:012d}}}"} for n in range(count)
+    ]
+    return report
+
+
+def test_a_report_cut_at_the_characters_ssm_keeps_fails_saying_so(inspect_report: Any) -> None:
+    whole = printed(_many_shadow_copies(inspect_report, 150), before="Disk 2 serial ...")
+    assert len(whole) > STDOUT_KEPT
+
+    with pytest.raises(DiskToolReportCut) as cut:
+        parse_report(whole[:STDOUT_KEPT], INSPECT, VOLUME)
+
+    assert str(cut.value) == (
+        f"Inspect of {VOLUME}: the report was cut: the output filled the 24,000 characters "
+        "of stdout SSM keeps, and its last line is not a whole JSON report"
+    )
+    assert isinstance(cut.value, DiskToolReportInvalid)
+
+
+def test_output_cut_before_the_report_never_falls_back_on_an_earlier_json_line(
+    inspect_report: Any,
+) -> None:
+    # Short output may end with a line after the report; output SSM cut may not: the
+    # lines lost after the kept characters could hold anything, another report included.
+    log = "\n".join(f"DISKSHADOW> line {n}" for n in range(2000))
+    cut = printed(inspect_report, after=log)[:STDOUT_KEPT]
+
+    with pytest.raises(DiskToolReportCut, match="the report was cut"):
+        parse_report(cut, INSPECT, VOLUME)
+
+
+def test_a_whole_report_ending_exactly_at_the_characters_ssm_keeps_is_read(
+    inspect_report: Any,
+) -> None:
+    line = json.dumps(inspect_report, separators=(",", ":"))
+    stdout = "x" * (STDOUT_KEPT - len(line) - 2) + "\n" + line + "\n"
+    assert len(stdout) == STDOUT_KEPT
+
+    assert parse_report(stdout, INSPECT, VOLUME)["disk"] == inspect_report["disk"]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from vss_restore.errors import DiskToolReportInvalid, UnsafeParameter
+from vss_restore.errors import DiskToolReportCut, DiskToolReportInvalid, UnsafeParameter
 
 INSPECT = "Inspect"
 REVERT = "Revert"
@@ -20,6 +20,14 @@ PARAMETER_PATTERNS = {
     "DiskIdentity": r"^(0x[0-9A-Fa-f]{8}|\{[0-9A-Fa-f-]{36}\})?$",
     "ValidationScript": r"^([A-Za-z]:\\[A-Za-z0-9 _.\\-]{1,200}\.ps1)?$",
 }
+
+# GetCommandInvocation's StandardOutputContent is "the first 24,000 characters written by
+# the plugin to stdout" (SSM API Reference): output that long may have lost its end.
+STDOUT_KEPT = 24_000
+REPORT_CUT = (
+    f"the report was cut: the output filled the {STDOUT_KEPT:,} characters of stdout SSM "
+    "keeps, and its last line is not a whole JSON report"
+)
 
 SHADOW_COPY_ID = re.compile(r"^\{[0-9A-Fa-f-]{36}\}$")
 
@@ -129,9 +137,28 @@ def last_json_line(stdout: str) -> dict[str, Any]:
     raise DiskToolReportInvalid("the disk tool printed no JSON report")
 
 
+def _uncut_last_line(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
+    """The report of output as long as SSM keeps: its last line whole, or DiskToolReportCut.
+
+    What followed the kept characters is unknown, so no earlier line may stand in for it.
+    """
+    lines = stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        report = None
+    if not isinstance(report, dict):
+        raise DiskToolReportCut(f"{action} of {volume_id}: {REPORT_CUT}")
+    return report
+
+
 def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
-    """The validated report; DiskToolReportInvalid if it breaks the contract."""
-    report = last_json_line(stdout)
+    """The validated report; DiskToolReportInvalid if it breaks the contract, and
+    DiskToolReportCut if SSM cut it off."""
+    if len(stdout) >= STDOUT_KEPT:
+        report = _uncut_last_line(stdout, action, volume_id)
+    else:
+        report = last_json_line(stdout)
     _check(report, {"schema": int, "action": str, "volume_id": str, "ok": bool}, "report")
     if report["schema"] != 1 or report["action"] != action or report["volume_id"] != volume_id:
         raise DiskToolReportInvalid(
