@@ -24,22 +24,28 @@ import itertools
 import json
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import parliament
-from parliament import analyze_policy_string, enhance_finding, override_config
-
 from simulator.iam.stack import TEMPLATE, Stack
+
+with warnings.catch_warnings():
+    # parliament reads its data files without closing them.
+    warnings.simplefilter("ignore", ResourceWarning)
+    import parliament
+    from parliament import analyze_policy_string, enhance_finding, override_config
+
+    # What `parliament --include-community-auditors` does besides running them: their issue
+    # codes' titles and severities, without which parliament cannot describe their findings.
+    override_config(
+        Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
+    )
 
 # The default parameters, and those that add the conditional statements (DeletesOrphanVolumes).
 PARAMETER_SETS: tuple[Mapping[str, str], ...] = ({}, {"DeleteOrphanVolumes": "true"})
-
-# What `parliament --include-community-auditors` does besides running them: their issue codes'
-# titles and severities, without which parliament cannot describe their findings.
-override_config(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
 
 MARKER = re.compile(r"^\s*#\s*parliament:(?P<rest>.*)$")
 MARKER_BODY = re.compile(
