@@ -26,7 +26,7 @@ RUNTIME_PYTHON = $(shell for p in $$(type -ap $(RUNTIME)) \
 	"$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
 .PHONY: help setup demo test build clean \
-	lint format-check typecheck cfn-lint sam-validate asl checkov powershell pytest
+	lint format-check typecheck cfn-lint sam-validate asl checkov policy-audit powershell pytest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ setup: $(VENV)/.installed $(VENV)/.cli-installed node_modules/.installed ## Inst
 
 # --- checks (in CI order) ---------------------------------------------------------------
 
-test: setup lint format-check typecheck cfn-lint sam-validate asl checkov powershell build pytest ## Run every check (sam build included)
+test: setup lint format-check typecheck cfn-lint sam-validate asl checkov policy-audit powershell build pytest ## Run every check (sam build included)
 	@echo "All checks passed."
 
 lint: setup
@@ -84,6 +84,11 @@ asl: setup
 
 checkov: setup
 	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+# parliament, its community auditors included, over every policy of every principal the
+# synthesized template creates; each accepted finding has its reason beside its statement.
+policy-audit: setup
+	$(BIN)/python -m tools.audit_policies --template template.yaml
 
 powershell: setup
 	$(BIN)/python -m tools.parse_powershell --template template.yaml

@@ -12,7 +12,7 @@ import fnmatch
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,21 +235,44 @@ class Stack:
 
     # --- the principals and their policies --------------------------------------------------
 
-    def roles(self) -> dict[str, "Principal"]:
-        """Every IAM role and managed policy the stack creates, by logical ID."""
-        found: dict[str, Principal] = {}
+    def _iam_resources(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(logical ID, type, resolved properties) of every IAM resource the stack creates."""
         for logical, body in self.resources.items():
             if "Condition" in body and not self.condition(body["Condition"]):
                 continue
             if not body["Type"].startswith("AWS::IAM::"):
                 continue
-            properties = self.resolve(body.get("Properties", {}))
-            if body["Type"] == "AWS::IAM::Role":
-                statements = [
-                    Statement.of(raw, policy["PolicyName"])
+            if body["Type"] in {"AWS::IAM::Policy", "AWS::IAM::User", "AWS::IAM::Group"}:
+                raise NotImplementedError(f"{logical}: {body['Type']} is not modelled here")
+            yield logical, body["Type"], self.resolve(body.get("Properties", {}))
+
+    def policy_documents(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Each role's inline policies and each managed policy, as deployed, by logical ID.
+
+        A list of (policy name, policy document); a managed policy's name is its logical ID.
+        """
+        found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for logical, kind, properties in self._iam_resources():
+            if kind == "AWS::IAM::Role":
+                found[logical] = [
+                    (policy["PolicyName"], policy["PolicyDocument"])
                     for policy in properties.get("Policies", [])
-                    for raw in _statements(policy["PolicyDocument"])
                 ]
+            elif kind == "AWS::IAM::ManagedPolicy":
+                found[logical] = [(logical, _document(properties["PolicyDocument"]))]
+        return found
+
+    def roles(self) -> dict[str, "Principal"]:
+        """Every IAM role and managed policy the stack creates, by logical ID."""
+        found: dict[str, Principal] = {}
+        documents = self.policy_documents()
+        for logical, kind, properties in self._iam_resources():
+            statements = tuple(
+                Statement.of(raw, policy)
+                for policy, document in documents[logical]
+                for raw in _statements(document)
+            )
+            if kind == "AWS::IAM::Role":
                 trusted = sorted(
                     service
                     for raw in _statements(properties["AssumeRolePolicyDocument"])
@@ -259,17 +282,19 @@ class Stack:
                     logical,
                     tuple(trusted),
                     tuple(properties.get("ManagedPolicyArns", [])),
-                    tuple(statements),
+                    statements,
                 )
-            elif body["Type"] == "AWS::IAM::ManagedPolicy":
-                document = properties["PolicyDocument"]
-                if isinstance(document, str):  # a JSON text through Fn::Sub
-                    document = json.loads(document)
-                statements = [Statement.of(raw, logical) for raw in _statements(document)]
-                found[logical] = Principal(logical, (), (), tuple(statements))
-            elif body["Type"] in {"AWS::IAM::Policy", "AWS::IAM::User", "AWS::IAM::Group"}:
-                raise NotImplementedError(f"{logical}: {body['Type']} is not modelled here")
+            else:
+                found[logical] = Principal(logical, (), (), statements)
         return found
+
+
+def _document(document: str | dict[str, Any]) -> dict[str, Any]:
+    """A policy document, also when written as JSON text (through Fn::Sub)."""
+    if isinstance(document, str):
+        loaded: dict[str, Any] = json.loads(document)
+        return loaded
+    return document
 
 
 def _as_list(value: Any) -> list[Any]:
