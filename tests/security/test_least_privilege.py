@@ -54,7 +54,11 @@ STEP_CALLS: dict[str, tuple[str, ...]] = {
     "ClaimSnapshotFunctionRole": ("Ledger.claim",),  # turns.claim_snapshot
     "TakeTurnFunctionRole": ("Ledger.note_helper", "Ledger.queue_for_turn", *HAND_OVER),
     "GiveBackTurnFunctionRole": ("Ledger.give_back_turn", *HAND_OVER),  # turns.give_back_turn
-    "CreateVolumeFunctionRole": ("Kms.require_usable", "Ec2.create_volume"),  # steps.create_volume
+    "CreateVolumeFunctionRole": (
+        "Kms.require_usable",  # steps.create_volume
+        "Ec2.create_volume",
+        "Ec2.volume",  # steps.wait_for_volume: until the volume is available
+    ),
     "VolumeStateFunctionRole": ("Ec2.volume",),  # steps.volume_progress
     "AttachVolumeFunctionRole": (  # steps.attach_volume
         "Ec2.volume",
