@@ -184,8 +184,13 @@ BACKUP_INSTANCE = frozenset(
     }
 )
 
+# AttachVolume of a volume under a customer managed key: EC2 grants the instance the key
+# (a grant constrained to the volume's encryption context), with the caller's permissions.
+EBS_GRANTS_THE_INSTANCE_THE_KEY = frozenset({"kms:CreateGrant"})
+
 BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
+    "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
@@ -686,6 +691,18 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 {**ebs, "kms:GrantIsForAWSResource": "true"},
             ),
             {"CreateVolumeFunctionRole"},
+        ),
+        "grant the helper the volume's key as EBS attaches it": (
+            Request(
+                "kms:CreateGrant",
+                [SNAPSHOTS_KEY],
+                {
+                    **ebs,
+                    "kms:GrantIsForAWSResource": "true",
+                    "kms:GrantConstraintType": "EncryptionContextSubset",
+                },
+            ),
+            {"CreateVolumeFunctionRole", "AttachVolumeFunctionRole"},
         ),
         "grant a person the snapshot's key": (
             Request(
