@@ -18,7 +18,7 @@ from tests.security import iam
 from tests.security.calls import actions_of, adapters
 from tests.security.iam import Principal, Request, Resource, Stack, allows
 from vss_restore import tags
-from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, snapshot_key
+from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, helper_key, snapshot_key
 
 # --- what each step calls -------------------------------------------------------------------
 
@@ -492,6 +492,25 @@ def test_dynamodb_is_used_only_on_the_ledger_and_its_index(
                 )
 
 
+LEDGER_ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_every_ledger_item_statement_names_the_items_it_may_touch(
+    principals: dict[str, Principal], stack: Stack
+) -> None:
+    """Each role reaches only its own items: claims, helpers' turns, waiting tokens or the
+    unverified instances (dynamodb:LeadingKeys, which every item request carries)."""
+    table = stack.get_att("Ledger", "Arn")
+    for principal in principals.values():
+        for statement in principal.statements:
+            if table not in statement.resources:
+                continue
+            assert set(statement.actions) <= LEDGER_ITEM_ACTIONS, (principal.name, statement.sid)
+            [(operator, keys)] = statement.condition.items()
+            assert operator in {"ForAllValues:StringLike", "ForAllValues:StringEquals"}
+            assert set(keys) == {"dynamodb:LeadingKeys"}, (principal.name, statement.sid)
+
+
 def test_step_functions_calls_name_the_restore_state_machine(
     principals: dict[str, Principal], stack: Stack
 ) -> None:
@@ -566,6 +585,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
     ledger = Resource(stack.get_att("Ledger", "Arn"))
     claim = snapshot_key(SOURCE_SNAPSHOT.arn.rsplit("/", 1)[1])
     unverified = UNVERIFIED_INSTANCES_KEY
+    turns = helper_key(HELPER.arn.rsplit("/", 1)[1])
     another_table = Resource(f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/Payroll")
     function = Resource(stack.get_att("CleanUpFunction", "Arn"))
     another_function = Resource(f"arn:aws:lambda:{iam.REGION}:{iam.ACCOUNT}:function:Payroll")
@@ -723,12 +743,49 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         "read a snapshot's claim": (
             Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
             {
-                "ClaimSnapshotFunctionRole",
+                "ClaimSnapshotFunctionRole",  # whose claim refused ours
+                "ReleaseExecutionFunctionRole",  # the dead execution's claim, as it is now
+                "ReconcileFunctionRole",  # a live claim means no restore to start
+            },
+        ),
+        # Marking a claim verified or failed, or noting its helper (Ledger.finish, note_helper).
+        "update a snapshot's claim": (
+            Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
+            {
                 "TakeTurnFunctionRole",
+                "RecordVerdictFunctionRole",
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
-                "ReconcileFunctionRole",
             },
+        ),
+        # A far-future lease holds the helper's turns; the line's tokens complete tasks.
+        "read a helper's turns": (
+            Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
+            {
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "update a helper's turns": (
+            Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
+            {
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "rewrite the unverified instances in the ledger": (
+            Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
+            set(),
+        ),
+        "rewrite a waiting task's token for a command": (
+            Request(
+                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}
+            ),
+            set(),
         ),
         "note the unverified instances in the ledger": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
