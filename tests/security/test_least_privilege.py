@@ -239,11 +239,11 @@ def stack() -> Stack:
 @pytest.fixture(scope="module")
 def principals() -> dict[str, Principal]:
     """The widest deployment: the one where the reconciliation may delete orphans."""
-    return Stack({"DeleteOrphanVolumes": "true"}).roles()
+    return iam.principals(Stack({"DeleteOrphanVolumes": "true"}))
 
 
 def _principal_names() -> list[str]:
-    return sorted(Stack({"DeleteOrphanVolumes": "true"}).roles())
+    return sorted(iam.principals(Stack({"DeleteOrphanVolumes": "true"})))
 
 
 # --- each role: exactly the calls of its step ----------------------------------------------
@@ -267,7 +267,7 @@ def test_every_principal_is_accounted_for(principals: dict[str, Principal]) -> N
 
 @pytest.mark.parametrize("role", sorted(set(STEP_CALLS) | set(OTHER_PRINCIPALS)))
 def test_the_role_allows_exactly_the_calls_its_step_makes(stack: Stack, role: str) -> None:
-    principal = stack.roles()[role]
+    principal = iam.principals(stack)[role]
     assert principal.actions == expected_actions(role)
 
 
@@ -275,7 +275,7 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     principals: dict[str, Principal], stack: Stack
 ) -> None:
     deleting = principals["ReconcileFunctionRole"].actions
-    reporting = stack.roles()["ReconcileFunctionRole"].actions
+    reporting = iam.principals(stack)["ReconcileFunctionRole"].actions
     assert deleting == expected_actions("ReconcileFunctionRole", deleting_orphans=True)
     assert deleting - reporting == {"ec2:DetachVolume", "ec2:DeleteVolume"}
 
@@ -568,6 +568,22 @@ SOMEONES_VOLUME = _ec2("volume", "vol-0eeeeeeeeeeeeeeee", {"Name": "the file ser
 HELPER = _ec2("instance", "i-0abc1234def567890", {tags.HELPER: "true"})
 NOT_A_HELPER = _ec2("instance", "i-0ddddddddddddddd0", {"Name": "the file server"})
 SOURCE_SNAPSHOT = _ec2("snapshot", "snap-0a1b2c3d4e5f60718", {"ConsistentSnapshot": "WindowsVSS"})
+# Made by AWS's own VSS tooling: the resolver verifies these (resolve.decide).
+AWS_VSS_SNAPSHOT = _ec2(
+    "snapshot",
+    "snap-0a1b2c3d4e5f60719",
+    {tags.AWS_APP_CONSISTENT: "true", tags.AWS_VSS_CONFIG: "{}", "Device": "xvda"},
+)
+# Any other snapshot of the account, and one of our own consistent snapshots.
+SOMEONES_SNAPSHOT = _ec2("snapshot", "snap-0eeeeeeeeeeeeeee0", {"Name": "the payroll database"})
+HALF_AWS_VSS_SNAPSHOT = _ec2(
+    "snapshot", "snap-0eeeeeeeeeeeeeee1", {tags.AWS_APP_CONSISTENT: "true"}
+)  # the resolver wants AwsVssConfig too
+CONSISTENT_SNAPSHOT = _ec2(
+    "snapshot",
+    "snap-0eeeeeeeeeeeeeee2",
+    {tags.RESOURCE: tags.CONSISTENT_SNAPSHOT, tags.SOURCE_SNAPSHOT: SOURCE_SNAPSHOT.arn},
+)
 NEW_VOLUME = _ec2("volume", "*")
 NEW_SNAPSHOT = _ec2("snapshot", "*")
 SNAPSHOTS_KEY = Resource(f"arn:aws:kms:{iam.REGION}:{iam.ACCOUNT}:key/1234abcd-12ab-34cd-56ef")
@@ -599,6 +615,15 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
     verdict = {
         "aws:TagKeys": [tags.STATUS, tags.REASON],
         f"aws:RequestTag/{tags.STATUS}": tags.FAILED,
+    }
+    verified = {
+        "aws:TagKeys": list(tags.VERDICT_KEYS),
+        f"aws:RequestTag/{tags.STATUS}": tags.VERIFIED,
+    }
+    verdict_writers = {
+        "RecordVerdictFunctionRole",
+        "CleanUpFunctionRole",
+        "ReleaseExecutionFunctionRole",
     }
     ebs = {"kms:ViaService": f"ec2.{iam.REGION}.amazonaws.com"}
     return {
@@ -667,7 +692,24 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         ),
         "write the verdict on a source snapshot": (
             Request("ec2:CreateTags", [SOURCE_SNAPSHOT], verdict),
-            {"RecordVerdictFunctionRole", "CleanUpFunctionRole", "ReleaseExecutionFunctionRole"},
+            verdict_writers,
+        ),
+        "write the verdict on a snapshot of AWS's VSS tooling": (
+            Request("ec2:CreateTags", [AWS_VSS_SNAPSHOT], verdict),
+            verdict_writers,
+        ),
+        # A false "verified" on a snapshot the workflow never restores.
+        "write the verdict on a snapshot that is not a VSS backup": (
+            Request("ec2:CreateTags", [SOMEONES_SNAPSHOT], verified),
+            set(),
+        ),
+        "write the verdict on a snapshot only marked AppConsistent": (
+            Request("ec2:CreateTags", [HALF_AWS_VSS_SNAPSHOT], verified),
+            set(),
+        ),
+        "write the verdict on one of our consistent snapshots": (
+            Request("ec2:CreateTags", [CONSISTENT_SNAPSHOT], verified),
+            set(),
         ),
         # Creating volumes: only ours, only with our tag at birth.
         "create our volume from a snapshot": (
@@ -782,9 +824,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             set(),
         ),
         "rewrite a waiting task's token for a command": (
-            Request(
-                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}
-            ),
+            Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}),
             set(),
         ),
         "note the unverified instances in the ledger": (
@@ -872,6 +912,28 @@ def test_the_backup_instances_snapshot_only_with_the_vss_marker_and_backup_keys(
     )
     retag = {"aws:TagKeys": [tags.SHADOW_COPY_ID]}
     assert not allows(backup, Request("ec2:CreateTags", [SOURCE_SNAPSHOT], retag))
+
+
+def test_only_the_verdict_steps_attach_the_verdict_policy(stack: Stack) -> None:
+    policy = stack.ref("VerdictTagsPolicy")
+    attaching = {name for name, p in stack.roles().items() if policy in p.managed}
+    assert attaching == {
+        "RecordVerdictFunctionRole",
+        "CleanUpFunctionRole",
+        "ReleaseExecutionFunctionRole",
+    }
+
+
+def test_the_verdict_follows_the_vss_marker_the_stack_is_deployed_with() -> None:
+    marker = {"Backup": "nightly-vss"}
+    principals = iam.principals(Stack({"VssTagKey": "Backup", "VssTagValue": "nightly-vss"}))
+    request = {"aws:TagKeys": list(tags.VERDICT_KEYS)}
+    theirs = _ec2("snapshot", "snap-0a1b2c3d4e5f60718", marker)
+    for role in ("RecordVerdictFunctionRole", "CleanUpFunctionRole"):
+        statements = principals[role].statements
+        assert allows(statements, Request("ec2:CreateTags", [theirs], request)), role
+        assert allows(statements, Request("ec2:CreateTags", [AWS_VSS_SNAPSHOT], request)), role
+        assert not allows(statements, Request("ec2:CreateTags", [SOURCE_SNAPSHOT], request)), role
 
 
 # --- the evaluator itself -------------------------------------------------------------------
