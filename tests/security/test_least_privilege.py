@@ -423,6 +423,20 @@ def test_a_volume_is_created_only_with_our_tag_in_the_request(
                         )
 
 
+def test_a_volume_is_created_only_from_this_accounts_snapshots(
+    principals: dict[str, Principal],
+) -> None:
+    seen = 0
+    for principal in principals.values():
+        for statement in principal.statements:
+            if statement.matches_action("ec2:CreateVolume"):
+                for resource in statement.resources:
+                    if _resource_kind(resource) == "ec2:snapshot":
+                        seen += 1
+                        assert _string_equals(statement.condition, "ec2:Owner") == iam.ACCOUNT
+    assert seen
+
+
 def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
     principals: dict[str, Principal],
 ) -> None:
@@ -616,6 +630,9 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         "aws:TagKeys": [tags.STATUS, tags.REASON],
         f"aws:RequestTag/{tags.STATUS}": tags.FAILED,
     }
+    # ec2:Owner is the snapshot's key; the evaluator takes keys other than tags from the
+    # request, which holds them for every resource (the volume's statement ignores it).
+    owned_here = {"ec2:Owner": iam.ACCOUNT}
     verified = {
         "aws:TagKeys": list(tags.VERDICT_KEYS),
         f"aws:RequestTag/{tags.STATUS}": tags.VERIFIED,
@@ -716,12 +733,33 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             Request(
                 "ec2:CreateVolume",
                 [NEW_VOLUME, SOURCE_SNAPSHOT],
-                {f"aws:RequestTag/{tags.RESOURCE}": tags.TEMPORARY_VOLUME},
+                {f"aws:RequestTag/{tags.RESOURCE}": tags.TEMPORARY_VOLUME, **owned_here},
             ),
             {"CreateVolumeFunctionRole"},
         ),
         "create an untagged volume from a snapshot": (
-            Request("ec2:CreateVolume", [NEW_VOLUME, SOURCE_SNAPSHOT]),
+            Request("ec2:CreateVolume", [NEW_VOLUME, SOURCE_SNAPSHOT], owned_here),
+            set(),
+        ),
+        # Another account's snapshot, shared with this one or public, VSS marker and all:
+        # restoring it would put their disk (or their malware) on our helper.
+        "create our volume from a snapshot another account shares": (
+            Request(
+                "ec2:CreateVolume",
+                [NEW_VOLUME, SOURCE_SNAPSHOT],
+                {
+                    f"aws:RequestTag/{tags.RESOURCE}": tags.TEMPORARY_VOLUME,
+                    "ec2:Owner": "210987654321",
+                },
+            ),
+            set(),
+        ),
+        "create our volume from a public snapshot of Amazon's": (
+            Request(
+                "ec2:CreateVolume",
+                [NEW_VOLUME, SOURCE_SNAPSHOT],
+                {f"aws:RequestTag/{tags.RESOURCE}": tags.TEMPORARY_VOLUME, "ec2:Owner": "amazon"},
+            ),
             set(),
         ),
         "snapshot someone's volume as a consistent snapshot": (
