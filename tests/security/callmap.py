@@ -13,11 +13,11 @@ of unknown type; a local variable called that holds nothing the walk knows; an a
 one of its bound methods) handed to code outside vss_restore; a callable parameter bound to
 something other than a function the walk can follow; boto3 used outside an adapter.
 
-What it does not model, because nothing in vss_restore needs it (and the tests below check
-that stays true): properties and dunder methods of our classes that reach an adapter
-(attribute reads, operators and `with` are not calls), and `getattr`-style dynamic calls
-(an adapter passed to a builtin is refused). Branches are not evaluated: a call behind a
-setting counts, unless the caller names the function as excluded (see `call_map`).
+What it does not follow, because nothing in vss_restore needs it: properties and dunder
+methods of our classes (attribute reads, operators and `with` are not calls; `hidden_calls`
+walks them all, and a test demands they reach no adapter), and dynamic calls such as
+`getattr` (an adapter handed to a builtin is refused). Branches are not evaluated: a call
+behind a setting counts, unless the caller names its function as excluded (`call_map`).
 """
 
 import ast
