@@ -742,9 +742,11 @@ def policy_problems(policy: Mapping[str, Any]) -> list[str]:
             problems.append(f"{statement.get('Sid')}: only plain Allow statements")
         for action in _listed(statement["Action"]):
             by_action.setdefault(action, []).append(statement)
-        if "*" in _listed(statement["Resource"]) and _listed(statement["Action"]) != [
-            "ec2:DescribeVolumes"
-        ]:
+        # Reads without a resource type, which IAM authorizes on "*" only.
+        if "*" in _listed(statement["Resource"]) and not set(_listed(statement["Action"])) <= {
+            "ec2:DescribeVolumes",
+            "logs:DescribeLogGroups",
+        }:
             problems.append(f"{statement.get('Sid')}: Resource * for {statement['Action']}")
     expected_actions = {
         "ec2:CreateSnapshot",
