@@ -66,7 +66,7 @@ class Authorizer:
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.principals: dict[str, Principal] = self.stack.roles()
+        self.principals: dict[str, Principal] = self.stack.principals()
         self.requests = Requests(self.account)
         self._acting = threading.local()
 

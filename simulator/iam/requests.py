@@ -178,13 +178,16 @@ class Requests:
             return key_id if key_id.startswith("arn:") else self.where.arn("kms", f"key/{key_id}")
         return "" if key.key_manager == "AWS" else str(key.arn)
 
-    def _ebs_key_requests(self, key_arn: str, actions: tuple[str, ...]) -> list[Request]:
+    def _ebs_key_requests(
+        self, key_arn: str, actions: tuple[str, ...], grant: Mapping[str, str] | None = None
+    ) -> list[Request]:
         via = {"kms:ViaService": f"ec2.{self.where.region}.amazonaws.com"}
         found = []
         for action in actions:
             context = dict(via)
             if action == "kms:CreateGrant":
                 context["kms:GrantIsForAWSResource"] = "true"
+                context.update(grant or {})
             found.append(Request(action, [Resource(key_arn)], context))
         return found
 
@@ -245,8 +248,11 @@ class Requests:
         if action == "ec2:AttachVolume" and volume is not None and volume.encrypted:
             key_arn = self._customer_key_arn(volume.kms_key_id)
             if key_arn:
-                # EC2 creates a grant for the instance, with the caller's permissions.
-                requests.extend(self._ebs_key_requests(key_arn, ("kms:CreateGrant",)))
+                # EC2 creates a grant for the instance, with the caller's permissions,
+                # constrained to the volume's encryption context (KMS Developer Guide,
+                # "Examining grants": EncryptionContextSubset aws:ebs:id).
+                constraint = {"kms:GrantConstraintType": "EncryptionContextSubset"}
+                requests.extend(self._ebs_key_requests(key_arn, ("kms:CreateGrant",), constraint))
         return requests
 
     def _delete_volume(self, action: str, params: Mapping[str, Any]) -> list[Request]:

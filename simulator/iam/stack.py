@@ -262,6 +262,32 @@ class Stack:
                 found[logical] = [(logical, _document(properties["PolicyDocument"]))]
         return found
 
+    def principals(self) -> dict[str, "Principal"]:
+        """Every principal with the statements it holds: a role's own, and those of the stack's
+        customer managed policies it attaches (folded in, no longer principals of their own).
+
+        `managed` keeps the AWS-managed policies only. A policy no role of the stack attaches
+        (BackupInstancePolicy, for the backed-up instances' roles) stays a principal.
+        """
+        found = self.roles()
+        ours = {
+            self.ref(logical): principal
+            for logical, principal in found.items()
+            if self.resources[logical]["Type"] == "AWS::IAM::ManagedPolicy"
+        }
+        folded: set[str] = set()
+        result: dict[str, Principal] = {}
+        for name, principal in found.items():
+            attached = [arn for arn in principal.managed if arn in ours]
+            folded.update(ours[arn].name for arn in attached)
+            result[name] = Principal(
+                name,
+                principal.trusted,
+                tuple(arn for arn in principal.managed if arn not in ours),
+                principal.statements + tuple(s for arn in attached for s in ours[arn].statements),
+            )
+        return {name: p for name, p in result.items() if name not in folded}
+
     def roles(self) -> dict[str, "Principal"]:
         """Every IAM role and managed policy the stack creates, by logical ID."""
         found: dict[str, Principal] = {}

@@ -42,10 +42,19 @@ __all__ = [
     "allows",
     "is_read_only",
     "load_template",
+    "principals",
     "statement_applies",
     "synthesized",
     "table",
 ]
+
+
+# --- what each principal may do, attached policies included --------------------------------
+
+
+def principals(stack: Stack) -> dict[str, Principal]:
+    """Every principal with the statements it holds (Stack.principals)."""
+    return stack.principals()
 
 
 # --- the per-principal table ----------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.security.enforce import Call, Enforcer
-from tests.security.iam import Stack
+from tests.security.iam import Stack, principals
 from vss_restore import tags
 from vss_restore.errors import CleanupPending
 from vss_restore.handlers import claim_snapshot, clean_up, release_execution
@@ -29,7 +29,7 @@ MUTATING = {"ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume"}
 def as_role(world: Any, alert_topic: Any) -> Iterator[Callable[[str], Enforcer]]:
     """`as_role("CleanUpFunctionRole")`: from then on, the handlers' calls are judged."""
     stack = Stack(names={"Ledger": LEDGER_TABLE, "AlertTopic": alert_topic.arn})
-    roles = stack.roles()
+    roles = principals(stack)  # the verdict tags come from an attached policy
     started: list[Any] = []
 
     def start(role: str) -> Enforcer:
