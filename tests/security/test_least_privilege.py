@@ -798,8 +798,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 [SNAPSHOTS_KEY],
                 {**ebs, "kms:GrantIsForAWSResource": "true"},
             ),
-            # CreateVolume from the snapshot, and AttachVolume of the volume made from it.
-            {"CreateVolumeFunctionRole", "AttachVolumeFunctionRole"},
+            {"CreateVolumeFunctionRole"},
         ),
         "grant the helper the volume's key as EBS attaches it": (
             Request(

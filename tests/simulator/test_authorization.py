@@ -105,6 +105,28 @@ def test_each_call_is_authorized_on_the_resources_aws_names_for_it(
     assert resources["ec2:DescribeVolumes"] == {"*"}
 
 
+def test_every_call_the_demo_made_is_one_the_static_call_map_predicts(
+    demo: tuple[Report, Simulation],
+) -> None:
+    # The two call maps check each other: what the handlers did in the run (recorded by the
+    # simulator) must be among what tests/security computes from the code for each role.
+    from tests.security.test_least_privilege import expected_actions
+
+    _, simulation = demo
+    assert simulation.authorizer is not None
+    recorded: dict[str, set[str]] = {}
+    for call in simulation.authorizer.calls:
+        if call.principal.endswith("FunctionRole"):
+            recorded.setdefault(call.principal, set()).add(call.action)
+    assert len(recorded) >= 10
+    unpredicted = {
+        role: sorted(actions - expected_actions(role))
+        for role, actions in recorded.items()
+        if actions - expected_actions(role)
+    }
+    assert unpredicted == {}
+
+
 def test_a_permission_missing_from_the_template_fails_the_restore_at_that_step(
     tmp_path: Path,
 ) -> None:
