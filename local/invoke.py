@@ -356,6 +356,13 @@ def run(strict: bool, rebuild_image: bool, runtime_python: str, out: TextIO) -> 
                     f"{step.function} with events/{step.sample}.json ({step.means}):\n"
                     + "\n".join(f"  {problem}" for problem in problems)
                 )
+        judged = account.judged_calls(set(functions))
+        refused = [f"{c.principal} {c.action} on {', '.join(c.resources)}" for c in judged]
+        refused = [line for line, c in zip(refused, judged, strict=True) if not c.allowed]
+        if refused:
+            raise Failed("IAM refused calls of the functions:\n  " + "\n  ".join(refused))
+        roles = {c.principal for c in judged}
+        say(f"IAM: {len(judged)} calls of {len(roles)} function roles judged, 0 refused")
     phases["invocations"] = time.monotonic() - mark
     total = time.monotonic() - started
     say(

@@ -177,6 +177,15 @@ class LocalAccount:
         assert self.simulation.authorizer is not None
         return self.simulation.authorizer.credentials_for(function)
 
+    def judged_calls(self, functions: set[str]) -> list[Any]:
+        """The functions' calls IAM judged (simulator/iam), each against its own role: the
+        containers sign as their role (`credentials_for`), the server judges."""
+        assert self.simulation is not None
+        authorizer = self.simulation.authorizer
+        assert authorizer is not None
+        roles = {authorizer.function_roles[f] for f in functions}
+        return [call for call in authorizer.calls if call.principal in roles]
+
     # -- the samples ----------------------------------------------------------------------
     def learn(self, fake: str, real: str) -> None:
         self.rewrites[fake] = real
