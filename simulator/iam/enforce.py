@@ -13,7 +13,12 @@ an administrator.
 Every judged call is recorded (`calls`): the whole-template audit reads them.
 """
 
+import functools
+import hashlib
+import html
+import json
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +26,9 @@ from typing import Any
 
 import botocore.client
 from botocore.exceptions import ClientError
-from moto.core.exceptions import ServiceException
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol
-from moto.core.responses import ActionResult, BaseResponse
+from moto.core.responses import BaseResponse
 from moto.core.utils import get_service_model
 
 from simulator.iam.evaluate import Decision, Request, decide
@@ -40,8 +44,6 @@ _REFUSALS = {
 }
 _ACCESS_DENIED = ("AccessDeniedException", 400)
 _RULE_TYPES = {"AWS::Events::Rule", "AWS::Scheduler::Schedule"}
-# Access keys `make local-invoke` gives each function's container: this prefix, then its role.
-_ROLE_KEY_PREFIX = "ASIAROLE-"
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ class Authorizer:
                 if principal is not None:
                     refused = authorizer._judge_request(principal, response)
                     if refused is not None:
-                        return response.serialized(ActionResult(refused))
+                        return refused
                 return original(response)
 
             return judged
@@ -243,18 +245,24 @@ class Authorizer:
         patches.wrap(BaseResponse, "call_action", call_action)
 
     def credentials_for(self, function: str) -> str:
-        """The access key a function's container signs with: its role's name."""
-        return f"{_ROLE_KEY_PREFIX}{self.function_roles[function]}"
+        """The access key a function's container signs with, one per role: shaped as AWS's
+        temporary keys are (ASIA + 16 characters), which is what moto reads from a request."""
+        role = self.function_roles[function]
+        return next(key for key, principal in self._role_keys.items() if principal == role)
+
+    @functools.cached_property
+    def _role_keys(self) -> dict[str, str]:
+        return {
+            "ASIA" + hashlib.sha256(role.encode()).hexdigest()[:16].upper(): role
+            for role in self.principals
+        }
 
     def principal_for_key(self, access_key: str | None) -> str | None:
-        if not access_key or not access_key.startswith(_ROLE_KEY_PREFIX):
-            return None
-        principal = access_key.removeprefix(_ROLE_KEY_PREFIX)
-        if principal not in self.principals:
-            raise KeyError(f"a request signed for {principal}, which the stack does not have")
-        return principal
+        return self._role_keys.get(access_key or "")
 
-    def _judge_request(self, principal: str, response: Any) -> ServiceException | None:
+    def _judge_request(
+        self, principal: str, response: Any
+    ) -> tuple[int, dict[str, str], str] | None:
         model = get_service_model(response.boto3_service_name)
         operation = response._get_action()
         if (model.signing_name or model.endpoint_prefix) == "sts":
@@ -278,8 +286,34 @@ class Authorizer:
             self.authorize(principal, f"{prefix}:{operation}", params)
         except ClientError as exc:
             error = exc.response["Error"]
-            return ServiceException(str(error["Code"]), str(error["Message"]))
+            status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+            return _error_response(
+                model.protocol, str(error["Code"]), str(error["Message"]), status
+            )
         return None
+
+
+def _error_response(
+    protocol: str, code: str, message: str, status: int
+) -> tuple[int, dict[str, str], str]:
+    """An error as each protocol's services send it (the SDKs' parsers read these shapes)."""
+    request_id = str(uuid.uuid4())
+    text = html.escape(message)
+    if protocol == "ec2":
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{text}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+            "</Response>"
+        )
+        return status, {"Content-Type": "text/xml"}, body
+    if protocol == "query":
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{text}"
+            f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return status, {"Content-Type": "text/xml"}, body
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+    return status, headers, json.dumps({"__type": code, "message": message})
 
 
 def _role_of(logical: str, body: Mapping[str, Any]) -> str:
