@@ -362,6 +362,9 @@ def run(strict: bool, rebuild_image: bool, runtime_python: str, out: TextIO) -> 
         if refused:
             raise Failed("IAM refused calls of the functions:\n  " + "\n  ".join(refused))
         roles = {c.principal for c in judged}
+        if not judged:
+            # The containers' calls reached the server unsigned by their roles: unjudged.
+            raise Failed("no call of the functions was judged against its role (credentials?)")
         say(f"IAM: {len(judged)} calls of {len(roles)} function roles judged, 0 refused")
     phases["invocations"] = time.monotonic() - mark
     total = time.monotonic() - started
