@@ -26,7 +26,7 @@ RUNTIME_PYTHON = $(shell for p in $$(type -ap $(RUNTIME)) \
 	"$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
 .PHONY: help setup demo test build clean \
-	lint format-check typecheck cfn-lint sam-validate asl checkov policy-audit powershell pytest
+	lint format-check typecheck documents cfn-lint sam-validate asl checkov policy-audit powershell pytest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ setup: $(VENV)/.installed $(VENV)/.cli-installed node_modules/.installed ## Inst
 
 # --- checks (in CI order) ---------------------------------------------------------------
 
-test: setup lint format-check typecheck cfn-lint sam-validate asl checkov policy-audit powershell build pytest ## Run every check (sam build included)
+test: setup lint format-check typecheck documents cfn-lint sam-validate asl checkov policy-audit powershell build pytest ## Run every check (sam build included)
 	@echo "All checks passed."
 
 lint: setup
@@ -69,6 +69,10 @@ format-check: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+# The SSM documents' scripts live in documents/*.ps1; template.yaml must hold exactly them.
+documents: setup
+	$(BIN)/python -m tools.documents --check
 
 cfn-lint: setup
 	$(BIN)/cfn-lint template.yaml

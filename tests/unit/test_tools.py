@@ -143,3 +143,49 @@ def test_asl_substituted_fails_on_a_placeholder_without_substitution(tmp_path: P
         ["--template", str(template), "--out-dir", str(tmp_path / "out"), str(asl)]
     )
     assert exit_code == 1
+
+
+# --- tools.documents: the SSM documents' scripts in documents/*.ps1 -----------------------
+
+DOCUMENT_TEMPLATE = """Resources:
+  Doc:
+    Type: AWS::SSM::Document
+    Properties:
+      Content:
+        mainSteps:
+          - action: aws:runPowerShellScript
+            name: Step
+            inputs:
+              runCommand:
+                - |
+                  $a = 1
+
+                  exit $a
+
+  Next:
+    Type: AWS::SNS::Topic
+"""
+
+
+def test_a_documents_script_is_read_as_yaml_reads_it_and_written_back_in_place() -> None:
+    from tools.documents import embed, embedded
+
+    assert embedded(DOCUMENT_TEMPLATE, "Doc") == "$a = 1\n\nexit $a\n"
+    changed = embed(DOCUMENT_TEMPLATE, "Doc", "exit 0\n")
+    assert embedded(changed, "Doc") == "exit 0\n"
+    assert changed.endswith("                  exit 0\n\n  Next:\n    Type: AWS::SNS::Topic\n")
+    assert embed(changed, "Doc", "$a = 1\n\nexit $a\n") == DOCUMENT_TEMPLATE
+    with pytest.raises(ValueError, match="one newline"):
+        embed(DOCUMENT_TEMPLATE, "Doc", "exit 0")
+
+
+def test_template_yaml_holds_exactly_each_documents_script() -> None:
+    from tools.cfn_template import load_template
+    from tools.documents import REPO, SCRIPTS, TEMPLATE
+
+    resources = load_template(TEMPLATE)["Resources"]
+    for document, relative in SCRIPTS.items():
+        [command] = resources[document]["Properties"]["Content"]["mainSteps"][0]["inputs"][
+            "runCommand"
+        ]
+        assert str(command) == (REPO / relative).read_text(encoding="utf-8"), document
