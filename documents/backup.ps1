@@ -169,7 +169,7 @@ function Invoke-DiskShadow([string]$Name, [string[]]$Lines, [int]$TimeoutSeconds
     $process = Start-Process @start
     # Its exit code is never read (3010 must not reach the agent): callers check what it did.
     $finished = $process.WaitForExit($TimeoutSeconds * 1000)
-    if (-not $finished) { Stop-Process -Id $process.Id -Force }
+    if (-not $finished) { Stop-ProcessTree $process.Id $process.StartTime }
     $output = @()
     foreach ($file in @(($base + '.out'), ($base + '.err'))) {
         try { $output += @(Get-Content -LiteralPath $file) }
@@ -178,6 +178,17 @@ function Invoke-DiskShadow([string]$Name, [string[]]$Lines, [int]$TimeoutSeconds
     # The whole transcript to stderr (CloudWatch keeps it all); stdout stays short.
     foreach ($line in $output) { [Console]::Error.WriteLine(('diskshadow {0}: {1}' -f $Name, $line)) }
     return [pscustomobject]@{ finished = $finished; output = $output }
+}
+
+function Stop-ProcessTree([int]$Id, [datetime]$Since) {
+    # Children first: the script DiskShadow's exec started (snapshot.cmd, its PowerShell) must
+    # not go on snapshotting after the shadow set is deleted. A process started before its
+    # parent is not its child: its parent's ID was reused.
+    $children = @(Get-CimInstance -ClassName Win32_Process -Filter ('ParentProcessId = {0}' -f $Id) |
+        Where-Object { $_.CreationDate -ge $Since })
+    foreach ($child in $children) { Stop-ProcessTree ([int]$child.ProcessId) $child.CreationDate }
+    try { Stop-Process -Id $Id -Force }
+    catch { [Console]::Error.WriteLine(('cannot stop process {0}: {1}' -f $Id, $_.Exception.Message)) }
 }
 
 function Remove-BackupShadowCopy([string]$SetId, [string[]]$Before) {
@@ -246,11 +257,21 @@ try {
     } | Sort-Object -Property DriveLetter)
     if ($drives.Count -eq 0) { throw 'no fixed NTFS volume with a drive letter: nothing to back up' }
 
-    # Which EBS volume holds each drive: the disk's serial number is the volume ID.
+    # Which EBS volume holds each drive: the disk's serial number is the volume ID. One drive
+    # that cannot be placed (a dynamic or striped volume has no partition of its own) is
+    # reported and left out; the others are backed up.
     $planned = [ordered]@{}
     foreach ($drive in $drives) {
         $letter = ([string]$drive.DriveLetter).ToUpperInvariant()
-        $disk = Get-Partition -DriveLetter $letter | Get-Disk
+        try {
+            $disk = @(Get-Partition -DriveLetter $letter | Get-Disk)
+            if ($disk.Count -ne 1) { throw ('it lies on {0} disks' -f $disk.Count) }
+            $disk = $disk[0]
+        } catch {
+            Add-SnapshotEntry $null $letter ('drive {0}: not backed up, no single disk holds it (a dynamic, striped or spanned volume?): {1}' -f
+                $letter, (Format-ErrorText $_))
+            continue
+        }
         $volumeId = ConvertTo-EbsVolumeId ([string]$disk.SerialNumber)
         if (-not $volumeId) {
             if ([string]$disk.FriendlyName -match 'Instance Storage') {
@@ -267,6 +288,16 @@ try {
         $planned[$volumeId].drives += [pscustomobject]@{ letter = $letter; alias = 'Volume' + $letter; path = [string]$drive.Path }
     }
     if ($planned.Count -eq 0) { throw 'no EBS volume holds a fixed NTFS drive: nothing to back up' }
+
+    # EBS volumes mounted in a folder, with no drive letter: DiskShadow is never asked to
+    # shadow them, so they are reported, never silently left out.
+    foreach ($partition in @(Get-Partition | Where-Object { -not ([string]$_.DriveLetter -match '^[A-Za-z]$') })) {
+        $folders = @($partition.AccessPaths | Where-Object { [string]$_ -match '^[A-Za-z]:\\.+' })
+        if ($folders.Count -eq 0) { continue }
+        $volumeId = ConvertTo-EbsVolumeId ([string]($partition | Get-Disk).SerialNumber)
+        Add-SnapshotEntry $volumeId '' ('mounted at {0} with no drive letter: not backed up (give it a drive letter to include it)' -f
+            ($folders -join ', '))
+    }
 
     # The device names, and a check that each volume is attached here: one filtered call.
     $described = $null
@@ -318,7 +349,7 @@ try {
         'set verbose on'
         ('set metadata {0}' -f (Join-Path $WorkPath 'backup.cab'))
         'begin backup'
-    ) + @($drives | ForEach-Object { 'add volume {0}: alias Volume{0}' -f ([string]$_.DriveLetter).ToUpperInvariant() }) + @(
+    ) + @($planned.Values | ForEach-Object { $_.drives } | ForEach-Object { 'add volume {0}: alias {1}' -f $_.letter, $_.alias }) + @(
         'create'
         ('exec {0}' -f (Join-Path $WorkPath 'snapshot.cmd'))
         'end backup'

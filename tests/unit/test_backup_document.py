@@ -832,3 +832,134 @@ def test_the_outputs_name_the_document_and_the_policy(template: dict[str, Any]) 
     assert outputs["BackupDocumentName"]["Value"] == {"Ref": "BackupDocument"}
     assert outputs["BackupInstancePolicyArn"]["Value"] == {"Ref": "BackupInstancePolicy"}
     assert outputs["BackupWindowId"].get("Condition") == "IsBackupEnabled"
+
+
+# --- one drive's trouble costs no other drive its backup (#14, findings 9 and 10) ----------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (
+        a is not None and b is not None and (a.start_byte, a.end_byte) == (b.start_byte, b.end_byte)
+    )
+
+
+def drive_isolation_problems(script: str) -> list[str]:
+    """Each drive's disk is looked up in a try inside the loop over the drives, whose catch
+    reports that drive and goes on: a dynamic or striped volume has no partition of its own,
+    and must not abort the others' backup."""
+    root = parse_tree(script).root_node
+    lookups = [c for c in commands_named(root, "Get-Partition") if "-DriveLetter" in node_text(c)]
+    if not lookups:
+        return ["no Get-Partition -DriveLetter"]
+    problems = []
+    for lookup in lookups:
+        trying = _enclosing(lookup, "try_statement")
+        loop = _enclosing(lookup, "foreach_statement")
+        if (
+            trying is None
+            or loop is None
+            or not _same(_enclosing(trying, "foreach_statement"), loop)
+        ):
+            problems.append("Get-Partition -DriveLetter is not in a try inside the drives' loop")
+            continue
+        catches = " ".join(node_text(n) for n in walk(trying) if n.type == "catch_clause")
+        if "Add-SnapshotEntry" not in catches or "continue" not in catches:
+            problems.append("the drive's catch does not report it (Add-SnapshotEntry) and go on")
+    return problems
+
+
+def folder_mount_problems(script: str) -> list[str]:
+    """Partitions with no drive letter but a folder access path are reported, never left out
+    silently."""
+    root = parse_tree(script).root_node
+    loops = [
+        n for n in walk(root) if n.type == "foreach_statement" and "AccessPaths" in node_text(n)
+    ]
+    if not any("Add-SnapshotEntry" in node_text(loop) for loop in loops):
+        return ["no loop over the partitions' AccessPaths reports a folder-mounted volume"]
+    return []
+
+
+def process_tree_problems(script: str) -> list[str]:
+    """A DiskShadow run that overruns is stopped with its children (the exec'd snapshot
+    script), found by ParentProcessId, children first."""
+    root = parse_tree(script).root_node
+    problems = []
+    if "Stop-Process -Id $process.Id" in script:
+        problems.append("DiskShadow alone is stopped: its exec'd child goes on")
+    trees = [
+        n
+        for n in walk(root)
+        if n.type == "function_statement" and "function Stop-ProcessTree" in node_text(n)
+    ]
+    if len(trees) != 1:
+        return [*problems, "no function Stop-ProcessTree"]
+    body = node_text(trees[0])
+    if "ParentProcessId" not in body or len(commands_named(trees[0], "Stop-ProcessTree")) != 1:
+        problems.append("Stop-ProcessTree does not stop the children it finds by ParentProcessId")
+    shadow = [
+        n
+        for n in walk(root)
+        if n.type == "function_statement" and "function Invoke-DiskShadow" in node_text(n)
+    ]
+    if not shadow or not commands_named(shadow[0], "Stop-ProcessTree"):
+        problems.append("Invoke-DiskShadow does not stop a run that overran with its children")
+    return problems
+
+
+def shadowed_drive_problems(script: str) -> list[str]:
+    """DiskShadow is asked to shadow exactly the drives whose EBS volume is snapshotted."""
+    lines = [line for line in script.splitlines() if "'add volume" in line]
+    if len(lines) != 1 or "$planned.Values" not in lines[0]:
+        return [f"the add volume lines do not come from the planned volumes: {lines}"]
+    return []
+
+
+ISOLATION_CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "drive_isolation": drive_isolation_problems,
+    "folder_mount": folder_mount_problems,
+    "process_tree": process_tree_problems,
+    "shadowed_drives": shadowed_drive_problems,
+}
+
+
+@pytest.mark.parametrize("check", sorted(ISOLATION_CHECKS))
+def test_the_backup_isolates_each_drives_trouble(script: str, check: str) -> None:
+    assert ISOLATION_CHECKS[check](script) == []
+
+
+@pytest.mark.parametrize(
+    ("check", "old", "new"),
+    [
+        pytest.param(
+            "drive_isolation",
+            "$disk = @(Get-Partition -DriveLetter $letter | Get-Disk)",
+            "}\n        $disk = @(Get-Partition -DriveLetter $letter | Get-Disk)\n        try {",
+            id="lookup-outside-try",
+        ),
+        pytest.param(
+            "drive_isolation",
+            "            continue\n        }\n        $volumeId",
+            "        }\n        $volumeId",
+            id="catch-stops",
+        ),
+        pytest.param("folder_mount", "$partition.AccessPaths", "$partition.Size", id="no-mounts"),
+        pytest.param(
+            "process_tree",
+            "Stop-ProcessTree $process.Id $process.StartTime",
+            "Stop-Process -Id $process.Id -Force",
+            id="diskshadow-alone",
+        ),
+        pytest.param(
+            "shadowed_drives",
+            "@($planned.Values | ForEach-Object { $_.drives }",
+            "@($drives",
+            id="all-drives",
+        ),
+    ],
+)
+def test_the_isolation_checks_catch_the_old_script(
+    script: str, check: str, old: str, new: str
+) -> None:
+    assert script.count(old) == 1, f"{old!r} must occur once in the backup script"
+    assert ISOLATION_CHECKS[check](script.replace(old, new)) != []
