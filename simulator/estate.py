@@ -54,6 +54,8 @@ class Estate:
         self.authorizer: Authorizer | None = None
         self.backup_log_group = ""
         self._customer_key = ""
+        # Each backup's summary as BackupDocument prints it: what it could not back up.
+        self.backup_summaries: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
     def _on_the_instance(self) -> Iterator[None]:
@@ -187,11 +189,32 @@ class Estate:
     # -- snapshots ------------------------------------------------------------------------
     def _volumes_of(
         self, instance_alias: str, volume_aliases: list[str] | None
-    ) -> list[VolumeSpec]:
+    ) -> tuple[list[VolumeSpec], list[str]]:
+        """The volumes the backup snapshots, and what it reports it could not back up (as
+        documents/backup.ps1 does: a drive on a dynamic disk has no partition of its own, a
+        volume mounted in a folder has no drive letter; the others are backed up)."""
         spec = self.specs[instance_alias]
-        if volume_aliases:
-            return [spec.volume(alias) for alias in volume_aliases]
-        return [v for v in spec.volumes if v.drive_letters]
+        chosen = (
+            [spec.volume(alias) for alias in volume_aliases]
+            if volume_aliases
+            else [v for v in spec.volumes if v.drive_letters or v.mount_folder]
+        )
+        volumes, problems = [], []
+        for volume in chosen:
+            if volume.dynamic:
+                problems += [
+                    f"drive {letter}: not backed up, no single disk holds it (a dynamic, "
+                    "striped or spanned volume?)"
+                    for letter in volume.drive_letters
+                ]
+            elif volume.mount_folder and not volume.drive_letters:
+                problems.append(
+                    f"mounted at {volume.mount_folder} with no drive letter: not backed up "
+                    "(give it a drive letter to include it)"
+                )
+            else:
+                volumes.append(volume)
+        return volumes, problems
 
     def backup(
         self,
@@ -204,7 +227,10 @@ class Estate:
         """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows."""
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
-        volumes = self._volumes_of(instance_alias, volume_aliases)
+        volumes, problems = self._volumes_of(instance_alias, volume_aliases)
+        self.backup_summaries.append(
+            {"instance": instance_alias, "backup": name, "ok": not problems, "problems": problems}
+        )
         instance_id = self.aliases.instances[instance_alias]
         with self._on_the_instance():
             # The script maps drive letters to EBS volumes (Get-EC2Volume by attachment).

@@ -63,6 +63,9 @@ class Report:
     # as "principal action resource".
     calls_allowed: int = 0
     calls_refused: list[str] = field(default_factory=list)
+    # Each nightly backup's summary: {"instance", "backup", "ok", "problems"} (what it could
+    # not back up, as BackupDocument reports it).
+    backups: list[dict[str, Any]] = field(default_factory=list)
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -136,6 +139,9 @@ class Report:
             held = "; ".join(f"{a}: {', '.join(h)}" for a, h in self.locks_held.items())
             claims = ", ".join(c["snapshot"] for c in self.claims_running)
             lines.append(f"ledger: turns held {held or 'none'}; claims running {claims or 'none'}")
+        for backup in self.backups:
+            for problem in backup["problems"]:
+                lines.append(f"backup {backup['backup']} of {backup['instance']}: {problem}")
         lines.append(f"IAM: {self.calls_allowed} calls allowed, {len(self.calls_refused)} refused")
         for refused in self.calls_refused:
             lines.append(f"refused: {_clip(refused, 140)}")
@@ -241,6 +247,12 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             )
     if "alerts" in expect and len(report.alerts) != expect["alerts"]:
         failures.append(f"{len(report.alerts)} alerts published, expected {expect['alerts']}")
+    # What a backup could not back up is an operator's alert: a failure unless expected.
+    problems = [p for b in report.backups for p in b["problems"]]
+    if len(problems) != expect.get("backup_problems", 0):
+        failures.append(
+            f"{len(problems)} drives not backed up, expected {expect.get('backup_problems', 0)}"
+        )
     # A refusal is a permission the template lacks: a failure unless the scenario expects it.
     refused_expected = expect.get("refused_calls", 0)
     if len(report.calls_refused) != refused_expected:

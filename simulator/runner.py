@@ -727,6 +727,7 @@ class Simulation:
             locks_held=locks_held,
             claims_running=claims_running,
             ledger=ledger,
+            backups=list(self.estate.backup_summaries) if self.estate else [],
             calls_allowed=sum(c.allowed for c in calls),
             calls_refused=[
                 f"{c.principal} {c.action} on {', '.join(c.resources)}"

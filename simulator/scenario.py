@@ -33,6 +33,10 @@ class VolumeSpec:
     identity: str
     # "none", "aws-managed" (the account's aws/ebs key) or "customer-key" (a key of its own)
     encryption: str = "none"
+    # Its drives are on a dynamic disk (striped, spanned): no partition Get-Partition finds.
+    dynamic: bool = False
+    # Mounted in this folder of another drive, with no drive letter (e.g. C:\Data).
+    mount_folder: str = ""
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,8 @@ def _volume(instance: str, index: int, spec: Mapping[str, Any]) -> VolumeSpec:
         live_shadow_copies=int(spec.get("live_shadow_copies", 0)),
         identity=spec.get("identity", ""),
         encryption=spec.get("encryption", "none"),
+        dynamic=bool(spec.get("dynamic", False)),
+        mount_folder=spec.get("mount_folder", ""),
     )
 
 
