@@ -28,7 +28,7 @@ def single_restore(name: str, revert_seconds: float) -> dict[str, Any]:
     return {
         "name": name,
         "description": f"bench: one restore, revert {revert_seconds:g} s",
-        "parameters": {"HelperInstanceId": "${instance:helper}"},
+        "parameters": {"HelperInstanceIds": "${instance:helper}"},
         "timing": model.timing(revert_seconds=revert_seconds),
         "instances": {
             "web1": {

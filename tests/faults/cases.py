@@ -767,6 +767,42 @@ CASES: list[Case] = [
         change=_helper(helper=False),
         **_nothing_made("HelperNotUsable.*not tagged"),
     ),
+    # -- The helper may not be a backed-up server, nor the snapshot's own instance (#13) ----
+    Case(
+        id="helper-none-configured",
+        step="Prepare the helper",
+        tried="default settings: no HelperInstanceIds, no helper in the request",
+        change={"parameters": {"HelperInstanceIds": ""}},
+        **_nothing_made("HelperNotUsable.*no helper configured: set HelperInstanceIds"),
+    ),
+    Case(
+        id="helper-backed-up",
+        step="Prepare the helper",
+        tried="the stack's helper is backed up itself (tagged ConsistentSnapshot=WindowsVSS)",
+        change=_helper(tags={"ConsistentSnapshot": "WindowsVSS"}),
+        **_nothing_made("HelperNotUsable.*is backed up itself"),
+    ),
+    Case(
+        id="helper-is-the-source",
+        step="Prepare the helper",
+        tried="the stack's helper is the backed-up instance (web1)",
+        change={
+            "parameters": {"HelperInstanceIds": "${instance:web1}"},
+            "instances": {"web1": {"helper": True}},
+        },
+        **_nothing_made(
+            "HelperNotUsable.*is the backed-up instance itself.*set AllowSourceAsHelper=true"
+        ),
+    ),
+    Case(
+        id="helper-is-the-source-allowed",
+        step="Prepare the helper",
+        tried="the backed-up instance (web1) as its own helper, AllowSourceAsHelper=true",
+        change={
+            "parameters": {"HelperInstanceIds": "", "AllowSourceAsHelper": "true"},
+            "instances": {"web1": {"helper": True}},
+        },
+    ),
     Case(
         id="helper-zone-unusable",
         step="Create the volume",
