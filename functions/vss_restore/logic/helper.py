@@ -19,16 +19,12 @@ from vss_restore.settings import Settings
 
 HELPER_TAG_VALUE = "true"
 
-RISK = (
-    "its clone of the disk carries the signature or GUID of a disk online there and the"
-    " IDs of the live volume's shadow copies, and a revert by ID may revert the production"
-    " volume"
-)
+# Short enough that the verdict tag (256 characters) keeps the whole refusal.
+RISK = "its clone has a live disk's identity and shadow copy IDs; a revert may hit the live volume"
 NO_HELPER = (
     "no helper configured: set HelperInstanceIds to Windows instances tagged"
     f" {tags.HELPER}={HELPER_TAG_VALUE} that are not backed up, or name one in the"
-    " request's helper_instance_id (AllowSourceAsHelper=true restores each snapshot on the"
-    f" instance it was taken from, the origin's unsafe shortcut: {RISK})"
+    " request (AllowSourceAsHelper=true uses the backed-up instance itself: unsafe)"
 )
 
 
@@ -111,14 +107,13 @@ def _safety_problems(
         return [f"is {what} (set AllowSourceAsHelper=true to accept the risk: {RISK})"]
     if instance_tags.get(settings.vss_tag_key) == settings.vss_tag_value:
         waived_for = (
-            "; AllowSourceAsHelper accepts only a snapshot's own instance"
+            " (AllowSourceAsHelper accepts only a snapshot's own instance)"
             if settings.allow_source_as_helper
             else ""
         )
         return [
             f"is backed up itself (tagged {settings.vss_tag_key}={settings.vss_tag_value}):"
-            " the disk tool onlines, reverts and scans restored disks on the helper, which"
-            f" must not be a production server{waived_for}"
+            f" a production server is no place to revert restored disks{waived_for}"
         ]
     return []
 
