@@ -65,8 +65,16 @@ def test_by_default_no_helper_is_configured_and_the_refusal_says_what_to_set() -
 def test_allowing_the_source_with_no_helper_configured_restores_on_the_backed_up_instance() -> None:
     settings = Settings(allow_source_as_helper=True)
 
-    assert helper_candidates("", settings, Source(SOURCE, ATTACHED)) == (SOURCE,)
+    assert helper_candidates("", settings, Source(SOURCE)) == (SOURCE,)
     assert helper_candidates("", settings, Source("", ATTACHED)) == (ATTACHED,)
+
+
+def test_allowing_the_source_trusts_the_volumes_attachment_over_the_snapshots_tag() -> None:
+    """A backup instance may tag any snapshot with its own ID: the tag must not bring
+    another server's disk to it while that disk is attached where it belongs."""
+    settings = Settings(allow_source_as_helper=True)
+
+    assert helper_candidates("", settings, Source(SOURCE, ATTACHED)) == (ATTACHED,)
 
 
 def test_allowing_the_source_does_not_help_a_snapshot_whose_instance_is_unknown() -> None:

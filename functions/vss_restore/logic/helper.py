@@ -46,7 +46,9 @@ class Source:
     availability_zone: str = ""
 
     def own_instance(self) -> str:
-        return self.backed_up or self.attached_to
+        """Where the disk lives: the attachment is EC2's fact, the tag anyone with
+        ec2:CreateTags on snapshots (a backup instance among them) could have written."""
+        return self.attached_to or self.backed_up
 
 
 def helper_candidates(requested: str, settings: Settings, source: Source) -> tuple[str, ...]:
