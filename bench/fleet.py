@@ -1,8 +1,12 @@
 """Measurement 4: the nightly burst of a fleet, against the helpers' ideal makespan.
 
-The fleet runs as one simulation per helper (the helper, the instances assigned to it,
-their snapshots' events at the moments they have in the whole burst), side by side in
-processes. Nothing the simulator models couples two helpers: each helper's turns are an
+The fleet runs as one simulation per helper (the helper, the instances assigned to it round
+robin, their snapshots' events at the moments they have in the whole burst), side by side in
+processes. Each part names only its helper in HelperInstanceIds. The whole fleet's stack
+names all five and each restore takes the least busy as it prepares; with events 0.2 s
+apart that splits the burst about as evenly as the round robin does (a burst arriving at one
+instant falls back to a hash of the snapshot ID: uneven by a few restores per helper).
+Otherwise nothing the simulator models couples two helpers: each helper's turns are an
 item of its own in the ledger, no account-wide rate or concurrency limit is simulated, and
 the injected throttling keeps its rate in every part. One simulation of all 300 restores
 gives the same figures but costs far more real time: the virtual clock looks at every
@@ -61,6 +65,10 @@ def shard(spec: FleetSpec, helper: int | None) -> dict[str, Any]:
         part = {
             **whole,
             "name": f"{whole['name']}-{mine}",
+            "parameters": {
+                **whole["parameters"],
+                "HelperInstanceIds": f"${{instance:{mine}}}",
+            },
             "instances": {
                 alias: instance
                 for alias, instance in whole["instances"].items()

@@ -4,7 +4,6 @@ import math
 from typing import Any
 
 from bench import model
-from vss_restore import tags
 
 # The workflow's mutating calls a fleet's throttling hits, with the error code each API
 # answers when throttled, and about how many calls one restore makes of each.
@@ -28,7 +27,7 @@ def single_restore(name: str, revert_seconds: float) -> dict[str, Any]:
     return {
         "name": name,
         "description": f"bench: one restore, revert {revert_seconds:g} s",
-        "parameters": {"HelperInstanceId": "${instance:helper}"},
+        "parameters": {"HelperInstanceIds": "${instance:helper}"},
         "timing": model.timing(revert_seconds=revert_seconds),
         "instances": {
             "web1": {
@@ -116,12 +115,9 @@ def fleet(
     name: str = "bench-fleet",
 ) -> dict[str, Any]:
     """The nightly burst: every instance's snapshots complete within `burst_seconds`, their
-    events start a restore each, on the helper assigned to the instance.
-
-    The workflow has no pool of helpers: it takes the request's helper, else the stack's
-    one HelperInstanceId, else the snapshot's `vss-restore:instance-id` tag. So, as an
-    operator with several helpers and event-driven restores would have to, the backup tags
-    each snapshot with the helper assigned to its instance (round robin).
+    events start a restore each, on one of the helpers the stack names (HelperInstanceIds):
+    the least busy when the restore prepares its helper. `assigned_helper` is the even
+    split the bench's shards model (bench/fleet.py).
     """
     spec_instances: dict[str, Any] = {
         helper_alias(h): {"helper": True} for h in range(1, helpers + 1)
@@ -131,12 +127,8 @@ def fleet(
         alias = instance_alias(i)
         volumes = fleet_volumes(i, instances)
         spec_instances[alias] = {"volumes": volumes}
-        helper = assigned_helper(i, helpers)
         for volume in volumes:
-            snapshots[f"night.{alias}.{volume['alias']}"] = {
-                "volume": f"{alias}.{volume['alias']}",
-                "tags": {tags.INSTANCE_ID: f"${{instance:{helper}}}"},
-            }
+            snapshots[f"night.{alias}.{volume['alias']}"] = {"volume": f"{alias}.{volume['alias']}"}
     gap = burst_seconds / max(len(snapshots), 1)
     steps: list[dict[str, Any]] = [
         {"deliver": {"snapshot": alias}, "at": round(k * gap, 3), "wait_for_events": False}
@@ -147,7 +139,12 @@ def fleet(
         "name": name,
         "description": f"bench: {len(snapshots)} snapshot events of {instances} instances "
         f"within {burst_seconds:g} s, {helpers} helpers at concurrency {concurrency}",
-        "parameters": {"HelperConcurrency": str(concurrency)},
+        "parameters": {
+            "HelperInstanceIds": ",".join(
+                f"${{instance:{helper_alias(h)}}}" for h in range(1, helpers + 1)
+            ),
+            "HelperConcurrency": str(concurrency),
+        },
         "timing": model.timing(),
         "instances": spec_instances,
         "snapshots": snapshots,

@@ -235,7 +235,8 @@ PLAN: tuple[Step, ...] = (
     Step(
         "PrepareHelperFunction",
         "prepare_helper",
-        "the helper named by the backed-up instance: running, Windows, SSM online",
+        "the stack's helper (HelperInstanceIds): not the backed-up instance, not backed up, "
+        "running, Windows, SSM online",
         expect={"instance_id": HELPER, "availability_zone": "us-east-1a"},
     ),
     Step(

@@ -33,6 +33,7 @@ REGION = "us-east-1"
 SNAPSHOT = "snap-0a1b2c3d4e5f60718"
 SOURCE_VOLUME = "vol-0aa11bb22cc33dd44"
 HELPER = "i-0abc1234def567890"
+SOURCE_INSTANCE = "i-0aaa1111bbb222333"
 SHADOW_COPY = "{6f1e0e7a-1111-4c5d-9e8f-000000000001}"
 SHADOW_SET = "{0c9b8a7d-2222-4c5d-9e8f-000000000001}"
 DISK_IDENTITY = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
@@ -41,6 +42,7 @@ SEEDED = {
     SNAPSHOT: "snapshot night1.D: the nightly VSS backup of web1's D: volume, tagged as "
     "BackupDocument tags it (VSS marker, instance, device, shadow copy and set IDs)",
     SOURCE_VOLUME: "volume web1.D, the volume that was backed up",
+    SOURCE_INSTANCE: "instance web1, the backed-up instance (never the helper)",
     HELPER: "instance helper: running, Windows, SSM online, tagged vss-restore:helper=true, "
     "with C: and E: (so the restored disk comes up as disk 2, the number the samples carry)",
     SHADOW_COPY: "the backup's shadow copy of D: inside night1.D",
@@ -71,6 +73,7 @@ def scenario(start: datetime) -> dict[str, Any]:
         "description": "The account behind `make local-invoke` (local/seeding.py).",
         "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "template": str(TEMPLATE),
+        "parameters": {"HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "web1": {
                 # Tagged as the backup's maintenance window targets it, for the hourly look.
@@ -130,6 +133,7 @@ class LocalAccount:
         self.rewrites = {
             SNAPSHOT: aliases.lookup("snapshot", "night1.D"),
             SOURCE_VOLUME: aliases.lookup("volume", "web1.D"),
+            SOURCE_INSTANCE: aliases.lookup("instance", "web1"),
             HELPER: aliases.lookup("instance", "helper"),
             SHADOW_COPY: aliases.lookup("shadow", "night1.D"),
             SHADOW_SET: aliases.lookup("shadow_set", "night1.D"),

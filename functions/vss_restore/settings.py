@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from vss_restore.errors import InvalidRequest
 
 INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,17}$")
+# How the helper is found. "named": among HelperInstanceIds. "fleet" (helpers the stack
+# launches for each restore) is issue #13's next part, not built yet.
+HELPER_MODES = ("named",)
+# More helpers than this is a fleet: HelperMode=fleet, once it exists.
+MAX_HELPERS = 20
 
 
 @dataclass(frozen=True)
 class Settings:
     vss_tag_key: str = "ConsistentSnapshot"
     vss_tag_value: str = "WindowsVSS"
-    helper_instance_id: str = ""
+    helper_mode: str = "named"
+    helper_instance_ids: tuple[str, ...] = ()
+    # The origin's unsafe shortcut: restore a snapshot on the instance it was taken from.
+    allow_source_as_helper: bool = False
     disk_tool_document: str = "vss-restore-DiskTool"
     volume_type: str = "gp3"
     check_after_revert: bool = True
@@ -34,7 +42,11 @@ class Settings:
         settings = cls(
             vss_tag_key=env.get("VSS_TAG_KEY", cls.vss_tag_key),
             vss_tag_value=env.get("VSS_TAG_VALUE", cls.vss_tag_value),
-            helper_instance_id=env.get("HELPER_INSTANCE_ID", cls.helper_instance_id),
+            helper_mode=_helper_mode(env.get("HELPER_MODE", cls.helper_mode)),
+            helper_instance_ids=_instance_ids(env.get("HELPER_INSTANCE_IDS", "")),
+            allow_source_as_helper=_true_or_false(
+                env, "ALLOW_SOURCE_AS_HELPER", cls.allow_source_as_helper
+            ),
             disk_tool_document=env.get("DISK_TOOL_DOCUMENT", cls.disk_tool_document),
             volume_type=env.get("VOLUME_TYPE", cls.volume_type),
             check_after_revert=env.get("CHECK_AFTER_REVERT", "true").lower() != "false",
@@ -51,15 +63,32 @@ class Settings:
                 env, "DELETE_ORPHAN_VOLUMES", cls.delete_orphan_volumes
             ),
         )
-        if settings.helper_instance_id and not INSTANCE_ID_PATTERN.match(
-            settings.helper_instance_id
-        ):
-            raise InvalidRequest(
-                f"HELPER_INSTANCE_ID {settings.helper_instance_id!r} is not an instance ID"
-            )
         if settings.helper_concurrency < 1:
             raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")
         return settings
+
+
+def _helper_mode(value: str) -> str:
+    if value not in HELPER_MODES:
+        raise InvalidRequest(
+            f"HELPER_MODE {value!r} is not one of {', '.join(HELPER_MODES)}"
+            " (fleet is not built yet)"
+        )
+    return value
+
+
+def _instance_ids(text: str) -> tuple[str, ...]:
+    """A comma-separated list of instance IDs, each once, in the order given."""
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    for instance_id in ids:
+        if not INSTANCE_ID_PATTERN.match(instance_id):
+            raise InvalidRequest(f"HELPER_INSTANCE_IDS: {instance_id!r} is not an instance ID")
+    unique = tuple(dict.fromkeys(ids))
+    if len(unique) > MAX_HELPERS:
+        raise InvalidRequest(
+            f"HELPER_INSTANCE_IDS names {len(unique)} helpers, more than {MAX_HELPERS}"
+        )
+    return unique
 
 
 STATE_MACHINE_ARN = re.compile(r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]{1,80}$")

@@ -4,9 +4,10 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from vss_restore import clock, tags
+from vss_restore import clock, tags, turns
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.kms import Kms
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import (
     CheckFailed,
@@ -19,7 +20,7 @@ from vss_restore.errors import (
 )
 from vss_restore.logic import disk_tool
 from vss_restore.logic.devices import free_device
-from vss_restore.logic.helper import Helper, check_helper, choose_helper_id
+from vss_restore.logic.helper import Helper, Source, helper_candidates, pick_helper, usable_helpers
 from vss_restore.logic.polling import (
     Progress,
     next_progress,
@@ -47,25 +48,44 @@ def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
 def prepare_helper(
     ec2: Ec2,
     ssm: Ssm,
+    ledger: Ledger,
     settings: Settings,
+    *,
+    snapshot_id: str,
     requested: str,
     backed_up_instance: str,
     source_volume_id: str = "",
 ) -> Helper:
-    named = requested or settings.helper_instance_id or backed_up_instance
-    instance_id = choose_helper_id(named or _instance_attached_to(ec2, source_volume_id))
-    instance = ec2.instance(instance_id)
-    helper = check_helper(instance_id, instance, ssm.instance_information(instance_id))
+    """The helper for this snapshot, refused before anything is created unless it may
+    (not the snapshot's own instance, not backed up) and can (running, Windows, SSM-online)
+    revert it."""
+    source = _source(ec2, backed_up_instance, source_volume_id)
+    instance_ids = helper_candidates(requested, settings, source)
+    instances = ec2.instances(instance_ids)
+    helpers = usable_helpers(
+        instance_ids, instances, ssm.instance_information(instance_ids), source, settings
+    )
+    loads: dict[str, int] = {}
+    if len(helpers) > 1:  # the ledger is read only to choose among several
+        loads = {h.instance_id: turns.load(ledger, h.instance_id) for h in helpers}
+    chosen = pick_helper(helpers, loads, source.availability_zone, snapshot_id)
     # Out of device names: refuse now, before a volume exists (the attach picks the name).
-    free_device(m["DeviceName"] for m in (instance or {}).get("BlockDeviceMappings", []))
-    return helper
+    free_device(
+        m["DeviceName"] for m in instances[chosen.instance_id].get("BlockDeviceMappings", [])
+    )
+    return chosen
 
 
-def _instance_attached_to(ec2: Ec2, volume_id: str) -> str:
-    """The instance the snapshot's volume is attached to, as the origin's procedure uses."""
+def _source(ec2: Ec2, backed_up_instance: str, volume_id: str) -> Source:
+    """The snapshot's own instance: the one its tag names, and the one its volume is
+    attached to now (a clone of that volume collides with a disk online there too)."""
     volume = ec2.volume(volume_id) if volume_id else None
     attached = [a for a in (volume or {}).get("Attachments", []) if a.get("State") == "attached"]
-    return str(attached[0]["InstanceId"]) if attached else ""
+    return Source(
+        backed_up=backed_up_instance,
+        attached_to=str(attached[0]["InstanceId"]) if attached else "",
+        availability_zone=str((volume or {}).get("AvailabilityZone", "")),
+    )
 
 
 def client_token(execution: str, snapshot_id: str) -> str:

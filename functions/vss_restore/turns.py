@@ -106,5 +106,19 @@ def hand_over(ledger: Ledger, states: StepFunctions, instance_id: str, limit: in
     return granted
 
 
+def load(ledger: Ledger, instance_id: str) -> int:
+    """How many restores hold or wait for one of the helper's turns, lapsed ones left out
+    (a read only: choosing a helper must not write its item)."""
+    turns = ledger.peek_turns(instance_id)
+    now = _epoch()
+    held = {h for h, until in turns.holders.items() if until >= now}
+    waiting = {
+        h
+        for h, since in turns.waiting.items()
+        if since >= (now - WAITING_LEASE_SECONDS) * 1000 and h not in held
+    }
+    return len(held) + len(waiting)
+
+
 def _turns(ledger: Ledger, instance_id: str) -> Turns:
     return ledger.turns(instance_id, _epoch(), WAITING_LEASE_SECONDS)

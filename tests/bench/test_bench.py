@@ -66,6 +66,11 @@ def test_the_fleet_is_300_snapshots_of_100_instances_shared_by_5_helpers() -> No
     assert len(delivered) == 300
     for part in parts:
         load(part)  # valid against the simulator's schema
+    # The whole stack names the five helpers; each part, its own.
+    assert whole.parameters["HelperInstanceIds"].count("${instance:helper") == 5
+    assert [p["parameters"]["HelperInstanceIds"] for p in parts] == [
+        f"${{instance:helper{h}}}" for h in range(1, 6)
+    ]
 
 
 def test_import_time_lines_are_read_by_module() -> None:

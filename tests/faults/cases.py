@@ -112,7 +112,6 @@ def _lost(*back: dict[str, Any]) -> dict[str, Any]:
 # The loop after the create's own wait: a volume slower than that wait, and the create's
 # looks (one at once, then one a second) left alone.
 _CREATE_WAIT = IN_INVOCATION["volume_available"]
-LOOKS_IN_CREATE = 1 + int(_CREATE_WAIT.at_most_seconds / _CREATE_WAIT.every_seconds)
 SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_most_seconds + 10}
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
@@ -274,14 +273,16 @@ CASES: list[Case] = [
         id="create-wait-throttled",
         step="Create the volume",
         tried=THROTTLED,
-        change={"faults": [throttled("ec2:DescribeVolumes")]},
+        change={"faults": [throttled("ec2:DescribeVolumes", function="CreateVolumeFunction")]},
         retried_by="CreateVolumeFunction",
     ),
     Case(
         id="create-wait-refused",
         step="Create the volume",
         tried=PERMANENT,
-        change={"faults": [refused("ec2:DescribeVolumes", EC2_DENIED)]},
+        change={
+            "faults": [refused("ec2:DescribeVolumes", EC2_DENIED, function="CreateVolumeFunction")]
+        },
         **_failed(EC2_DENIED),
     ),
     Case(
@@ -297,7 +298,12 @@ CASES: list[Case] = [
         step="Is the volume available?",
         tried=THROTTLED,
         injected=LOOP_AFTER_CREATE,
-        change={"faults": [SLOW_VOLUME, throttled("ec2:DescribeVolumes", skip=LOOKS_IN_CREATE)]},
+        change={
+            "faults": [
+                SLOW_VOLUME,
+                throttled("ec2:DescribeVolumes", function="VolumeStateFunction"),
+            ]
+        },
         retried_by="VolumeStateFunction",
     ),
     Case(
@@ -308,7 +314,7 @@ CASES: list[Case] = [
         change={
             "faults": [
                 SLOW_VOLUME,
-                refused("ec2:DescribeVolumes", EC2_DENIED, skip=LOOKS_IN_CREATE),
+                refused("ec2:DescribeVolumes", EC2_DENIED, function="VolumeStateFunction"),
             ]
         },
         **_failed(EC2_DENIED),
@@ -766,6 +772,42 @@ CASES: list[Case] = [
         tried="helper without the tag vss-restore:helper=true",
         change=_helper(helper=False),
         **_nothing_made("HelperNotUsable.*not tagged"),
+    ),
+    # -- The helper may not be a backed-up server, nor the snapshot's own instance (#13) ----
+    Case(
+        id="helper-none-configured",
+        step="Prepare the helper",
+        tried="default settings: no HelperInstanceIds, no helper in the request",
+        change={"parameters": {"HelperInstanceIds": ""}},
+        **_nothing_made("HelperNotUsable.*no helper configured: set HelperInstanceIds"),
+    ),
+    Case(
+        id="helper-backed-up",
+        step="Prepare the helper",
+        tried="the stack's helper is backed up itself (tagged ConsistentSnapshot=WindowsVSS)",
+        change=_helper(tags={"ConsistentSnapshot": "WindowsVSS"}),
+        **_nothing_made("HelperNotUsable.*is backed up itself"),
+    ),
+    Case(
+        id="helper-is-the-source",
+        step="Prepare the helper",
+        tried="the stack's helper is the backed-up instance (web1)",
+        change={
+            "parameters": {"HelperInstanceIds": "${instance:web1}"},
+            "instances": {"web1": {"helper": True}},
+        },
+        **_nothing_made(
+            "HelperNotUsable.*is the backed-up instance itself.*set AllowSourceAsHelper=true"
+        ),
+    ),
+    Case(
+        id="helper-is-the-source-allowed",
+        step="Prepare the helper",
+        tried="the backed-up instance (web1) as its own helper, AllowSourceAsHelper=true",
+        change={
+            "parameters": {"HelperInstanceIds": "", "AllowSourceAsHelper": "true"},
+            "instances": {"web1": {"helper": True}},
+        },
     ),
     Case(
         id="helper-zone-unusable",

@@ -850,6 +850,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         "read a helper's turns": (
             Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
             {
+                "PrepareHelperFunctionRole",  # to choose the least busy of several helpers
                 "TakeTurnFunctionRole",
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",

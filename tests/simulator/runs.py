@@ -48,6 +48,7 @@ class Run:
     commands: list[Command]
     peak_commands: dict[str, int]  # instance alias -> the most commands it ran at once
     disks_after: dict[str, list[str]]  # instance alias -> the volumes Windows sees, by number
+    restored_volumes: list[str]  # every volume the workflow made, deleted or not
 
     def actions(self, snapshot: str) -> list[str]:
         return [c.action for c in self.commands if c.snapshot == snapshot]
@@ -115,6 +116,7 @@ def finished_run(source: Path | dict[str, Any]) -> Run:
                 instance_alias[i]: [d.volume_id for _, d in sorted(host.disks.items())]
                 for i, host in world.hosts.items()
             },
+            restored_volumes=[v for v in world.volume_sources if v not in aliases.volumes.values()],
         )
 
 

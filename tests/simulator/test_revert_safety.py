@@ -238,7 +238,7 @@ def test_check_after_revert_false_sends_no_check_but_verify_only_is_still_checke
     run = finished_run(
         {
             "name": "no-check",
-            "parameters": {"HelperInstanceId": "${instance:helper}", "CheckAfterRevert": False},
+            "parameters": {"HelperInstanceIds": "${instance:helper}", "CheckAfterRevert": False},
             "instances": {
                 "web1": {
                     "volumes": [

@@ -27,6 +27,7 @@ REGION = "us-east-1"
 # The fixed fake IDs the samples in events/ use; handler tests swap in the moto world's.
 FAKE_SNAPSHOT = "snap-0a1b2c3d4e5f60718"
 FAKE_HELPER = "i-0abc1234def567890"
+FAKE_SOURCE_INSTANCE = "i-0aaa1111bbb222333"  # the backed-up instance, never the helper
 FAKE_VOLUME = "vol-0123456789abcdef0"
 FAKE_CONSISTENT = "snap-0fedcba9876543210"
 FAKE_COMMAND = "2f9d1c4e-8b7a-4c3d-9e2f-1a2b3c4d5e6f"
@@ -108,7 +109,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_EC2",
         "AWS_ENDPOINT_URL_SSM",
-        "HELPER_INSTANCE_ID",
+        "HELPER_MODE",
+        "HELPER_INSTANCE_IDS",
+        "ALLOW_SOURCE_AS_HELPER",
         "VSS_TAG_KEY",
         "VSS_TAG_VALUE",
         "VOLUME_TYPE",
@@ -334,7 +337,7 @@ def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                             defaults.vss_tag_key: defaults.vss_tag_value,
                             tags.SHADOW_COPY_ID: source["source"]["shadow_copy_id"],
                             tags.SHADOW_SET_ID: source["source"]["shadow_set_id"],
-                            tags.INSTANCE_ID: world.helper_id,
+                            tags.INSTANCE_ID: source["source"]["instance_id"],
                             tags.DRIVE_LETTERS: "D",
                             tags.DEVICE: "xvdf",
                         }

@@ -100,11 +100,11 @@ def test_an_invocation_ssm_does_not_know_yet_is_none(ssm: Any) -> None:
     assert adapter.invocation(COMMAND, INSTANCE) is None
 
 
-def test_an_instance_ssm_does_not_know_is_none(ssm: Any) -> None:
+def test_an_instance_ssm_does_not_know_is_left_out(ssm: Any) -> None:
     adapter, stubber = ssm
     stubber.add_response("describe_instance_information", {"InstanceInformationList": []})
 
-    assert adapter.instance_information(INSTANCE) is None
+    assert adapter.instance_information([INSTANCE]) == {}
 
 
 @pytest.mark.parametrize("code", ["InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"])

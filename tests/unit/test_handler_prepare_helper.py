@@ -8,13 +8,18 @@ from typing import Any
 
 import pytest
 
-from vss_restore import steps, tags
+from vss_restore import clock, steps, tags
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import HelperNotUsable
 from vss_restore.handlers import prepare_helper
 from vss_restore.logic.helper import Helper
 from vss_restore.settings import Settings
+
+from .conftest import LEDGER_TABLE
+
+VSS = {Settings().vss_tag_key: Settings().vss_tag_value}
 
 
 @pytest.fixture
@@ -27,14 +32,21 @@ def agents(stubbed: Any) -> tuple[Ssm, Any]:
 def agent_answers(
     stubber: Any, instance_id: str, ping: str = "Online", platform: str = "Windows"
 ) -> None:
+    agents_answer(stubber, [instance_id], ping=ping, platform=platform)
+
+
+def agents_answer(
+    stubber: Any, instance_ids: list[str], ping: str = "Online", platform: str = "Windows"
+) -> None:
     stubber.add_response(
         "describe_instance_information",
         {
             "InstanceInformationList": [
-                {"InstanceId": instance_id, "PingStatus": ping, "PlatformType": platform}
+                {"InstanceId": i, "PingStatus": ping, "PlatformType": platform}
+                for i in instance_ids
             ]
         },
-        {"Filters": [{"Key": "InstanceIds", "Values": [instance_id]}]},
+        {"Filters": [{"Key": "InstanceIds", "Values": instance_ids}]},
     )
 
 
@@ -51,19 +63,22 @@ def prepare(world: Any, ssm: Ssm, event: dict[str, Any], settings: Settings) -> 
     return steps.prepare_helper(
         Ec2(client=world.ec2),
         ssm,
+        Ledger(LEDGER_TABLE),
         settings,
+        snapshot_id=event["source"]["snapshot_id"],
         requested=event["request"]["helper_instance_id"],
         backed_up_instance=event["source"]["instance_id"],
         source_volume_id=event["source"].get("source_volume_id", ""),
     )
 
 
-def test_the_helper_is_returned_with_its_zone_for_the_volume(
+def test_the_stacks_helper_is_returned_with_its_zone_for_the_volume(
     world: Any, agents: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ssm, stubber = agents
     agent_answers(stubber, world.helper_id)
     monkeypatch.setattr(prepare_helper, "Ssm", lambda: ssm)
+    monkeypatch.setenv("HELPER_INSTANCE_IDS", world.helper_id)
 
     result = prepare_helper.handler(world.event("prepare_helper"), lambda_context)
 
@@ -77,35 +92,62 @@ def test_the_helper_named_in_the_request_comes_first(world: Any, agents: Any) ->
     event["request"]["helper_instance_id"] = requested
     agent_answers(stubber, requested)
 
-    helper = prepare(world, ssm, event, Settings(helper_instance_id=stack))
+    helper = prepare(world, ssm, event, Settings(helper_instance_ids=(stack,)))
 
     assert helper.instance_id == requested
 
 
-def test_without_a_request_the_stacks_helper_comes_before_the_backed_up_instance(
+def test_by_default_no_helper_is_configured_and_nothing_is_chosen(world: Any, agents: Any) -> None:
+    ssm, _ = agents
+
+    with pytest.raises(HelperNotUsable, match=r"^no helper configured: set HelperInstanceIds"):
+        prepare(world, ssm, world.event("prepare_helper"), Settings())
+
+
+def test_the_backed_up_instance_as_the_stacks_helper_is_refused(world: Any, agents: Any) -> None:
+    ssm, stubber = agents
+    web1 = world.launch(instance_tags={tags.HELPER: "true", **VSS})
+    event = world.event("prepare_helper")
+    event["source"]["instance_id"] = web1
+    agent_answers(stubber, web1)
+
+    with pytest.raises(HelperNotUsable) as refusal:
+        prepare(world, ssm, event, Settings(helper_instance_ids=(web1,)))
+
+    assert str(refusal.value).startswith(
+        f"helper {web1} is the backed-up instance itself (set AllowSourceAsHelper=true"
+    )
+
+
+def test_the_instance_the_source_volume_is_attached_to_is_refused_too(
     world: Any, agents: Any
 ) -> None:
     ssm, stubber = agents
-    stack = world.launch()
-    agent_answers(stubber, stack)
-
-    helper = prepare(world, ssm, world.event("prepare_helper"), Settings(helper_instance_id=stack))
-
-    assert helper.instance_id == stack
-
-
-def test_without_request_or_stack_helper_the_backed_up_instance_is_the_helper(
-    world: Any, agents: Any
-) -> None:
-    ssm, stubber = agents
+    source_volume = world.temporary_volume(volume_tags={"Name": "the backed-up data disk"})
+    world.attach(source_volume, "xvdg")  # to world.helper_id
+    event = world.event("prepare_helper")
+    event["source"].update(instance_id="", source_volume_id=source_volume)
     agent_answers(stubber, world.helper_id)
 
-    helper = prepare(world, ssm, world.event("prepare_helper"), Settings())
+    with pytest.raises(HelperNotUsable, match="is the instance the snapshot's volume is attached"):
+        prepare(world, ssm, event, Settings(helper_instance_ids=(world.helper_id,)))
 
-    assert helper == Helper(world.helper_id, world.helper_zone)
+
+def test_allowing_the_source_restores_on_the_backed_up_instance_when_no_helper_is_named(
+    world: Any, agents: Any
+) -> None:
+    ssm, stubber = agents
+    web1 = world.launch(instance_tags={tags.HELPER: "true", **VSS})
+    event = world.event("prepare_helper")
+    event["source"]["instance_id"] = web1
+    agent_answers(stubber, web1)
+
+    helper = prepare(world, ssm, event, Settings(allow_source_as_helper=True))
+
+    assert helper == Helper(web1, world.helper_zone)
 
 
-def test_without_an_instance_tag_the_instance_the_volume_is_attached_to_is_the_helper(
+def test_allowing_the_source_finds_it_by_its_volume_without_an_instance_tag(
     world: Any, agents: Any
 ) -> None:
     ssm, stubber = agents
@@ -115,18 +157,48 @@ def test_without_an_instance_tag_the_instance_the_volume_is_attached_to_is_the_h
     event["source"].update(instance_id="", source_volume_id=source_volume)
     agent_answers(stubber, world.helper_id)
 
-    helper = prepare(world, ssm, event, Settings())
+    helper = prepare(world, ssm, event, Settings(allow_source_as_helper=True))
 
     assert helper.instance_id == world.helper_id
 
 
-def test_with_no_helper_named_anywhere_nothing_is_usable(world: Any, agents: Any) -> None:
-    ssm, _ = agents
-    event = world.event("prepare_helper")
-    event["source"].update(instance_id="", source_volume_id="")
+def test_a_backed_up_server_is_refused_as_the_helper_of_another(world: Any, agents: Any) -> None:
+    ssm, stubber = agents
+    other = world.launch(instance_tags={tags.HELPER: "true", **VSS})
+    agent_answers(stubber, other)
 
-    with pytest.raises(HelperNotUsable, match="no helper instance: give helper_instance_id"):
-        prepare(world, ssm, event, Settings())
+    with pytest.raises(HelperNotUsable, match=f"helper {other} is backed up itself"):
+        prepare(world, ssm, world.event("prepare_helper"), Settings(helper_instance_ids=(other,)))
+
+
+def test_of_several_helpers_the_one_with_the_fewest_restores_is_chosen(
+    world: Any, agents: Any
+) -> None:
+    ssm, stubber = agents
+    busy, idle = world.helper_id, world.launch()
+    agents_answer(stubber, [busy, idle])
+    ledger, now = Ledger(LEDGER_TABLE), clock.now().timestamp()
+    ledger.turns(busy, int(now), 0)  # the helper's item, as its first turn makes it
+    ledger.queue_for_turn(busy, "another execution|snap-1", "token", int(now * 1000))
+
+    helper = prepare(
+        world, ssm, world.event("prepare_helper"), Settings(helper_instance_ids=(busy, idle))
+    )
+
+    assert helper.instance_id == idle
+
+
+def test_of_several_helpers_an_unusable_one_is_passed_over(world: Any, agents: Any) -> None:
+    ssm, stubber = agents
+    stopped, running = world.launch(), world.helper_id
+    world.ec2.stop_instances(InstanceIds=[stopped])
+    agents_answer(stubber, [stopped, running])
+
+    helper = prepare(
+        world, ssm, world.event("prepare_helper"), Settings(helper_instance_ids=(stopped, running))
+    )
+
+    assert helper.instance_id == running
 
 
 def _refused(world: Any, ssm: Ssm, instance_id: str) -> str:
@@ -141,7 +213,9 @@ def test_a_helper_that_does_not_exist_is_refused(world: Any, agents: Any) -> Non
     ssm, stubber = agents
     agent_unknown(stubber, "i-0ffffffffffffffff")
 
-    assert _refused(world, ssm, "i-0ffffffffffffffff") == "i-0ffffffffffffffff does not exist"
+    assert _refused(world, ssm, "i-0ffffffffffffffff") == (
+        "helper i-0ffffffffffffffff does not exist"
+    )
 
 
 def test_an_instance_not_tagged_as_helper_is_refused(world: Any, agents: Any) -> None:

@@ -74,7 +74,7 @@ def test_a_vss_snapshot_is_resolved_for_restore_with_what_the_backup_recorded(
     assert decision["source_volume_id"] == world.source_volume_id
     assert decision["shadow_copy_id"] == source["shadow_copy_id"]
     assert decision["shadow_set_id"] == source["shadow_set_id"]
-    assert decision["instance_id"] == world.helper_id
+    assert decision["instance_id"] == source["instance_id"]
 
 
 def test_a_snapshot_made_by_the_workflow_is_skipped_as_its_own_output(

@@ -1,5 +1,6 @@
 """EC2 adapter: the snapshot, volume and instance calls of the restore."""
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -107,6 +108,20 @@ class Ec2:
                 for reservation in page["Reservations"]
                 for instance in reservation.get("Instances", [])
             ]
+
+    def instances(self, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The instances among these IDs that exist, by ID (a filter: a missing one is no
+        error)."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": "instance-id", "Values": list(instance_ids)}]
+            )
+            return {
+                str(instance["InstanceId"]): dict(instance)
+                for page in pages
+                for reservation in page["Reservations"]
+                for instance in reservation.get("Instances", [])
+            }
 
     def instance(self, instance_id: str) -> dict[str, Any] | None:
         with throttling_is_transient():

@@ -272,6 +272,10 @@ class Ledger:
     def holders(self, instance_id: str) -> dict[str, int]:
         return _turns(self._item(helper_key(instance_id))).holders
 
+    def peek_turns(self, instance_id: str) -> Turns:
+        """The helper's turns as stored, read only (no item is made, nothing lapsed)."""
+        return _turns(self._item(helper_key(instance_id)))
+
     def claims_of(self, execution: str) -> list[dict[str, str]]:
         """The claims an execution made (GSI by-execution): snapshot, status and helper."""
         with throttling_is_transient():

@@ -1,5 +1,6 @@
 """SSM adapter: the helper's agent status and our Run Command invocations."""
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -21,12 +22,17 @@ class Ssm:
             self._client = boto3.client("ssm")
         return self._client
 
-    def instance_information(self, instance_id: str) -> dict[str, Any] | None:
+    def instance_information(self, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The SSM agents of these instances that are registered, by instance ID."""
         with throttling_is_transient():
-            found = self.client.describe_instance_information(
-                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
-            )["InstanceInformationList"]
-        return dict(found[0]) if found else None
+            pages = self.client.get_paginator("describe_instance_information").paginate(
+                Filters=[{"Key": "InstanceIds", "Values": list(instance_ids)}]
+            )
+            return {
+                str(info["InstanceId"]): dict(info)
+                for page in pages
+                for info in page["InstanceInformationList"]
+            }
 
     def send_command(
         self,

@@ -1,21 +1,26 @@
-"""Lambda: pick the Windows helper and check it is running, Windows and SSM-online."""
+"""Lambda: choose the Windows helper; refuse one that may not (the snapshot's own instance,
+a backed-up server) or cannot (stopped, not Windows, not SSM-online) revert the snapshot."""
 
 from typing import Any
 
 from vss_restore import steps
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
-from vss_restore.state import optional
+from vss_restore.state import SNAPSHOT_ID, optional, text
 
 
 @observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_environment()
     helper = steps.prepare_helper(
         Ec2(),
         Ssm(),
-        Settings.from_environment(),
+        Ledger(settings.ledger_table),
+        settings,
+        snapshot_id=text(event, "source.snapshot_id", SNAPSHOT_ID),
         requested=str(optional(event, "request.helper_instance_id") or ""),
         backed_up_instance=str(optional(event, "source.instance_id") or ""),
         source_volume_id=str(optional(event, "source.source_volume_id") or ""),
