@@ -449,6 +449,7 @@ class ToolRun:
             path = self.host.volume_path(disk, partition.number)
             volumes.append(
                 {
+                    "number": partition.number,
                     "volume_path": path,
                     "file_system": partition.file_system,
                     "scan_result": result,
