@@ -33,6 +33,8 @@ class VolumeSpec:
     identity: str
     # "none", "aws-managed" (the account's aws/ebs key) or "customer-key" (a key of its own)
     encryption: str = "none"
+    # NTFS volumes without a drive letter after the lettered ones: the backup never shadows them.
+    unlettered_volumes: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class SnapshotSpec:
     record_shadow_ids: bool
     state: str
     tags: Mapping[str, str]
+    # Drives whose backup shadow copy is gone from the snapshot (VSS deletes shadow copies
+    # when their storage area fills up), whatever the backup recorded.
+    lost_shadow_copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,7 @@ def _volume(instance: str, index: int, spec: Mapping[str, Any]) -> VolumeSpec:
         live_shadow_copies=int(spec.get("live_shadow_copies", 0)),
         identity=spec.get("identity", ""),
         encryption=spec.get("encryption", "none"),
+        unlettered_volumes=int(spec.get("unlettered_volumes", 0)),
     )
 
 
@@ -264,4 +270,5 @@ def _snapshot(
         record_shadow_ids=bool(spec.get("record_shadow_ids", True)),
         state=spec.get("state", "completed"),
         tags=dict(spec.get("tags") or {}),
+        lost_shadow_copies=tuple(d.upper() for d in spec.get("lost_shadow_copies", [])),
     )
