@@ -33,6 +33,11 @@ class Report:
         failed = [s for s in self.snapshots if s.status == tags.FAILED]
         return sorted(failed, key=lambda s: s.checked_at or s.started.isoformat(), reverse=True)
 
+    @property
+    def weaker(self) -> list[VssSnapshot]:
+        """Verified by the newest-copy rule: it may have reverted a copy taken after the backup."""
+        return [s for s in self.snapshots if s.status == tags.VERIFIED and s.weaker_rule]
+
     def counts(self) -> Counter[str]:
         return Counter(s.status for s in self.snapshots)
 
@@ -62,6 +67,16 @@ def headline(report: Report) -> str:
     total = len(report.snapshots)
     noun = "snapshot" if total == 1 else "snapshots"
     return f"{total} VSS {noun}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+
+
+WEAKER_NOTE = (
+    "the newest-copy rule (no shadow copy ID recorded by the backup) may have reverted a "
+    "Previous Versions copy taken after the backup"
+)
+
+
+def rule_label(snapshot: VssSnapshot) -> str:
+    return f"{snapshot.rule} (weaker)" if snapshot.weaker_rule else snapshot.rule
 
 
 def instance_label(snapshot: VssSnapshot) -> str:
@@ -97,6 +112,8 @@ def table(report: Report) -> str:
         f"VSS snapshots since {report.since:%Y-%m-%d %H:%M} UTC in {report.where()}\n"
         f"{headline(report)}\n"
     )
+    if report.weaker:
+        out.write(f"{len(report.weaker)} verified by the weaker rule: {WEAKER_NOTE}\n")
     if report.failures:
         out.write("\nFAILED\n")
         rows = [
@@ -117,6 +134,8 @@ def table(report: Report) -> str:
                     s.status,
                     duration(s) or "-",
                     s.consistent_snapshot if s.status == tags.VERIFIED else "-",
+                    rule_label(s) or "-",
+                    _clip(s.volumes, 70) or "-",
                     _clip(s.reason, 60) or "-",
                 ]
                 for s in members
@@ -129,6 +148,8 @@ def table(report: Report) -> str:
                 "verdict",
                 "took",
                 "consistent snapshot",
+                "rule",
+                "volumes",
                 "reason",
             ]
             out.write(_columns(header, rows, indent=4))
@@ -184,6 +205,7 @@ def as_json(report: Report) -> str:
             ],
         },
         "failures": [s.snapshot_id for s in report.failures],
+        "verified_by_weaker_rule": [s.snapshot_id for s in report.weaker],
         "instances": [
             {
                 "instance_id": instance_id or None,

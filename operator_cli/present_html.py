@@ -7,6 +7,7 @@ from html import escape
 from operator_cli.executions import took
 from operator_cli.present import (
     VERDICTS,
+    WEAKER_NOTE,
     Report,
     duration,
     headline,
@@ -41,6 +42,9 @@ table.listing{table-layout:fixed}.nowrap{white-space:nowrap}
 .verdict{font-weight:600}.verified{color:#1b7f3b}.failed{color:#c62828}.pending{color:#b7791f}
 .failures td{background:#fff5f5}.reason{max-width:520px}
 .ok{color:#1b7f3b;font-weight:600}
+.rule{color:#57606a;font-size:12px;margin-top:2px}.weaker{color:#9a6700;font-weight:600}
+ul.volumes{margin:2px 0 0;padding-left:16px;font-size:12px;color:#57606a}
+.note{border-left:4px solid #9a6700;background:#fff8c5;padding:6px 10px}
 footer{margin-top:28px;color:#57606a;font-size:12px}
 """
 
@@ -59,6 +63,7 @@ def page(report: Report) -> str:
         f"{report.since:%Y-%m-%d %H:%M} UTC · generated {generated}</p>",
         _tiles(report),
         _failures(report),
+        _weaker(report),
         _per_day(report),
         _durations(report),
         _every_snapshot(report),
@@ -218,7 +223,7 @@ def _every_snapshot(report: Report) -> str:
                 f'<td class="num">{escape(duration(s))}</td>'
                 f"<td><code>{escape(s.consistent_snapshot if s.status == tags.VERIFIED else '')}"
                 "</code></td>"
-                f'<td class="reason">{escape(s.reason)}</td>'
+                f'<td class="reason">{escape(s.reason)}{_rule_and_volumes(s)}</td>'
                 "</tr>"
                 for s in members
             )
@@ -235,6 +240,29 @@ _LISTING_COLUMNS = (
     '<colgroup><col style="width:190px"><col style="width:70px"><col style="width:130px">'
     '<col style="width:80px"><col style="width:70px"><col style="width:190px"><col></colgroup>'
 )
+
+
+def _weaker(report: Report) -> str:
+    if not report.weaker:
+        return ""
+    listed = ", ".join(f"<code>{escape(s.snapshot_id)}</code>" for s in report.weaker)
+    return (
+        f'<p class="note"><b>{len(report.weaker)} verified by the weaker rule</b>: '
+        f"{escape(WEAKER_NOTE)}: {listed}</p>"
+    )
+
+
+def _rule_and_volumes(snapshot: VssSnapshot) -> str:
+    """Below the reason: the rule (the weaker one flagged) and each volume, as the tags say."""
+    out = ""
+    if snapshot.rule:
+        weaker = " weaker" if snapshot.weaker_rule else ""
+        note = f" — weaker: {WEAKER_NOTE}" if snapshot.weaker_rule else ""
+        out += f'<div class="rule{weaker}">rule: {escape(snapshot.rule)}{escape(note)}</div>'
+    if snapshot.volumes:
+        items = "".join(f"<li>{escape(part)}</li>" for part in snapshot.volumes.split("; "))
+        out += f'<ul class="volumes">{items}</ul>'
+    return out
 
 
 def _moment(iso: str) -> str:

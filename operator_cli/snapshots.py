@@ -15,6 +15,7 @@ from operator_cli.errors import OperatorError, UnknownSnapshot
 from vss_restore import tags
 from vss_restore.errors import SnapshotUnusable
 from vss_restore.logic.resolve import NOT_VSS, OWN_OUTPUT, decide
+from vss_restore.logic.verdict import is_weaker
 from vss_restore.settings import Settings
 
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8,17}$")
@@ -43,6 +44,12 @@ class VssSnapshot:
     reason: str
     execution: str
     duration_seconds: float | None  # the execution's, when it has ended
+    rule: str = ""  # which rule chose the shadow copies (vss-restore:rule)
+    volumes: str = ""  # each volume in a few words (vss-restore:volumes)
+
+    @property
+    def weaker_rule(self) -> bool:
+        return is_weaker(self.rule)
 
     @property
     def day(self) -> str:
@@ -142,6 +149,8 @@ def _row(
         reason=snapshot_tags.get(tags.REASON, ""),
         execution=execution,
         duration_seconds=durations.get(execution) if execution else None,
+        rule=snapshot_tags.get(tags.RULE, ""),
+        volumes=snapshot_tags.get(tags.VOLUMES, ""),
     )
 
 

@@ -97,8 +97,10 @@ def windows_disk(
     drive_letters: list[str],
     system: bool,
     identity: str,
+    unlettered: int = 0,
 ) -> DiskContent:
-    """A disk as Windows setup or Disk Management lays it out, then one volume per letter."""
+    """A disk as Windows setup or Disk Management lays it out, then one volume per letter,
+    then `unlettered` NTFS volumes without a drive letter."""
     size = size_gib * GIB
     partitions: list[Partition] = []
     used = MIB  # partitions start at 1 MiB
@@ -116,8 +118,8 @@ def windows_disk(
         used += 500 * MIB
         number += 1
     letters = [letter.upper() for letter in drive_letters]
-    share = (size - used - MIB) // max(len(letters), 1) // MIB * MIB
-    for letter in letters:
+    share = (size - used - MIB) // max(len(letters) + unlettered, 1) // MIB * MIB
+    for letter in [*letters, *[""] * unlettered]:
         partitions.append(Partition(number, share, "NTFS", drive_letter=letter))
         number += 1
     return DiskContent(partition_style, identity, size, partitions)

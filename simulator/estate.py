@@ -169,6 +169,7 @@ class Estate:
             drive_letters=list(spec.drive_letters),
             system=spec.system,
             identity=spec.identity or new_identity(spec.partition_style, seed),
+            unlettered=spec.unlettered_volumes,
         )
         now = self.world.clock.now()
         data = [p for p in content.partitions if p.holds_data]
@@ -358,6 +359,12 @@ class Estate:
         self.aliases.shadow_sets[alias] = set_id
         return snapshot_id
 
+    def _lose_shadow_copies(self, snapshot_id: str, drives: tuple[str, ...]) -> None:
+        """The backup's shadow copies of those drives are gone from the snapshot."""
+        content = self.world.snapshot_contents[snapshot_id]
+        lettered = {p.number for p in content.partitions if p.drive_letter in drives}
+        content.shadow_copies = [s for s in content.shadow_copies if s.partition not in lettered]
+
     def _queue_multi_event(self, snapshot_ids: list[str]) -> None:
         readiness = [self.world.snapshots[s] for s in snapshot_ids]
         ended = max(r.ready_at for r in readiness)
@@ -403,6 +410,7 @@ class Estate:
                     extra,
                 )
                 self._delete_shadow_copies(instance_alias, volume, shadows)
+                self._lose_shadow_copies(snapshot_id, spec.lost_shadow_copies)
             else:
                 snapshot_id = self._plain_snapshot(spec, volume, volume_id, extra)
                 if spec.kind == "aws-vss":

@@ -108,6 +108,10 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
             duplicate="duplicate_after_seconds" in spec,
             **common,
         )
+    if "stdout_after_report" in spec:
+        return Fault(
+            "trailer", str(spec["windows"]), message=str(spec["stdout_after_report"]), **common
+        )
     if "scan_result" in spec:
         return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
     return Fault("windows", str(spec["windows"]), error=str(spec["error"]), **common)
@@ -190,6 +194,11 @@ class Faults:
     def windows_error(self, action: str) -> str:
         fault = self._take("windows", action)
         return fault.error if fault else ""
+
+    def trailing_output(self, action: str) -> str:
+        """A line the next such command prints after its report, if a fault says."""
+        fault = self._take("trailer", action)
+        return fault.message if fault else ""
 
     def scan_result(self, action: str) -> str:
         """What the next Check's scan must find on its first volume, if a fault says."""

@@ -18,6 +18,11 @@ class SnapshotResult:
     error: str | None
     identity_preserved: bool | None = None
     origin: str = "backup"  # backup | declared | workflow
+    rule: str = ""  # the vss-restore:rule tag
+    volumes: str = ""  # the vss-restore:volumes tag
+    # The simulator's knowledge: drives of the consistent snapshot never reverted and not at
+    # the backup's point in time (crash-consistent), by letter.
+    drives_unreverted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -202,6 +207,11 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             failures.append(
                 f"{alias}: reason {result.reason!r} lacks {wanted['reason_contains']!r}"
             )
+        for key in ("rule", "volumes"):
+            if key in wanted and getattr(result, key) != wanted[key]:
+                failures.append(
+                    f"{alias}: {key} is {getattr(result, key)!r}, expected {wanted[key]!r}"
+                )
         for key in ("content_consistent", "identity_preserved"):
             if key in wanted and getattr(result, key) != wanted[key]:
                 failures.append(f"{alias}: {key} is {getattr(result, key)}, expected {wanted[key]}")
@@ -212,6 +222,14 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             failures.append(
                 f"{alias}: {len(result.shadow_copies_reverted)} shadow copies reverted, "
                 f"expected {wanted['shadow_copies_reverted']}"
+            )
+    # Whatever the scenario expects: a drive the backup shadowed is never left unreverted
+    # under a verified verdict (#18).
+    for result in report.snapshots:
+        if result.verdict == "verified" and result.drives_unreverted:
+            failures.append(
+                f"{result.alias}: verified, but drive(s) {', '.join(result.drives_unreverted)} "
+                "of its consistent snapshot were never reverted"
             )
     for action, wanted_count in (expect.get("disk_tool_commands") or {}).items():
         sent = report.disk_tool_commands.get(action, 0)

@@ -37,6 +37,8 @@ class VolumeSpec:
     dynamic: bool = False
     # Mounted in this folder of another drive, with no drive letter (e.g. C:\Data).
     mount_folder: str = ""
+    # NTFS volumes without a drive letter after the lettered ones: the backup never shadows them.
+    unlettered_volumes: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class SnapshotSpec:
     record_shadow_ids: bool
     state: str
     tags: Mapping[str, str]
+    # Drives whose backup shadow copy is gone from the snapshot (VSS deletes shadow copies
+    # when their storage area fills up), whatever the backup recorded.
+    lost_shadow_copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,7 @@ def _volume(instance: str, index: int, spec: Mapping[str, Any]) -> VolumeSpec:
         encryption=spec.get("encryption", "none"),
         dynamic=bool(spec.get("dynamic", False)),
         mount_folder=spec.get("mount_folder", ""),
+        unlettered_volumes=int(spec.get("unlettered_volumes", 0)),
     )
 
 
@@ -270,4 +276,5 @@ def _snapshot(
         record_shadow_ids=bool(spec.get("record_shadow_ids", True)),
         state=spec.get("state", "completed"),
         tags=dict(spec.get("tags") or {}),
+        lost_shadow_copies=tuple(d.upper() for d in spec.get("lost_shadow_copies", [])),
     )

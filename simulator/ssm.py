@@ -169,6 +169,7 @@ class Invocation:
             return
         self.run = ToolRun(host, self.parameters)
         action = self.run.action
+        self.run.trailing_output = self.world.faults.trailing_output(action)
         long_part = self.run.start(self.world.faults.windows_error(action))
         if long_part:
             # Only a Check that got as far as scanning meets the scan a fault forces.

@@ -158,6 +158,13 @@ def _result(
             else None
         ),
         origin=origin,
+        rule=snapshot_tags.get(tags.RULE, ""),
+        volumes=snapshot_tags.get(tags.VOLUMES, ""),
+        drives_unreverted=[
+            p.drive_letter
+            for p in (content.partitions if content is not None else [])
+            if p.holds_data and not p.consistent and not p.reverted_to
+        ],
     )
 
 

@@ -153,6 +153,8 @@ class ToolRun:
     parameters: Mapping[str, str]
     # What the next scan finds on the disk's first volume, whatever is on it (a fault).
     forced_scan_result: str = ""
+    # A line printed after the report (a fault: something wrote to stdout after it).
+    trailing_output: str = ""
     finished_report: dict[str, Any] | None = None
     transcript: list[str] = field(default_factory=list)
     _disk: Disk | None = None
@@ -204,7 +206,10 @@ class ToolRun:
     @property
     def stdout(self) -> str:
         report = self.finish()
-        return "\n".join([*self.transcript, json.dumps(report, separators=(",", ":"))]) + "\n"
+        after = [self.trailing_output] if self.trailing_output else []
+        return (
+            "\n".join([*self.transcript, json.dumps(report, separators=(",", ":")), *after]) + "\n"
+        )
 
     @property
     def exit_code(self) -> int:
@@ -449,6 +454,7 @@ class ToolRun:
             path = self.host.volume_path(disk, partition.number)
             volumes.append(
                 {
+                    "number": partition.number,
                     "volume_path": path,
                     "file_system": partition.file_system,
                     "scan_result": result,

@@ -11,6 +11,7 @@ from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import CleanupPending, NotOurs
 from vss_restore.logic.alert import failure_alert
+from vss_restore.logic.verdict import NO_RULE, VolumeVerdict, lines, summary
 from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
 from vss_restore.steps import record_failed
 from vss_restore.turns import give_back_turn
@@ -76,12 +77,23 @@ def clean_up(
     alert_topic_arn: str,
     states: StepFunctions,
     helper_concurrency: int,
+    rule: str = NO_RULE,
+    volumes: list[VolumeVerdict] | None = None,
 ) -> dict[str, Any]:
     reason = reason_of(error)
+    volumes = volumes or []
+    known = {"rule": rule, "volumes": [v.as_dict() for v in volumes]}
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
     if restoring:
-        record_failed(ec2, snapshot_id, reason, execution)
-        ledger.finish(snapshot_id, execution, tags.FAILED)
+        record_failed(
+            ec2,
+            snapshot_id,
+            reason,
+            execution,
+            rule=rule,
+            volumes=summary(volumes, findings=False) if volumes else "",
+        )
+        ledger.finish(snapshot_id, execution, tags.FAILED, details=known)
     if restoring and not volume_id:
         volume_id = _volume_made_for(ec2, execution, snapshot_id)
     if volume_id:
@@ -97,6 +109,7 @@ def clean_up(
             volume_id=volume_id,
             reason=reason,
             execution_arn=execution,
+            verdict=lines(rule, volumes) if volumes else [],
         )
         sns.publish(alert_topic_arn, alert.subject, alert.message)
     return {
@@ -105,4 +118,5 @@ def clean_up(
         "reason": reason,
         "consistent_snapshot": "",
         "shadow_copies_reverted": [],
+        **known,
     }

@@ -82,6 +82,10 @@ class RevertRefused(PermanentError):
     """The plan refused to revert: wrong disk, missing or unrevertable shadow copy."""
 
 
+class VolumeNotReverted(PermanentError):
+    """A volume the backup shadowed would be, or was, left unreverted: crash-consistent."""
+
+
 class RevertFailed(PermanentError):
     """Windows reported an error while reverting; its text is in the message."""
 

@@ -19,6 +19,7 @@ from vss_restore.errors import (
     VolumeFailed,
 )
 from vss_restore.logic import disk_tool
+from vss_restore.logic import verdict as verdict_of_volumes
 from vss_restore.logic.devices import free_device
 from vss_restore.logic.helper import Helper, Source, helper_candidates, pick_helper, usable_helpers
 from vss_restore.logic.polling import (
@@ -28,6 +29,7 @@ from vss_restore.logic.polling import (
     progress_after_waiting,
 )
 from vss_restore.logic.resolve import Decision, decide
+from vss_restore.logic.verdict import NO_RULE, VolumeVerdict
 from vss_restore.observability import (
     REVERT_DURATION,
     TEMPORARY_VOLUME_CREATED,
@@ -306,30 +308,45 @@ def record_verified(
     consistent_snapshot_id: str,
     execution: str,
     *,
-    verify_only: bool = False,
+    rule: str,
+    volumes: list[VolumeVerdict],
     checked: bool = True,
 ) -> dict[str, str]:
-    how = "consistent already" if verify_only else "reverted to the backup's shadow copy"
+    """Tag the source snapshot verified, once no volume the backup shadowed is left
+    unreverted (VolumeNotReverted otherwise): the tags carry the rule and a summary."""
+    verdict_of_volumes.require_every_shadowed_volume_reverted(volumes)
     verdict = {
         tags.STATUS: tags.VERIFIED,
         tags.CHECKED_AT: clock.iso(clock.now()),
         tags.RESULT_SNAPSHOT: consistent_snapshot_id,
         tags.EXECUTION: execution,
-        tags.REASON: f"{how}; the restored disk passed its check"
-        if checked
-        else f"{how}; not checked (CheckAfterRevert is false)",
+        tags.REASON: verdict_of_volumes.reason(rule, volumes, checked),
+        tags.RULE: rule,
+        tags.VOLUMES: verdict_of_volumes.summary(volumes),
     }
     ec2.tag(source_snapshot_id, verdict)
     return verdict
 
 
-def record_failed(ec2: Ec2, source_snapshot_id: str, reason: str, execution: str) -> dict[str, str]:
+def record_failed(
+    ec2: Ec2,
+    source_snapshot_id: str,
+    reason: str,
+    execution: str,
+    *,
+    rule: str = NO_RULE,
+    volumes: str = "",
+) -> dict[str, str]:
+    """Tag the source snapshot failed; every verdict key is written, so nothing of an earlier
+    verdict stays (rule and volumes: what was known when the restore failed)."""
     verdict = {
         tags.STATUS: tags.FAILED,
         tags.CHECKED_AT: clock.iso(clock.now()),
         tags.RESULT_SNAPSHOT: "none",
         tags.EXECUTION: execution,
         tags.REASON: reason,
+        tags.RULE: rule,
+        tags.VOLUMES: volumes,
     }
     ec2.tag(source_snapshot_id, verdict)
     return verdict

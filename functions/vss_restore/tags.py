@@ -32,10 +32,14 @@ STATUS: Final = f"{PREFIX}status"
 CHECKED_AT: Final = f"{PREFIX}checked-at"
 RESULT_SNAPSHOT: Final = f"{PREFIX}consistent-snapshot"
 REASON: Final = f"{PREFIX}reason"
+# Which rule chose the shadow copies (logic/plan.py; "verify-only", or "none" when the
+# restore failed before a plan), and each volume in a few words (logic/verdict.py).
+RULE: Final = f"{PREFIX}rule"
+VOLUMES: Final = f"{PREFIX}volumes"
 VERIFIED: Final = "verified"
 FAILED: Final = "failed"
 
-VERDICT_KEYS: Final = (STATUS, CHECKED_AT, RESULT_SNAPSHOT, EXECUTION, REASON)
+VERDICT_KEYS: Final = (STATUS, CHECKED_AT, RESULT_SNAPSHOT, EXECUTION, REASON, RULE, VOLUMES)
 
 # Snapshots made by AWS's own VSS tooling (snapshots taken during the freeze).
 AWS_APP_CONSISTENT: Final = "AppConsistent"

@@ -7,8 +7,9 @@ from typing import Any, TextIO
 
 from operator_cli import executions, snapshots
 from operator_cli.account import Account
-from operator_cli.errors import NOT_VERIFIED, OK
+from operator_cli.errors import NOT_VERIFIED, OK, UnknownExecution
 from vss_restore import tags
+from vss_restore.logic.verdict import RULES, is_weaker
 
 RECENT = 10
 
@@ -65,9 +66,55 @@ def _snapshot(account: Account, snapshot_id: str, out: TextIO) -> int:
     out.write(f"consistent snapshot: {found.get(tags.RESULT_SNAPSHOT, '')}\n")
     out.write(f"reason:    {found.get(tags.REASON, '')}\n")
     arn = found.get(tags.EXECUTION, "")
+    _volumes(account, snapshot_id, arn, found, out)
     if arn:
         _execution(account, arn, out, heading="execution")
     return OK if status == tags.VERIFIED else NOT_VERIFIED
+
+
+def _volumes(
+    account: Account, snapshot_id: str, arn: str, found: dict[str, str], out: TextIO
+) -> None:
+    """The rule and each volume: from the execution's verdict, else the tags' summary (the
+    execution's history is gone after 90 days)."""
+    rule = found.get(tags.RULE, "")
+    if rule:
+        weaker = "  WEAKER: " if is_weaker(rule) else " ("
+        meaning = RULES.get(rule, "")
+        out.write(f"rule:      {rule}{weaker}{meaning}{'' if is_weaker(rule) else ')'}\n")
+    verdict: dict[str, Any] = {}
+    if arn:
+        try:
+            described = executions.describe(account, arn)
+        except UnknownExecution:
+            described = {}
+        verdict = next(
+            (v for v in executions.verdicts(described) if v.get("snapshot_id") == snapshot_id),
+            {},
+        )
+    volumes = [v for v in verdict.get("volumes") or [] if isinstance(v, dict)]
+    if not volumes:
+        if found.get(tags.VOLUMES):
+            out.write(f"volumes:   {found[tags.VOLUMES]}\n")
+        return
+    out.write("volumes:\n")
+    rows = [
+        [
+            f"{v.get('drive')}:" if v.get("drive") else f"partition {v.get('partition')}",
+            str(v.get("file_system") or "-"),
+            str(v.get("what_was_done") or v.get("done") or "?"),
+            f"{v['shadow_copy_id']} of {v.get('shadow_copy_date', '?')}"
+            if v.get("shadow_copy_id")
+            else "-",
+            str(v.get("finding") or "-"),
+        ]
+        for v in volumes
+    ]
+    header = ["drive", "file system", "what was done", "shadow copy", "check"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        out.write("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        out.write("\n")
 
 
 def _execution(account: Account, arn: str, out: TextIO, heading: str = "") -> int:
@@ -96,6 +143,9 @@ def _execution(account: Account, arn: str, out: TextIO, heading: str = "") -> in
             line = f"verdict:   {verdict.get('snapshot_id')} {verdict.get('status')}"
             if verdict.get("consistent_snapshot"):
                 line += f" -> {verdict['consistent_snapshot']}"
+            if verdict.get("status") == tags.VERIFIED and verdict.get("rule"):
+                weaker = ", weaker" if is_weaker(str(verdict["rule"])) else ""
+                line += f" (rule {verdict['rule']}{weaker})"
             if verdict.get("status") != tags.VERIFIED and verdict.get("reason"):
                 line += f": {verdict['reason']}"
             out.write(line + "\n")

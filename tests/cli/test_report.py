@@ -58,6 +58,21 @@ def test_report_table_lists_failures_first_then_each_instance_and_backup_set(
     assert web1_part.count("  backup set {") == 2  # night 1 and night 2, each its shadow set
 
 
+def test_report_table_gives_each_restore_its_rule_and_volumes_and_counts_the_weaker(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("report", *SINCE, *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    assert "\n1 verified by the weaker rule: the newest-copy rule" in said.out
+    (weaker,) = ids(two_nights, "sql1-night2.E")
+    (row,) = [line for line in said.out.splitlines() if line.startswith(f"    {weaker}")]
+    assert re.search(r"  newest-on-each-volume \(weaker\) +E: newest copy, NoErrorsFound  ", row)
+    (recorded,) = ids(two_nights, "night1.D")
+    (row,) = [line for line in said.out.splitlines() if line.startswith(f"    {recorded}")]
+    assert re.search(r"  recorded-shadow-copy-id +D: recorded copy, NoErrorsFound  ", row)
+
+
 def test_report_csv_has_one_row_per_vss_snapshot_with_verdict_duration_and_reason(
     two_nights: Simulation,
 ) -> None:
@@ -81,6 +96,18 @@ def test_report_csv_has_one_row_per_vss_snapshot_with_verdict_duration_and_reaso
     assert int(by_alias["night1.D"]["duration_seconds"]) > 60
     assert by_alias["web1-night2.D"]["duration_seconds"] == ""
     assert by_alias["web1-night2.D"]["execution"] == ""
+    assert {a: r["rule"] for a, r in by_alias.items()} == {
+        "night1.C": "recorded-shadow-copy-id",
+        "night1.D": "recorded-shadow-copy-id",
+        "aws.C": "verify-only",
+        "sql1-night2.D": "newest-on-each-volume",  # planned; Windows refused the revert
+        "sql1-night2.E": "newest-on-each-volume",
+        "web1-night2.D": "",
+    }
+    assert by_alias["sql1-night2.D"]["volumes"] == "D: NOT reverted"
+    assert by_alias["aws.C"]["volumes"] == (
+        "partition 1 verify-only, not scanned (FAT32); partition 3 verify-only, NoErrorsFound"
+    )
 
 
 def test_report_json_summarises_per_day_and_groups_by_instance_and_backup_set(
@@ -107,8 +134,8 @@ def test_report_json_summarises_per_day_and_groups_by_instance_and_backup_set(
         sql1_sets["night of 2026-11-24"]["snapshots"][0]["snapshot_id"]
         == ids(two_nights, "aws.C")[0]
     )
-    night2 = two_nights.aliases.shadow_sets["sql1-night2.D"]
-    assert [s["snapshot_id"] for s in sql1_sets[night2]["snapshots"]] == ids(
+    # sql1's second backup recorded no shadow copy or set IDs: grouped by its night too.
+    assert [s["snapshot_id"] for s in sql1_sets["night of 2026-11-25"]["snapshots"]] == ids(
         two_nights, "sql1-night2.D", "sql1-night2.E"
     )
 
@@ -150,6 +177,21 @@ def test_report_html_is_one_self_contained_page_with_failures_first(
     assert chart.count("<title>") == 5  # one bar per finished restore
     for snapshot_id in ids(two_nights, *VSS):
         assert snapshot_id in html
+    # The rule of each restore, the weaker one flagged, and each volume.
+    (weaker,) = ids(two_nights, "sql1-night2.E")
+    note = html.split('<p class="note">', 1)[1].split("</p>", 1)[0]
+    assert note.startswith("<b>1 verified by the weaker rule</b>: the newest-copy rule")
+    assert weaker in note
+    row = html.split(f"<code>{weaker}</code>", 2)[2].split("</tr>", 1)[0]
+    assert '<div class="rule weaker">rule: newest-on-each-volume — weaker:' in row
+    assert '<ul class="volumes"><li>E: newest copy, NoErrorsFound</li></ul>' in row
+    (system,) = ids(two_nights, "night1.C")
+    row = html.split(f"<code>{system}</code>", 1)[1].split("</tr>", 1)[0]
+    assert '<div class="rule">rule: recorded-shadow-copy-id</div>' in row
+    assert (
+        "<li>partition 1 not in backup, not scanned (FAT32)</li>"
+        "<li>C: recorded copy, NoErrorsFound</li>"
+    ) in row
 
 
 def test_the_html_report_renders_in_headless_chromium(
@@ -189,6 +231,39 @@ def test_status_of_a_snapshot_says_its_verdict(
 
     assert said.code == code, said.err
     assert says in said.out
+
+
+def test_status_of_a_snapshot_says_each_volume_and_the_rule(two_nights: Simulation) -> None:
+    said = vss_restore("status", *ids(two_nights, "night1.C"), *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    assert "rule:      recorded-shadow-copy-id (the shadow copy IDs the backup recorded)\n" in (
+        said.out
+    )
+    shadow = two_nights.aliases.shadows["night1.C"]["C"]
+    volumes = said.out.split("volumes:\n", 1)[1].split("execution:", 1)[0].splitlines()
+    assert [line.split("  ")[1:2] for line in volumes] == [["drive"], ["partition 1"], ["C:"]]
+    assert re.fullmatch(
+        r"  partition 1 +FAT32 +not part of the backup +- +not scanned \(FAT32\)", volumes[1]
+    )
+    assert re.fullmatch(
+        rf"  C: +NTFS +reverted to the recorded shadow copy +{re.escape(shadow)} of "
+        r"2026-11-25T00:00:00Z +NoErrorsFound",
+        volumes[2],
+    )
+
+
+def test_status_flags_a_verdict_reached_by_the_newest_copy_rule_as_weaker(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("status", *ids(two_nights, "sql1-night2.E"), *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    assert (
+        "rule:      newest-on-each-volume  WEAKER: the newest shadow copy on each volume (no ID "
+        "or set recorded): weaker, it may be a Previous Versions copy taken after the backup\n"
+    ) in said.out
+    assert re.search(r"\n  E: +NTFS +reverted to the newest copy +\{", said.out)
 
 
 def test_status_of_a_failed_execution_by_name_says_why(two_nights: Simulation) -> None:

@@ -8,7 +8,7 @@ import pytest
 from simulator.report import SnapshotResult
 from tests.simulator.runs import SCENARIOS, Run, failures, finished_run
 from vss_restore import tags
-from vss_restore.handlers.record_verdict import VERIFY_ONLY
+from vss_restore.logic.verdict import VERIFY_ONLY_RULE as VERIFY_ONLY
 
 VALIDATE = "C:\\vss-restore\\validate.ps1"
 STALE = "{00000000-0000-4000-8000-00000000dead}"

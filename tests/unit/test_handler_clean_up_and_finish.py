@@ -52,7 +52,33 @@ def test_once_detached_our_volume_is_deleted_and_the_snapshot_marked_failed(
         "reason": reason,
         "consistent_snapshot": "",
         "shadow_copies_reverted": [],
+        "rule": "none",
+        "volumes": [],
     }
+    assert (marked[tags.RULE], marked[tags.VOLUMES]) == ("none", "")
+
+
+def test_a_restore_failed_after_its_plan_says_the_rule_and_each_volume(
+    world: Any, lambda_context: Any, alert_topic: Any
+) -> None:
+    # The Revert failed: its plan and the Inspect are in the state, no Revert report.
+    event = world.event("record_verdict", volume=world.temporary_volume())
+    del event["progress"]["revert"], event["progress"]["check"], event["consistent"]
+    event["error"] = world.event("clean_up")["error"]
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    marked = world.snapshot_tags(world.snapshot_id)
+    assert marked[tags.STATUS] == tags.FAILED
+    assert marked[tags.RULE] == "recorded-shadow-copy-id"
+    assert marked[tags.VOLUMES] == "D: NOT reverted"
+    assert [(v["drive"], v["done"]) for v in verdict["volumes"]] == [("D", "not-reverted")]
+    [(_, message)] = alert_topic.published()
+    assert "Rule:       recorded-shadow-copy-id: the shadow copy IDs the backup recorded" in message
+    assert (
+        "  D:            NTFS   not reverted {6f1e0e7a-1111-4c5d-9e8f-000000000001} of "
+        "2026-11-25T00:00:05Z"
+    ) in message
 
 
 def test_a_detached_volume_of_ours_is_deleted_at_once(world: Any, lambda_context: Any) -> None:

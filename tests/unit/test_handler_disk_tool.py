@@ -210,8 +210,10 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
         )
     if action == "Check":
         del report["partitions"], report["shadow_copies"]
+        partition = sample("plan_revert")["report"]["partitions"][0]
         volume = {
-            "volume_path": sample("plan_revert")["report"]["partitions"][0]["volume_path"],
+            "number": partition["number"],
+            "volume_path": partition["volume_path"],
             "file_system": "NTFS",
             "scan_result": "NoErrorsFound",
             "passed": True,
@@ -339,11 +341,23 @@ def test_the_plan_reverts_the_recorded_shadow_copy_on_the_inspected_disk(
 
     plan = plan_revert.handler(event, lambda_context)
 
+    (partition,) = event["report"]["partitions"]
     assert json.loads(json.dumps(plan)) == {
         "disk_number": 2,
         "disk_identity": event["report"]["disk"]["identity"],
         "shadow_copy_ids": [event["source"]["shadow_copy_id"]],
         "rule": "recorded-shadow-copy-id",
+        "volumes": [
+            {
+                "partition": partition["number"],
+                "volume_path": partition["volume_path"],
+                "file_system": "NTFS",
+                "drive": "D",
+                "done": "reverted-recorded",
+                "shadow_copy_id": event["source"]["shadow_copy_id"],
+                "shadow_copy_date": event["report"]["shadow_copies"][0]["install_date"],
+            }
+        ],
     }
 
 

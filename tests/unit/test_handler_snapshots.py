@@ -4,10 +4,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
+from tests.unit.conftest import LEDGER_TABLE
 from vss_restore import tags
-from vss_restore.errors import SnapshotNotFound, VolumeFailed
+from vss_restore.aws.ledger import Ledger
+from vss_restore.errors import SnapshotNotFound, VolumeFailed, VolumeNotReverted
 from vss_restore.handlers import record_verdict, resolve_snapshot, snapshot_state, snapshot_volume
 from vss_restore.settings import Settings
 
@@ -175,6 +178,7 @@ def test_the_verdict_says_what_was_reverted_and_by_which_rule(
 ) -> None:
     consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
     event = world.event("record_verdict", consistent=consistent)
+    shadow = event["plan"]["shadow_copy_ids"][0]
 
     verdict = record_verdict.handler(event, lambda_context)
 
@@ -183,10 +187,65 @@ def test_the_verdict_says_what_was_reverted_and_by_which_rule(
         "status": "verified",
         "reason": "",
         "consistent_snapshot": consistent,
-        "shadow_copies_reverted": event["plan"]["shadow_copy_ids"],
-        "rule": event["plan"]["rule"],
+        "shadow_copies_reverted": [shadow],
+        "rule": "recorded-shadow-copy-id",
+        "rule_weaker": False,
+        "rule_means": "the shadow copy IDs the backup recorded",
+        "drive_letters": "D",
+        "volumes": [
+            {
+                "partition": 2,
+                "drive": "D",
+                "file_system": "NTFS",
+                "done": "reverted-recorded",
+                "what_was_done": "reverted to the recorded shadow copy",
+                "shadow_copy_id": shadow,
+                "shadow_copy_date": "2026-11-25T00:00:05Z",
+                "finding": "NoErrorsFound",
+                "passed": True,
+            }
+        ],
         "volume_kept": "",
     }
+    marked = world.snapshot_tags(world.snapshot_id)
+    assert marked[tags.RULE] == "recorded-shadow-copy-id"
+    assert marked[tags.VOLUMES] == "D: recorded copy, NoErrorsFound"
+    assert marked[tags.REASON] == (
+        "reverted to the shadow copies the backup recorded; the restored disk passed its check"
+    )
+
+
+def test_the_ledger_keeps_the_verdict_volume_by_volume(world: Any, lambda_context: Any) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    event = world.event("record_verdict", consistent=consistent)
+    ledger = Ledger(LEDGER_TABLE, client=boto3.client("dynamodb"))
+    ledger.claim(world.snapshot_id, event["execution"], now=0, lease_seconds=86400)
+
+    verdict = record_verdict.handler(event, lambda_context)
+
+    kept = (
+        boto3.resource("dynamodb")
+        .Table(LEDGER_TABLE)
+        .get_item(Key={"pk": f"snapshot#{world.snapshot_id}"})["Item"]
+    )
+    assert kept["status"] == "verified"
+    assert kept["verdict"]["rule"] == "recorded-shadow-copy-id"
+    assert [(v["drive"], v["done"], v["finding"]) for v in kept["verdict"]["volumes"]] == [
+        (v["drive"], v["done"], v["finding"]) for v in verdict["volumes"]
+    ]
+
+
+def test_a_shadowed_volume_the_revert_report_does_not_list_is_never_verified(
+    world: Any, lambda_context: Any
+) -> None:
+    consistent = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
+    event = world.event("record_verdict", consistent=consistent)
+    event["progress"]["revert"]["report"]["reverted"] = []
+
+    with pytest.raises(VolumeNotReverted, match=r"D: \(shadow copy \{6f1e0e7a"):
+        record_verdict.handler(event, lambda_context)
+
+    assert tags.STATUS not in world.snapshot_tags(world.snapshot_id)
 
 
 def test_a_kept_volume_is_named_in_the_verdict(world: Any, lambda_context: Any) -> None:

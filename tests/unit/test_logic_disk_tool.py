@@ -129,24 +129,40 @@ def test_a_revert_report_is_valid(revert_report: Any) -> None:
     assert report["offline"] is True
 
 
-def test_the_last_json_line_is_the_report_whatever_was_printed_before_it(
+def test_the_report_is_the_last_line_whatever_was_printed_before_it(
     inspect_report: Any,
 ) -> None:
-    earlier = copy.deepcopy(inspect_report)
-    earlier["disk"]["number"] = 7
     stdout = printed(
-        earlier,
         inspect_report,
-        before="Online disk 2\nDISKSHADOW> list shadows all\n{ not json, just braces }",
-        after="Transcript written to C:\\ProgramData\\vss-restore\\log.txt",
+        before="Online disk 2\nDISKSHADOW> list shadows all\n{ not json, just braces }\n[1, 2]",
     )
 
-    assert parse_report(stdout, INSPECT, VOLUME)["disk"]["number"] == 2
+    assert parse_report(stdout + "\r\n\r\n", INSPECT, VOLUME)["disk"]["number"] == 2
 
 
-@pytest.mark.parametrize("stdout", ["", "Online disk 2\nDone.", "[1, 2, 3]"])
+def test_a_line_after_the_report_makes_it_invalid(inspect_report: Any) -> None:
+    # docs/disk-tool.md: the report is the last line. A line after it means the script did
+    # not end where the contract says, so what it reported is not trusted.
+    stdout = printed(inspect_report, after="Transcript written to C:\\ProgramData\\log.txt")
+
+    with pytest.raises(DiskToolReportInvalid, match="a line follows the JSON report") as caught:
+        parse_report(stdout, INSPECT, VOLUME)
+
+    assert "Transcript written" in str(caught.value)
+    assert not isinstance(caught.value, DiskToolReportCut)
+
+
+def test_two_json_lines_are_invalid_even_when_the_last_is_a_report(inspect_report: Any) -> None:
+    earlier = copy.deepcopy(inspect_report)
+    earlier["disk"]["number"] = 7
+
+    with pytest.raises(DiskToolReportInvalid, match=r"2 JSON objects on stdout \(lines 2 and 3\)"):
+        parse_report(printed(earlier, inspect_report, before="Disk 2"), INSPECT, VOLUME)
+
+
+@pytest.mark.parametrize("stdout", ["", "\r\n  \n", "Online disk 2\nDone.", "[1, 2, 3]"])
 def test_output_without_a_json_report_is_invalid(stdout: str) -> None:
-    with pytest.raises(DiskToolReportInvalid, match="printed no JSON report"):
+    with pytest.raises(DiskToolReportInvalid, match="printed no JSON report as its last line"):
         parse_report(stdout, INSPECT, VOLUME)
 
 

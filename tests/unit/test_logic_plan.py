@@ -4,8 +4,16 @@ from typing import Any
 
 import pytest
 
-from vss_restore.errors import RevertRefused
-from vss_restore.logic.plan import NEWEST, RECORDED_ID, RECORDED_SET, plan_revert
+from vss_restore.errors import RevertRefused, VolumeNotReverted
+from vss_restore.logic.plan import (
+    NEWEST,
+    NOT_IN_BACKUP,
+    RECORDED_ID,
+    RECORDED_SET,
+    REVERTED_NEWEST,
+    REVERTED_RECORDED,
+    plan_revert,
+)
 
 OTHER_VOLUME = "\\\\?\\Volume{ffffffff-0000-0000-0000-900000000000}\\"
 SECOND_VOLUME = "\\\\?\\Volume{a1b2c3d4-0000-0000-0000-200000000000}\\"
@@ -194,3 +202,137 @@ def test_a_disk_whose_only_shadow_copies_are_on_other_volumes_is_refused(
 
     with pytest.raises(RevertRefused, match="no shadow copy found on disk 2"):
         plan_revert(report)
+
+
+# --- each volume of the disk: which drive, what is done to it -----------------------------
+
+
+def _volume(report: dict[str, Any], number: int, file_system: str = "NTFS") -> str:
+    """Another volume on the inspected disk, as partition `number`; its path."""
+    path = f"\\\\?\\Volume{{a1b2c3d4-0000-0000-0000-{number:012d}}}\\"
+    report["partitions"].append(
+        {
+            **report["partitions"][0],
+            "number": number,
+            "volume_path": path,
+            "file_system": file_system,
+        }
+    )
+    return path
+
+
+def _done(plan: Any) -> list[tuple[int, str, str]]:
+    return [(v.partition, v.drive, v.done) for v in plan.volumes]
+
+
+def test_recorded_ids_tie_each_drive_to_its_volume_in_the_order_recorded(inspected: Any) -> None:
+    report, source = inspected
+    second = shadow(report, 2, volume_path=_volume(report, 3))
+    report["shadow_copies"].append(second)
+
+    # E: is recorded first: the backup writes letters and IDs in the same order.
+    plan = plan_revert(
+        report,
+        recorded_id=f"{second['id']},{source['shadow_copy_id']}",
+        drive_letters="E,D",
+    )
+
+    assert _done(plan) == [(2, "D", REVERTED_RECORDED), (3, "E", REVERTED_RECORDED)]
+
+
+def test_a_volume_the_recorded_ids_do_not_name_is_not_part_of_the_backup(inspected: Any) -> None:
+    report, source = inspected
+    _volume(report, 1)  # System Reserved: NTFS, no drive letter, never shadowed
+
+    plan = plan_revert(report, recorded_id=source["shadow_copy_id"], drive_letters="D")
+
+    assert _done(plan) == [(1, "", NOT_IN_BACKUP), (2, "D", REVERTED_RECORDED)]
+    assert plan.shadow_copy_ids == (source["shadow_copy_id"],)
+
+
+def test_as_many_recorded_ids_as_drive_letters_or_the_plan_refuses(inspected: Any) -> None:
+    report, source = inspected
+
+    with pytest.raises(RevertRefused, match=r"2 drive letters \(D, E\) and 1 shadow copy IDs"):
+        plan_revert(report, recorded_id=source["shadow_copy_id"], drive_letters="D,E")
+
+
+def test_newest_rule_fails_when_a_shadowed_drive_has_no_shadow_copy_on_the_disk(
+    inspected: Any,
+) -> None:
+    report, _ = inspected
+    _volume(report, 3)  # E:, whose shadow copy is gone
+
+    with pytest.raises(
+        VolumeNotReverted,
+        match=r"shadowed 2 drives \(D:, E:\) but only 1 volume\(s\) of disk 2 hold a shadow "
+        r"copy to revert; not reverted, left crash-consistent: partition 3 \(NTFS\)",
+    ):
+        plan_revert(report, drive_letters="D,E")
+
+
+def test_newest_rule_reports_a_volume_beyond_the_shadowed_drives_as_not_in_the_backup(
+    inspected: Any,
+) -> None:
+    report, source = inspected
+    _volume(report, 3)
+    _volume(report, 1, file_system="FAT32")
+
+    plan = plan_revert(report, drive_letters="D")
+
+    assert plan.rule == NEWEST
+    assert _done(plan) == [
+        (1, "", NOT_IN_BACKUP),
+        (2, "D", REVERTED_NEWEST),
+        (3, "", NOT_IN_BACKUP),
+    ]
+    assert plan.shadow_copy_ids == (source["shadow_copy_id"],)
+
+
+def test_without_recorded_drive_letters_an_unshadowed_ntfs_volume_fails_the_plan(
+    inspected: Any,
+) -> None:
+    report, _ = inspected
+    _volume(report, 3)
+
+    with pytest.raises(VolumeNotReverted, match="recorded no drive letters"):
+        plan_revert(report)
+
+
+def test_without_recorded_drive_letters_a_volume_vss_cannot_shadow_is_not_in_the_backup(
+    inspected: Any,
+) -> None:
+    report, _ = inspected
+    _volume(report, 1, file_system="FAT32")  # the EFI system partition
+
+    plan = plan_revert(report)
+
+    assert _done(plan) == [(1, "", NOT_IN_BACKUP), (2, "", REVERTED_NEWEST)]
+
+
+def test_newest_rule_refuses_when_more_volumes_hold_shadow_copies_than_drives_were_shadowed(
+    inspected: Any,
+) -> None:
+    report, _ = inspected
+    report["shadow_copies"].append(shadow(report, 2, volume_path=_volume(report, 3)))
+
+    with pytest.raises(RevertRefused, match="2 volumes of disk 2 hold shadow copies, but the"):
+        plan_revert(report, drive_letters="D")
+
+
+def test_recorded_set_fails_when_a_shadowed_drive_has_no_copy_of_the_set(inspected: Any) -> None:
+    report, source = inspected
+    path = _volume(report, 3)
+    report["shadow_copies"].append(shadow(report, 2, volume_path=path))  # another set's
+
+    with pytest.raises(VolumeNotReverted, match=r"partition 3 \(NTFS\)"):
+        plan_revert(report, recorded_set=source["shadow_set_id"], drive_letters="D,E")
+
+
+def test_several_drives_without_ids_are_not_tied_to_volumes(inspected: Any) -> None:
+    report, _ = inspected
+    report["shadow_copies"].append(shadow(report, 2, volume_path=_volume(report, 3)))
+
+    plan = plan_revert(report, drive_letters="D,E")
+
+    assert _done(plan) == [(2, "", REVERTED_NEWEST), (3, "", REVERTED_NEWEST)]

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from vss_restore.aws import error_code, throttling_is_transient
@@ -113,17 +114,30 @@ class Ledger:
                 return Claim(False, _text(held, "status"), _text(held, "execution"))
         return Claim(True, RUNNING, execution)
 
-    def finish(self, snapshot_id: str, execution: str, status: str) -> None:
-        """Record how our claim ended; a claim taken over by another execution stays theirs."""
+    def finish(
+        self,
+        snapshot_id: str,
+        execution: str,
+        status: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record how our claim ended, and the verdict's details (its rule, each volume)
+        beside it: they outlive the execution's history. A claim taken over by another
+        execution stays theirs."""
+        update = "SET #s = :status"
+        values: dict[str, Any] = {":status": {"S": status}, ":me": {"S": execution}}
+        if details is not None:
+            update += ", verdict = :verdict"
+            values[":verdict"] = TypeSerializer().serialize(details)
         with throttling_is_transient():
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key={"pk": {"S": snapshot_key(snapshot_id)}},
-                    UpdateExpression="SET #s = :status",
+                    UpdateExpression=update,
                     ConditionExpression="#e = :me",
                     ExpressionAttributeNames={"#s": "status", "#e": "execution"},
-                    ExpressionAttributeValues={":status": {"S": status}, ":me": {"S": execution}},
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":

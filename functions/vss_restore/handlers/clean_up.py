@@ -8,6 +8,7 @@ from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import StepFunctions
 from vss_restore.logic.resolve import RESTORE, VERIFY
+from vss_restore.logic.verdict import VERIFY_ONLY_RULE, volume_verdicts
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
 from vss_restore.state import SNAPSHOT_ID, optional, text
@@ -30,4 +31,24 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         alert_topic_arn=settings.alert_topic_arn,
         states=StepFunctions(),
         helper_concurrency=settings.helper_concurrency,
+        **_known_verdict(event),
     )
+
+
+def _known_verdict(event: dict[str, Any]) -> dict[str, Any]:
+    """The rule and each volume as far as the restore got: after the Inspect (and the plan,
+    unless verify-only); nothing before."""
+    inspection = optional(event, "progress.inspect.report")
+    plan = optional(event, "plan")
+    verify_only = optional(event, "source.action") == VERIFY
+    if not isinstance(inspection, dict) or not (verify_only or isinstance(plan, dict)):
+        return {}
+    return {
+        "rule": VERIFY_ONLY_RULE if verify_only else str(plan["rule"]),
+        "volumes": volume_verdicts(
+            inspection,
+            None if verify_only else plan,
+            optional(event, "progress.revert.report"),
+            None,
+        ),
+    }

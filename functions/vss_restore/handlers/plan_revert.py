@@ -13,5 +13,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         lookup(event, "report"),
         recorded_id=str(optional(event, "source.shadow_copy_id") or ""),
         recorded_set=str(optional(event, "source.shadow_set_id") or ""),
+        drive_letters=str(optional(event, "source.drive_letters") or ""),
     )
     return plan.as_dict()

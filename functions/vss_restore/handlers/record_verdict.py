@@ -1,4 +1,4 @@
-"""Lambda: tag the source snapshot verified and return the restore's verdict."""
+"""Lambda: tag the source snapshot verified and return the restore's verdict, volume by volume."""
 
 from datetime import datetime
 from typing import Any
@@ -7,6 +7,7 @@ from vss_restore import clock, steps, tags
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.logic.resolve import VERIFY
+from vss_restore.logic.verdict import RULES, VERIFY_ONLY_RULE, is_weaker, volume_verdicts
 from vss_restore.observability import (
     RESTORE_DURATION,
     RESTORE_VERIFIED,
@@ -15,9 +16,7 @@ from vss_restore.observability import (
     seconds,
 )
 from vss_restore.settings import Settings
-from vss_restore.state import SNAPSHOT_ID, optional, text
-
-VERIFY_ONLY = "verify-only: consistent already, checked"
+from vss_restore.state import SNAPSHOT_ID, lookup, optional, text
 
 
 @observed
@@ -26,16 +25,37 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     verify_only = optional(event, "source.action") == VERIFY
     # A snapshot that was consistent already is its own consistent snapshot.
     consistent = snapshot_id if verify_only else text(event, "consistent.snapshot_id", SNAPSHOT_ID)
+    # lookup names what is missing (an execution started before this version, say).
+    plan = (
+        None if verify_only else {**lookup(event, "plan"), "volumes": lookup(event, "plan.volumes")}
+    )
+    rule = VERIFY_ONLY_RULE if verify_only else text(event, "plan.rule")
+    volumes = volume_verdicts(
+        lookup(event, "progress.inspect.report"),
+        plan,
+        optional(event, "progress.revert.report"),
+        optional(event, "progress.check.report"),
+    )
     steps.record_verified(
         Ec2(),
         snapshot_id,
         consistent,
         text(event, "execution"),
-        verify_only=verify_only,
+        rule=rule,
+        volumes=volumes,
         checked=optional(event, "source.check") is not False,
     )
+    details = {
+        "rule": rule,
+        "rule_weaker": is_weaker(rule),
+        "rule_means": RULES[rule],
+        "drive_letters": str(optional(event, "source.drive_letters") or ""),
+        "volumes": [v.as_dict() for v in volumes],
+    }
     settings = Settings.from_environment()
-    Ledger(settings.ledger_table).finish(snapshot_id, text(event, "execution"), tags.VERIFIED)
+    Ledger(settings.ledger_table).finish(
+        snapshot_id, text(event, "execution"), tags.VERIFIED, details=details
+    )
     count(RESTORE_VERIFIED)
     if started_at := optional(event, "source.started_at"):
         seconds(
@@ -48,6 +68,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "reason": "",
         "consistent_snapshot": consistent,
         "shadow_copies_reverted": list(optional(event, "plan.shadow_copy_ids") or []),
-        "rule": VERIFY_ONLY if verify_only else text(event, "plan.rule"),
+        **details,
         "volume_kept": text(event, "volume.volume_id") if kept else "",
     }

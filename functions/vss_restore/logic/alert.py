@@ -18,7 +18,13 @@ def console_link(execution_arn: str) -> str:
 
 
 def failure_alert(
-    *, snapshot_id: str, instance_id: str, volume_id: str, reason: str, execution_arn: str
+    *,
+    snapshot_id: str,
+    instance_id: str,
+    volume_id: str,
+    reason: str,
+    execution_arn: str,
+    verdict: list[str] | None = None,
 ) -> Alert:
     error = reason.split(":", 1)[0]
     lines = [
@@ -29,6 +35,7 @@ def failure_alert(
         f"Error:      {reason}",
         f"Temporary volume: {volume_id + ' (removed)' if volume_id else 'none was created'}",
         f"Execution:  {console_link(execution_arn)}",
+        *(["", "How far the restore got, volume by volume:", *verdict] if verdict else []),
         "",
         "The snapshot carries the tag vss-restore:status=failed with this reason.",
     ]

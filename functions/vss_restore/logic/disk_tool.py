@@ -96,6 +96,7 @@ _PARTITION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "size": int,
 }
 _SCANNED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "number": int,
     "volume_path": str,
     "file_system": str,
     "scan_result": str,
@@ -124,41 +125,45 @@ def _check(obj: Any, fields: Mapping[str, type | tuple[type, ...]], where: str) 
             raise DiskToolReportInvalid(f"{where}.{name} is {value!r}")
 
 
-def last_json_line(stdout: str) -> dict[str, Any]:
-    for raw_line in reversed(stdout.strip().splitlines()):
-        line = raw_line.strip()
-        if line.startswith("{"):
-            try:
-                report = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DiskToolReportInvalid(f"the report line is not JSON: {exc}") from exc
-            if isinstance(report, dict):
-                return report
-    raise DiskToolReportInvalid("the disk tool printed no JSON report")
-
-
-def _uncut_last_line(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
-    """The report of output as long as SSM keeps: its last line whole, or DiskToolReportCut.
-
-    What followed the kept characters is unknown, so no earlier line may stand in for it.
-    """
-    lines = stdout.strip().splitlines()
+def _json_object(line: str) -> dict[str, Any] | None:
     try:
-        report = json.loads(lines[-1]) if lines else None
+        found = json.loads(line)
     except json.JSONDecodeError:
-        report = None
-    if not isinstance(report, dict):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def report_line(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
+    """The report as docs/disk-tool.md defines it: the last line of stdout, the only JSON
+    object on it. Anything else is DiskToolReportInvalid (DiskToolReportCut when SSM cut
+    the output), never a guess at which line was meant."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    report = _json_object(lines[-1]) if lines else None
+    earlier = [n for n, line in enumerate(lines[:-1], 1) if _json_object(line) is not None]
+    if report is None and len(stdout) >= STDOUT_KEPT:
+        # What followed the kept characters is unknown: no earlier line may stand in for it.
         raise DiskToolReportCut(f"{action} of {volume_id}: {REPORT_CUT}")
+    if report is None and earlier:
+        raise DiskToolReportInvalid(
+            f"a line follows the JSON report on line {earlier[-1]} of {len(lines)}: the "
+            f"report must be the last line of stdout (last line: {lines[-1][:120]!r})"
+        )
+    if report is None and lines and lines[-1].startswith("{"):
+        raise DiskToolReportInvalid(f"the report line is not JSON: {lines[-1][:120]!r}")
+    if report is None:
+        raise DiskToolReportInvalid("the disk tool printed no JSON report as its last line")
+    if earlier:
+        raise DiskToolReportInvalid(
+            f"{len(earlier) + 1} JSON objects on stdout (lines {', '.join(map(str, earlier))} "
+            f"and {len(lines)}): the disk tool prints one report"
+        )
     return report
 
 
 def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
     """The validated report; DiskToolReportInvalid if it breaks the contract, and
     DiskToolReportCut if SSM cut it off."""
-    if len(stdout) >= STDOUT_KEPT:
-        report = _uncut_last_line(stdout, action, volume_id)
-    else:
-        report = last_json_line(stdout)
+    report = report_line(stdout, action, volume_id)
     _check(report, {"schema": int, "action": str, "volume_id": str, "ok": bool}, "report")
     if report["schema"] != 1 or report["action"] != action or report["volume_id"] != volume_id:
         raise DiskToolReportInvalid(

@@ -30,6 +30,7 @@ class Decision:
     kms_key_id: str = ""
     shadow_copy_id: str = ""
     shadow_set_id: str = ""
+    drive_letters: str = ""
     instance_id: str = ""
     check: bool = True
     started_at: str = ""
@@ -68,6 +69,7 @@ def decide(snapshot: dict[str, Any], settings: Settings, started_at: str = "") -
         kms_key_id=str(snapshot.get("KmsKeyId", "")),
         shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
+        drive_letters=snapshot_tags.get(tags.DRIVE_LETTERS, ""),
         instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
         check=made_by_aws_vss or settings.check_after_revert,
         started_at=started_at,
