@@ -1,5 +1,6 @@
 """One restore per snapshot and at most N per helper: the ledger's claims and turns."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,25 @@ OTHER = "arn:aws:states:us-east-1:123456789012:execution:RestoreStateMachine:sec
 
 @pytest.fixture
 def ledger(world: Any) -> Ledger:
-    return Ledger("vss-restore-unit-Ledger", client=boto3.client("dynamodb"))
+    return Ledger(
+        "vss-restore-unit-Ledger", client=_one_request_at_a_time(boto3.client("dynamodb"))
+    )
+
+
+def _one_request_at_a_time(client: Any) -> Any:
+    """DynamoDB applies each request atomically (a conditional write sees the item as it is);
+    moto's backend is not thread-safe, and under threads once gave a third turn with a limit
+    of two ("dictionary changed size during iteration" inside moto). The askers still
+    interleave freely between requests, which is what these tests are about."""
+    lock = threading.Lock()
+    call = client._make_api_call
+
+    def atomic(operation: str, params: Any) -> Any:
+        with lock:
+            return call(operation, params)
+
+    client._make_api_call = atomic
+    return client
 
 
 def later(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
