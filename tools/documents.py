@@ -14,7 +14,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "template.yaml"
 # Document logical ID -> its script, relative to the repository.
-SCRIPTS = {"BackupDocument": "documents/backup.ps1"}
+SCRIPTS = {
+    "BackupDocument": "documents/backup.ps1",
+    "DiskToolDocument": "documents/disk-tool.ps1",
+}
 # Where template.yaml writes a runCommand entry: "- |" under "runCommand:", the text below.
 ENTRY_INDENT = 16
 TEXT_INDENT = ENTRY_INDENT + 2

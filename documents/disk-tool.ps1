@@ -1,0 +1,354 @@
+$Action = '{{ Action }}'
+$VolumeId = '{{ VolumeId }}'
+$DiskNumber = '{{ DiskNumber }}'
+$ShadowCopyIds = '{{ ShadowCopyIds }}'
+$DiskIdentity = '{{ DiskIdentity }}'
+$ValidationScript = '{{ ValidationScript }}'
+# The vss-restore disk tool (docs/disk-tool.md). SSM pastes the parameters in as text, so
+# each is assigned once above, inside single quotes its allowedPattern cannot close.
+# Python decides everything; this script acts on one disk and reports one JSON line.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 2.0
+$ProgressPreference = 'SilentlyContinue'
+
+function Format-ErrorText($ErrorRecord) {
+    $text = [string]$ErrorRecord.Exception.Message
+    if (-not $text) { $text = $ErrorRecord.Exception.GetType().FullName }
+    # Facility 0x13 is .NET's own (a plain throw); any other HRESULT is Windows speaking.
+    for ($e = $ErrorRecord.Exception; $null -ne $e; $e = $e.InnerException) {
+        if ($e.HResult -ne 0 -and ($e.HResult -band 0xFFFF0000) -ne 0x80130000) {
+            return $text + (' (HRESULT 0x{0:X8})' -f $e.HResult)
+        }
+    }
+    return $text
+}
+
+function Add-ReportError($ErrorRecord) {
+    $text = Format-ErrorText $ErrorRecord
+    $line = 0
+    if ($null -ne $ErrorRecord.InvocationInfo) { $line = $ErrorRecord.InvocationInfo.ScriptLineNumber }
+    # To stderr: the report must stay the last line on stdout.
+    [Console]::Error.WriteLine(('script line {0}: {1}' -f $line, $text))
+    if ($report.error) { $report.error = $report.error + '; then: ' + $text } else { $report.error = $text }
+}
+
+function Test-DiskSerial($Disk) {
+    # Nitro and AWS PV 8.2.3+ give the volume ID without its dash, maybe followed by a suffix
+    # such as _00000001.; IDs have 8 or 17 hex digits, so no fixed length will do.
+    $prefix = [regex]::Escape($VolumeId.Replace('-', ''))
+    return ([string]$Disk.SerialNumber).Trim() -match ('^' + $prefix + '([^0-9A-Za-z]|$)')
+}
+
+function Get-DiskStyle($Disk) {
+    # The raw CIM value (1 MBR, 2 GPT): the Storage module's text for it may be localized.
+    $style = [int]$Disk.CimInstanceProperties['PartitionStyle'].Value
+    if ($style -eq 1) { return 'MBR' }
+    if ($style -eq 2) { return 'GPT' }
+    return 'unknown ({0})' -f $style
+}
+
+function Get-DiskIdentity($Disk) {
+    $style = Get-DiskStyle $Disk
+    if ($style -eq 'MBR' -and $null -ne $Disk.Signature) { return '0x{0:X8}' -f [uint32]$Disk.Signature }
+    if ($style -eq 'GPT' -and $Disk.Guid) { return [string]$Disk.Guid }
+    return ''
+}
+
+function ConvertTo-DiskReport($Disk) {
+    return [pscustomobject]@{
+        number = [int]$Disk.Number
+        serial_number = [string]$Disk.SerialNumber
+        partition_style = Get-DiskStyle $Disk
+        identity = Get-DiskIdentity $Disk
+        is_system = [bool]$Disk.IsSystem
+        is_boot = [bool]$Disk.IsBoot
+        was_offline = [bool]$Disk.IsOffline
+        was_read_only = [bool]$Disk.IsReadOnly
+        size = [long]$Disk.Size
+    }
+}
+
+function Get-DiskVolume([int]$Number) {
+    foreach ($p in @(Get-Partition -DiskNumber $Number)) {
+        $volume = $null
+        # An MSR or extended partition has no volume: skip it, but let other errors through.
+        try { $volume = Get-Volume -Partition $p }
+        catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }
+        if ($null -ne $volume) {
+            [pscustomobject]@{
+                number = [int]$p.PartitionNumber
+                volume_path = [string]$volume.Path
+                file_system = [string]$volume.FileSystem
+                size = [long]$p.Size
+            }
+        }
+    }
+}
+
+function Get-DiskShadowCopy($Volumes) {
+    $paths = @($Volumes | ForEach-Object { $_.volume_path })
+    foreach ($s in @(Get-CimInstance -ClassName Win32_ShadowCopy)) {
+        if ($paths -notcontains $s.VolumeName) { continue }
+        $installed = $s.InstallDate.ToUniversalTime()
+        [pscustomobject]@{
+            id = [string]$s.ID
+            set_id = [string]$s.SetID
+            volume_path = [string]$s.VolumeName
+            install_date = $installed.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [cultureinfo]::InvariantCulture)
+            persistent = [bool]$s.Persistent
+            client_accessible = [bool]$s.ClientAccessible
+        }
+    }
+}
+
+function Wait-DiskListing([int]$Number) {
+    # Volumes and their shadow copies show up a while after a disk comes online: look until
+    # two looks five seconds apart agree.
+    $seen = $null
+    for ($look = 1; $look -le 12; $look++) {
+        $volumes = @(Get-DiskVolume $Number)
+        $shadows = @(Get-DiskShadowCopy $volumes)
+        $listing = @($volumes | ForEach-Object { $_.volume_path }) + @($shadows | ForEach-Object { $_.id })
+        $listing = $listing -join ','
+        if ($listing -ceq $seen) { return [pscustomobject]@{ volumes = $volumes; shadows = $shadows } }
+        $seen = $listing
+        Start-Sleep -Seconds 5
+        $null = Update-HostStorageCache
+    }
+    throw ('the volumes and shadow copies of disk {0} did not settle in a minute' -f $Number)
+}
+
+function Restore-DiskIdentity([int]$Number, [string]$Identity) {
+    $disk = Get-Disk -Number $Number
+    if ((Get-DiskIdentity $disk) -ne $Identity) {
+        # Only an online, writable disk takes a new signature or GUID.
+        if ($disk.IsOffline) { Set-Disk -Number $Number -IsOffline $false }
+        if ($disk.IsReadOnly) { Set-Disk -Number $Number -IsReadOnly $false }
+        if ($Identity.StartsWith('0x')) {
+            Set-Disk -Number $Number -Signature ([Convert]::ToUInt32($Identity.Substring(2), 16))
+        } else {
+            Set-Disk -Number $Number -Guid $Identity
+        }
+    }
+    $now = Get-DiskIdentity (Get-Disk -Number $Number)
+    if ($now -ne $Identity) { throw ('disk {0} has identity {1} after putting back {2}' -f $Number, $now, $Identity) }
+    return $now
+}
+
+function Get-RequestedDisk {
+    # Revert and Check act on the disk Inspect found. Before anything changes, refuse a disk that
+    # is no longer that one, a system or boot disk, and an identity that could not be put back.
+    if (-not ($DiskNumber -and $DiskIdentity)) { throw ('{0} needs DiskNumber and DiskIdentity' -f $Action) }
+    $disk = Get-Disk -Number ([int]$DiskNumber)
+    $number = [int]$disk.Number
+    $report.disk = ConvertTo-DiskReport $disk
+    if (-not (Test-DiskSerial $disk)) {
+        throw ('disk {0} has serial number {1}, not that of {2}' -f $number, $disk.SerialNumber, $VolumeId)
+    }
+    if ($disk.IsSystem -or $disk.IsBoot) { throw ('disk {0} is a system or boot disk; nothing done' -f $number) }
+    $style = 'GPT'
+    if ($DiskIdentity.StartsWith('0x')) { $style = 'MBR' }
+    if ($report.disk.partition_style -ne $style) {
+        throw ('disk {0} is not {1} like identity {2}' -f $number, $style, $DiskIdentity)
+    }
+    return $disk
+}
+
+function Open-Disk($Disk, [bool]$ReadOnly) {
+    # Read-only first, so that nothing is written to the disk while we look. Should Windows refuse
+    # that on an offline disk, the action fails here having changed nothing.
+    $number = [int]$Disk.Number
+    if ($ReadOnly -and -not $Disk.IsReadOnly) { Set-Disk -Number $number -IsReadOnly $true }
+    if ($Disk.IsOffline) { Set-Disk -Number $number -IsOffline $false }
+    if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-Disk -Number $number -IsReadOnly $false }
+    $now = Get-Disk -Number $number
+    Write-Output ('disk {0} online, read-only {1}; identity now {2}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now))
+}
+
+function Invoke-VolumeScan($Volume) {
+    # Only ever -Scan (chkdsk /scan: online, read-only). -SpotFix and -OfflineScanAndFix repair,
+    # and a check changes nothing. A failed scan is this volume's finding, not the check's error.
+    try {
+        $result = (@(Repair-Volume -Path $Volume.volume_path -Scan) | ForEach-Object { [string]$_ }) -join ', '
+        if (-not $result) { $result = '(no result)' }
+    } catch {
+        $result = 'Error: ' + (Format-ErrorText $_)
+    }
+    return [pscustomobject]@{
+        number = [int]$Volume.number
+        volume_path = $Volume.volume_path
+        file_system = $Volume.file_system
+        scan_result = $result
+        passed = ($result -ceq 'NoErrorsFound')
+    }
+}
+
+function Invoke-ValidationScript([string]$Path, [string[]]$VolumePath) {
+    # The operator's script runs in a child scope (never dot-sourced into ours, where it could
+    # overwrite what finally needs) under PowerShell's defaults, all its output captured. Its exit
+    # code is data for the report and never becomes ours: 3010 would reboot the helper. A throw
+    # counts as exit code 1, its message the last line of output.
+    $lines = New-Object System.Collections.Generic.List[string]
+    $global:LASTEXITCODE = $null
+    try {
+        & {
+            $ErrorActionPreference = 'Continue'
+            Set-StrictMode -Off
+            & $Path -VolumePath $VolumePath *>&1
+        } | Out-String -Stream -Width 240 | ForEach-Object { $lines.Add($_) }
+        # Set by its exit N or the last program it ran; neither: it succeeded.
+        $code = $global:LASTEXITCODE
+        if ($null -eq $code) { $code = 0 }
+        $code = [int]$code
+    } catch {
+        $code = 1
+        $lines.Add((Format-ErrorText $_))
+    }
+    $global:LASTEXITCODE = $null
+    # The tail only: SSM keeps 24,000 characters of stdout, and the report must fit in them.
+    $tail = (@($lines | Where-Object { $_.Trim() }) | Select-Object -Last 20) -join "`n"
+    if ($tail.Length -gt 2000) { $tail = $tail.Substring($tail.Length - 2000) }
+    return [pscustomobject]@{
+        script = $Path
+        exit_code = $code
+        passed = ($code -eq 0)
+        output = $tail
+    }
+}
+
+$report = [ordered]@{ schema = 1; action = $Action; volume_id = $VolumeId; ok = $false; error = $null; disk = $null }
+if ($Action -eq 'Inspect') {
+    $report.partitions = @(); $report.shadow_copies = @()
+} elseif ($Action -eq 'Revert') {
+    $report.reverted = @(); $report.identity_restored = ''; $report.offline = $false
+} else {
+    $report.volumes = @(); $report.validation = $null; $report.passed = $false
+    $report.identity_restored = ''; $report.offline = $false
+}
+$n = -1
+$identity = ''  # the identity to put back: as found (Inspect) or as told (Revert, Check)
+$touched = $false  # set just before the first change: from then on, finally puts the disk back
+$scriptFile = $null
+
+try {
+    if ($Action -eq 'Inspect') {
+        for ($look = 1; $look -le 12; $look++) {
+            $all = @(Get-Disk)
+            $found = @($all | Where-Object { Test-DiskSerial $_ })
+            if ($found.Count -gt 0) { break }
+            # EC2 says "attached" before Windows lists the disk, and upstream a missing disk is
+            # final: refresh the storage provider's cache and look again, for up to a minute.
+            Start-Sleep -Seconds 5
+            Update-HostStorageCache
+        }
+        if ($found.Count -ne 1) {
+            $serials = ($all | ForEach-Object { '{0}={1}' -f $_.Number, $_.SerialNumber }) -join ', '
+            throw ('{0} disks have the serial number of {1}, expected exactly one; disks seen: {2}' -f
+                $found.Count, $VolumeId, $serials)
+        }
+        $disk = $found[0]
+        $n = [int]$disk.Number
+        $report.disk = ConvertTo-DiskReport $disk
+        # Taken before onlining, which rewrites a signature that collides with another disk's.
+        $identity = $report.disk.identity
+        if (-not $identity) {
+            throw ('disk {0} has no MBR signature or GPT GUID (style {1})' -f $n, $report.disk.partition_style)
+        }
+        if ($disk.IsOffline -and -not ($disk.IsSystem -or $disk.IsBoot)) {
+            $touched = $true
+            Open-Disk $disk $true
+        }
+        $listing = Wait-DiskListing $n
+        $report.partitions = $listing.volumes
+        $report.shadow_copies = $listing.shadows
+    } elseif ($Action -eq 'Revert') {
+        if (-not $ShadowCopyIds) { throw 'Revert needs ShadowCopyIds' }
+        $ids = @($ShadowCopyIds.Split(','))
+        $identity = $DiskIdentity
+        # A revert cannot be undone: refuse now rather than fail to put the identity back after.
+        $disk = Get-RequestedDisk
+        $n = [int]$disk.Number
+        $touched = $true
+        Open-Disk $disk $false
+        $onDisk = @((Wait-DiskListing $n).shadows | ForEach-Object { $_.id })
+        $missing = @($ids | Where-Object { $onDisk -notcontains $_ })
+        if ($missing.Count -gt 0) {
+            throw ('shadow copies {0} are not on the volumes of disk {1} (these are: {2}); nothing reverted' -f
+                ($missing -join ','), $n, ($onDisk -join ','))
+        }
+        $scriptFile = [IO.Path]::GetTempFileName()
+        # The closing exit keeps DiskShadow from waiting for input after the script.
+        Set-Content -LiteralPath $scriptFile -Value (@($ids | ForEach-Object { "revert $_" }) + 'exit') -Encoding Ascii
+        # Under Stop, a line DiskShadow writes to stderr would throw in mid-revert. Its exit
+        # code is not trusted either: the shadow copies left over tell what happened.
+        $output = @(& { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s $scriptFile 2>&1 } |
+            ForEach-Object { [string]$_ })
+        Write-Output ($output | Select-Object -Last 40)
+        # A successful revert consumes its shadow copy.
+        $left = @(Get-CimInstance -ClassName Win32_ShadowCopy | ForEach-Object { [string]$_.ID })
+        $report.reverted = @($ids | Where-Object { $left -notcontains $_ })
+        if ($report.reverted.Count -ne $ids.Count) {
+            throw ('DiskShadow reverted {0} of {1} shadow copies: {2}' -f
+                $report.reverted.Count, $ids.Count, (($output | Select-Object -Last 20) -join "`n"))
+        }
+    } elseif ($Action -eq 'Check') {
+        $identity = $DiskIdentity
+        $disk = Get-RequestedDisk
+        $n = [int]$disk.Number
+        if ($ValidationScript -and -not (Test-Path -LiteralPath $ValidationScript -PathType Leaf)) {
+            throw ('validation script {0} not found on this instance; nothing done' -f $ValidationScript)
+        }
+        $touched = $true
+        Open-Disk $disk $true
+        if (-not (Get-Disk -Number $n).IsReadOnly) { throw ('disk {0} is not read-only once online; nothing scanned' -f $n) }
+        $scanned = @((Wait-DiskListing $n).volumes | Where-Object { @('NTFS', 'ReFS') -contains $_.file_system })
+        foreach ($volume in $scanned) {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $scan = Invoke-VolumeScan $volume
+            Write-Output ('{0} {1}: {2} ({3:0} s)' -f $scan.volume_path, $scan.file_system, $scan.scan_result, $clock.Elapsed.TotalSeconds)
+            $report.volumes += $scan
+        }
+        if ($ValidationScript) {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $report.validation = Invoke-ValidationScript $ValidationScript @($scanned | ForEach-Object { $_.volume_path })
+            Write-Output ('{0}: exit code {1} ({2:0} s)' -f $ValidationScript, $report.validation.exit_code, $clock.Elapsed.TotalSeconds)
+        }
+        # What the check found is in passed; ok (set below) only says that it ran.
+        $failed = @($report.volumes | Where-Object { -not $_.passed })
+        $validated = ($null -eq $report.validation) -or $report.validation.passed
+        $report.passed = ($report.volumes.Count -gt 0) -and ($failed.Count -eq 0) -and $validated
+    } else {
+        throw ('unknown Action {0}' -f $Action)
+    }
+} catch {
+    Add-ReportError $_
+} finally {
+    # One try per step, so that a failing step does not keep the disk from going offline.
+    if ($touched) {
+        try { $restored = Restore-DiskIdentity $n $identity } catch { Add-ReportError $_; $restored = '' }
+        if ($Action -ne 'Inspect') { $report.identity_restored = $restored }
+        if ($Action -ne 'Revert') {
+            # Read-only as found (a revert leaves it cleared). Before going offline: Windows sets
+            # most disk attributes only on an online disk.
+            try {
+                $readOnly = $report.disk.was_read_only
+                if ((Get-Disk -Number $n).IsReadOnly -ne $readOnly) { Set-Disk -Number $n -IsReadOnly $readOnly }
+            } catch { Add-ReportError $_ }
+        }
+        try {
+            # Revert and Check always leave the disk offline; Inspect leaves it as it found it.
+            $offline = ($Action -ne 'Inspect') -or $report.disk.was_offline
+            if ($offline -and -not (Get-Disk -Number $n).IsOffline) { Set-Disk -Number $n -IsOffline $true }
+        } catch { Add-ReportError $_ }
+    }
+    if ($Action -ne 'Inspect' -and $n -ge 0) {
+        try { $report.offline = [bool](Get-Disk -Number $n).IsOffline } catch { Add-ReportError $_ }
+    }
+    if ($scriptFile) { Remove-Item -LiteralPath $scriptFile -Force -ErrorAction SilentlyContinue }
+}
+
+$report.ok = ($null -eq $report.error)
+Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)
+# Never a child tool's exit code: 3010 would make the SSM agent reboot the instance.
+if ($report.ok) { exit 0 }
+exit 1
