@@ -100,10 +100,11 @@ def snapshot_volume(
     execution: str,
     shadow_copy_ids: list[str],
     token: str,
+    lineage: dict[str, str] | None = None,
 ) -> str:
     """The consistent snapshot, and the task's token kept for its completion event."""
     snapshot_id = steps.snapshot_volume(
-        ec2, volume_id, source_snapshot_id, execution, shadow_copy_ids
+        ec2, volume_id, source_snapshot_id, execution, shadow_copy_ids, lineage
     )
     since = clock.iso(clock.now())
     ledger.wait_for(

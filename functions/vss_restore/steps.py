@@ -265,12 +265,21 @@ def detach_volume(ec2: Ec2, volume_id: str, instance_id: str, source_snapshot_id
 
 
 def snapshot_volume(
-    ec2: Ec2, volume_id: str, source_snapshot_id: str, execution: str, shadow_copy_ids: list[str]
+    ec2: Ec2,
+    volume_id: str,
+    source_snapshot_id: str,
+    execution: str,
+    shadow_copy_ids: list[str],
+    lineage: dict[str, str] | None = None,
 ) -> str:
-    """The consistent snapshot; made once per execution, even if this step is retried."""
+    """The consistent snapshot; made once per execution, even if this step is retried.
+
+    It carries its source's lineage (instance, drive letters, device, shadow set, backup
+    time: `Decision.lineage`), so that what can be recovered is found without the source."""
     made = ec2.snapshots_made_by(execution, source_snapshot_id)
     if made:
         return str(made[0]["SnapshotId"])
+    known = {key: value for key, value in (lineage or {}).items() if key in tags.LINEAGE_KEYS}
     return ec2.create_snapshot(
         volume_id=volume_id,
         description=f"Consistent restore of {source_snapshot_id} by vss-restore",
@@ -279,6 +288,7 @@ def snapshot_volume(
             tags.SOURCE_SNAPSHOT: source_snapshot_id,
             tags.EXECUTION: execution,
             tags.SHADOW_COPY_ID: ",".join(shadow_copy_ids),
+            **known,
             "Name": f"consistent {source_snapshot_id}",
         },
     )

@@ -26,6 +26,12 @@ TEMPORARY_VOLUME: Final = "temporary-volume"
 CONSISTENT_SNAPSHOT: Final = "consistent-snapshot"
 SOURCE_SNAPSHOT: Final = f"{PREFIX}source-snapshot"
 EXECUTION: Final = f"{PREFIX}execution"
+# On a consistent snapshot, with the backup's INSTANCE_ID, DRIVE_LETTERS, DEVICE and
+# SHADOW_SET_ID copied from its source: when the source snapshot was taken (ISO 8601, UTC),
+# so that "D: of web1 as of last Tuesday" is one DescribeSnapshots away.
+BACKUP_TIME: Final = f"{PREFIX}backup-time"
+# What a consistent snapshot carries over from its source snapshot (tag keys).
+LINEAGE_KEYS: Final = (INSTANCE_ID, DRIVE_LETTERS, DEVICE, SHADOW_SET_ID, BACKUP_TIME)
 
 # The verdict, written on the source snapshot.
 STATUS: Final = f"{PREFIX}status"

@@ -49,6 +49,7 @@ class Run:
     peak_commands: dict[str, int]  # instance alias -> the most commands it ran at once
     disks_after: dict[str, list[str]]  # instance alias -> the volumes Windows sees, by number
     restored_volumes: list[str]  # every volume the workflow made, deleted or not
+    consistent_tags: dict[str, dict[str, str]]  # source alias -> its consistent snapshot's tags
 
     def actions(self, snapshot: str) -> list[str]:
         return [c.action for c in self.commands if c.snapshot == snapshot]
@@ -80,6 +81,13 @@ def finished_run(source: Path | dict[str, Any]) -> Run:
             SnapshotIds=list(aliases.snapshots.values())
         )["Snapshots"]
         by_id = {s["SnapshotId"]: tags.as_dict(s.get("Tags")) for s in found}
+        made = {s.alias: s.consistent_snapshot for s in report.snapshots if s.consistent_snapshot}
+        consistent = (
+            simulation.ec2_client().describe_snapshots(SnapshotIds=list(made.values()))["Snapshots"]
+            if made
+            else []
+        )
+        consistent_by_id = {s["SnapshotId"]: tags.as_dict(s.get("Tags")) for s in consistent}
         instance_alias = {i: a for a, i in aliases.instances.items()}
         return Run(
             report=report,
@@ -117,6 +125,7 @@ def finished_run(source: Path | dict[str, Any]) -> Run:
                 for i, host in world.hosts.items()
             },
             restored_volumes=[v for v in world.volume_sources if v not in aliases.volumes.values()],
+            consistent_tags={alias: consistent_by_id[i] for alias, i in made.items()},
         )
 
 

@@ -24,6 +24,18 @@ def test_exactly_the_backups_own_shadow_copy_is_reverted(nightly: Run) -> None:
         assert nightly.report.snapshot(alias).shadow_copies_reverted == [recorded]
 
 
+def test_a_consistent_snapshot_says_whose_drive_it_holds_and_from_when(nightly: Run) -> None:
+    # #15: "D: of web1 as of last night" is found from the consistent snapshot alone.
+    for alias in ("night1.C", "night1.D"):
+        source, consistent = nightly.source_tags[alias], nightly.consistent_tags[alias]
+        for key in (tags.INSTANCE_ID, tags.DRIVE_LETTERS, tags.DEVICE, tags.SHADOW_SET_ID):
+            assert consistent[key] == source[key], key
+        assert consistent[tags.SOURCE_SNAPSHOT] == nightly.snapshot_ids[alias]
+        assert consistent[tags.BACKUP_TIME].startswith("2026-11-25T00:")
+        assert consistent[tags.BACKUP_TIME].endswith("Z")
+        assert tags.STATUS not in consistent  # a verdict belongs on the source only
+
+
 def test_the_workflows_own_snapshots_start_executions_that_skip_them(nightly: Run) -> None:
     own = [s for s in nightly.report.snapshots if s.origin == "workflow"]
     assert {s.alias for s in own} == {"night1.C.consistent", "night1.D.consistent"}

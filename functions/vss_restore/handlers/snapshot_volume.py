@@ -9,6 +9,7 @@ from vss_restore import callbacks, steps
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.states import StepFunctions
+from vss_restore.logic import resolve
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
 from vss_restore.state import SNAPSHOT_ID, VOLUME_ID, lookup, optional, text
@@ -20,6 +21,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     source_snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
     execution = text(event, "execution")
     shadow_copy_ids = list(lookup(event, "plan.shadow_copy_ids"))
+    # The source's lineage (instance, drives, device, shadow set, backup time) goes on the
+    # consistent snapshot; an execution started before it was kept has none.
+    lineage = resolve.lineage(optional(event, "source") or {})
     token = optional(event, "task_token")
     if token:
         snapshot_id = callbacks.snapshot_volume(
@@ -31,9 +35,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution,
             shadow_copy_ids,
             str(token),
+            lineage,
         )
     else:
         snapshot_id = steps.snapshot_volume(
-            Ec2(), volume_id, source_snapshot_id, execution, shadow_copy_ids
+            Ec2(), volume_id, source_snapshot_id, execution, shadow_copy_ids, lineage
         )
     return {"snapshot_id": snapshot_id}

@@ -1,6 +1,8 @@
 """Whether a snapshot should be restored, and what the restore needs to know about it."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from vss_restore import tags
@@ -34,6 +36,11 @@ class Decision:
     instance_id: str = ""
     check: bool = True
     started_at: str = ""
+    device: str = ""
+    backup_time: str = ""  # the source snapshot's StartTime, ISO 8601 UTC
+
+    def lineage(self) -> dict[str, str]:
+        return lineage(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,4 +80,27 @@ def decide(snapshot: dict[str, Any], settings: Settings, started_at: str = "") -
         instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
         check=made_by_aws_vss or settings.check_after_revert,
         started_at=started_at,
+        # AWS's VSS tooling writes Device (FIELD-NOTES §4), the nightly backup its own key.
+        device=snapshot_tags.get(tags.DEVICE) or snapshot_tags.get("Device", ""),
+        backup_time=_iso(snapshot.get("StartTime")),
     )
+
+
+def lineage(source: Mapping[str, Any]) -> dict[str, str]:
+    """What the consistent snapshot carries over from its source (a Decision's fields, as
+    the state machine keeps them in `$.source`), as tags; empty values left out."""
+    found = {
+        tags.INSTANCE_ID: source.get("instance_id"),
+        tags.DRIVE_LETTERS: source.get("drive_letters"),
+        tags.DEVICE: source.get("device"),
+        tags.SHADOW_SET_ID: source.get("shadow_set_id"),
+        tags.BACKUP_TIME: source.get("backup_time"),
+    }
+    return {key: str(value) for key, value in found.items() if value}
+
+
+def _iso(moment: Any) -> str:
+    """A DescribeSnapshots time (datetime from boto3) as ISO 8601 UTC; "" if absent."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(moment or "")
