@@ -68,8 +68,30 @@ function ConvertTo-DiskReport($Disk) {
     }
 }
 
-function Get-DiskVolume([int]$Number) {
-    foreach ($p in @(Get-Partition -DiskNumber $Number)) {
+function Get-OurDisk {
+    # Disk numbers are reused: once our disk is detached (a forced detach by the cleanup), the
+    # next disk attached may get its number. Only the UniqueId taken when the disk was found
+    # names it, and the serial number is checked again every time.
+    $disk = @(Get-Disk -UniqueId $UniqueId)
+    if ($disk.Count -ne 1 -or ([string]$disk[0].SerialNumber) -cne $Serial) {
+        throw ('the disk with UniqueId {0} and serial number {1} is no longer attached; nothing changed' -f
+            $UniqueId, $Serial)
+    }
+    return $disk[0]
+}
+
+function Set-OurDisk([string]$What, $Value) {
+    # Every change to a disk goes through here, checked to be still ours just before it.
+    $null = Get-OurDisk
+    if ($What -eq 'IsOffline') { Set-Disk -UniqueId $UniqueId -IsOffline $Value }
+    elseif ($What -eq 'IsReadOnly') { Set-Disk -UniqueId $UniqueId -IsReadOnly $Value }
+    elseif ($What -eq 'Signature') { Set-Disk -UniqueId $UniqueId -Signature $Value }
+    elseif ($What -eq 'Guid') { Set-Disk -UniqueId $UniqueId -Guid $Value }
+    else { throw ('cannot set {0}' -f $What) }
+}
+
+function Get-DiskVolume {
+    foreach ($p in @(Get-OurDisk | Get-Partition)) {
         $volume = $null
         # An MSR or extended partition has no volume: skip it, but let other errors through.
         try { $volume = Get-Volume -Partition $p }
@@ -102,11 +124,12 @@ function Get-DiskShadowCopy($Volumes) {
 }
 
 function Wait-DiskListing([int]$Number) {
+    # $Number only names the disk in messages: Get-DiskVolume finds it by its UniqueId.
     # Volumes and their shadow copies show up a while after a disk comes online: look until
     # two looks five seconds apart agree.
     $seen = $null
     for ($look = 1; $look -le 12; $look++) {
-        $volumes = @(Get-DiskVolume $Number)
+        $volumes = @(Get-DiskVolume)
         $shadows = @(Get-DiskShadowCopy $volumes)
         $listing = @($volumes | ForEach-Object { $_.volume_path }) + @($shadows | ForEach-Object { $_.id })
         $listing = $listing -join ','
@@ -119,18 +142,18 @@ function Wait-DiskListing([int]$Number) {
 }
 
 function Restore-DiskIdentity([int]$Number, [string]$Identity) {
-    $disk = Get-Disk -Number $Number
+    $disk = Get-OurDisk
     if ((Get-DiskIdentity $disk) -ne $Identity) {
         # Only an online, writable disk takes a new signature or GUID.
-        if ($disk.IsOffline) { Set-Disk -Number $Number -IsOffline $false }
-        if ($disk.IsReadOnly) { Set-Disk -Number $Number -IsReadOnly $false }
+        if ($disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
+        if ($disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
         if ($Identity.StartsWith('0x')) {
-            Set-Disk -Number $Number -Signature ([Convert]::ToUInt32($Identity.Substring(2), 16))
+            Set-OurDisk 'Signature' ([Convert]::ToUInt32($Identity.Substring(2), 16))
         } else {
-            Set-Disk -Number $Number -Guid $Identity
+            Set-OurDisk 'Guid' $Identity
         }
     }
-    $now = Get-DiskIdentity (Get-Disk -Number $Number)
+    $now = Get-DiskIdentity (Get-OurDisk)
     if ($now -ne $Identity) { throw ('disk {0} has identity {1} after putting back {2}' -f $Number, $now, $Identity) }
     return $now
 }
@@ -139,6 +162,7 @@ function Get-RequestedDisk {
     # Revert and Check act on the disk Inspect found. Before anything changes, refuse a disk that
     # is no longer that one, a system or boot disk, and an identity that could not be put back.
     if (-not ($DiskNumber -and $DiskIdentity)) { throw ('{0} needs DiskNumber and DiskIdentity' -f $Action) }
+    # The one look by number: from here on the disk is named by the UniqueId taken now.
     $disk = Get-Disk -Number ([int]$DiskNumber)
     $number = [int]$disk.Number
     $report.disk = ConvertTo-DiskReport $disk
@@ -158,10 +182,10 @@ function Open-Disk($Disk, [bool]$ReadOnly) {
     # Read-only first, so that nothing is written to the disk while we look. Should Windows refuse
     # that on an offline disk, the action fails here having changed nothing.
     $number = [int]$Disk.Number
-    if ($ReadOnly -and -not $Disk.IsReadOnly) { Set-Disk -Number $number -IsReadOnly $true }
-    if ($Disk.IsOffline) { Set-Disk -Number $number -IsOffline $false }
-    if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-Disk -Number $number -IsReadOnly $false }
-    $now = Get-Disk -Number $number
+    if ($ReadOnly -and -not $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $true }
+    if ($Disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
+    if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
+    $now = Get-OurDisk
     Write-Output ('disk {0} online, read-only {1}; identity now {2}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now))
 }
 
@@ -226,11 +250,20 @@ if ($Action -eq 'Inspect') {
     $report.identity_restored = ''; $report.offline = $false
 }
 $n = -1
+$UniqueId = ''  # the disk, once found: its number may be given to another disk after a detach
+$Serial = ''
 $identity = ''  # the identity to put back: as found (Inspect) or as told (Revert, Check)
 $touched = $false  # set just before the first change: from then on, finally puts the disk back
 $scriptFile = $null
+# The SSM agent runs up to 5 commands at once: one action at a time on this helper, whatever
+# restore sent it. Another process's mutex left abandoned (its command cancelled) is ours.
+$mutex = New-Object System.Threading.Mutex($false, 'Global\vss-restore-disktool')
+$held = $false
 
 try {
+    try { $held = $mutex.WaitOne([TimeSpan]::FromMinutes(30)) }
+    catch [System.Threading.AbandonedMutexException] { $held = $true }
+    if (-not $held) { throw 'another disk tool command has held this helper for 30 minutes; nothing done' }
     if ($Action -eq 'Inspect') {
         for ($look = 1; $look -le 12; $look++) {
             $all = @(Get-Disk)
@@ -248,6 +281,8 @@ try {
         }
         $disk = $found[0]
         $n = [int]$disk.Number
+        $UniqueId = [string]$disk.UniqueId
+        $Serial = [string]$disk.SerialNumber
         $report.disk = ConvertTo-DiskReport $disk
         # Taken before onlining, which rewrites a signature that collides with another disk's.
         $identity = $report.disk.identity
@@ -268,13 +303,35 @@ try {
         # A revert cannot be undone: refuse now rather than fail to put the identity back after.
         $disk = Get-RequestedDisk
         $n = [int]$disk.Number
+        $UniqueId = [string]$disk.UniqueId
+        $Serial = [string]$disk.SerialNumber
         $touched = $true
         Open-Disk $disk $false
-        $onDisk = @((Wait-DiskListing $n).shadows | ForEach-Object { $_.id })
+        $listing = Wait-DiskListing $n
+        $onDisk = @($listing.shadows | ForEach-Object { $_.id })
         $missing = @($ids | Where-Object { $onDisk -notcontains $_ })
         if ($missing.Count -gt 0) {
             throw ('shadow copies {0} are not on the volumes of disk {1} (these are: {2}); nothing reverted' -f
                 ($missing -join ','), $n, ($onDisk -join ','))
+        }
+        # DiskShadow's revert takes only an ID, and a clone of an attached disk holds the same
+        # shadow copies: each must exist once on this instance, on a volume only this disk has.
+        $everyCopy = @(Get-CimInstance -ClassName Win32_ShadowCopy)
+        $paths = @($listing.volumes | ForEach-Object { $_.volume_path })
+        $accessPaths = @(Get-Partition | ForEach-Object { @($_.AccessPaths) })
+        foreach ($id in $ids) {
+            $copies = @($everyCopy | Where-Object { [string]$_.ID -eq $id })
+            if ($copies.Count -ne 1) {
+                throw ('shadow copy {0} exists {1} times on this instance, not once (a clone of an attached disk?); nothing reverted' -f
+                    $id, $copies.Count)
+            }
+        }
+        foreach ($path in $paths) {
+            $owners = @($accessPaths | Where-Object { $_ -eq $path }).Count
+            if ($owners -ne 1) {
+                throw ('volume {0} of disk {1} belongs to {2} partitions on this instance, not one; nothing reverted' -f
+                    $path, $n, $owners)
+            }
         }
         $scriptFile = [IO.Path]::GetTempFileName()
         # The closing exit keeps DiskShadow from waiting for input after the script.
@@ -295,12 +352,14 @@ try {
         $identity = $DiskIdentity
         $disk = Get-RequestedDisk
         $n = [int]$disk.Number
+        $UniqueId = [string]$disk.UniqueId
+        $Serial = [string]$disk.SerialNumber
         if ($ValidationScript -and -not (Test-Path -LiteralPath $ValidationScript -PathType Leaf)) {
             throw ('validation script {0} not found on this instance; nothing done' -f $ValidationScript)
         }
         $touched = $true
         Open-Disk $disk $true
-        if (-not (Get-Disk -Number $n).IsReadOnly) { throw ('disk {0} is not read-only once online; nothing scanned' -f $n) }
+        if (-not (Get-OurDisk).IsReadOnly) { throw ('disk {0} is not read-only once online; nothing scanned' -f $n) }
         $scanned = @((Wait-DiskListing $n).volumes | Where-Object { @('NTFS', 'ReFS') -contains $_.file_system })
         foreach ($volume in $scanned) {
             $clock = [Diagnostics.Stopwatch]::StartNew()
@@ -324,6 +383,7 @@ try {
     Add-ReportError $_
 } finally {
     # One try per step, so that a failing step does not keep the disk from going offline.
+    # Each step acts on the disk by its UniqueId, and only while its serial is still ours.
     if ($touched) {
         try { $restored = Restore-DiskIdentity $n $identity } catch { Add-ReportError $_; $restored = '' }
         if ($Action -ne 'Inspect') { $report.identity_restored = $restored }
@@ -332,19 +392,22 @@ try {
             # most disk attributes only on an online disk.
             try {
                 $readOnly = $report.disk.was_read_only
-                if ((Get-Disk -Number $n).IsReadOnly -ne $readOnly) { Set-Disk -Number $n -IsReadOnly $readOnly }
+                if ((Get-OurDisk).IsReadOnly -ne $readOnly) { Set-OurDisk 'IsReadOnly' $readOnly }
             } catch { Add-ReportError $_ }
         }
         try {
             # Revert and Check always leave the disk offline; Inspect leaves it as it found it.
             $offline = ($Action -ne 'Inspect') -or $report.disk.was_offline
-            if ($offline -and -not (Get-Disk -Number $n).IsOffline) { Set-Disk -Number $n -IsOffline $true }
+            if ($offline -and -not (Get-OurDisk).IsOffline) { Set-OurDisk 'IsOffline' $true }
         } catch { Add-ReportError $_ }
     }
-    if ($Action -ne 'Inspect' -and $n -ge 0) {
-        try { $report.offline = [bool](Get-Disk -Number $n).IsOffline } catch { Add-ReportError $_ }
+    if ($Action -ne 'Inspect' -and $UniqueId) {
+        try { $report.offline = [bool](Get-OurDisk).IsOffline } catch { Add-ReportError $_ }
     }
     if ($scriptFile) { Remove-Item -LiteralPath $scriptFile -Force -ErrorAction SilentlyContinue }
+    # Last: the disk is back as it was before the next action may touch this helper's disks.
+    if ($held) { $mutex.ReleaseMutex() }
+    $mutex.Dispose()
 }
 
 $report.ok = ($null -eq $report.error)

@@ -34,6 +34,12 @@ STDERR_LIMIT = 8_000
 # service: here any number wait, in the order sent.
 COMMAND_WORKERS_LIMIT = 5
 AGENT_VERSION = "3.3.1957.0"
+# The disk tool holds the named mutex Global\vss-restore-disktool around every action
+# (documents/disk-tool.ps1): commands run side by side, their actions one at a time, in the
+# order the scripts asked (Windows does not promise FIFO; simulated so). A script that waits
+# this long gives up. A mutex is freed when its holder ends, however it ends (an abandoned
+# mutex: the next WaitOne takes it).
+MUTEX_WAIT_SECONDS = 30 * 60
 # The disk tool's actions that run on after the script starts, and their timing keys.
 _LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
 
@@ -86,6 +92,10 @@ class Invocation:
     rejection: str = ""
     run: ToolRun | None = None
     started_at: datetime | None = None
+    # When the script took the helper's mutex and began its action; while it waits for it,
+    # waiting_until is when it looks again (the holder's end, or its own give-up time).
+    acquired_at: datetime | None = None
+    waiting_until: datetime | None = None
     done_at: datetime | None = None
     finished: bool = False
     timed_out_delivery: bool = False
@@ -116,10 +126,17 @@ class Invocation:
             if other is not self and (freed := other.worker_freed_at()) is not None
             if freed > earliest
         )
-        if len(busy_until) < COMMAND_WORKERS_LIMIT:
+        # A script waiting for the helper's mutex holds its worker until an unknown end.
+        unknown = sum(
+            1
+            for other in self.on_instance
+            if other is not self and other.started_at is not None and other.done_at is None
+        )
+        if unknown + len(busy_until) < COMMAND_WORKERS_LIMIT:
             return earliest
         # Every worker busy: this one starts when enough of them are free that one is.
-        return busy_until[len(busy_until) - COMMAND_WORKERS_LIMIT]
+        needed = unknown + len(busy_until) - COMMAND_WORKERS_LIMIT + 1
+        return busy_until[needed - 1] if needed <= len(busy_until) else None
 
     def worker_freed_at(self) -> datetime | None:
         """When the agent's worker running this command is free again, once that is known:
@@ -133,6 +150,8 @@ class Invocation:
             return None
         if self.started_at is None:
             return self._start_due()
+        if self.waiting_until is not None:
+            return self.waiting_until
         # A command already running reports nothing while its agent is offline.
         return self.done_at if self._agent_online() else None
 
@@ -149,6 +168,9 @@ class Invocation:
                 self.timed_out_delivery = True
                 return
             self._start(at)
+        elif self.waiting_until is not None:
+            with self.world.faults.suspended(not self.faultable):
+                self._act_when_free(at)
         else:
             self._finish()
 
@@ -167,7 +189,37 @@ class Invocation:
         if not self.document.is_disk_tool or host is None:
             self.done_at = at + seconds(timing.command_failure_seconds)
             return
+        self._act_when_free(at)
+
+    def _mutex_held_until(self, at: datetime) -> datetime | None:
+        """When the disk tool that holds the helper's mutex lets it go, if one holds it."""
+        frees = [
+            freed
+            for other in self.on_instance
+            if other is not self and other.acquired_at is not None
+            if (freed := other.worker_freed_at()) is not None and freed > at
+        ]
+        return max(frees) if frees else None
+
+    def _act_when_free(self, at: datetime) -> None:
+        timing = self.world.timing
+        assert self.started_at is not None
+        host = self.world.host(self.instance_id)
+        assert host is not None
+        held_until = self._mutex_held_until(at)
+        give_up = self.started_at + seconds(MUTEX_WAIT_SECONDS)
+        if held_until is not None and at < give_up:
+            self.waiting_until = min(held_until, give_up)
+            return
+        self.waiting_until = None
         self.run = ToolRun(host, self.parameters)
+        if held_until is not None:  # gave up: it never held the mutex
+            self.run.start(
+                "another disk tool command has held this helper for 30 minutes; nothing done"
+            )
+            self.done_at = at + seconds(timing.command_failure_seconds)
+            return
+        self.acquired_at = at
         action = self.run.action
         self.run.trailing_output = self.world.faults.trailing_output(action)
         long_part = self.run.start(self.world.faults.windows_error(action))

@@ -41,6 +41,8 @@ class Disk:
     read_only: bool
     is_system: bool = False
     is_boot: bool = False
+    # MSFT_Disk.UniqueId: stays with the disk, while its number goes to the next disk attached.
+    unique_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class WindowsHost:
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     # Volumes whose disk signature/GUID Windows rewrote on a collision, in order.
     rewritten: list[str] = field(default_factory=list)
+    # Every change the disk tool made to a disk: (volume ID, what), in order.
+    changes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
@@ -78,6 +82,9 @@ class WindowsHost:
             read_only=not own,
             is_system=system,
             is_boot=system,
+            unique_id="{"
+            + str(uuid.uuid5(_NAMESPACE, f"{self.instance_id}/{volume_id}/uid"))
+            + "}",
         )
         self.disks[number] = disk
         return disk
@@ -90,6 +97,19 @@ class WindowsHost:
 
     def disk_of(self, volume_id: str) -> Disk | None:
         return next((d for d in self.disks.values() if d.volume_id == volume_id), None)
+
+    def disk_by_unique_id(self, unique_id: str) -> Disk | None:
+        """Get-Disk -UniqueId."""
+        return next((d for d in self.disks.values() if d.unique_id == unique_id), None)
+
+    def copies_of(self, shadow_id: str) -> list[tuple[Disk, ShadowCopy]]:
+        """The Win32_ShadowCopy objects with this ID: one per online disk that holds it (a
+        clone holds the shadow copies of the disk it was cloned from), by disk number."""
+        wanted = shadow_id.lower()
+        return sorted(
+            ((d, s) for d, s in self.visible_shadow_copies() if s.id.lower() == wanted),
+            key=lambda pair: pair[0].number,
+        )
 
     def volume_path(self, disk: Disk, partition_number: int) -> str:
         # Windows names a volume when it mounts it; a clone gets a name of its own here.
@@ -158,6 +178,9 @@ class ToolRun:
     finished_report: dict[str, Any] | None = None
     transcript: list[str] = field(default_factory=list)
     _disk: Disk | None = None
+    # Taken when the disk is found: the script names the disk by these from then on.
+    _unique_id: str = ""
+    _serial: str = ""
     _original_identity: str = ""
     _identity_to_put_back: str = ""
     # Set just before the first change: from then on the script's `finally` puts the disk back.
@@ -249,17 +272,36 @@ class ToolRun:
 
     def _put_back(self) -> str:
         """The script's `finally`, once it changed the disk: its identity, then offline."""
-        disk = self._disk
-        if disk is None or not self._touched or self.host.disk_of(disk.volume_id) is not disk:
+        if self._disk is None or not self._touched:
             return ""
         self._touched = False
+        # Get-OurDisk before every Set-OurDisk: by UniqueId, the serial re-checked. A disk gone
+        # (force-detached) is left alone, and so is whatever disk now has its number.
+        disk = self._our_disk()
+        if disk is None:
+            return ""
         content = self.host.contents(disk.volume_id)
-        content.identity = self._identity_to_put_back
-        if self.action != "Revert":  # a revert leaves read-only cleared
-            disk.read_only = self._was_read_only
+        if content.identity != self._identity_to_put_back:
+            content.identity = self._identity_to_put_back
+            self._changed(disk, "identity")
+        if self.action != "Revert" and disk.read_only != self._was_read_only:
+            disk.read_only = self._was_read_only  # a revert leaves read-only cleared
+            self._changed(disk, "read-only")
         # Revert and Check always leave the disk offline; Inspect as it found it.
-        disk.online = self.action == "Inspect" and not self._was_offline
+        online = self.action == "Inspect" and not self._was_offline
+        if disk.online != online:
+            disk.online = online
+            self._changed(disk, "offline")
         return content.identity
+
+    def _our_disk(self) -> Disk | None:
+        """Get-OurDisk: the disk with the UniqueId taken when it was found, if its serial is
+        still the one it had then."""
+        now = self.host.disk_by_unique_id(self._unique_id)
+        return now if now is not None and now.serial_number == self._serial else None
+
+    def _changed(self, disk: Disk, what: str) -> None:
+        self.host.changes.append((disk.volume_id, what))
 
     def _disk_report(self) -> dict[str, Any]:
         disk = self._disk
@@ -291,6 +333,7 @@ class ToolRun:
 
     def _take(self, disk: Disk) -> None:
         self._disk = disk
+        self._unique_id, self._serial = disk.unique_id, disk.serial_number
         self._was_offline = not disk.online
         self._was_read_only = disk.read_only
         self._original_identity = self.host.contents(disk.volume_id).identity
@@ -328,9 +371,12 @@ class ToolRun:
         return disk
 
     def _present_disk(self) -> Disk:
-        disk = self._disk
-        if disk is None or self.host.disk_of(disk.volume_id) is not disk:
-            raise ToolFailure("The device is not ready. (Exception from HRESULT: 0x80070015)")
+        disk = self._our_disk() if self._disk is not None else None
+        if disk is None:
+            raise ToolFailure(
+                f"the disk with UniqueId {self._unique_id} and serial number {self._serial} "
+                "is no longer attached; nothing changed"
+            )
         return disk
 
     def _inspect(self) -> dict[str, Any]:
@@ -372,10 +418,15 @@ class ToolRun:
 
     def _open(self, disk: Disk, read_only: bool) -> None:
         self._touched = True
-        if read_only:
+        if read_only and not disk.read_only:
             disk.read_only = True  # first: nothing may be written while it comes online
-        self.host.bring_online(disk)
-        disk.read_only = read_only
+            self._changed(disk, "read-only")
+        if not disk.online:
+            self.host.bring_online(disk)
+            self._changed(disk, "online")
+        if disk.read_only != read_only:
+            disk.read_only = read_only
+            self._changed(disk, "read-write")
         self.transcript.append(
             f"disk {disk.number} online, read-only {read_only}; identity now "
             f"{self.host.contents(disk.volume_id).identity}"
@@ -395,6 +446,15 @@ class ToolRun:
                 f"shadow copies {','.join(missing)} are not on the volumes of disk "
                 f"{disk.number} (these are: {','.join(on_disk)}); nothing reverted"
             )
+        # `revert {ID}` takes only an ID: each must exist once among all Win32_ShadowCopy.
+        # (Volume GUID paths are per disk here, so a path in two partitions cannot happen.)
+        for shadow_id in wanted:
+            copies = len(self.host.copies_of(shadow_id))
+            if copies != 1:
+                raise ToolFailure(
+                    f"shadow copy {shadow_id} exists {copies} times on this instance, not once "
+                    "(a clone of an attached disk?); nothing reverted"
+                )
         self.transcript += [
             "Microsoft DiskShadow version 1.0",
             "Copyright (C) 2013 Microsoft Corporation",
@@ -404,10 +464,14 @@ class ToolRun:
     def _end_revert(self) -> dict[str, Any]:
         disk = self._present_disk()
         ids = self.parameters["ShadowCopyIds"].split(",")
-        content = self.host.contents(disk.volume_id)
         reverted: list[str] = []
         for shadow_id in ids:
             self.transcript.append(f"-> revert {shadow_id}")
+            # DiskShadow is given only the ID: VSS reverts the copy it finds, whichever disk
+            # holds it (simulated: the first by disk number). Hence the check that it is unique.
+            found = self.host.copies_of(shadow_id)
+            owner = found[0][0] if found else disk
+            content = self.host.contents(owner.volume_id)
             shadow = content.shadow(shadow_id)
             if shadow is None:
                 # Reverting a volume deletes its other shadow copies: two of one volume fail.
@@ -424,6 +488,7 @@ class ToolRun:
                     "persistent and cannot be reverted."
                 )
             content.revert(shadow)
+            self._changed(owner, f"reverted {shadow.id}")
             reverted.append(shadow.id)
             self._reverted = tuple(reverted)
             self.transcript.append(f"The shadow copy {shadow.id} was reverted.")

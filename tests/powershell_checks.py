@@ -37,6 +37,25 @@ VALIDATION_RUNNER = "Invoke-ValidationScript"
 # Repair-Volume's only allowed form: -Path <volume> -Scan. -SpotFix and -OfflineScanAndFix
 # repair (write to) the volume, and a check must not change the disk.
 REPAIR_PARAMETERS = {"-path", "-scan"}
+# The disk is found once (by serial, or by the number Inspect gave, in NUMBER_LOOKUP); from
+# then on it is named by its UniqueId, through these two functions only.
+GET_OUR_DISK = "Get-OurDisk"
+SET_OUR_DISK = "Set-OurDisk"
+NUMBER_LOOKUP = "Get-RequestedDisk"
+# Held around every action: the SSM agent runs up to 5 commands at once on a helper.
+MUTEX_NAME = "Global\\vss-restore-disktool"
+# What looks at or changes disks and shadow copies: only under the mutex.
+DISK_COMMANDS = {
+    "get-disk",
+    "set-disk",
+    "get-partition",
+    "get-volume",
+    "get-ciminstance",
+    "repair-volume",
+    "diskshadow.exe",
+    "diskshadow",
+    "update-hoststoragecache",
+}
 
 
 # --- reading the script ----------------------------------------------------------------------
@@ -325,7 +344,7 @@ def exit_problems(script: str) -> list[str]:
 
 
 def disk_pipeline_problems(script: str) -> list[str]:
-    """Nothing that changes disks runs on Get-Disk's list; Set-Disk names its one disk by number."""
+    """Nothing that changes disks runs on Get-Disk's list; Set-Disk names one disk by UniqueId."""
     problems = []
     root = parse_tree(script).root_node
     for node in walk(root):
@@ -346,8 +365,8 @@ def disk_pipeline_problems(script: str) -> list[str]:
                     for c in _changing_commands(body[0])
                 ]
     for command in commands_named(root, "Set-Disk"):
-        if "-number" not in _parameters(command):
-            problems.append(f"line {_line(command)}: Set-Disk without -Number")
+        if "-uniqueid" not in _parameters(command) or "-number" in _parameters(command):
+            problems.append(f"line {_line(command)}: Set-Disk not by -UniqueId")
         chain = command.parent
         if chain is not None and chain.type == "pipeline_chain" and chain.children[0] != command:
             problems.append(f"line {_line(command)}: Set-Disk takes its disk from a pipeline")
@@ -439,6 +458,119 @@ def validation_problems(script: str) -> list[str]:
     return problems
 
 
+def disk_identity_problems(script: str) -> list[str]:
+    """After the one look by number, a disk is named by its UniqueId and re-checked by serial.
+
+    Disk numbers are reused once a disk is detached, and the cleanup may force-detach ours
+    while the script runs (issue #14, finding 2): every Set-Disk lives in SET_OUR_DISK, which
+    calls GET_OUR_DISK (Get-Disk -UniqueId, the serial number compared, a throw) first.
+    """
+    problems = []
+    root = parse_tree(script).root_node
+    for command in commands_named(root, "Set-Disk"):
+        if _function_name(command).lower() != SET_OUR_DISK.lower():
+            problems.append(f"line {_line(command)}: Set-Disk outside {SET_OUR_DISK}")
+        if "-uniqueid" not in _parameters(command):
+            problems.append(f"line {_line(command)}: Set-Disk not by -UniqueId")
+    for command in commands_named(root, "Get-Disk"):
+        if "-number" in _parameters(command) and _function_name(command).lower() != (
+            NUMBER_LOOKUP.lower()
+        ):
+            problems.append(f"line {_line(command)}: Get-Disk -Number outside {NUMBER_LOOKUP}")
+    for command in commands_named(root):
+        if "-disknumber" in _parameters(command):
+            problems.append(f"line {_line(command)}: {_command_name(command)} -DiskNumber")
+    setters = _functions(root, SET_OUR_DISK)
+    getters = _functions(root, GET_OUR_DISK)
+    if len(setters) != 1 or len(getters) != 1:
+        return [*problems, f"expected one {SET_OUR_DISK} and one {GET_OUR_DISK}"]
+    calls = commands_named(setters[0])
+    names = [_command_name(c).lower() for c in calls]
+    first_set = names.index("set-disk") if "set-disk" in names else len(names)
+    if GET_OUR_DISK.lower() not in names[:first_set]:
+        problems.append(f"{SET_OUR_DISK} does not call {GET_OUR_DISK} before Set-Disk")
+    lookups = commands_named(getters[0], "Get-Disk")
+    text = node_text(getters[0]).lower()
+    if not lookups or any("-uniqueid" not in _parameters(c) for c in lookups):
+        problems.append(f"{GET_OUR_DISK} does not look the disk up by -UniqueId")
+    if "serialnumber" not in text or "throw" not in text:
+        problems.append(f"{GET_OUR_DISK} does not check the serial number and throw")
+    return problems
+
+
+def mutex_problems(script: str) -> list[str]:
+    """One action at a time on a helper (issue #14, finding 3): the SSM agent runs up to 5
+    commands at once. The script's main try takes the global mutex first, before any disk is
+    looked at, and its finally releases it; nothing touches a disk outside that try."""
+    problems = []
+    root = parse_tree(script).root_node
+    named = [
+        n
+        for n in commands_named(root, "New-Object")
+        if "system.threading.mutex" in node_text(n).lower() and MUTEX_NAME in node_text(n)
+    ]
+    if len(named) != 1:
+        problems.append(f"expected one New-Object System.Threading.Mutex named {MUTEX_NAME!r}")
+    statements = _top_statements(script)
+    tries = [s for s in statements if s.type == "try_statement"]
+    if len(tries) != 1:
+        return [*problems, f"{len(tries)} top-level try statements, expected the one main try"]
+    main = tries[0]
+    block = next(c for c in main.children if c.type == "statement_block")
+    text = node_text(block)
+    acquire = text.find(".WaitOne(")
+    touching = [
+        node_text(c)
+        for c in commands_named(block)
+        if _command_name(c).lower() in DISK_COMMANDS
+        or _command_name(c).lower()
+        in {f.lower() for f in (GET_OUR_DISK, SET_OUR_DISK, NUMBER_LOOKUP)}
+    ]
+    first_touch = min((text.find(t) for t in touching), default=len(text))
+    if acquire < 0 or acquire > first_touch:
+        problems.append("the main try does not take the mutex (.WaitOne) before touching a disk")
+    finally_clause = [c for c in main.children if c.type == "finally_clause"]
+    released = node_text(finally_clause[0]).count(".ReleaseMutex()") if finally_clause else 0
+    if not released:
+        problems.append("the main try's finally does not release the mutex")
+    if script.count(".ReleaseMutex()") != released:
+        problems.append("the mutex is released outside the main try's finally")
+    for statement in statements:
+        if statement == main or statement.type == "function_statement":
+            continue
+        for command in commands_named(statement):
+            if _command_name(command).lower() in DISK_COMMANDS:
+                problems.append(
+                    f"line {_line(command)}: {_command_name(command)} outside the main try"
+                )
+    return problems
+
+
+def unique_shadow_problems(script: str) -> list[str]:
+    """Before DiskShadow reverts, each ID is counted among all Win32_ShadowCopy objects and must
+    occur once, and each volume of the disk must belong to one partition (issue #14, finding 1):
+    `revert {ID}` takes only an ID, and a clone of an attached disk holds the same ones."""
+    calls = commands_named(parse_tree(script).root_node, "diskshadow.exe")
+    if len(calls) != 1:
+        return [f"{len(calls)} DiskShadow calls, expected one"]
+    before = script[: calls[0].start_byte]
+    revert_branch = before[before.rfind("$Action -eq 'Revert'") :]
+    needed = {
+        "every shadow copy listed": r"Get-CimInstance -ClassName Win32_ShadowCopy",
+        "a requested ID matched by ID": r"\.ID\s+-eq\s+\$id",
+        "its count must be one": r"\$copies\.Count\s+-ne\s+1\)\s*\{\s*throw",
+        "every partition's access paths": (
+            r"Get-Partition\s*\|\s*ForEach-Object\s*\{\s*@\(\$_\.AccessPaths\)"
+        ),
+        "each volume in one partition": r"\$owners\s+-ne\s+1\)\s*\{\s*throw",
+    }
+    return [
+        f"the Revert does not check, before DiskShadow runs: {what}"
+        for what, pattern in needed.items()
+        if not re.search(pattern, revert_branch)
+    ]
+
+
 SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {
     "syntax": syntax_problems,
     "encoding": encoding_problems,
@@ -448,4 +580,7 @@ SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {
     "disk_pipeline": disk_pipeline_problems,
     "repair": repair_problems,
     "validation": validation_problems,
+    "disk_identity": disk_identity_problems,
+    "mutex": mutex_problems,
+    "unique_shadow": unique_shadow_problems,
 }

@@ -32,6 +32,7 @@ class Command:
     parameters: dict[str, str]
     started_at: datetime | None  # None: it never started
     ended_at: datetime | None
+    acted_at: datetime | None = None  # when it took the helper's mutex (None: never)
 
 
 @dataclass
@@ -113,6 +114,7 @@ def finished_run(source: Path | dict[str, Any]) -> Run:
                     dict(i.parameters),
                     i.started_at,
                     i.ended_at(),
+                    i.acquired_at,
                 )
                 for i in simulation.agents.log
                 if i.document.is_disk_tool

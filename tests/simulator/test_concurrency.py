@@ -1,6 +1,7 @@
 """Executions run side by side on one virtual clock, as AWS runs them, and the same scenario
 always runs the same way."""
 
+import itertools
 import json
 import random
 import time
@@ -129,15 +130,23 @@ def _ran(command: Command) -> tuple[datetime, datetime]:
     return command.started_at, command.ended_at
 
 
+def _acted(command: Command) -> datetime:
+    """When the command's script took the helper's mutex and began its action."""
+    assert command.acted_at is not None
+    return command.acted_at
+
+
 @pytest.fixture(scope="module")
 def shared_helper() -> Run:
     """Two restores at once on one helper with HelperConcurrency 2."""
     return finished_run(SCENARIOS / "shared-helper.json")
 
 
-def test_two_restores_sharing_a_helper_run_their_disk_tool_commands_side_by_side(
+def test_two_restores_sharing_a_helper_run_their_commands_side_by_side_and_act_in_turn(
     shared_helper: Run,
 ) -> None:
+    """Issue #14, finding 3: the SSM agent runs both commands at once, and the disk tool's
+    global mutex makes their actions take turns: no two actions on one helper overlap."""
     report = shared_helper.report
     assert report.ok, failures(report)
     assert report.peak_attached == {"helper": 2}
@@ -150,11 +159,16 @@ def test_two_restores_sharing_a_helper_run_their_disk_tool_commands_side_by_side
     reverts = [c for c in shared_helper.commands if c.action == "Revert"]
     assert len({c.parameters["DiskNumber"] for c in reverts}) == 2  # each on its own disk
     assert shared_helper.peak_commands == {"web1": 0, "helper": 2}
+    acting = sorted((_acted(c), _ran(c)[1]) for c in shared_helper.commands)
+    for (_, end), (start, _) in itertools.pairwise(acting):
+        assert end <= start  # one action at a time
+    waited = [c for c in shared_helper.commands if c.acted_at != c.started_at]
+    assert waited, "some command waited for the mutex"
 
 
-def test_restores_sharing_a_helper_take_no_longer_than_one_alone(shared_helper: Run) -> None:
-    # Side by side: two restores started together end together, as one would alone.
+def test_restores_sharing_a_helper_take_turns_on_it(shared_helper: Run) -> None:
+    # Started together; each action waits for the other's: they end apart, by one action.
     restores = [e for e in shared_helper.report.executions if e.virtual_seconds > 60]
     assert len(restores) == 2
     assert restores[0].started_at == restores[1].started_at
-    assert restores[0].virtual_seconds == restores[1].virtual_seconds
+    assert restores[0].virtual_seconds != restores[1].virtual_seconds

@@ -322,3 +322,86 @@ def test_the_validation_script_runs_when_it_exists_and_fails_the_check_when_miss
     )
     assert (missing["volumes"], missing["passed"], missing["offline"]) == ([], False, True)
     assert contents[RESTORED] == reverted
+
+
+# -- issue #14: duplicate shadow copy IDs, disk numbers reused ------------------------------
+
+
+def test_a_shadow_copy_id_on_two_attached_disks_is_never_reverted(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    # The disk the restored volume was cloned from is attached too, online, and still holds
+    # the backup's shadow copy: once the clone is online, Win32_ShadowCopy lists it twice.
+    original = "vol-0bbbbbbbbbbbbbbb2"
+    contents[original] = _restored_content()
+    helper.add_disk(original, own=True)
+    before = {volume: content.clone() for volume, content in contents.items()}
+
+    report = parse_report(_revert(helper, BACKUP_SHADOW).stdout, "Revert", RESTORED)
+
+    assert report["ok"] is False
+    assert f"shadow copy {BACKUP_SHADOW} exists 2 times on this instance" in report["error"]
+    assert "nothing reverted" in report["error"]
+    assert report["reverted"] == []
+    assert contents == before  # no shadow copy reverted, on either disk
+    assert {volume for volume, _ in helper.changes} == {RESTORED}
+
+
+def test_without_the_uniqueness_check_diskshadow_would_revert_the_other_disks_copy(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    # Why the check: given only the ID, VSS reverts the first copy it finds.
+    original = "vol-0bbbbbbbbbbbbbbb2"
+    contents[original] = _restored_content()
+    other = helper.add_disk(original, own=True)
+    other.number, helper.disks = 0, {0: other, 1: helper.disks[1], 2: helper.disks[0]}
+    run = ToolRun(
+        helper,
+        {
+            "Action": "Revert",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": BACKUP_SHADOW,
+            "DiskIdentity": GUID,
+        },
+    )
+    run._disk = helper.disks[1]
+    run._unique_id, run._serial = helper.disks[1].unique_id, helper.disks[1].serial_number
+    run._end_revert()
+    assert contents[original].partitions[-1].reverted_to == BACKUP_SHADOW
+    assert contents[RESTORED].partitions[-1].reverted_to == ""
+
+
+def test_a_disk_number_reused_after_a_forced_detach_is_never_changed(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    # A Check is under way on disk 1 when the cleanup force-detaches the volume; the next
+    # restore's volume arrives and Windows gives it number 1.
+    check = ToolRun(
+        helper,
+        {
+            "Action": "Check",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": "",
+            "DiskIdentity": GUID,
+            "ValidationScript": "",
+        },
+    )
+    assert check.start()
+    assert helper.disks[1].online
+    helper.remove_disk(RESTORED)
+    following = "vol-0ccccccccccccccc3"
+    contents[following] = _restored_content(identity="{0D15EA5E-0000-4000-8000-00000000000F}")
+    newcomer = helper.add_disk(following)
+    assert newcomer.number == 1
+    changes_before = list(helper.changes)
+    state = (newcomer.online, newcomer.read_only, contents[following].identity)
+
+    report = parse_report(check.stdout, "Check", RESTORED)
+
+    assert report["ok"] is False
+    assert "is no longer attached; nothing changed" in report["error"]
+    assert helper.changes == changes_before  # the old script changed nothing after the detach
+    assert {volume for volume, _ in helper.changes} == {RESTORED}
+    assert (newcomer.online, newcomer.read_only, contents[following].identity) == state

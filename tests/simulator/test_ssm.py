@@ -208,10 +208,15 @@ def test_two_commands_on_one_instance_run_side_by_side(aws: Aws) -> None:
     aws.clock.advance(15)
     assert [_invocation(aws, c)["Status"] for c in (first, second)] == ["InProgress"] * 2
     aws.clock.advance(6)
+    # Both run; the disk tool's mutex makes the second's Inspect wait for the first's.
+    assert [_invocation(aws, c)["Status"] for c in (first, second)] == ["Success", "InProgress"]
+    aws.clock.advance(20)
     done = [_invocation(aws, c) for c in (first, second)]
     assert [d["Status"] for d in done] == ["Success"] * 2
     assert done[0]["ExecutionStartDateTime"] == done[1]["ExecutionStartDateTime"]
     assert aws.agents.peak_running(aws.helper_id) == 2
+    held = [(i.acquired_at, i.done_at) for i in aws.agents.log[-2:]]
+    assert held[0][1] == held[1][0]  # one action after the other
 
 
 def test_a_sixth_command_waits_pending_until_one_of_the_five_workers_is_free(aws: Aws) -> None:
@@ -233,7 +238,7 @@ def test_a_sixth_command_waits_pending_until_one_of_the_five_workers_is_free(aws
     assert first["Status"] == "Success"
     assert sixth["Status"] == "InProgress"
     assert sixth["ExecutionStartDateTime"] == first["ExecutionEndDateTime"]
-    aws.clock.advance(20)
+    aws.clock.advance(110)  # their Inspects take turns under the mutex: 20 s each
     assert [_invocation(aws, c)["Status"] for c in commands] == ["Success"] * 6
     assert aws.agents.peak_running(aws.helper_id) == 5
 

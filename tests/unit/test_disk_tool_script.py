@@ -109,10 +109,32 @@ function Invoke-ValidationScript([string]$Path) {
     & { $ErrorActionPreference = 'Continue'; & $Path -VolumePath 'x' *>&1 }
     return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }
 }
+function Get-RequestedDisk { return Get-Disk -Number 1 }
+function Get-OurDisk {
+    $disk = @(Get-Disk -UniqueId $UniqueId)
+    if ([string]$disk[0].SerialNumber -cne $Serial) { throw 'not ours' }
+    return $disk[0]
+}
+function Set-OurDisk([string]$What, $Value) {
+    $null = Get-OurDisk
+    Set-Disk -UniqueId $UniqueId -IsOffline $Value
+}
 $report = [ordered]@{ ok = $false; error = $null }
+$mutex = New-Object System.Threading.Mutex($false, 'Global\\vss-restore-disktool')
+$held = $false
 try {
-    $disk = Get-Disk -Number 1
-    Set-Disk -Number $disk.Number -IsOffline $false
+    $held = $mutex.WaitOne(1000)
+    $disk = Get-RequestedDisk
+    $UniqueId = [string]$disk.UniqueId
+    Set-OurDisk 'IsOffline' $false
+    if ($Action -eq 'Revert') {
+        $everyCopy = @(Get-CimInstance -ClassName Win32_ShadowCopy)
+        $copies = @($everyCopy | Where-Object { [string]$_.ID -eq $id })
+        if ($copies.Count -ne 1) { throw 'not once' }
+        $accessPaths = @(Get-Partition | ForEach-Object { @($_.AccessPaths) })
+        $owners = @($accessPaths | Where-Object { $_ -eq $path }).Count
+        if ($owners -ne 1) { throw 'not one partition' }
+    }
     $output = & { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s x.dsh 2>&1 }
     $scan = Repair-Volume -Path $volume.volume_path -Scan
     if (Test-Path -LiteralPath $ValidationScript) {
@@ -120,19 +142,25 @@ try {
     }
 } catch {
     $report.error = $_.Exception.Message
+} finally {
+    if ($held) { $mutex.ReleaseMutex() }
 }
 $report.ok = ($null -eq $report.error)
 Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)
 if ($report.ok) { exit 0 }
 exit 1
 """
-SET_DISK = "Set-Disk -Number $disk.Number -IsOffline $false"
+SET_DISK = "Set-Disk -UniqueId $UniqueId -IsOffline $Value"
 REPORT_LINE = "$report = [ordered]@{ ok = $false; error = $null }"
 TO_JSON = "Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)"
 SCAN = "Repair-Volume -Path $volume.volume_path -Scan"
 RUN = "& $Path -VolumePath 'x' *>&1"
 IN_CHILD_SCOPE = "& { $ErrorActionPreference = 'Continue'; " + RUN + " }"
 VALIDATE = "$report.validation = Invoke-ValidationScript $ValidationScript"
+CHANGE = "    Set-OurDisk 'IsOffline' $false"
+SERIAL_CHECK = "if ([string]$disk[0].SerialNumber -cne $Serial) { throw 'not ours' }"
+TAKE = "    $held = $mutex.WaitOne(1000)"
+RELEASE = "if ($held) { $mutex.ReleaseMutex() }"
 READ_CODE = "return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }"
 
 BROKEN = [
@@ -181,7 +209,49 @@ BROKEN = [
         "foreach ($d in Get-Disk) { Set-Disk -Number $d.Number -IsOffline $false }",
     ),
     ("piped-initialize", "disk_pipeline", SET_DISK, "Get-Disk | Initialize-Disk"),
-    ("no-number", "disk_pipeline", SET_DISK, "$disk | Set-Disk -IsOffline $false"),
+    ("no-unique-id", "disk_pipeline", SET_DISK, "$disk | Set-Disk -IsOffline $false"),
+    ("by-number", "disk_pipeline", SET_DISK, "Set-Disk -Number 1 -IsOffline $Value"),
+    # Issue #14, finding 2: after the one look by number, the disk is named by its UniqueId
+    # and its serial re-checked before every change (numbers are reused after a detach).
+    ("set-by-number", "disk_identity", SET_DISK, "Set-Disk -Number 1 -IsOffline $Value"),
+    (
+        "set-outside-wrapper",
+        "disk_identity",
+        CHANGE,
+        CHANGE.replace("Set-OurDisk 'IsOffline'", "Set-Disk -UniqueId $UniqueId -IsOffline"),
+    ),
+    ("no-recheck", "disk_identity", "    $null = Get-OurDisk\n", ""),
+    ("looked-up-by-number", "disk_identity", "Get-Disk -UniqueId $UniqueId", "Get-Disk -Number 1"),
+    ("serial-not-checked", "disk_identity", SERIAL_CHECK, "$null = 1"),
+    ("number-later", "disk_identity", CHANGE, CHANGE + "\n    $again = Get-Disk -Number 1"),
+    (
+        "partitions-by-number",
+        "disk_identity",
+        CHANGE,
+        CHANGE + "\n    $p = Get-Partition -DiskNumber 1",
+    ),
+    # Issue #14, finding 1: each requested ID once on the instance, each volume one partition's.
+    ("shadow-not-counted", "unique_shadow", "if ($copies.Count -ne 1) { throw 'not once' }", ""),
+    ("shadow-found-once", "unique_shadow", "$copies.Count -ne 1", "$copies.Count -lt 1"),
+    ("paths-not-counted", "unique_shadow", "if ($owners -ne 1) { throw 'not one partition' }", ""),
+    (
+        "checked-after",
+        "unique_shadow",
+        "    if ($Action -eq 'Revert') {",
+        "    $first = 1\n    if ($Action -eq 'Revert') {\n    $output = & diskshadow.exe /s y.dsh",
+    ),
+    # Issue #14, finding 3: one action at a time on a helper, under a global named mutex.
+    ("no-wait", "mutex", TAKE, ""),
+    (
+        "mutex-too-late",
+        "mutex",
+        TAKE + "\n    $disk = Get-RequestedDisk",
+        "    $disk = Get-RequestedDisk\n" + TAKE,
+    ),
+    ("not-released", "mutex", RELEASE, "$null = 1"),
+    ("released-early", "mutex", CHANGE, CHANGE + "\n    $mutex.ReleaseMutex()"),
+    ("not-global", "mutex", "'Global\\vss-restore-disktool'", "'vss-restore-disktool'"),
+    ("disk-before-try", "mutex", "$held = $false\n", "$held = $false\n$first = Get-Disk\n"),
     # The validation script's exit code is data: it never reaches exit.
     ("code-passed-on", "exit", "\nexit 1\n", "\nexit $report.validation.exit_code\n"),
     ("code-as-reboot", "exit", "{ exit 0 }", "{ exit $report.validation.exit_code }"),
