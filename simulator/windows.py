@@ -62,6 +62,9 @@ class WindowsHost:
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     # Volumes whose disk signature/GUID Windows rewrote on a collision, in order.
     rewritten: list[str] = field(default_factory=list)
+    # Processes on the machine watching Win32_ShadowCopy: each hears of every shadow copy
+    # made of one of its volumes (volume ID, shadow copy) as soon as it exists.
+    shadow_copy_watchers: list[Callable[[str, ShadowCopy], None]] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
