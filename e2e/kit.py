@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from e2e.account import KIT_TAG, Account, KitFailed
 from vss_restore import tags
@@ -145,7 +145,7 @@ class Kit:
         outcome = Outcome()
         try:
             self._prove(outcome)
-        except KitFailed as exc:
+        except (KitFailed, ClientError, WaiterError) as exc:
             outcome.failure = str(exc)
             self.say(f"FAILED: {exc}")
         finally:
@@ -289,7 +289,7 @@ class Kit:
         for what, remove in parts:
             try:
                 remove()
-            except (KitFailed, ClientError) as exc:
+            except (KitFailed, ClientError, WaiterError) as exc:
                 outcome.teardown_problems.append(f"{what}: {exc}")
                 self.say(f"teardown of {what} failed: {exc}")
 
