@@ -75,7 +75,7 @@ documents: setup
 	$(BIN)/python -m tools.documents --check
 
 cfn-lint: setup
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml e2e/fixture.yaml
 
 sam-validate: setup
 	$(OFFLINE) $(BIN)/sam validate --lint --template-file template.yaml
@@ -137,3 +137,12 @@ local-invoke: setup ## sam build, then sam local invoke every function with its 
 .PHONY: bench
 bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/README.md)
 	$(OFFLINE) $(BIN)/python -m bench --json bench/results.json
+
+# --- the acceptance kit on a real account (#14) -----------------------------------------
+
+# Never part of `test` or CI: it creates billed resources. It prints its cost and time
+# first, then refuses unless E2E_ACCOUNT_OK=yes, credentials and a Region (E2E_REGION or
+# AWS_REGION) are all there. Its steps' simulator twin is tests/e2e (in make test).
+.PHONY: e2e
+e2e: build ## Prove it on a real account (README; opt-in: E2E_ACCOUNT_OK=yes E2E_REGION=...)
+	$(BIN)/python -m e2e $(if $(E2E_REGION),--region $(E2E_REGION))

@@ -19,6 +19,9 @@ class ShadowCopy:
     install_date: datetime
     persistent: bool = True
     client_accessible: bool = False
+    # What its partition's files were when it was taken (name -> SHA-256), as one reads them
+    # through its device object.
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Partition:
     # The shadow copy whose point in time makes this partition consistent, if a backup said.
     backup_shadow_id: str = ""
     reverted_to: str = ""
+    # The files on it, name -> SHA-256 of their bytes: only what a test wrote (the e2e kit).
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def holds_data(self) -> bool:
@@ -52,7 +57,8 @@ class DiskContent:
         return copy.deepcopy(self)
 
     def crash_copy(self) -> "DiskContent":
-        """A point-in-time copy of a volume in use: writes may be half done."""
+        """A point-in-time copy of a volume in use: writes may be half done (its files are
+        the ones written up to now, those made after the backup's shadow copy included)."""
         content = self.clone()
         for partition in content.partitions:
             if partition.holds_data:
@@ -76,6 +82,7 @@ class DiskContent:
         """The partition goes back to the shadow copy's time; its shadow copies are gone."""
         partition = self.partition(shadow.partition)
         partition.reverted_to = shadow.id
+        partition.files = dict(shadow.files)
         partition.consistent = shadow.id.lower() == partition.backup_shadow_id.lower()
         self.shadow_copies = [s for s in self.shadow_copies if s.partition != shadow.partition]
 

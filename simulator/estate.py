@@ -299,11 +299,17 @@ class Estate:
         content = self.world.content_of_volume(volume_id)
         now = self.world.clock.now()
         created = [
-            ShadowCopy(self.aliases.new_guid(), set_id, partition.number, now)
+            ShadowCopy(
+                self.aliases.new_guid(), set_id, partition.number, now, files=dict(partition.files)
+            )
             for partition in content.partitions
             if partition.holds_data
         ]
         content.shadow_copies.extend(created)
+        host = self.world.hosts.get(self.aliases.instances[instance_alias])
+        for watcher in host.shadow_copy_watchers if host is not None else []:
+            for shadow in created:
+                watcher(volume_id, shadow)
         return created
 
     def _delete_shadow_copies(

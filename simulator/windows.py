@@ -66,6 +66,9 @@ class WindowsHost:
     rewritten: list[str] = field(default_factory=list)
     # Every change the disk tool made to a disk: (volume ID, what), in order.
     changes: list[tuple[str, str]] = field(default_factory=list)
+    # Processes on the machine watching Win32_ShadowCopy: each hears of every shadow copy
+    # made of one of its volumes (volume ID, shadow copy) as soon as it exists.
+    shadow_copy_watchers: list[Callable[[str, ShadowCopy], None]] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
