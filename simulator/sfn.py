@@ -9,7 +9,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.exceptions import AWSError
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser import api as parser_api
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import (
     jitter_strategy_decl,
@@ -158,6 +160,7 @@ def install(
         patches.replace(module, "Thread", clock.Thread)
     patches.replace(callback_module, "Event", lambda: clock.Event("a callback"))
     _close_answered_tokens(patches)
+    _raise_closed_tasks_as_aws(patches)
     _keep_the_failures_cause(patches)
     clock.namer = _thread_namer()
 
@@ -171,6 +174,20 @@ def install(
             original_set_error(self, error)
 
     patches.replace(environment_module.Environment, "set_error", set_error)
+
+    original_stop = execution_module.Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date, error, cause)
+        # StopExecution ends the execution at once in AWS, a task waiting for its token
+        # included; moto's stays waiting until the token is answered or times out.
+        worker = self.exec_worker
+        environment = getattr(worker, "env", None) if worker is not None else None
+        if environment is not None:
+            for endpoint in list(environment.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+
+    patches.replace(execution_module.Execution, "stop", stop)
 
     original_terminated = BaseExecutionWorkerCommunication.terminated
 
@@ -272,6 +289,28 @@ def _close_answered_tokens(patches: Patches) -> None:
         return answered
 
     patches.replace(CallbackPoolManager, "notify", notify)
+
+
+# What Step Functions says when a token's task is closed or unknown (API Reference,
+# SendTaskSuccess / SendTaskFailure errors).
+_CLOSED_TASK_MESSAGES = {
+    "TaskTimedOut": "Task Timed Out: 'Provided task does not exist anymore'",
+    "TaskDoesNotExist": "Task Does Not Exist: 'Provided task does not exist'",
+    "InvalidToken": "Invalid Token: 'Invalid token'",
+}
+
+
+def _raise_closed_tasks_as_aws(patches: Patches) -> None:
+    """moto's parser raises TaskTimedOut, TaskDoesNotExist and InvalidToken without the
+    message its base class requires (a TypeError, and the caller sees a 500): raise them with
+    AWS's code and message, as SendTaskSuccess/SendTaskFailure answer a closed task."""
+    for name, message in _CLOSED_TASK_MESSAGES.items():
+        cls = getattr(parser_api, name)
+
+        def init(self: Any, text: str = message, code: str = name) -> None:
+            AWSError.__init__(self, text, exception_type=code, status=400)
+
+        patches.replace(cls, "__init__", init)
 
 
 def _keep_the_failures_cause(patches: Patches) -> None:

@@ -40,6 +40,10 @@ AGENT_VERSION = "3.3.1957.0"
 # this long gives up. A mutex is freed when its holder ends, however it ends (an abandoned
 # mutex: the next WaitOne takes it).
 MUTEX_WAIT_SECONDS = 30 * 60
+# CancelCommand is best effort: the agent stops the script's process when it next hears
+# from SSM (Cancelling until then, Cancelled after; SSM API Reference, CancelCommand and
+# Command.Status). A few seconds: no published figure, modelled.
+CANCEL_SECONDS = 3.0
 # The disk tool's actions that run on after the script starts, and their timing keys.
 _LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
 
@@ -104,13 +108,17 @@ class Invocation:
     exit_code: int = -1
     # Sent by the workflow (faults apply when it starts), not by the simulator itself.
     faultable: bool = True
+    # CancelCommand: when it was asked, and whether the agent stopped the script's process
+    # (nothing of its end ran); a revert DiskShadow runs cannot be stopped and goes on.
+    cancelled_at: datetime | None = None
+    killed: bool = False
 
     @property
     def visible_at(self) -> datetime:
         return self.requested_at + seconds(self.world.timing.invocation_visible_seconds)
 
     def _start_due(self) -> datetime | None:
-        if self.started_at is not None or self.timed_out_delivery:
+        if self.started_at is not None or self.timed_out_delivery or self.cancelled_at:
             return None
         if not self._agent_online():
             return self.delivery_deadline
@@ -234,9 +242,28 @@ class Invocation:
             duration = timing.command_failure_seconds
         self.done_at = at + seconds(duration)
 
+    def cancel(self, at: datetime) -> None:
+        """CancelCommand for this instance: a command not started never runs; a running
+        script's process is stopped (no finally of it runs), except a revert, which VSS
+        cannot cancel (FIELD-NOTES §4): it goes on to its end."""
+        if self.finished or self.timed_out_delivery or self.cancelled_at is not None:
+            return
+        self.cancelled_at = at
+        if self.started_at is None:
+            return
+        reverting = self.run is not None and self.run.action == "Revert"
+        stopped = at + seconds(CANCEL_SECONDS)
+        if not reverting:
+            self.killed = True
+            self.waiting_until = None
+            self.done_at = min(self.done_at, stopped) if self.done_at else stopped
+
     def _finish(self) -> None:
         self.finished = True
-        if self.rejection:
+        if self.killed:
+            self.exit_code = -1
+            self.stderr = "the command was cancelled: its process was stopped"
+        elif self.rejection:
             self.stderr, self.exit_code = self.rejection, 1
         elif self.run is None:
             self.exit_code = 0
@@ -259,6 +286,8 @@ class Invocation:
         """When the invocation reached its final status, once that is known."""
         if self.timed_out_delivery:
             return self.delivery_deadline
+        if self.cancelled_at is not None and self.started_at is None:
+            return self.cancelled_at
         if self.started_at is None or self.done_at is None:
             return None
         deadline = self.started_at + seconds(self.document.step_timeout)
@@ -270,6 +299,9 @@ class Invocation:
         """(Status, StatusDetails) as GetCommandInvocation tells them."""
         if self.timed_out_delivery:
             return "TimedOut", "DeliveryTimedOut"
+        if self.cancelled_at is not None:
+            done = self.started_at is None or (self.done_at is not None and now >= self.done_at)
+            return ("Cancelled", "Cancelled") if done else ("Cancelling", "Cancelling")
         if self.started_at is None:
             return "Pending", "Pending"
         if self._timed_out_execution(now):
@@ -435,11 +467,24 @@ class Agents:
             raise SsmError("InvalidPluginName", "The plugin name is not valid.")
         return invocation.response(now)
 
+    def cancel(self, command_id: str, instance_ids: list[str]) -> None:
+        self.world.settle()
+        now = self.world.clock.now()
+        found = [
+            invocation
+            for (command, instance), invocation in self.invocations.items()
+            if command == command_id and (not instance_ids or instance in instance_ids)
+        ]
+        if not found:
+            raise SsmError("InvalidCommandId", f"Invalid command ID: {command_id}")
+        for invocation in found:
+            invocation.cancel(now)
+
     def command_status(self, command_id: str) -> str:
         self.world.settle()
         now = self.world.clock.now()
         statuses = [i.status(now)[0] for (c, _), i in self.invocations.items() if c == command_id]
-        for status in ("InProgress", "Pending", "TimedOut", "Failed"):
+        for status in ("InProgress", "Cancelling", "Pending", "TimedOut", "Failed", "Cancelled"):
             if status in statuses:
                 return status
         return "Success"
@@ -523,11 +568,23 @@ def install(patches: Patches, world: World, agents: Agents) -> None:
         "describe_instance_information",
         lambda response: ActionResult(_describe_instance_information(world, response)),
     )
+    # moto has no CancelCommand (FIELD-NOTES §8).
+    patches.replace(
+        SimpleSystemManagerResponse,
+        "cancel_command",
+        lambda response: _cancel_command(agents, response),
+    )
     patches.replace(
         SimpleSystemManagerResponse,
         "list_command_invocations",
         lambda response: ActionResult(_list_command_invocations(world, agents, response)),
     )
+
+
+def _cancel_command(agents: Agents, response: Any) -> ActionResult:
+    command_id = response._get_param("CommandId")
+    agents.cancel(command_id, list(response._get_param("InstanceIds") or []))
+    return ActionResult({})
 
 
 def _send_command(world: World, agents: Agents, original: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,12 +2,14 @@
 
 import contextlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
+from vss_restore.aws.ssm import Ssm
 from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import CleanupPending, NotOurs
 from vss_restore.logic.alert import failure_alert
@@ -29,8 +31,39 @@ def reason_of(error: dict[str, Any] | None, limit: int = MAX_REASON) -> str:
     return f"{name}: {cause}"[:limit]
 
 
-def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
-    """Detach (forced) and delete our volume; CleanupPending while a detach is under way."""
+@dataclass(frozen=True)
+class DiskTool:
+    """The helper's disk tool commands (our SSM document), as a forced detach must mind them."""
+
+    ssm: Ssm
+    document: str
+
+    def stop(self, instance_id: str, volume_id: str) -> None:
+        stop_disk_tool(self.ssm, self.document, instance_id, volume_id)
+
+
+def stop_disk_tool(ssm: Ssm, document: str, instance_id: str, volume_id: str) -> None:
+    """Before a forced detach: no disk tool command may still act on the volume's disk, or
+    Windows could hand its disk number to the next disk attached while the script runs on.
+    Inspect and Check are cancelled; a Revert cannot be (VSS: a revert cannot be undone or
+    cancelled), so the detach waits for it. CleanupPending until none is left."""
+    unfinished = ssm.unfinished_commands(instance_id, document, volume_id)
+    for command in unfinished:
+        if command.action != "Revert" and command.status != "Cancelling":
+            ssm.cancel(command.command_id, instance_id)
+    if unfinished:
+        running = ", ".join(f"{c.action} {c.command_id} ({c.status})" for c in unfinished)
+        raise CleanupPending(
+            f"disk tool commands on {volume_id} still run on {instance_id}: {running}; "
+            "detaching once they end"
+        )
+
+
+def remove_temporary_volume(
+    ec2: Ec2, disk_tool: DiskTool, volume_id: str, source_snapshot_id: str
+) -> None:
+    """Detach (forced, once no disk tool command acts on it) and delete our volume;
+    CleanupPending while a command or a detach is under way."""
     volume = ec2.volume(volume_id)
     if volume is None or volume.get("State") in {"deleting", "deleted"}:
         return
@@ -43,6 +76,7 @@ def remove_temporary_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -
     for attachment in attachments:
         # EC2 refuses to detach a volume still attaching: that one waits for a later try.
         if attachment.get("State") in {"attached", "busy"}:
+            disk_tool.stop(str(attachment["InstanceId"]), volume_id)
             ec2.detach_volume(volume_id, str(attachment["InstanceId"]), force=True)
     # AWS deletes a volume in the error state too.
     if attachments or volume.get("State") not in {"available", "error"}:
@@ -77,6 +111,7 @@ def clean_up(
     alert_topic_arn: str,
     states: StepFunctions,
     helper_concurrency: int,
+    disk_tool: DiskTool,
     rule: str = NO_RULE,
     volumes: list[VolumeVerdict] | None = None,
 ) -> dict[str, Any]:
@@ -97,7 +132,7 @@ def clean_up(
     if restoring and not volume_id:
         volume_id = _volume_made_for(ec2, execution, snapshot_id)
     if volume_id:
-        remove_temporary_volume(ec2, volume_id, snapshot_id)
+        remove_temporary_volume(ec2, disk_tool, volume_id, snapshot_id)
     if helper_id:
         give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_FAILED)

@@ -17,7 +17,7 @@ from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import RUNNING, StepFunctions, execution_arn
-from vss_restore.cleanup import remove_temporary_volume
+from vss_restore.cleanup import DiskTool, remove_temporary_volume
 from vss_restore.errors import AwsThrottled, CleanupPending, InvalidRequest, NotOurs
 from vss_restore.logic.reconciliation import (
     DELETED,
@@ -42,13 +42,18 @@ from vss_restore.settings import Settings
 
 
 def reconcile(
-    ec2: Ec2, ledger: Ledger, sfn: StepFunctions, sns: Sns, settings: Settings
+    ec2: Ec2,
+    ledger: Ledger,
+    sfn: StepFunctions,
+    sns: Sns,
+    settings: Settings,
+    disk_tool: DiskTool,
 ) -> dict[str, Any]:
     if not settings.state_machine_arn:
         raise InvalidRequest("STATE_MACHINE_ARN is not set: there is nothing to start restores on")
     now = clock.now()
     restores = start_missing_restores(ec2, ledger, sfn, settings, now)
-    orphans = find_orphan_volumes(ec2, sfn, settings, now)
+    orphans = find_orphan_volumes(ec2, sfn, settings, now, disk_tool)
     deleted = [o.volume_id for o in orphans if o.action == DELETED]
     if orphans:
         for found in orphans:
@@ -117,7 +122,7 @@ def _restores(started: list[str], already: list[str], remaining: int) -> dict[st
 
 
 def find_orphan_volumes(
-    ec2: Ec2, sfn: StepFunctions, settings: Settings, now: datetime
+    ec2: Ec2, sfn: StepFunctions, settings: Settings, now: datetime, disk_tool: DiskTool
 ) -> list[Orphan]:
     """Our temporary volumes older than the limit whose execution is not running."""
     cutoff = now - timedelta(hours=settings.orphan_volume_hours)
@@ -140,20 +145,20 @@ def find_orphan_volumes(
         if settings.delete_orphan_volumes:
             if deletions < MAX_ACTIONS_PER_RUN:
                 deletions += 1
-                found = replace(found, action=_remove(ec2, volume))
+                found = replace(found, action=_remove(ec2, disk_tool, volume))
             else:
                 found = replace(found, action="left for the next run")
         orphans.append(found)
     return orphans
 
 
-def _remove(ec2: Ec2, volume: dict[str, Any]) -> str:
+def _remove(ec2: Ec2, disk_tool: DiskTool, volume: dict[str, Any]) -> str:
     """Remove an orphan like the failure cleanup does; what became of it."""
     volume_id = str(volume["VolumeId"])
     source = tags.as_dict(volume.get("Tags")).get(tags.SOURCE_SNAPSHOT, "")
     try:
         require_ours(volume, source)
-        remove_temporary_volume(ec2, volume_id, source)
+        remove_temporary_volume(ec2, disk_tool, volume_id, source)
     except NotOurs as refusal:
         return f"left untouched: {refusal}"
     except (CleanupPending, AwsThrottled):

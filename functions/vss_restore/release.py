@@ -17,7 +17,7 @@ from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import RUNNING, Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import StepFunctions
-from vss_restore.cleanup import reason_of, remove_temporary_volume
+from vss_restore.cleanup import DiskTool, reason_of, remove_temporary_volume
 from vss_restore.errors import AwsThrottled, CleanupPending, NotOurs, SnapshotNotFound
 from vss_restore.logic.release_report import (
     StatusChange,
@@ -53,6 +53,7 @@ def release_execution(
     alert_topic_arn: str,
     states: StepFunctions,
     helper_concurrency: int,
+    disk_tool: DiskTool,
 ) -> dict[str, Any]:
     logger.append_keys(execution=change.execution)
     reason = release_reason(change.status)
@@ -82,7 +83,7 @@ def release_execution(
                 claim["snapshot_id"],
                 helper_concurrency,
             )
-    removed, pending, left = _remove_volumes(ec2, change.execution)
+    removed, pending, left = _remove_volumes(ec2, disk_tool, change.execution)
     if pending and clock.now() < change.ended_at + DETACH_PATIENCE:
         raise CleanupPending(f"waiting for {', '.join(pending)} to detach before deleting")
     left += [
@@ -168,7 +169,9 @@ def _verdict_by(ec2: Ec2, snapshot_id: str, execution: str) -> dict[str, str] | 
     return None
 
 
-def _remove_volumes(ec2: Ec2, execution: str) -> tuple[list[str], list[str], list[str]]:
+def _remove_volumes(
+    ec2: Ec2, disk_tool: DiskTool, execution: str
+) -> tuple[list[str], list[str], list[str]]:
     """Force-detach and delete the execution's temporary volumes: (removed, pending, left)."""
     removed: list[str] = []
     pending: list[str] = []
@@ -180,7 +183,7 @@ def _remove_volumes(ec2: Ec2, execution: str) -> tuple[list[str], list[str], lis
         source = tags.as_dict(volume.get("Tags")).get(tags.SOURCE_SNAPSHOT, "")
         try:
             require_ours(volume, source)
-            remove_temporary_volume(ec2, volume_id, source)
+            remove_temporary_volume(ec2, disk_tool, volume_id, source)
         except NotOurs as refusal:
             logger.warning("left untouched", extra={"volume_id": volume_id, "why": str(refusal)})
         except (CleanupPending, AwsThrottled):

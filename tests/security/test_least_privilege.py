@@ -95,6 +95,12 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
 
 # SendTaskSuccess and SendTaskFailure take no resource-level permissions.
 TASK_TOKENS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure"})
+# Before a forced detach the disk tool's commands on the volume are listed and cancelled
+# (cleanup.stop_disk_tool); neither action takes a resource-level permission.
+STOP_DISK_TOOL = frozenset({"ssm:ListCommands", "ssm:CancelCommand"})
+FORCE_DETACHERS = frozenset(
+    {"CleanUpFunctionRole", "ReleaseExecutionFunctionRole", "ReconcileFunctionRole"}
+)
 
 # The principals that are not a function's role.
 OTHER_PRINCIPALS: dict[str, frozenset[str]] = {
@@ -183,7 +189,7 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     reporting = iam.principals(stack)["ReconcileFunctionRole"].actions
     assert deleting == expected_actions("ReconcileFunctionRole")
     assert reporting == expected_actions("ReconcileFunctionRole", deleting_orphans=False)
-    assert deleting - reporting == {"ec2:DetachVolume", "ec2:DeleteVolume"}
+    assert deleting - reporting == {"ec2:DetachVolume", "ec2:DeleteVolume", *STOP_DISK_TOOL}
 
 
 def test_every_adapter_method_is_either_called_by_a_function_or_named_unused() -> None:
@@ -326,6 +332,12 @@ def test_every_resource_star_is_read_only_or_a_documented_exception(
             # task token, which only the waiting task's handlers see, is the capability.
             assert set(statement.actions) <= TASK_TOKENS, name
             continue
+        if statement.sid == "StopOurDiskToolFirst":
+            # No resource type either: a command ID is the handle (SECURITY.md), and only
+            # the roles that force-detach our volumes hold it.
+            assert set(statement.actions) == STOP_DISK_TOOL, name
+            assert name in FORCE_DETACHERS, name
+            continue
         assert mutating == set(), (name, statement.sid)
 
 
@@ -366,7 +378,7 @@ def test_every_mutating_statement_names_its_resources_or_carries_a_condition(
     for statement in principals[name].statements:
         if all(iam.is_read_only(a) for a in statement.actions) or statement.condition:
             continue
-        if statement.sid in {"DeliverLogs", "CompleteWaitingTasks"}:
+        if statement.sid in {"DeliverLogs", "CompleteWaitingTasks", "StopOurDiskToolFirst"}:
             continue  # the documented exceptions above
         for resource in statement.resources:
             names_one = "*" not in resource

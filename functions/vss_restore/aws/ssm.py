@@ -1,6 +1,7 @@
 """SSM adapter: the helper's agent status and our Run Command invocations."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -10,6 +11,17 @@ from vss_restore.aws import error_code, throttling_is_transient
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
+
+
+# A command's statuses before it ends (SSM API Reference, Command.Status).
+UNFINISHED = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+    action: str  # the disk tool's Action parameter: Inspect, Revert or Check
+    status: str
 
 
 class Ssm:
@@ -64,3 +76,27 @@ class Ssm:
                 if error_code(exc) == "InvocationDoesNotExist":
                     return None
                 raise
+
+    def unfinished_commands(self, instance_id: str, document: str, volume_id: str) -> list[Command]:
+        """Our document's commands on the instance for this volume that have not ended
+        (Pending, InProgress, Delayed or Cancelling), oldest first."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("list_commands").paginate(InstanceId=instance_id)
+            found = [
+                Command(
+                    str(command["CommandId"]),
+                    (command.get("Parameters") or {}).get("Action", [""])[0],
+                    str(command.get("Status", "")),
+                )
+                for page in pages
+                for command in page["Commands"]
+                if command.get("DocumentName") == document
+                and (command.get("Parameters") or {}).get("VolumeId") == [volume_id]
+                and command.get("Status") in UNFINISHED
+            ]
+        return found
+
+    def cancel(self, command_id: str, instance_id: str) -> None:
+        """Ask the agent to stop the command (SSM: Cancelling, then Cancelled)."""
+        with throttling_is_transient():
+            self.client.cancel_command(CommandId=command_id, InstanceIds=[instance_id])

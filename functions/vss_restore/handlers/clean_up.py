@@ -6,6 +6,7 @@ from vss_restore import cleanup
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
+from vss_restore.aws.ssm import Ssm
 from vss_restore.aws.states import StepFunctions
 from vss_restore.logic.resolve import RESTORE, VERIFY
 from vss_restore.logic.verdict import VERIFY_ONLY_RULE, volume_verdicts
@@ -31,6 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         alert_topic_arn=settings.alert_topic_arn,
         states=StepFunctions(),
         helper_concurrency=settings.helper_concurrency,
+        disk_tool=cleanup.DiskTool(Ssm(), settings.disk_tool_document),
         **_known_verdict(event),
     )
 
