@@ -191,10 +191,34 @@ function Stop-ProcessTree([int]$Id, [datetime]$Since) {
     catch { [Console]::Error.WriteLine(('cannot stop process {0}: {1}' -f $Id, $_.Exception.Message)) }
 }
 
+function Remove-ShadowCopyWithVssadmin([string]$Id) {
+    if ($Id -notmatch $ShadowIdPattern) { return }
+    # A child process: its stderr and exit code are read, never passed on (3010 reboots).
+    $start = @{
+        FilePath = 'vssadmin.exe'
+        ArgumentList = @('delete', 'shadows', ('/shadow={0}' -f $Id), '/quiet')
+        NoNewWindow = $true
+        PassThru = $true
+        Wait = $true
+    }
+    try {
+        $process = Start-Process @start
+        [Console]::Error.WriteLine(('vssadmin delete shadows /shadow={0}: exit {1}' -f $Id, $process.ExitCode))
+    } catch {
+        [Console]::Error.WriteLine(('vssadmin delete shadows /shadow={0} failed: {1}' -f $Id, $_.Exception.Message))
+    }
+}
+
 function Remove-BackupShadowCopy([string]$SetId, [string[]]$Before) {
     if ($SetId) {
-        $run = Invoke-DiskShadow 'delete' @(('delete shadows set {0}' -f $SetId)) $DeleteSeconds
+        # The persistent context the set was made in, as Microsoft's samples set it first.
+        $run = Invoke-DiskShadow 'delete' @('set context persistent', ('delete shadows set {0}' -f $SetId)) $DeleteSeconds
         $left = @(Get-CimInstance -ClassName Win32_ShadowCopy | Where-Object { [string]$_.SetID -eq $SetId })
+        # What DiskShadow left, one by one with vssadmin (Windows Server), then looked at again.
+        foreach ($copy in $left) { Remove-ShadowCopyWithVssadmin ([string]$copy.ID) }
+        if ($left.Count -gt 0) {
+            $left = @(Get-CimInstance -ClassName Win32_ShadowCopy | Where-Object { [string]$_.SetID -eq $SetId })
+        }
         if ($left.Count -gt 0) {
             throw ('{0} shadow copies of set {1} are left after delete shadows (finished: {2})' -f $left.Count, $SetId, $run.finished)
         }

@@ -334,8 +334,10 @@ try {
             }
         }
         $scriptFile = [IO.Path]::GetTempFileName()
-        # The closing exit keeps DiskShadow from waiting for input after the script.
-        Set-Content -LiteralPath $scriptFile -Value (@($ids | ForEach-Object { "revert $_" }) + 'exit') -Encoding Ascii
+        # The context first, as Microsoft's revert sample sets it (the backup made persistent
+        # shadow copies; a session starts in the default context). The closing exit keeps
+        # DiskShadow from waiting for input after the script.
+        Set-Content -LiteralPath $scriptFile -Value (@('set context persistent') + @($ids | ForEach-Object { "revert $_" }) + 'exit') -Encoding Ascii
         # Under Stop, a line DiskShadow writes to stderr would throw in mid-revert. Its exit
         # code is not trusted either: the shadow copies left over tell what happened.
         $output = @(& { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s $scriptFile 2>&1 } |

@@ -150,7 +150,16 @@ def verb_problems(script: str) -> list[str]:
 
 
 def diskshadow_order_problems(script: str) -> list[str]:
-    """The DiskShadow backup script's commands, each once, in the origin's order."""
+    """The DiskShadow backup session's commands, each once, in the origin's order (the text of
+    the one `Invoke-DiskShadow 'backup'` call, when the script has one)."""
+    root = parse_tree(script).root_node
+    sessions = [
+        node_text(c)
+        for c in commands_named(root, "Invoke-DiskShadow")
+        if "'backup'" in node_text(c)
+    ]
+    if len(sessions) == 1:
+        script = sessions[0]
     problems = []
     found = []
     for command in DISKSHADOW_ORDER:
@@ -184,23 +193,35 @@ def cleanup_problems(script: str) -> list[str]:
         return ["no DiskShadow 'delete shadows' anywhere"]
     problems = []
     for delete in deletes:
-        if _enclosing(delete, "finally_clause") is not None:
-            continue
-        function = _enclosing(delete, "function_statement")
-        name = next(
-            (
-                node_text(c)
-                for c in (function.children if function else [])
-                if c.type == "function_name"
-            ),
-            "",
-        )
-        calls = commands_named(root, name) if name else []
-        if not any(_enclosing(call, "finally_clause") is not None for call in calls):
+        if not _runs_from_finally(root, delete, depth=4):
+            function = _enclosing(delete, "function_statement")
+            name = _function_name(function)
             problems.append(
                 f"'delete shadows' (in {name or 'the script body'}) never runs from a finally block"
             )
     return problems
+
+
+def _function_name(function: Any) -> str:
+    return next(
+        (
+            node_text(c)
+            for c in (function.children if function else [])
+            if c.type == "function_name"
+        ),
+        "",
+    )
+
+
+def _runs_from_finally(root: Any, node: Any, depth: int) -> bool:
+    """The node is in a finally block, or in a function called (through at most `depth`
+    functions) from one."""
+    if _enclosing(node, "finally_clause") is not None:
+        return True
+    name = _function_name(_enclosing(node, "function_statement"))
+    if not name or depth == 0:
+        return False
+    return any(_runs_from_finally(root, call, depth - 1) for call in commands_named(root, name))
 
 
 def tag_key_problems(script: str) -> list[str]:
@@ -963,3 +984,29 @@ def test_the_isolation_checks_catch_the_old_script(
 ) -> None:
     assert script.count(old) == 1, f"{old!r} must occur once in the backup script"
     assert ISOLATION_CHECKS[check](script.replace(old, new)) != []
+
+
+def test_the_shadow_set_is_deleted_in_its_context_and_what_is_left_with_vssadmin(
+    script: str,
+) -> None:
+    # #14 finding 12: the delete session sets the persistent context first; what DiskShadow
+    # leaves is deleted one by one with vssadmin (its exit code read, never passed on).
+    root = parse_tree(script).root_node
+    [remove] = [
+        n
+        for n in walk(root)
+        if n.type == "function_statement" and "function Remove-BackupShadowCopy" in node_text(n)
+    ]
+    text = node_text(remove)
+    assert "@('set context persistent', ('delete shadows set {0}'" in text
+    assert commands_named(remove, "Remove-ShadowCopyWithVssadmin")
+    [vssadmin] = [
+        n
+        for n in walk(root)
+        if n.type == "function_statement"
+        and "function Remove-ShadowCopyWithVssadmin" in node_text(n)
+    ]
+    body = node_text(vssadmin)
+    for needed in ("'vssadmin.exe'", "'/quiet'", "Start-Process"):
+        assert needed in body
+    assert "$ShadowIdPattern" in body  # only a well-formed ID reaches the command line

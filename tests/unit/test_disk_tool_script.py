@@ -364,3 +364,11 @@ def test_no_allowed_value_can_close_the_single_quotes(name: str) -> None:
         for quote in QUOTES:
             for at in range(len(value) + 1):
                 assert not re.fullmatch(pattern, value[:at] + quote + value[at:])
+
+
+def test_the_revert_session_sets_the_persistent_context_first(script: str) -> None:
+    # #14 finding 12: a DiskShadow session starts in the default context; Microsoft's revert
+    # sample sets it first, and the backup made persistent shadow copies.
+    [line] = [line for line in script.splitlines() if '"revert $_"' in line]
+    assert "@('set context persistent') + @($ids" in line
+    assert line.index("set context persistent") < line.index('"revert $_"')
