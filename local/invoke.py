@@ -357,8 +357,7 @@ def run(strict: bool, rebuild_image: bool, runtime_python: str, out: TextIO) -> 
                     + "\n".join(f"  {problem}" for problem in problems)
                 )
         judged = account.judged_calls(set(functions))
-        refused = [f"{c.principal} {c.action} on {', '.join(c.resources)}" for c in judged]
-        refused = [line for line, c in zip(refused, judged, strict=True) if not c.allowed]
+        refused = [str(c) for c in judged if not c.allowed]
         if refused:
             raise Failed("IAM refused calls of the functions:\n  " + "\n  ".join(refused))
         roles = {c.principal for c in judged}

@@ -729,11 +729,7 @@ class Simulation:
             ledger=ledger,
             backups=list(self.estate.backup_summaries) if self.estate else [],
             calls_allowed=sum(c.allowed for c in calls),
-            calls_refused=[
-                f"{c.principal} {c.action} on {', '.join(c.resources)}"
-                for c in calls
-                if not c.allowed
-            ],
+            calls_refused=[str(c) for c in calls if not c.allowed],
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:

@@ -56,6 +56,9 @@ class Call:
     allowed: bool
     operation: str = ""  # the API operation that asked (a KMS check is asked by EC2's)
 
+    def __str__(self) -> str:
+        return f"{self.principal} {self.action} on {', '.join(self.resources)}"
+
 
 @dataclass
 class Authorizer:
@@ -132,7 +135,7 @@ class Authorizer:
                 )
             )
             if not decision.allowed:
-                raise _refusal(service, operation, self._identity(principal), request, decision)
+                raise refusal(service, operation, self._identity(principal), request, decision)
 
     def authorize_invoke(self, machine_arn: str, function_arn: str) -> None:
         """The state machine's role invokes a task's function (lambda:InvokeFunction)."""
@@ -326,9 +329,10 @@ def _role_of(logical: str, body: Mapping[str, Any]) -> str:
     raise NotImplementedError(f"{logical}: a role that is not one of the stack's ({role!r})")
 
 
-def _refusal(
+def refusal(
     service: str, operation: str, identity: str, request: Request, decision: Decision
 ) -> ClientError:
+    """The error AWS returns for a refused request, as botocore raises it."""
     code, status = _REFUSALS.get(service, _ACCESS_DENIED)
     action = request.action if service != "sns" else f"SNS:{request.action.split(':', 1)[1]}"
     message = (

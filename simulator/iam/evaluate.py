@@ -19,12 +19,12 @@ Anything else in a statement or a condition (another operator, a Principal in an
 policy, an unknown element) raises NotImplementedError: nothing is allowed by default.
 """
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.iam import wildcards
 from simulator.iam.stack import Statement, _as_list
 
 
@@ -119,24 +119,11 @@ def _fill(text: str, context: Mapping[str, Any]) -> tuple[str, set[int]]:
     return "".join(out), literal
 
 
-@functools.lru_cache(maxsize=4096)
-def _glob(pattern: str, literal: frozenset[int], ignore_case: bool) -> re.Pattern[str]:
-    parts = []
-    for index, char in enumerate(pattern):
-        if char == "*" and index not in literal:
-            parts.append(".*")
-        elif char == "?" and index not in literal:
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
 def _like(
     actual: str, pattern: str, context: Mapping[str, Any], *, ignore_case: bool = False
 ) -> bool:
     filled, literal = _fill(pattern, context)
-    return bool(_glob(filled, frozenset(literal), ignore_case).fullmatch(actual))
+    return wildcards.matches(actual, filled, ignore_case=ignore_case, literal=frozenset(literal))
 
 
 # --- conditions --------------------------------------------------------------------------------

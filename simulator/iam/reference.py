@@ -82,24 +82,29 @@ def _key_listed(key: str, listed: tuple[str, ...]) -> bool:
     return False
 
 
+def _listed(action: str, kind: ResourceType | None) -> tuple[str, ...]:
+    """The condition keys the reference lists for the action on this resource type (and for
+    the action itself), or on any of its types when `kind` is None."""
+    return tuple(
+        key
+        for t in resource_types(action)
+        if kind is None or t is kind or not t.name
+        for key in t.condition_keys
+    )
+
+
 def lists_key(action: str, key: str, kind: ResourceType) -> bool:
     """Whether the reference lists this condition key for the action on this resource type."""
-    listed = tuple(
-        k for t in resource_types(action) if t is kind or not t.name for k in t.condition_keys
-    )
-    return _key_listed(key, listed)
+    return _key_listed(key, _listed(action, kind))
 
 
-def check_keys(action: str, keys: list[str], kind: ResourceType | None = None) -> None:
-    """Every condition key is one the reference lists for this action: for this resource
-    type (and the action itself) when `kind` is given, else for any of its types."""
-    types = resource_types(action)
-    listed = tuple(
-        key for t in types if kind is None or t is kind or not t.name for key in t.condition_keys
-    )
+def check_keys(action: str, keys: list[str]) -> None:
+    """Every request-level condition key is one the reference lists for this action (global
+    `aws:` keys aside, the tag keys included)."""
+    listed = _listed(action, None)
     for key in keys:
         tagging = key.lower().startswith(("aws:resourcetag/", "aws:requesttag/", "aws:tagkeys"))
         if key.lower().startswith(GLOBAL_KEY_PREFIXES) and not tagging:
             continue
         if not _key_listed(key, listed):
-            raise NotInReference(f"{action} on {kind.name if kind else '*'} has no key {key}")
+            raise NotInReference(f"{action} has no condition key {key}")

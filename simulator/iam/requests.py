@@ -33,6 +33,7 @@ from moto.sns.models import sns_backends
 
 from simulator.iam import reference
 from simulator.iam.evaluate import Request, Resource
+from vss_restore import tags as vss_tags
 
 # EC2's tag specifications name the resource type; its ARN and the action's CreateAction.
 _EC2_KINDS = {"vol": "volume", "snap": "snapshot", "i": "instance"}
@@ -51,10 +52,6 @@ class Account:
     @property
     def ec2(self) -> Any:
         return ec2_backends[self.account][self.region]
-
-
-def _tag_list(tags: Any) -> dict[str, str]:
-    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
 
 
 def _request_tags(tags: Mapping[str, str]) -> dict[str, Any]:
@@ -155,7 +152,7 @@ class Requests:
                 raise NotImplementedError(
                     f"{creating}: tags for {specification.get('ResourceType')}"
                 )
-            tags.update(_tag_list(specification.get("Tags")))
+            tags.update(vss_tags.as_dict(specification.get("Tags")))
         if not tags:
             return {}, []
         new = Resource(self.where.arn("ec2", f"{kind}/*", account=kind != "snapshot"))
@@ -273,7 +270,7 @@ class Requests:
         return [Request("ec2:DeleteSnapshot", [self._snapshot(str(params["SnapshotId"]))])]
 
     def _create_tags(self, action: str, params: Mapping[str, Any]) -> list[Request]:
-        tags = _tag_list(params.get("Tags"))
+        tags = vss_tags.as_dict(params.get("Tags"))
         resources = []
         for resource_id in map(str, params["Resources"]):
             if resource_id.startswith("vol-"):

@@ -8,7 +8,6 @@ simulator enforces these statements on every call (simulator/iam/enforce.py); te
 asks the same statements what an attacker could do.
 """
 
-import fnmatch
 import functools
 import json
 import re
@@ -21,6 +20,7 @@ from boto3.session import Session
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
+from simulator.iam import wildcards
 from tools.cfn_template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -382,8 +382,8 @@ class Statement:
 
     def matches_action(self, action: str) -> bool:
         if self.not_actions:
-            return not any(fnmatch.fnmatch(action.lower(), p.lower()) for p in self.not_actions)
-        return any(fnmatch.fnmatch(action.lower(), pattern.lower()) for pattern in self.actions)
+            return not any(wildcards.matches(action, p, ignore_case=True) for p in self.not_actions)
+        return any(wildcards.matches(action, p, ignore_case=True) for p in self.actions)
 
 
 # Principal and NotPrincipal belong in resource-based policies, never in a role's own.

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.iam.enforce import Call, _refusal
+from simulator.iam.enforce import Call, refusal
 from simulator.iam.evaluate import decide
 from simulator.iam.requests import Account, Requests
 from simulator.iam.stack import ACCOUNT, REGION, Principal
@@ -57,4 +57,4 @@ class Enforcer:
                 Call(self.principal.name, request.action, resources, decision.allowed)
             )
             if not decision.allowed:
-                raise _refusal(service, model.name, identity, request, decision)
+                raise refusal(service, model.name, identity, request, decision)
