@@ -236,10 +236,10 @@ def _show_volumes(volumes: list[dict[str, Any]], summary: str, out: TextIO) -> N
 
 
 def _show_execution(found: dict[str, Any], out: TextIO, heading: str = "") -> None:
-    status = found["status"]
     if found.get("gone"):
         out.write(f"{heading}: {found['arn']} (no longer kept by Step Functions)\n")
         return
+    status = found["status"]
     if heading:
         out.write(f"{heading}: {found['arn']}\n")
     else:

@@ -6,7 +6,9 @@ import io
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from operator_cli.cli import main
@@ -60,6 +62,11 @@ def test_start_and_status_speak_json_for_scripts() -> None:
         by_snapshot = vss_restore("status", snapshot, "--json", *where)
         latest = vss_restore("status", "--json", *where)
         consistent = verdict_tags(simulation, "last-night.D")[tags.RESULT_SNAPSHOT]
+        # 90 days on, Step Functions no longer keeps the execution the verdict names.
+        gone = arn.rsplit(":", 1)[0] + ":long-gone"
+        ec2: Any = boto3.client("ec2", region_name=simulation.world.region)
+        ec2.create_tags(Resources=[snapshot], Tags=[{"Key": tags.EXECUTION, "Value": gone}])
+        months_later = vss_restore("status", snapshot, *where)
 
     assert started.code == 0
     assert json.loads(started.out) == {
@@ -81,6 +88,9 @@ def test_start_and_status_speak_json_for_scripts() -> None:
     assert [v["drive"] for v in verdict["volumes"]] == ["D"]
     assert verdict["execution"]["arn"] == arn
     assert arn.rsplit(":", 1)[1] in [e["name"] for e in json.loads(latest.out)["executions"]]
+    assert months_later.code == 0, months_later.err
+    assert f"execution: {gone} (no longer kept by Step Functions)" in months_later.out
+    assert "volumes:   D:" in months_later.out  # the tags' summary
 
 
 def test_start_follow_json_prints_one_document_at_the_end() -> None:
