@@ -159,6 +159,21 @@ local-invoke: setup ## sam build, then sam local invoke every function with its 
 bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/README.md)
 	$(OFFLINE) $(BIN)/python -m bench --json bench/results.json
 
+# --- your account -----------------------------------------------------------------------
+
+# With the project's own pinned SAM CLI (.venv/bin/sam). The first deploy is guided (Region,
+# parameters, confirmation), and writes your answers into samconfig.toml for the next ones.
+STACK ?= vss-restore
+.PHONY: deploy destroy
+deploy: build ## Deploy to your account (guided the first time; README "Deploy")
+	@if grep -qE '^region *=' samconfig.toml; then $(BIN)/sam deploy --stack-name $(STACK); \
+	else $(BIN)/sam deploy --guided --stack-name $(STACK); fi
+
+# sam delete asks before deleting. Snapshots are never stack resources: the backups and the
+# consistent snapshots stay, with their verdict tags; the ledger table goes with the stack.
+destroy: setup ## Remove the stack (asks first); every snapshot stays
+	$(BIN)/sam delete --stack-name $(STACK)
+
 # --- the acceptance kit on a real account (#14) -----------------------------------------
 
 # Never part of `test` or CI: it creates billed resources. It prints its cost and time
