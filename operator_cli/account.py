@@ -103,7 +103,28 @@ class Account:
         client: CloudFormationClient = self._client("cloudformation")
         return client
 
+    @cached_property
+    def events(self) -> Any:
+        return self._client("events")
+
+    @cached_property
+    def sns(self) -> Any:
+        return self._client("sns")
+
+    @cached_property
+    def ssm(self) -> Any:
+        return self._client("ssm")
+
+    @cached_property
+    def iam(self) -> Any:
+        return self._client("iam")
+
     # -- the stack --------------------------------------------------------------------------
+    @property
+    def stack(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stack's outputs and parameters, by key (NoStack when it is not there)."""
+        return self._stack
+
     @cached_property
     def _stack(self) -> tuple[dict[str, str], dict[str, str]]:
         """The stack's outputs and parameters, by key."""

@@ -23,7 +23,7 @@ from operator_cli.account import (
     check_state_machine_arn,
     parse_vss_tag,
 )
-from operator_cli.commands import report, simulate, start, status
+from operator_cli.commands import doctor, report, simulate, start, status
 from operator_cli.errors import UNUSABLE, OperatorError, explain
 
 EXAMPLES = """examples:
@@ -31,9 +31,16 @@ EXAMPLES = """examples:
   vss-restore start snap-0123456789abcdef0 --follow              restore one snapshot now
   vss-restore status snap-0123456789abcdef0                      its verdict, volume by volume
   vss-restore report --since 7d --format html -o report.html     every verdict of the week
+  vss-restore doctor                                             is everything set up?
   vss-restore COMMAND --help                                     a command's options"""
 
-COMMANDS = {"start": start, "status": status, "report": report, "simulate": simulate}
+COMMANDS = {
+    "start": start,
+    "status": status,
+    "report": report,
+    "doctor": doctor,
+    "simulate": simulate,
+}
 # Options that say where to look, accepted before or after the command.
 _WHERE_OPTIONS = ("stack", "profile", "region", "state_machine", "vss_tag")
 

@@ -47,6 +47,7 @@ class Stack:
     schedules: list[DeployedSchedule] = field(default_factory=list)
     # logical ID -> the physical name IAM's ARNs use (table, topic, queue, machine, document)
     names: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # the template's Outputs, resolved
 
 
 def _code_zip() -> bytes:
@@ -156,13 +157,15 @@ def deploy(
         stack.state_machines[logical_id] = created_machine["stateMachineArn"]
         stack.definitions[logical_id] = definition
 
+    patterns: dict[str, Any] = {}
     for rule in template.rules:
         function = rule.target_kind == FUNCTION
+        patterns[rule.name] = resolver.resolve(rule.pattern)
         stack.rules.append(
             Rule.build(
                 rule.name,
                 rule.target if function else stack.state_machines[rule.target],
-                resolver.resolve(rule.pattern),
+                patterns[rule.name],
                 rule.input_path,
                 resolver.resolve(rule.constant_input),
                 invokes_function=function,
@@ -185,7 +188,45 @@ def deploy(
                 next_fire=schedule.next_after(now),
             )
         )
+    for key, output in (template.body.get("Outputs") or {}).items():
+        if "Condition" not in output or resolver.condition(output["Condition"]):
+            stack.outputs[key] = _text(resolver.resolve(output["Value"]))
+    _record(stack, patterns, region)
     return stack
+
+
+def _record(stack: Stack, patterns: Mapping[str, Any], region: str) -> None:
+    """What the operator's tools read of a deployment: the stack with its parameters and
+    outputs (in CloudFormation, whose moto cannot run SAM: a record of it with no resource),
+    and the rules that start restores (in EventBridge, targets included). The
+    simulator's rules only fire while EventBridge has them enabled."""
+    events: Any = boto3.client("events", region_name=region)
+    for rule in stack.rules:
+        if rule.invokes_function:
+            continue
+        events.put_rule(
+            Name=rule_name(rule.name),
+            EventPattern=json.dumps(patterns[rule.name]),
+            State="ENABLED",
+        )
+        events.put_targets(Rule=rule_name(rule.name), Targets=[{"Id": "1", "Arn": rule.target}])
+    record = {
+        "Parameters": {name: {"Type": "String"} for name in stack.parameters},
+        "Resources": {},
+        "Outputs": {key: {"Value": value} for key, value in stack.outputs.items() if value},
+    }
+    boto3.client("cloudformation", region_name=region).create_stack(
+        StackName=STACK_NAME,
+        TemplateBody=json.dumps(record),
+        Parameters=[
+            {"ParameterKey": name, "ParameterValue": value}
+            for name, value in stack.parameters.items()
+        ],
+    )
+
+
+def rule_name(logical_id: str) -> str:
+    return f"{STACK_NAME}-{logical_id}"
 
 
 def _lambda_runtime_environment(name: str, memory: int, region: str) -> dict[str, str]:
@@ -249,6 +290,16 @@ def _name_resource(
         attributes[(logical_id, "Name")] = name
     elif kind == "AWS::SSM::Document":
         refs[logical_id] = named("Name", default)
+    elif kind == "AWS::IAM::ManagedPolicy":
+        # Created in IAM, so that a role can attach it (the backed-up instances' roles do).
+        name = named("ManagedPolicyName", default)
+        document = resolver.resolve(properties["PolicyDocument"])
+        created = boto3.client("iam", region_name=region).create_policy(
+            PolicyName=name,
+            PolicyDocument=document if isinstance(document, str) else json.dumps(document),
+        )
+        refs[logical_id] = created["Policy"]["Arn"]
+        refs[f"{logical_id}#name"] = name
     elif kind == "AWS::SQS::Queue":
         name = named("QueueName", default)
         url = boto3.client("sqs", region_name=region).create_queue(QueueName=name)["QueueUrl"]

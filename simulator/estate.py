@@ -26,6 +26,13 @@ HELPER_TAG_VALUE = "true"
 # The managed policy the backed-up instances' role carries (template.yaml): the backup's
 # calls are judged against it.
 INSTANCE_POLICY = "BackupInstancePolicy"
+# Who the backup's calls are when the instance's role lacks BackupInstancePolicy: nobody
+# with a permission.
+WITHOUT_BACKUP_POLICY = "an instance role without BackupInstancePolicy"
+_EC2_TRUST = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",'
+    ' "Principal": {"Service": "ec2.amazonaws.com"}}]}'
+)
 FAR_FUTURE_SECONDS = 10 * 365 * 86400
 # moto runs instances from any image ID when it loads no images of its own.
 WINDOWS_SERVER_AMI = "ami-0c2b0d3fb02824d92"
@@ -56,15 +63,54 @@ class Estate:
         self._customer_key = ""
         # Each backup's summary as BackupDocument prints it: what it could not back up.
         self.backup_summaries: list[dict[str, Any]] = []
+        self.backup_policy_arn = ""  # the stack's BackupInstancePolicy, once deployed
 
     @contextlib.contextmanager
-    def _on_the_instance(self) -> Iterator[None]:
-        """The backup's calls are made with the instance's role (BackupInstancePolicy)."""
+    def _on_the_instance(self, instance_id: str) -> Iterator[None]:
+        """The backup's calls are made with the instance's role: BackupInstancePolicy's
+        statements when the role attaches the stack's policy, none (every call refused, as
+        EC2 refuses a role without it) when it does not."""
         if self.authorizer is None or INSTANCE_POLICY not in self.authorizer.principals:
             yield
             return
-        with self.authorizer.acting(INSTANCE_POLICY):
+        holds = self.backup_policy_arn in self.role_policies(instance_id)
+        with self.authorizer.acting(INSTANCE_POLICY if holds else WITHOUT_BACKUP_POLICY):
             yield
+
+    def role_policies(self, instance_id: str) -> set[str]:
+        """The managed policies the role of the instance's profile attaches (IAM's state)."""
+        found = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        profile = found[0]["Instances"][0].get("IamInstanceProfile", {}).get("Arn", "")
+        if not profile:
+            return set()
+        name = profile.rsplit("/", 1)[-1]
+        iam: Any = boto3.client("iam", region_name=self.world.region)
+        roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+        return {
+            policy["PolicyArn"]
+            for role in roles
+            for policy in iam.list_attached_role_policies(RoleName=role["RoleName"])[
+                "AttachedPolicies"
+            ]
+        }
+
+    def attach_backup_policy(self, policy_arn: str) -> None:
+        """The operator's set-up (README "The nightly backup"): each instance's role attaches
+        the stack's BackupInstancePolicyArn output (scenarios back up, or make ready-made
+        snapshots of, helpers too). A test detaches it to see a backup refused."""
+        self.backup_policy_arn = policy_arn
+        iam: Any = boto3.client("iam", region_name=self.world.region)
+        for alias in self.specs:
+            iam.attach_role_policy(RoleName=_role_name(alias), PolicyArn=policy_arn)
+
+    def _instance_profile(self, alias: str) -> str:
+        """The instance's own role and profile (its policies are attached after the deploy)."""
+        iam: Any = boto3.client("iam", region_name=self.world.region)
+        name = _role_name(alias)
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=_EC2_TRUST)
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        return name
 
     @property
     def backend(self) -> Any:
@@ -81,6 +127,9 @@ class Estate:
             MinCount=1,
             MaxCount=1,
             InstanceType="t3.large",
+            IamInstanceProfile={"Name": self._instance_profile(spec.alias)},
+            # What README asks of a backed-up instance, and what AWS's Windows AMIs launch with.
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             Placement={"AvailabilityZone": spec.availability_zone},
             TagSpecifications=[
                 {"ResourceType": "instance", "Tags": vss_tags.as_list(instance_tags)}
@@ -233,7 +282,7 @@ class Estate:
             {"instance": instance_alias, "backup": name, "ok": not problems, "problems": problems}
         )
         instance_id = self.aliases.instances[instance_alias]
-        with self._on_the_instance():
+        with self._on_the_instance(instance_id):
             # The script maps drive letters to EBS volumes (Get-EC2Volume by attachment).
             self.ec2.describe_volumes(
                 Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
@@ -275,7 +324,7 @@ class Estate:
             return
         logs: Any = boto3.client("logs", region_name=self.world.region)
         stream = f"{name}/{instance_id}/aws-runPowerShellScript/stdout"
-        with self._on_the_instance():
+        with self._on_the_instance(instance_id):
             logs.describe_log_groups(logGroupNamePrefix=self.backup_log_group)
             logs.describe_log_streams(
                 logGroupName=self.backup_log_group, logStreamNamePrefix=stream
@@ -346,7 +395,7 @@ class Estate:
         labels = {"Name": f"{instance_alias} {volume.alias}: {alias}", **extra_tags}
         snapshot_tags.update({k: v for k, v in labels.items() if k in snapshot_tags})
         labels = {k: v for k, v in labels.items() if k not in snapshot_tags}
-        with self._on_the_instance():
+        with self._on_the_instance(instance_id):
             snapshot_id: str = self.ec2.create_snapshot(
                 VolumeId=volume_id,
                 Description=f"VSS backup of {instance_id} {volume.device}",
@@ -454,3 +503,7 @@ class Estate:
         )["SnapshotId"]
         self.aliases.snapshots[spec.alias] = snapshot_id
         return snapshot_id
+
+
+def _role_name(alias: str) -> str:
+    return f"instance-{alias}"

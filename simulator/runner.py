@@ -31,12 +31,13 @@ from simulator import faults as faults_module
 from simulator import lambdas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
-from simulator.deploy import Stack, deploy
-from simulator.estate import Estate, VssMarker
-from simulator.events import DeployedSchedule
+from simulator.deploy import Stack, deploy, rule_name
+from simulator.estate import WITHOUT_BACKUP_POLICY, Estate, VssMarker
+from simulator.events import DeployedSchedule, Rule
 from simulator.faults import Faults, parse_fault
 from simulator.iam.enforce import Authorizer
 from simulator.iam.requests import Account
+from simulator.iam.stack import Principal
 from simulator.iam.stack import Stack as IamStack
 from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout, current_function
 from simulator.patching import Patches
@@ -116,6 +117,7 @@ class Simulation:
         self.stack = Stack()
         self.estate: Estate | None = None
         self.authorizer: Authorizer | None = None
+        self._events: Any = None  # EventBridge, as the operator sees it (rules' state)
         self._delivering = False
 
     # -- set up, tear down ----------------------------------------------------------------
@@ -218,6 +220,10 @@ class Simulation:
         assert self.estate is not None
         self.estate.authorizer = authorizer
         self.estate.backup_log_group = self.stack.names.get("BackupLogs", "")
+        # A backed-up instance whose role lacks the policy calls with no permission at all.
+        authorizer.principals[WITHOUT_BACKUP_POLICY] = Principal(WITHOUT_BACKUP_POLICY, (), (), ())
+        if self.stack.outputs.get("BackupInstancePolicyArn"):
+            self.estate.attach_backup_policy(self.stack.outputs["BackupInstancePolicyArn"])
         return authorizer
 
     def _authorize_task_invoke(self, function_arn: str) -> None:
@@ -482,9 +488,19 @@ class Simulation:
             found = self.ec2_client().describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
         return str(found[0].get("VolumeId", "vol-ffffffff")) if found else "vol-ffffffff"
 
+    def _enabled(self, rule: Rule) -> bool:
+        """A rule the operator disabled in EventBridge starts nothing (as in AWS)."""
+        if rule.invokes_function:
+            return True
+        if self._events is None:
+            self._events = boto3.client("events", region_name=self.world.region)
+        with self.faults.suspended():
+            state = self._events.describe_rule(Name=rule_name(rule.name))["State"]
+        return bool(state == "ENABLED")
+
     def _deliver(self, event: dict[str, Any]) -> None:
         self.events.delivered += 1
-        matched = [rule for rule in self.stack.rules if rule.matches(event)]
+        matched = [rule for rule in self.stack.rules if rule.matches(event) and self._enabled(rule)]
         what = _describe_event(event)
         if not matched:
             self.events.unmatched += 1

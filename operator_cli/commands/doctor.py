@@ -1,0 +1,48 @@
+"""`vss-restore doctor`: the pre-flight, per check OK or what to do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from operator_cli import doctor
+from operator_cli.account import Account
+from operator_cli.errors import NOT_VERIFIED, OK
+
+EXAMPLES = """examples:
+  vss-restore doctor                      every check of the stack vss-restore
+  vss-restore doctor --stack vss-prod     another stack
+  vss-restore doctor --json               the checks as JSON (exit 1 if any fails)"""
+
+
+def add(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "doctor",
+        parents=[common],
+        help="check the stack, the helpers and the backed-up instances before a restore needs them",
+        description="Reads the stack and the account (never changes them) and prints, per "
+        "check, OK or what to do: the stack's outputs, the workflow and its rules, who gets "
+        "the alerts, the helpers, and every backed-up instance (SSM Online, Windows, IMDSv2, "
+        "its role's backup policy, its last verification). Exit 0 when all pass, 1 otherwise.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+
+def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
+    found = doctor.checks(account)
+    passed = all(check.ok for check in found)
+    if args.json:
+        document = {"ok": passed, "checks": [check.as_dict() for check in found]}
+        out.write(json.dumps(document, indent=2) + "\n")
+        return OK if passed else NOT_VERIFIED
+    width = max(len(check.name) for check in found)
+    for check in found:
+        out.write(f"{'OK  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.found}\n")
+        if not check.ok and check.fix:
+            out.write(f"      {'':<{width}}  to do: {check.fix}\n")
+    failed = sum(not check.ok for check in found)
+    out.write("all checks passed\n" if passed else f"{failed} of {len(found)} checks failed\n")
+    return OK if passed else NOT_VERIFIED
