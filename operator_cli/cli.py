@@ -22,10 +22,16 @@ from operator_cli.account import (
     check_state_machine_arn,
     parse_vss_tag,
 )
-from operator_cli.commands import report, simulate, start, status
+from operator_cli.commands import recover, report, simulate, start, status
 from operator_cli.errors import UNUSABLE, OperatorError, explain
 
-COMMANDS = {"start": start, "status": status, "report": report, "simulate": simulate}
+COMMANDS = {
+    "start": start,
+    "status": status,
+    "report": report,
+    "recover": recover,
+    "simulate": simulate,
+}
 # Options that say where to look, accepted before or after the command.
 _WHERE_OPTIONS = ("stack", "profile", "region", "state_machine", "vss_tag")
 
