@@ -23,7 +23,7 @@ from operator_cli.account import (
     check_state_machine_arn,
     parse_vss_tag,
 )
-from operator_cli.commands import doctor, report, simulate, start, status
+from operator_cli.commands import doctor, recover, report, simulate, start, status
 from operator_cli.errors import UNUSABLE, OperatorError, explain
 
 EXAMPLES = """examples:
@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   vss-restore status snap-0123456789abcdef0                      its verdict, volume by volume
   vss-restore report --since 7d --format html -o report.html     every verdict of the week
   vss-restore doctor                                             is everything set up?
+  vss-restore recover --instance i-0123456789abcdef0 --drive D:  D: back from its backups
   vss-restore COMMAND --help                                     a command's options"""
 
 COMMANDS = {
@@ -39,6 +40,7 @@ COMMANDS = {
     "status": status,
     "report": report,
     "doctor": doctor,
+    "recover": recover,
     "simulate": simulate,
 }
 # Options that say where to look, accepted before or after the command.

@@ -241,8 +241,8 @@ def _verdicts(
     account: Account, instances: list[dict[str, Any]], settings: Settings, now: datetime
 ) -> dict[str, str]:
     """Per instance: its last verification as the hourly alarm judges it (26 h)."""
-    snapshots = [
-        s
+    snapshots: list[dict[str, Any]] = [
+        dict(s)
         for key, value in (
             (settings.vss_tag_key, settings.vss_tag_value),
             (tags.AWS_APP_CONSISTENT, "true"),

@@ -217,6 +217,9 @@ class VirtualClock:
         finally:
             self.close()
             with self._lock:
+                # The driver's block has ended: a later driver (an operator after the run)
+                # must not wait for it.
+                driver.state = "done"
                 self._by_thread.pop(threading.get_ident(), None)
                 self._driver = None
 

@@ -7,6 +7,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, Volume, VolumeAttachment
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
 from simulator.patching import Patches
@@ -80,6 +81,7 @@ def install(patches: Patches, world: World) -> None:
     patches.wrap(EBSBackend, "create_snapshots", functools.partial(_create_snapshots, world))
     patches.wrap(EBSBackend, "copy_snapshot", functools.partial(_copy_snapshot, world))
     patches.wrap(ElasticBlockStore, "create_volume", _idempotent_create_volume)
+    patches.wrap(InstanceBackend, "run_instances", functools.partial(_run_instances, world))
 
 
 Method = Callable[..., Any]
@@ -90,6 +92,13 @@ def _create_volume(world: World, original: Method) -> Method:
         backend: Any, size: Any, zone_name: str, snapshot_id: Any = None, *args: Any, **kwargs: Any
     ) -> Any:
         world.settle()
+        if zone_name in world.full_zones:
+            raise _error(
+                "InsufficientVolumeCapacity",
+                "There is not enough capacity to fulfill your EBS volume provision request. "
+                "You can try to provision a different volume type, EBS volume in a different "
+                "availability zone, or you can wait for additional capacity to become available.",
+            )
         if snapshot_id:
             state = world.snapshot_state(snapshot_id) if snapshot_id in world.snapshots else ""
             if state in {"pending", "error"}:
@@ -102,11 +111,41 @@ def _create_volume(world: World, original: Method) -> Method:
             # EBS: a volume restored from an encrypted snapshot keeps the snapshot's key unless
             # the request names another (moto would take the account's default key).
             volume.kms_key_id = source_key
+        key_state = _key_state(backend, volume.kms_key_id) if volume.encrypted else "Enabled"
         volume.create_time = world.clock.now()
         world.volume_created(volume.id, snapshot_id, int(volume.size))
+        if key_state not in ("Enabled", ""):
+            # EBS asks KMS for the volume's data key at creation (KMS Developer Guide, "How
+            # Amazon EBS uses KMS"); a disabled key takes part in no cryptographic operation
+            # ("Enabling and disabling keys"): the volume ends in `error` (how soon: check).
+            world.volumes[volume.id].failure = f"KMS key {volume.kms_key_id} is {key_state}"
         return volume
 
     return create_volume
+
+
+def _key_state(backend: Any, key_id: str | None) -> str:
+    """The KMS key's state as KMS has it ("" when the key is not one moto knows)."""
+    if not key_id:
+        return ""
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[backend.account_id][backend.region_name]
+    try:
+        return str(kms.describe_key(key_id).key_state)
+    except Exception:  # an alias or ARN moto does not resolve: no opinion
+        return ""
+
+
+def _run_instances(world: World, original: Method) -> Method:
+    """RunInstances makes and attaches the image's volumes itself: they come with the
+    instance, not through CreateVolume's and AttachVolume's waits."""
+
+    def run_instances(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with world.instantly():
+            return original(backend, *args, **kwargs)
+
+    return run_instances
 
 
 def _attach_volume(world: World, original: Method) -> Method:

@@ -270,6 +270,7 @@ class Simulation:
                 except AliasError as exc:
                     raise ScenarioError(f"step {index}: {exc}") from None
             self._wait_quiet("waiting for the executions to end")
+        self._delivering = False  # EventBridge stopped with the run; an operator restarts it
         return self.report()
 
     @contextmanager
@@ -286,6 +287,7 @@ class Simulation:
                 lambda: not self.clock.busy(besides=operator),
                 reason=f"the {name}'s executions to end",
             )
+        self._delivering = False
 
     def _say(self, text: str) -> None:
         offset = self.clock.elapsed()

@@ -125,6 +125,10 @@ class World:
         self.events: list[PendingEvent] = []
         # What CreateSnapshot's completion event says; CreateSnapshots sends its own event.
         self.snapshot_event_kind = "createSnapshot"
+        # Availability Zones where EBS has no capacity now: CreateVolume there fails with
+        # InsufficientVolumeCapacity (EC2 API Reference, "Error codes": "There is not enough
+        # capacity to fulfill your EBS volume provision request").
+        self.full_zones: set[str] = set()
         self._seq = itertools.count()
         self._instant = 0
 

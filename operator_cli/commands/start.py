@@ -37,6 +37,11 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         "--helper", metavar="INSTANCE", help="the Windows helper (tagged vss-restore:helper=true)"
     )
     parser.add_argument(
+        "--keep-volume",
+        action="store_true",
+        help="keep the restored volume (detached, in the helper's AZ) for a recovery",
+    )
+    parser.add_argument(
         "--follow",
         action="store_true",
         help="show each step until the verdict (exit 1 unless verified)",
@@ -63,6 +68,8 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     request: dict[str, Any] = {"snapshot_id": args.snapshot}
     if args.helper:
         request["helper_instance_id"] = args.helper
+    if args.keep_volume:
+        request["keep_volume"] = True
     started = account.sfn.start_execution(
         stateMachineArn=account.state_machine_arn,
         name=executions.execution_name(args.snapshot, datetime.now(UTC)),

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from unittest import mock
 
-from operator_cli import follow
+from operator_cli import follow, recovery
 from operator_cli.cli import main
 from simulator import Simulation
 
@@ -40,5 +40,9 @@ def operating(simulation: Simulation) -> Iterator[None]:
     CLI starts run while `--follow` sleeps between two looks, and its deadline is virtual."""
     clock = simulation.clock
     virtual_time = types.SimpleNamespace(sleep=clock.sleep, monotonic=clock.elapsed)
-    with simulation.operate(), mock.patch.object(follow, "time", virtual_time):
+    with (
+        simulation.operate(),
+        mock.patch.object(follow, "time", virtual_time),
+        mock.patch.object(recovery, "time", virtual_time),
+    ):
         yield
