@@ -11,6 +11,17 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 2.0
 $ProgressPreference = 'SilentlyContinue'
 
+# GetCommandInvocation keeps the first 24,000 characters of stdout (SSM API Reference,
+# StandardOutputContent): every line before the report counts, and the report must fit after them.
+$StdoutKept = 24000
+$written = 0
+function Write-Note([string[]]$Lines) {
+    foreach ($line in $Lines) {
+        $script:written += $line.Length + 2
+        Write-Output $line
+    }
+}
+
 function Format-ErrorText($ErrorRecord) {
     $text = [string]$ErrorRecord.Exception.Message
     if (-not $text) { $text = $ErrorRecord.Exception.GetType().FullName }
@@ -158,6 +169,38 @@ function Restore-DiskIdentity([int]$Number, [string]$Identity) {
     return $now
 }
 
+function Get-RevertListing([string[]]$Paths) {
+    # What `vssadmin query reverts /for=<volume>` (Windows Server) says of each volume, taken as
+    # opaque text: its words are localized and not documented. A revert in progress on a volume
+    # is listed for it; once it ends, the answer is again what it was before the revert began.
+    foreach ($path in $Paths) {
+        $global:LASTEXITCODE = $null
+        $lines = @(& { $ErrorActionPreference = 'Continue'; & vssadmin.exe query reverts ('/for=' + $path) 2>&1 } |
+            ForEach-Object { ([string]$_).Trim() } | Where-Object { $_ })
+        $code = $global:LASTEXITCODE
+        $global:LASTEXITCODE = $null
+        if ($null -eq $code) { throw 'vssadmin query reverts did not run' }
+        '{0}|{1}|{2}' -f $path, $code, ($lines -join ' / ')
+    }
+}
+
+function Wait-RevertEnd([string[]]$Paths, [string[]]$Before) {
+    # A revert may go on after DiskShadow returns (VSS QueryRevertStatus gives an IVssAsync, which
+    # Microsoft's sample waits on). Until VSS lists none for the disk's volumes, nothing else is
+    # done to the disk: no identity put back, no offline, no snapshot. Bounded: 60 minutes.
+    $clock = [Diagnostics.Stopwatch]::StartNew()
+    while ($true) {
+        $now = @(Get-RevertListing $Paths)
+        if (($now -join "`n") -ceq ($Before -join "`n")) { return [int]$clock.Elapsed.TotalSeconds }
+        if ($clock.Elapsed.TotalMinutes -ge 60) {
+            $script:reverting = $true
+            throw ('VSS still lists a revert on the volumes of disk {0} after 60 minutes ({1}); the disk is left online as it is, since VSS goes on reverting it' -f
+                $n, (($now | Select-Object -First 2) -join '; '))
+        }
+        Start-Sleep -Seconds 5
+    }
+}
+
 function Get-RequestedDisk {
     # Revert and Check act on the disk Inspect found. Before anything changes, refuse a disk that
     # is no longer that one, a system or boot disk, and an identity that could not be put back.
@@ -186,43 +229,111 @@ function Open-Disk($Disk, [bool]$ReadOnly) {
     if ($Disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
     if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
     $now = Get-OurDisk
-    Write-Output ('disk {0} online, read-only {1}; identity now {2}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now))
+    Write-Note ('disk {0} online, read-only {1}; identity now {2}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now))
 }
 
+# chkdsk's exit codes (Microsoft's chkdsk page): 0 no errors were found; 1 errors were found
+# and fixed; 2 disk cleanup was done, or not done because /f was not given; 3 the disk could
+# not be checked, or errors were found and not fixed because /f was not given.
+$ChkdskResults = @{ 0 = 'NoErrorsFound'; 1 = 'ErrorsFixed'; 2 = 'CleanupNeeded'; 3 = 'ErrorsFoundOrNotChecked' }
+
 function Invoke-VolumeScan($Volume) {
-    # Only ever -Scan (chkdsk /scan: online, read-only). -SpotFix and -OfflineScanAndFix repair,
-    # and a check changes nothing. A failed scan is this volume's finding, not the check's error.
+    # Repair-Volume -Scan first (the online chkdsk /scan). On a read-only disk Windows may refuse
+    # it (MSFT_Volume Repair: 43006, "cannot perform the requested operation when the drive is
+    # read only"); then chkdsk with no switch at all, its read-only mode, which reads the volume
+    # and writes nothing. -SpotFix, -OfflineScanAndFix and chkdsk /f /r /x /scan are never used:
+    # a check changes nothing. A volume neither can scan is ScanImpossible: not a finding of
+    # damage, and never a pass. Only NoErrorsFound passes.
+    $scanner = 'Repair-Volume'
+    $scanError = ''
     try {
         $result = (@(Repair-Volume -Path $Volume.volume_path -Scan) | ForEach-Object { [string]$_ }) -join ', '
         if (-not $result) { $result = '(no result)' }
     } catch {
-        $result = 'Error: ' + (Format-ErrorText $_)
+        $scanner = 'chkdsk'
+        $scanError = 'Repair-Volume: ' + (Format-ErrorText $_)
+        try {
+            $global:LASTEXITCODE = $null
+            $lines = @(& { $ErrorActionPreference = 'Continue'; & chkdsk.exe $Volume.volume_path 2>&1 } |
+                ForEach-Object { [string]$_ } | Where-Object { $_.Trim() })
+            $code = $global:LASTEXITCODE
+            $global:LASTEXITCODE = $null
+            if ($null -ne $code -and $ChkdskResults.ContainsKey([int]$code)) { $result = $ChkdskResults[[int]$code] }
+            else { $result = 'ScanImpossible' }
+            if ($result -cne 'NoErrorsFound') {
+                $scanError += ('; chkdsk exit code {0}: {1}' -f $code, (($lines | Select-Object -Last 3) -join ' / '))
+            }
+        } catch {
+            $result = 'ScanImpossible'
+            $scanError += '; chkdsk: ' + (Format-ErrorText $_)
+        }
     }
+    if ($scanError.Length -gt 400) { $scanError = $scanError.Substring(0, 400) }
     return [pscustomobject]@{
         number = [int]$Volume.number
         volume_path = $Volume.volume_path
         file_system = $Volume.file_system
+        scanner = $scanner
         scan_result = $result
+        scan_error = $scanError
         passed = ($result -ceq 'NoErrorsFound')
     }
 }
 
+# Who may change the validation script: SYSTEM, Administrators and TrustedInstaller. Anyone else
+# who can write it, or replace it through its folder, would have it run here as SYSTEM.
+$TrustedSids = @('S-1-5-18', 'S-1-5-32-544', 'S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464')
+# On the script and its folder: any write, delete or change of permissions or owner (GENERIC_ALL
+# and GENERIC_WRITE included); on the folders above: what lets one delete, rename or re-permit
+# the folder below (creating an entry in C:\ does not replace anything under it).
+$FileWriteRights = [int64](0x10000000 -bor 0x40000000 -bor 0x2 -bor 0x4 -bor 0x10 -bor 0x100 -bor 0x10000 -bor 0x40 -bor 0x40000 -bor 0x80000)
+$AncestorWriteRights = [int64](0x10000000 -bor 0x10000 -bor 0x40 -bor 0x40000 -bor 0x80000)
+
+function Get-ForeignWriter([string]$Path, [int64]$Rights) {
+    # Allow entries that apply to this item itself (inherit-only ones apply to what is below it,
+    # where they show again); deny entries are ignored, which can only make this stricter.
+    $acl = Get-Acl -LiteralPath $Path
+    $owner = (New-Object Security.Principal.NTAccount($acl.Owner)).Translate([Security.Principal.SecurityIdentifier]).Value
+    if ($TrustedSids -notcontains $owner) { '{0} is owned by {1}' -f $Path, $acl.Owner }
+    foreach ($rule in $acl.GetAccessRules($true, $true, [Security.Principal.SecurityIdentifier])) {
+        if ($rule.AccessControlType -ne [Security.AccessControl.AccessControlType]::Allow) { continue }
+        if (($rule.PropagationFlags -band [Security.AccessControl.PropagationFlags]::InheritOnly) -ne 0) { continue }
+        if (([int64]$rule.FileSystemRights -band $Rights) -eq 0) { continue }
+        $sid = [string]$rule.IdentityReference.Value
+        if ($TrustedSids -notcontains $sid) { '{0} may be written by {1} ({2})' -f $Path, $sid, $rule.FileSystemRights }
+    }
+}
+
+function Assert-TrustedScript([string]$Path) {
+    # Refused before the disk is touched: the script, its folder and every folder above it.
+    $item = Get-Item -LiteralPath $Path -Force
+    $found = @(Get-ForeignWriter $item.FullName $FileWriteRights)
+    $found += @(Get-ForeignWriter $item.DirectoryName $FileWriteRights)
+    for ($folder = $item.Directory.Parent; $null -ne $folder; $folder = $folder.Parent) {
+        $found += @(Get-ForeignWriter $folder.FullName $AncestorWriteRights)
+    }
+    if ($found.Count -gt 0) {
+        throw ('validation script {0} could be changed by non-administrators: {1}; refused, nothing done' -f
+            $Path, (($found | Select-Object -First 3) -join '; '))
+    }
+}
+
 function Invoke-ValidationScript([string]$Path, [string[]]$VolumePath) {
-    # The operator's script runs in a child scope (never dot-sourced into ours, where it could
-    # overwrite what finally needs) under PowerShell's defaults, all its output captured. Its exit
-    # code is data for the report and never becomes ours: 3010 would reboot the helper. A throw
-    # counts as exit code 1, its message the last line of output.
+    # The operator's script runs in a child powershell.exe -File, as the SSM agent runs ours:
+    # whatever it does to its own process ([Environment]::Exit(3010), exit 3010, its preference
+    # variables) ends there. Its exit code is data for the report and never becomes ours: 3010
+    # would make the SSM agent reboot the helper. -File passes arguments as literal strings, so
+    # the volume paths come as one string, separated by commas. A script that throws exits 1.
+    $exe = Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe'
     $lines = New-Object System.Collections.Generic.List[string]
     $global:LASTEXITCODE = $null
     try {
         & {
             $ErrorActionPreference = 'Continue'
-            Set-StrictMode -Off
-            & $Path -VolumePath $VolumePath *>&1
+            & $exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $Path -VolumePath ($VolumePath -join ',') *>&1
         } | Out-String -Stream -Width 240 | ForEach-Object { $lines.Add($_) }
-        # Set by its exit N or the last program it ran; neither: it succeeded.
         $code = $global:LASTEXITCODE
-        if ($null -eq $code) { $code = 0 }
+        if ($null -eq $code) { throw ('{0} did not run' -f $exe) }
         $code = [int]$code
     } catch {
         $code = 1
@@ -254,6 +365,7 @@ $UniqueId = ''  # the disk, once found: its number may be given to another disk 
 $Serial = ''
 $identity = ''  # the identity to put back: as found (Inspect) or as told (Revert, Check)
 $touched = $false  # set just before the first change: from then on, finally puts the disk back
+$reverting = $false  # VSS still reverts the disk: finally leaves it as it is
 $scriptFile = $null
 # The SSM agent runs up to 5 commands at once: one action at a time on this helper, whatever
 # restore sent it. Another process's mutex left abandoned (its command cancelled) is ours.
@@ -333,6 +445,8 @@ try {
                     $path, $n, $owners)
             }
         }
+        # What VSS says of the volumes' reverts before ours: the answer to wait for after it.
+        $idle = @(Get-RevertListing $paths)
         $scriptFile = [IO.Path]::GetTempFileName()
         # The context first, as Microsoft's revert sample sets it (the backup made persistent
         # shadow copies; a session starts in the default context). The closing exit keeps
@@ -342,7 +456,9 @@ try {
         # code is not trusted either: the shadow copies left over tell what happened.
         $output = @(& { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s $scriptFile 2>&1 } |
             ForEach-Object { [string]$_ })
-        Write-Output ($output | Select-Object -Last 40)
+        Write-Note ($output | Select-Object -Last 40)
+        $waited = Wait-RevertEnd $paths $idle
+        Write-Note ('VSS lists no revert on the volumes of disk {0} ({1} s after DiskShadow returned)' -f $n, $waited)
         # A successful revert consumes its shadow copy.
         $left = @(Get-CimInstance -ClassName Win32_ShadowCopy | ForEach-Object { [string]$_.ID })
         $report.reverted = @($ids | Where-Object { $left -notcontains $_ })
@@ -359,6 +475,7 @@ try {
         if ($ValidationScript -and -not (Test-Path -LiteralPath $ValidationScript -PathType Leaf)) {
             throw ('validation script {0} not found on this instance; nothing done' -f $ValidationScript)
         }
+        if ($ValidationScript) { Assert-TrustedScript $ValidationScript }
         $touched = $true
         Open-Disk $disk $true
         if (-not (Get-OurDisk).IsReadOnly) { throw ('disk {0} is not read-only once online; nothing scanned' -f $n) }
@@ -366,13 +483,13 @@ try {
         foreach ($volume in $scanned) {
             $clock = [Diagnostics.Stopwatch]::StartNew()
             $scan = Invoke-VolumeScan $volume
-            Write-Output ('{0} {1}: {2} ({3:0} s)' -f $scan.volume_path, $scan.file_system, $scan.scan_result, $clock.Elapsed.TotalSeconds)
+            Write-Note ('{0} {1}: {2} ({3:0} s)' -f $scan.volume_path, $scan.file_system, $scan.scan_result, $clock.Elapsed.TotalSeconds)
             $report.volumes += $scan
         }
         if ($ValidationScript) {
             $clock = [Diagnostics.Stopwatch]::StartNew()
             $report.validation = Invoke-ValidationScript $ValidationScript @($scanned | ForEach-Object { $_.volume_path })
-            Write-Output ('{0}: exit code {1} ({2:0} s)' -f $ValidationScript, $report.validation.exit_code, $clock.Elapsed.TotalSeconds)
+            Write-Note ('{0}: exit code {1} ({2:0} s)' -f $ValidationScript, $report.validation.exit_code, $clock.Elapsed.TotalSeconds)
         }
         # What the check found is in passed; ok (set below) only says that it ran.
         $failed = @($report.volumes | Where-Object { -not $_.passed })
@@ -386,7 +503,9 @@ try {
 } finally {
     # One try per step, so that a failing step does not keep the disk from going offline.
     # Each step acts on the disk by its UniqueId, and only while its serial is still ours.
-    if ($touched) {
+    # A disk VSS still reverts is left as it is (its error says so): taking it offline under a
+    # revert is nowhere documented.
+    if ($touched -and -not $reverting) {
         try { $restored = Restore-DiskIdentity $n $identity } catch { Add-ReportError $_; $restored = '' }
         if ($Action -ne 'Inspect') { $report.identity_restored = $restored }
         if ($Action -ne 'Revert') {
@@ -413,7 +532,23 @@ try {
 }
 
 $report.ok = ($null -eq $report.error)
-Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)
+$json = ConvertTo-Json -InputObject $report -Compress -Depth 8
+if ($written + $json.Length + 2 -gt $StdoutKept) {
+    # Cut, it would be no report at all: say so in one that fits, its lists left out (what a Revert
+    # reverted stays: it cannot be undone).
+    $listed = 0
+    foreach ($name in @('partitions', 'shadow_copies', 'volumes')) {
+        if ($report.Contains($name)) { $listed += @($report[$name]).Count; $report[$name] = @() }
+    }
+    $text = ('the report ({0:N0} characters, {1} listed items) would not fit in the {2:N0} characters of stdout SSM keeps, after {3:N0} written before it' -f
+        $json.Length, $listed, $StdoutKept, $written)
+    if ($report.error) { $text = $report.error + '; then: ' + $text }
+    $report.error = $text
+    $report.ok = $false
+    if ($report.Contains('passed')) { $report.passed = $false }
+    $json = ConvertTo-Json -InputObject $report -Compress -Depth 8
+}
+Write-Output $json
 # Never a child tool's exit code: 3010 would make the SSM agent reboot the instance.
 if ($report.ok) { exit 0 }
 exit 1

@@ -703,6 +703,7 @@ class Simulation:
             ledger, locks_held, claims_running = read_ledger(self)
         executions = [e.result for e in self.executions if e.result is not None]
         calls = self.authorizer.calls if self.authorizer is not None else []
+        alias_of = {i: alias for alias, i in self.aliases.instances.items()}
         report = Report(
             scenario=self.scenario.name,
             virtual_seconds=self.clock.elapsed(),
@@ -730,6 +731,16 @@ class Simulation:
             backups=list(self.estate.backup_summaries) if self.estate else [],
             calls_allowed=sum(c.allowed for c in calls),
             calls_refused=[str(c) for c in calls if not c.allowed],
+            reboots=[
+                f"{alias_of.get(i, i)}: {why}"
+                for i, host in self.world.hosts.items()
+                for why in host.reboots
+            ],
+            boot_hazards=[
+                f"{alias_of.get(i, i)}: {hazard}"
+                for i, host in self.world.hosts.items()
+                for hazard in host.boot_hazards
+            ],
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:

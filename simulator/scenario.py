@@ -53,6 +53,7 @@ class InstanceSpec:
     volumes: tuple[VolumeSpec, ...]
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     launched_before: float = 0.0  # seconds before the run's start (EC2's LaunchTime)
+    read_only_scan: str = "refused"  # Repair-Volume -Scan on a read-only disk (WindowsHost)
 
     def volume(self, alias: str) -> VolumeSpec:
         for volume in self.volumes:
@@ -235,9 +236,14 @@ def _instance(alias: str, spec: Mapping[str, Any], region: str) -> InstanceSpec:
         tags=dict(spec.get("tags") or {}),
         volumes=volumes,
         validation_scripts={
-            path: ValidationScript(int(script.get("exit_code", 0)), str(script.get("output", "")))
+            path: ValidationScript(
+                int(script.get("exit_code", 0)),
+                str(script.get("output", "")),
+                tuple(script.get("writable_by", ())),
+            )
             for path, script in (spec.get("validation_scripts") or {}).items()
         },
+        read_only_scan=str(spec.get("read_only_scan", "refused")),
         launched_before=float(spec.get("launched_before", 0)),
     )
 

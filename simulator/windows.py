@@ -51,6 +51,40 @@ class ValidationScript:
 
     exit_code: int = 0
     output: str = ""
+    # Who besides SYSTEM and Administrators may change it (its ACL), e.g. "BUILTIN\\Users".
+    writable_by: tuple[str, ...] = ()
+
+
+# Folders Windows lets every local user write in, as installed (a minimal ACL model): a script
+# there, or under them, is one any user could change (Windows Server defaults; "Check" on a real
+# instance with `icacls`, README). C:\ProgramData: BUILTIN\Users may create files and folders.
+USER_WRITABLE_FOLDERS = {
+    "c:\\users\\public": "BUILTIN\\Users",
+    "c:\\windows\\temp": "BUILTIN\\Users",
+    "c:\\programdata": "BUILTIN\\Users",
+}
+# MSFT_Volume Repair's return value 43006 (Microsoft: MSFT_Volume Repair method), as
+# Repair-Volume throws it: whether -Scan on a read-only disk always gets it is unconfirmed,
+# and the simulated Windows always refuses (the stricter guess).
+READ_ONLY_REFUSAL = (
+    "Repair-Volume: The requested operation cannot be performed when the drive is read only. "
+    "(MSFT_Volume Repair 43006)"
+)
+# chkdsk with no switch (its read-only mode): exit code 0 no errors, 3 errors found and not
+# fixed (or the disk could not be checked), as Microsoft's chkdsk page lists them.
+CHKDSK_RESULTS = {
+    0: "NoErrorsFound",
+    1: "ErrorsFixed",
+    2: "CleanupNeeded",
+    3: "ErrorsFoundOrNotChecked",
+}
+SCAN_IMPOSSIBLE = "ScanImpossible"
+# The disk tool waits for VSS to list no revert on the disk's volumes, looking every 5 s for up
+# to 60 minutes (documents/disk-tool.ps1, Wait-RevertEnd).
+REVERT_POLL_SECONDS = 5
+REVERT_WAIT_LIMIT = 3600
+# GetCommandInvocation keeps this much of stdout; the script counts each line and its CRLF.
+STDOUT_KEPT = 24_000
 
 
 @dataclass
@@ -69,6 +103,12 @@ class WindowsHost:
     # Processes on the machine watching Win32_ShadowCopy: each hears of every shadow copy
     # made of one of its volumes (volume ID, shadow copy) as soon as it exists.
     shadow_copy_watchers: list[Callable[[str, ShadowCopy], None]] = field(default_factory=list)
+    # "refused": Repair-Volume -Scan fails on a read-only disk (43006); "allowed": it scans.
+    read_only_scan: str = "refused"
+    # Each reboot of the machine and why (an SSM command that exited 3010, a scenario step).
+    reboots: list[str] = field(default_factory=list)
+    # Reboots during which an attached disk carried the boot disk's signature/GUID.
+    boot_hazards: list[str] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
@@ -138,9 +178,41 @@ class WindowsHost:
         disk.online = True
         return original
 
+    def reboot(self, why: str) -> None:
+        """The machine restarts. The BCD names the boot disk, and MountedDevices each drive
+        letter, by MBR signature or GPT GUID (FIELD-NOTES section 9): an attached disk that
+        carries the boot disk's identity then may be the one booted from. Recorded, never
+        resolved in our favour."""
+        self.reboots.append(why)
+        boot = next((d for d in self.disks.values() if d.is_boot), None)
+        if boot is None:
+            return
+        identity = self.contents(boot.volume_id).identity
+        for disk in self.disks.values():
+            if disk is not boot and self.contents(disk.volume_id).identity == identity:
+                self.boot_hazards.append(
+                    f"{why}: disk {disk.number} ({disk.volume_id}) carries the boot disk's "
+                    f"identity {identity}; the boot manager may start from it"
+                )
+
     def validation_script(self, path: str) -> ValidationScript | None:
         wanted = path.lower()
         return next((s for p, s in self.validation_scripts.items() if p.lower() == wanted), None)
+
+    def foreign_writers(self, path: str) -> list[str]:
+        """Who besides SYSTEM and Administrators could change the script at `path`: its own
+        ACL, or a folder on its way that every user may write in."""
+        script = self.validation_script(path)
+        found = [
+            f"{path} may be written by {who}" for who in (script.writable_by if script else ())
+        ]
+        folder = path.lower().rsplit("\\", 1)[0]
+        found += [
+            f"{prefix} may be written by {who}"
+            for prefix, who in USER_WRITABLE_FOLDERS.items()
+            if folder == prefix or folder.startswith(prefix + "\\")
+        ]
+        return found
 
     def visible_shadow_copies(self) -> list[tuple[Disk, ShadowCopy]]:
         """VSS sees the shadow copies of mounted volumes only, i.e. those on online disks."""
@@ -178,6 +250,8 @@ class ToolRun:
     forced_scan_result: str = ""
     # A line printed after the report (a fault: something wrote to stdout after it).
     trailing_output: str = ""
+    # How long VSS goes on reverting after DiskShadow returns (a fault: an asynchronous revert).
+    revert_lingers: float = 0.0
     finished_report: dict[str, Any] | None = None
     transcript: list[str] = field(default_factory=list)
     _disk: Disk | None = None
@@ -206,7 +280,7 @@ class ToolRun:
             if forced_error:
                 raise ToolFailure(forced_error)
             if self.action == "Inspect":
-                self.finished_report = self._inspect()
+                self.finished_report = self._fitted(self._inspect())
                 return False
             if self.action == "Revert":
                 self._begin_revert()
@@ -227,7 +301,39 @@ class ToolRun:
                 )
             except ToolFailure as failure:
                 self.finished_report = self._failed(str(failure))
+            self.finished_report = self._fitted(self.finished_report)
         return self.finished_report
+
+    def revert_wait_seconds(self) -> float:
+        """How long the Revert polls `vssadmin query reverts` after DiskShadow returns."""
+        if self.revert_lingers <= 0:
+            return 0.0
+        polls = -(-self.revert_lingers // REVERT_POLL_SECONDS)
+        return min(polls * REVERT_POLL_SECONDS, REVERT_WAIT_LIMIT)
+
+    def _fitted(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The script's last step: a report that would not fit after what it wrote is replaced
+        by a failed one that says so, its lists left out (what a Revert reverted stays)."""
+        written = sum(len(line) + 2 for line in self.transcript)
+        text = json.dumps(report, separators=(",", ":"))
+        if written + len(text) + 2 <= STDOUT_KEPT:
+            return report
+        fitted = dict(report)
+        listed = 0
+        for name in ("partitions", "shadow_copies", "volumes"):
+            if name in fitted:
+                listed += len(fitted[name])
+                fitted[name] = []
+        error = (
+            f"the report ({len(text):,} characters, {listed} listed items) would not fit in "
+            f"the {STDOUT_KEPT:,} characters of stdout SSM keeps, after {written:,} written "
+            "before it"
+        )
+        fitted["error"] = f"{report['error']}; then: {error}" if report["error"] else error
+        fitted["ok"] = False
+        if "passed" in fitted:
+            fitted["passed"] = False
+        return fitted
 
     @property
     def stdout(self) -> str:
@@ -495,6 +601,19 @@ class ToolRun:
             reverted.append(shadow.id)
             self._reverted = tuple(reverted)
             self.transcript.append(f"The shadow copy {shadow.id} was reverted.")
+        if self.revert_lingers > REVERT_WAIT_LIMIT:
+            # VSS goes on reverting: the script leaves the disk as it is (no identity put
+            # back, no offline) and says so.
+            self._touched = False
+            raise ToolFailure(
+                f"VSS still lists a revert on the volumes of disk {disk.number} after 60 "
+                "minutes; the disk is left online as it is, since VSS goes on reverting it"
+            )
+        if self.revert_lingers > 0:
+            self.transcript.append(
+                f"VSS lists no revert on the volumes of disk {disk.number} "
+                f"({self.revert_wait_seconds():.0f} s after DiskShadow returned)"
+            )
         restored = self._put_back()
         report = self._common(True, None)
         report.update(reverted=reverted, identity_restored=restored, offline=not disk.online)
@@ -507,6 +626,12 @@ class ToolRun:
             raise ToolFailure(
                 f"validation script {script} not found on this instance; nothing done"
             )
+        writers = self.host.foreign_writers(script) if script else []
+        if writers:
+            raise ToolFailure(
+                f"validation script {script} could be changed by non-administrators: "
+                f"{'; '.join(writers[:3])}; refused, nothing done"
+            )
         self._open(disk, read_only=True)
 
     def _end_check(self) -> dict[str, Any]:
@@ -516,16 +641,19 @@ class ToolRun:
         for partition in content.partitions:
             if partition.file_system.upper() not in SCANNED_FILE_SYSTEMS:
                 continue
-            result = NO_ERRORS_FOUND if partition.consistent else HALF_DONE_WRITES
+            found = NO_ERRORS_FOUND if partition.consistent else HALF_DONE_WRITES
             if self.forced_scan_result and not volumes:
-                result = self.forced_scan_result
+                found = self.forced_scan_result
+            scanner, result, error = self._scan(disk, found)
             path = self.host.volume_path(disk, partition.number)
             volumes.append(
                 {
                     "number": partition.number,
                     "volume_path": path,
                     "file_system": partition.file_system,
+                    "scanner": scanner,
                     "scan_result": result,
+                    "scan_error": error,
                     "passed": result == NO_ERRORS_FOUND,
                 }
             )
@@ -543,6 +671,25 @@ class ToolRun:
             offline=not disk.online,
         )
         return report
+
+    def _scan(self, disk: Disk, found: str) -> tuple[str, str, str]:
+        """(scanner, result, error) of Invoke-VolumeScan for a volume where a scan finds
+        `found` (a Repair-Volume result, or ScanImpossible: no scanner can run)."""
+        if found == SCAN_IMPOSSIBLE:
+            return (
+                "chkdsk",
+                SCAN_IMPOSSIBLE,
+                "Repair-Volume: Access is denied. (HRESULT 0x80070005); chkdsk: Cannot open "
+                "volume for direct access.",
+            )
+        if not (disk.read_only and self.host.read_only_scan == "refused"):
+            return "Repair-Volume", found, ""
+        code = 0 if found == NO_ERRORS_FOUND else 3
+        result = CHKDSK_RESULTS[code]
+        error = READ_ONLY_REFUSAL
+        if code:
+            error += f"; chkdsk exit code {code}: Windows has found problems with the file system."
+        return "chkdsk", result, error
 
     def _validate(self) -> dict[str, Any] | None:
         """`& $ValidationScript -VolumePath <paths>`: its exit code is data, never ours."""

@@ -13,7 +13,7 @@ from simulator.windows import (
     serial_matches,
     serial_number,
 )
-from vss_restore.logic.disk_tool import parse_report
+from vss_restore.logic.disk_tool import check_findings, parse_report
 
 NOW = datetime(2026, 11, 25, 0, 0, 5, tzinfo=UTC)
 HELPER_C = "vol-0aaaaaaaaaaaaaaa1"
@@ -258,11 +258,14 @@ def test_a_check_of_a_volume_never_reverted_finds_half_done_writes(helper: Windo
     assert run.exit_code == 0  # the check ran; what it found is in `passed`
     assert (report["ok"], report["passed"]) == (True, False)
     (volume,) = report["volumes"]
-    assert (volume["file_system"], volume["scan_result"], volume["passed"]) == (
+    # Windows refuses Repair-Volume -Scan on the read-only disk: chkdsk, read-only, finds it.
+    assert (volume["file_system"], volume["scanner"], volume["scan_result"], volume["passed"]) == (
         "NTFS",
-        "SpotFixNeeded",
+        "chkdsk",
+        "ErrorsFoundOrNotChecked",
         False,
     )
+    assert "43006" in volume["scan_error"]
     assert report["validation"] is None
     assert (report["identity_restored"], report["offline"]) == (GUID, True)
     assert helper.disks[1].read_only
@@ -282,6 +285,7 @@ def test_a_check_after_the_right_revert_finds_no_errors_and_changes_nothing(
 
 
 def test_a_forced_scan_result_hits_the_first_volume(helper: WindowsHost) -> None:
+    helper.read_only_scan = "allowed"
     _revert(helper, BACKUP_SHADOW)
     run = ToolRun(
         helper,
@@ -405,3 +409,158 @@ def test_a_disk_number_reused_after_a_forced_detach_is_never_changed(
     assert helper.changes == changes_before  # the old script changed nothing after the detach
     assert {volume for volume, _ in helper.changes} == {RESTORED}
     assert (newcomer.online, newcomer.read_only, contents[following].identity) == state
+
+
+# -- issue #14: read-only scan, validation script, asynchronous revert, report size ----------
+
+
+def test_where_windows_allows_a_read_only_scan_repair_volume_gives_its_finding(
+    helper: WindowsHost,
+) -> None:
+    helper.read_only_scan = "allowed"
+    (volume,) = parse_report(_check(helper).stdout, "Check", RESTORED)["volumes"]
+    assert (volume["scanner"], volume["scan_result"], volume["scan_error"]) == (
+        "Repair-Volume",
+        "SpotFixNeeded",
+        "",
+    )
+
+
+def test_a_volume_no_scanner_can_read_is_scan_impossible_not_damage(helper: WindowsHost) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    run = ToolRun(
+        helper,
+        {"Action": "Check", "VolumeId": RESTORED, "DiskNumber": "1", "DiskIdentity": GUID},
+        forced_scan_result="ScanImpossible",
+    )
+    assert run.start()
+    report = parse_report(run.stdout, "Check", RESTORED)
+    (volume,) = report["volumes"]
+    assert (volume["scan_result"], volume["passed"], report["passed"]) == (
+        "ScanImpossible",
+        False,
+        False,
+    )
+    assert "could not be scanned, no finding either way" in check_findings(report)
+
+
+@pytest.mark.parametrize(
+    ("path", "writable_by", "who"),
+    [
+        (
+            "C:\\Users\\Public\\validate.ps1",
+            (),
+            "c:\\users\\public may be written by BUILTIN\\Users",
+        ),
+        ("C:\\Windows\\Temp\\v\\validate.ps1", (), "c:\\windows\\temp may be written by"),
+        ("C:\\vss-restore\\validate.ps1", ("Everyone",), "validate.ps1 may be written by Everyone"),
+    ],
+)
+def test_a_validation_script_non_administrators_could_change_is_refused_before_the_disk_is_touched(
+    helper: WindowsHost,
+    contents: dict[str, DiskContent],
+    path: str,
+    writable_by: tuple[str, ...],
+    who: str,
+) -> None:
+    helper.validation_scripts = {path: ValidationScript(0, "ok", writable_by)}
+    before = contents[RESTORED].clone()
+    run = _check(helper, script=path)
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert run.exit_code == 1
+    assert "could be changed by non-administrators" in report["error"]
+    assert who in report["error"]
+    assert "refused, nothing done" in report["error"]
+    assert (report["volumes"], report["passed"]) == ([], False)
+    assert helper.changes == []  # the disk was never touched
+    assert contents[RESTORED] == before
+
+
+def test_a_validation_script_exiting_3010_is_a_failed_check_and_no_reboot(
+    helper: WindowsHost,
+) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    helper.validation_scripts = {"C:\\vss-restore\\validate.ps1": ValidationScript(3010, "")}
+    run = _check(helper, script="C:\\vss-restore\\validate.ps1")
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert run.exit_code == 0  # a child powershell.exe's exit code is data, never the tool's
+    assert report["validation"]["exit_code"] == 3010
+    assert (report["ok"], report["passed"]) == (True, False)
+    assert helper.reboots == []
+
+
+def test_an_asynchronous_revert_is_waited_for_before_the_disk_is_put_back(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    run = ToolRun(
+        helper,
+        {
+            "Action": "Revert",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": BACKUP_SHADOW,
+            "DiskIdentity": GUID,
+        },
+        revert_lingers=42,
+    )
+    assert run.start()
+    assert run.revert_wait_seconds() == 45  # polled every 5 s until VSS lists none
+    report = parse_report(run.stdout, "Revert", RESTORED)
+    assert (report["ok"], report["offline"]) == (True, True)
+    assert "VSS lists no revert on the volumes of disk 1 (45 s" in run.stdout
+    assert contents[RESTORED].consistent
+
+
+def test_a_revert_vss_still_runs_after_an_hour_fails_and_leaves_the_disk_alone(
+    helper: WindowsHost,
+) -> None:
+    run = ToolRun(
+        helper,
+        {
+            "Action": "Revert",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": BACKUP_SHADOW,
+            "DiskIdentity": GUID,
+        },
+        revert_lingers=4000,
+    )
+    assert run.start()
+    assert run.revert_wait_seconds() == 3600  # bounded
+    changes = len(helper.changes)
+    report = parse_report(run.stdout, "Revert", RESTORED)
+    assert report["ok"] is False
+    assert "still lists a revert" in report["error"]
+    # Reverted, then neither put back nor taken offline under a running revert.
+    assert helper.changes[changes:] == [(RESTORED, f"reverted {BACKUP_SHADOW}")]
+    assert helper.disks[1].online
+
+
+def test_a_report_that_would_not_fit_in_ssms_stdout_is_a_clear_failure(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    (data,) = [p for p in contents[RESTORED].partitions if p.holds_data]
+    contents[RESTORED].shadow_copies += [
+        ShadowCopy(f"{{6f1e0e7a-2222-4c5d-9e8f-{n:012x}}}", "{0}", data.number, NOW)
+        for n in range(120)
+    ]
+    run = _run(helper, Action="Inspect", VolumeId=RESTORED)
+    assert len(run.stdout) < 24_000
+    report = parse_report(run.stdout, "Inspect", RESTORED)
+    assert report["ok"] is False
+    assert "would not fit in the 24,000 characters of stdout SSM keeps" in report["error"]
+    assert "122 listed items" in report["error"] or "123 listed items" in report["error"]
+    assert (helper.disks[1].online, contents[RESTORED].identity) == (False, GUID)
+
+
+def test_a_reboot_with_a_clone_of_the_boot_disk_attached_is_recorded_as_a_hazard(
+    contents: dict[str, DiskContent],
+) -> None:
+    contents["vol-0ddddddddddddddd4"] = contents[HELPER_C].clone()
+    host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
+    host.add_disk(HELPER_C, own=True, system=True)
+    host.add_disk("vol-0ddddddddddddddd4")
+    host.reboot("test")
+    assert host.reboots == ["test"]
+    (hazard,) = host.boot_hazards
+    assert "disk 1 (vol-0ddddddddddddddd4) carries the boot disk's identity" in hazard

@@ -218,7 +218,8 @@ def test_a_missing_validation_script_fails_the_check_naming_it(
 
 
 def test_a_crash_copy_passed_off_as_aws_vss_fails_its_scan(failing: Run) -> None:
-    result = _failed(failing, "fake.D", "CheckFailed", "SpotFixNeeded")
+    # Repair-Volume refused on the read-only disk: read-only chkdsk finds the half-done writes.
+    result = _failed(failing, "fake.D", "CheckFailed", "chkdsk (read-only) ErrorsFoundOrNotChecked")
     assert failing.actions("fake.D") == ["Inspect", "Check"]
     assert result.content_consistent is False
 

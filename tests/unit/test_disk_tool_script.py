@@ -106,7 +106,8 @@ $VolumeId = '{{ VolumeId }}'
 $ErrorActionPreference = 'Stop'
 function Invoke-ValidationScript([string]$Path) {
     $global:LASTEXITCODE = $null
-    & { $ErrorActionPreference = 'Continue'; & $Path -VolumePath 'x' *>&1 }
+    $exe = 'powershell.exe'
+    & { $ErrorActionPreference = 'Continue'; & $exe -NoProfile -File $Path -VolumePath 'x' *>&1 }
     return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }
 }
 function Get-RequestedDisk { return Get-Disk -Number 1 }
@@ -138,6 +139,7 @@ try {
     $output = & { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s x.dsh 2>&1 }
     $scan = Repair-Volume -Path $volume.volume_path -Scan
     if (Test-Path -LiteralPath $ValidationScript) {
+        Assert-TrustedScript $ValidationScript
         $report.validation = Invoke-ValidationScript $ValidationScript
     }
 } catch {
@@ -154,7 +156,7 @@ SET_DISK = "Set-Disk -UniqueId $UniqueId -IsOffline $Value"
 REPORT_LINE = "$report = [ordered]@{ ok = $false; error = $null }"
 TO_JSON = "Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)"
 SCAN = "Repair-Volume -Path $volume.volume_path -Scan"
-RUN = "& $Path -VolumePath 'x' *>&1"
+RUN = "& $exe -NoProfile -File $Path -VolumePath 'x' *>&1"
 IN_CHILD_SCOPE = "& { $ErrorActionPreference = 'Continue'; " + RUN + " }"
 VALIDATE = "$report.validation = Invoke-ValidationScript $ValidationScript"
 CHANGE = "    Set-OurDisk 'IsOffline' $false"
@@ -256,7 +258,7 @@ BROKEN = [
     ("code-passed-on", "exit", "\nexit 1\n", "\nexit $report.validation.exit_code\n"),
     ("code-as-reboot", "exit", "{ exit 0 }", "{ exit $report.validation.exit_code }"),
     ("exit-in-function", "exit", READ_CODE, "exit 1"),
-    ("exit-in-block", "exit", "'Continue'; & $Path", "'Continue'; exit 0; & $Path"),
+    ("exit-in-block", "exit", "'Continue'; & $exe", "'Continue'; exit 0; & $exe"),
     ("code-read-outside", "exit", VALIDATE, VALIDATE + "; $code = $global:LASTEXITCODE"),
     ("braced-code", "exit", VALIDATE, VALIDATE + "; $code = ${global:LASTEXITCODE}"),
     ("code-by-name", "exit", VALIDATE, VALIDATE + "; Get-Variable LASTEXITCODE -ValueOnly"),
@@ -272,6 +274,11 @@ BROKEN = [
     ("splatted", "repair", SCAN, "Repair-Volume @how"),
     ("no-scan-at-all", "repair", SCAN, "$scan = $null"),
     ("chkdsk", "repair", SCAN, SCAN + "; & chkdsk.exe $volume.volume_path /f"),
+    # Issue #14, finding 5: chkdsk only in its read-only mode, and only its exit code is read.
+    ("chkdsk-scan", "repair", SCAN, SCAN + "; & chkdsk.exe $path /scan"),
+    ("chkdsk-two-args", "repair", SCAN, SCAN + "; & chkdsk.exe $path $how"),
+    ("chkdsk-splatted", "repair", SCAN, SCAN + "; & chkdsk.exe @how"),
+    ("chkdsk-literal", "repair", SCAN, SCAN + "; chkdsk C: /x"),
     ("cim-repair", "repair", SCAN, SCAN + "; Invoke-CimMethod -InputObject $v -MethodName Repair"),
     ("method-repair", "repair", SCAN, SCAN + "; $v.Repair($false, $true, $true)"),
     # The operator's script runs in a child scope, all its output captured, and must exist.
@@ -283,6 +290,16 @@ BROKEN = [
     ("no-runner", "validation", "function Invoke-ValidationScript(", "function Test-Volume("),
     ("wildcard-path", "validation", "Test-Path -LiteralPath", "Test-Path -Path"),
     ("not-checked", "validation", "(Test-Path -LiteralPath $ValidationScript)", "($true)"),
+    # Issue #14, finding 11: a child powershell.exe -File, and a script only admins can change.
+    ("in-process", "validation", RUN, "& $Path -VolumePath 'x' *>&1"),
+    ("no-child", "validation", "$exe = 'powershell.exe'", "$exe = 'pwsh'"),
+    ("acl-unchecked", "validation", "        Assert-TrustedScript $ValidationScript\n", ""),
+    (
+        "acl-after",
+        "validation",
+        "        Assert-TrustedScript $ValidationScript\n" + "        " + VALIDATE + "\n",
+        "        " + VALIDATE + "\n" + "        Assert-TrustedScript $ValidationScript\n",
+    ),
 ]
 
 

@@ -215,7 +215,9 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
             "number": partition["number"],
             "volume_path": partition["volume_path"],
             "file_system": "NTFS",
+            "scanner": "Repair-Volume",
             "scan_result": "NoErrorsFound",
+            "scan_error": "",
             "passed": True,
         }
         report.update(
