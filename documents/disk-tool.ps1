@@ -4,6 +4,7 @@ $DiskNumber = '{{ DiskNumber }}'
 $ShadowCopyIds = '{{ ShadowCopyIds }}'
 $DiskIdentity = '{{ DiskIdentity }}'
 $ValidationScript = '{{ ValidationScript }}'
+$LastAction = '{{ LastAction }}'
 # The vss-restore disk tool (docs/disk-tool.md). SSM pastes the parameters in as text, so
 # each is assigned once above, inside single quotes its allowedPattern cannot close.
 # Python decides everything; this script acts on one disk and reports one JSON line.
@@ -152,9 +153,125 @@ function Wait-DiskListing([int]$Number) {
     throw ('the volumes and shadow copies of disk {0} did not settle in a minute' -f $Number)
 }
 
+function Get-CollidingDisk([string]$Identity) {
+    # The online disks, other than ours, with this MBR signature or GPT GUID. Windows keeps a disk
+    # whose identity an online disk has offline, and onlines it only by writing it a new one.
+    @(Get-Disk | Where-Object {
+        ([string]$_.UniqueId) -cne $UniqueId -and -not $_.IsOffline -and (Get-DiskIdentity $_) -eq $Identity
+    } | ForEach-Object { [int]$_.Number })
+}
+
+$RawDiskSource = @'
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+public static class VssRestoreRawDisk {
+    [DllImport("kernel32.dll", SetLastError = true, CharSet = CharSet.Unicode)]
+    static extern SafeFileHandle CreateFile(string name, uint access, uint share, IntPtr security,
+        uint disposition, uint flags, IntPtr template);
+    static FileStream Open(int number, bool write) {
+        SafeFileHandle handle = CreateFile(@"\\.\PhysicalDrive" + number,
+            write ? 0xC0000000u : 0x80000000u, 3u, IntPtr.Zero, 3u, 0u, IntPtr.Zero);
+        if (handle.IsInvalid) { throw new System.ComponentModel.Win32Exception(Marshal.GetLastWin32Error()); }
+        return new FileStream(handle, write ? FileAccess.ReadWrite : FileAccess.Read, 4096, false);
+    }
+    public static byte[] Read(int number, long offset, int length) {
+        using (FileStream disk = Open(number, false)) {
+            byte[] data = new byte[length];
+            disk.Seek(offset, SeekOrigin.Begin);
+            int done = 0;
+            while (done < length) {
+                int got = disk.Read(data, done, length - done);
+                if (got <= 0) { throw new IOException("short read"); }
+                done += got;
+            }
+            return data;
+        }
+    }
+    public static void Write(int number, long offset, byte[] data) {
+        using (FileStream disk = Open(number, true)) {
+            disk.Seek(offset, SeekOrigin.Begin);
+            disk.Write(data, 0, data.Length);
+            disk.Flush(true);
+        }
+    }
+    public static uint Crc32(byte[] data, int length) {
+        uint crc = 0xFFFFFFFFu;
+        for (int i = 0; i < length; i++) {
+            crc ^= data[i];
+            for (int bit = 0; bit < 8; bit++) { crc = (crc & 1u) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1; }
+        }
+        return ~crc;
+    }
+}
+'@
+
+function Set-GptHeaderGuid([byte[]]$Header, [Guid]$Guid) {
+    # The disk GUID at offset 56, then the header's CRC32 (offset 16) over HeaderSize bytes
+    # (offset 12) computed with the CRC field zeroed (UEFI specification, GPT header).
+    if ([Text.Encoding]::ASCII.GetString($Header, 0, 8) -cne 'EFI PART') { throw 'no GPT header where one should be' }
+    [Array]::Copy($Guid.ToByteArray(), 0, $Header, 56, 16)
+    $size = [BitConverter]::ToInt32($Header, 12)
+    [Array]::Clear($Header, 16, 4)
+    [Array]::Copy([BitConverter]::GetBytes([VssRestoreRawDisk]::Crc32($Header, $size)), 0, $Header, 16, 4)
+}
+
+function Get-RawIdentity($Disk) {
+    $sector = [int]$Disk.LogicalSectorSize
+    if ((Get-DiskStyle $Disk) -eq 'MBR') {
+        return '0x{0:X8}' -f [BitConverter]::ToUInt32([VssRestoreRawDisk]::Read([int]$Disk.Number, 0, $sector), 440)
+    }
+    $primary = [VssRestoreRawDisk]::Read([int]$Disk.Number, $sector, $sector)
+    $backup = [VssRestoreRawDisk]::Read([int]$Disk.Number, [BitConverter]::ToInt64($primary, 32) * $sector, $sector)
+    $one = New-Object Guid (, [byte[]]$primary[56..71])
+    $two = New-Object Guid (, [byte[]]$backup[56..71])
+    if ($one -ne $two) { return 'primary {0}, backup {1}' -f $one, $two }
+    return '{' + $one.ToString().ToUpperInvariant() + '}'
+}
+
+function Write-OfflineIdentity([string]$Identity) {
+    # Windows sets a signature or GUID only on an online disk (MSFT_Disk SetAttributes: 41003
+    # "the disk is offline"), and online this identity would collide with the online disk that
+    # has it. So it goes to the disk's own sectors while the disk is offline and writable: the
+    # MBR signature at byte 440 of sector 0, or the GPT disk GUID in both GPT headers with their
+    # CRC32s. Read back from the sectors: nothing else says it is there.
+    if (-not ('VssRestoreRawDisk' -as [type])) { Add-Type -TypeDefinition $RawDiskSource }
+    $disk = Get-OurDisk
+    if (-not $disk.IsOffline -or $disk.IsReadOnly) {
+        throw ('disk {0} must be offline and writable to take back identity {1}' -f $disk.Number, $Identity)
+    }
+    $number = [int]$disk.Number
+    $sector = [int]$disk.LogicalSectorSize
+    if ($Identity.StartsWith('0x')) {
+        $first = [VssRestoreRawDisk]::Read($number, 0, $sector)
+        [Array]::Copy([BitConverter]::GetBytes([Convert]::ToUInt32($Identity.Substring(2), 16)), 0, $first, 440, 4)
+        $writes = @(@(0, $first))
+    } else {
+        $primary = [VssRestoreRawDisk]::Read($number, $sector, $sector)
+        $backupAt = [BitConverter]::ToInt64($primary, 32) * $sector
+        $backup = [VssRestoreRawDisk]::Read($number, $backupAt, $sector)
+        Set-GptHeaderGuid $primary ([Guid]$Identity)
+        Set-GptHeaderGuid $backup ([Guid]$Identity)
+        $writes = @(@($sector, $primary), @($backupAt, $backup))
+    }
+    foreach ($write in $writes) {
+        # Still our disk, by UniqueId and serial, just before each write to its number.
+        if ([int](Get-OurDisk).Number -ne $number) { throw ('disk {0} changed number; nothing more written' -f $number) }
+        [VssRestoreRawDisk]::Write($number, [int64]$write[0], [byte[]]$write[1])
+    }
+    $now = Get-RawIdentity (Get-OurDisk)
+    if ($now -ne $Identity) { throw ('disk {0} reads back identity {1} after writing {2}' -f $number, $now, $Identity) }
+    $null = Update-HostStorageCache
+    return $now
+}
+
 function Restore-DiskIdentity([int]$Number, [string]$Identity) {
     $disk = Get-OurDisk
-    if ((Get-DiskIdentity $disk) -ne $Identity) {
+    $now = Get-DiskIdentity $disk
+    if ($now -eq $Identity) { return $now }
+    $colliding = @(Get-CollidingDisk $Identity)
+    if ($colliding.Count -eq 0) {
         # Only an online, writable disk takes a new signature or GUID.
         if ($disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
         if ($disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
@@ -163,8 +280,21 @@ function Restore-DiskIdentity([int]$Number, [string]$Identity) {
         } else {
             Set-OurDisk 'Guid' $Identity
         }
+        $now = Get-DiskIdentity (Get-OurDisk)
+    } elseif ($Action -eq 'Inspect' -or $LastAction -eq 'false') {
+        # The identity of online disk(s) $colliding: while attached, the clone keeps the one
+        # Windows gave it, so that a reboot cannot start the helper from it (the BCD and
+        # MountedDevices name disks by signature/GUID). The last action puts it back.
+        Write-Note ('disk {0} keeps identity {1} until the last action: {2} is that of disk(s) {3}' -f
+            $Number, $now, $Identity, ($colliding -join ','))
+        return $now
+    } else {
+        # The last action: offline first, then written to the sectors, and the workflow detaches
+        # the disk at once. Writable for that (a revert left it so; a check set it read-only).
+        if ((Get-OurDisk).IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
+        if (-not (Get-OurDisk).IsOffline) { Set-OurDisk 'IsOffline' $true }
+        $now = Write-OfflineIdentity $Identity
     }
-    $now = Get-DiskIdentity (Get-OurDisk)
     if ($now -ne $Identity) { throw ('disk {0} has identity {1} after putting back {2}' -f $Number, $now, $Identity) }
     return $now
 }
@@ -224,12 +354,25 @@ function Get-RequestedDisk {
 function Open-Disk($Disk, [bool]$ReadOnly) {
     # Read-only first, so that nothing is written to the disk while we look. Should Windows refuse
     # that on an offline disk, the action fails here having changed nothing.
+    # A disk whose identity an online disk has comes online only with a new one, which Windows
+    # must write (impossible while read-only): read-only is cleared while it is offline, it comes
+    # online, and only then is it made read-only again. Should Windows refuse to clear read-only
+    # on an offline disk (MSFT_Disk SetAttributes: 41003), the action fails having changed nothing.
     $number = [int]$Disk.Number
-    if ($ReadOnly -and -not $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $true }
-    if ($Disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
-    if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
+    $colliding = @()
+    if ($Disk.IsOffline) { $colliding = @(Get-CollidingDisk (Get-DiskIdentity $Disk)) }
+    if ($colliding.Count -gt 0) {
+        if ($Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
+        Set-OurDisk 'IsOffline' $false
+        if ($ReadOnly) { Set-OurDisk 'IsReadOnly' $true }
+    } else {
+        if ($ReadOnly -and -not $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $true }
+        if ($Disk.IsOffline) { Set-OurDisk 'IsOffline' $false }
+        if (-not $ReadOnly -and $Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }
+    }
     $now = Get-OurDisk
-    Write-Note ('disk {0} online, read-only {1}; identity now {2}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now))
+    Write-Note ('disk {0} online, read-only {1}; identity now {2}{3}' -f $number, $now.IsReadOnly, (Get-DiskIdentity $now),
+        $(if ($colliding.Count -gt 0) { ' (its own collided with disk(s) ' + ($colliding -join ',') + ')' } else { '' }))
 }
 
 # chkdsk's exit codes (Microsoft's chkdsk page): 0 no errors were found; 1 errors were found
@@ -510,10 +653,12 @@ try {
         if ($Action -ne 'Inspect') { $report.identity_restored = $restored }
         if ($Action -ne 'Revert') {
             # Read-only as found (a revert leaves it cleared). Before going offline: Windows sets
-            # most disk attributes only on an online disk.
+            # most disk attributes only on an online disk. A disk already offline (its identity
+            # written back to its sectors) stays writable: the workflow detaches it next.
             try {
                 $readOnly = $report.disk.was_read_only
-                if ((Get-OurDisk).IsReadOnly -ne $readOnly) { Set-OurDisk 'IsReadOnly' $readOnly }
+                $disk = Get-OurDisk
+                if (-not $disk.IsOffline -and $disk.IsReadOnly -ne $readOnly) { Set-OurDisk 'IsReadOnly' $readOnly }
             } catch { Add-ReportError $_ }
         }
         try {

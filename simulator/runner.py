@@ -335,6 +335,25 @@ class Simulation:
             self.world.settle()
             managed.ping_status = change["status"]
             self._say(f"step {index}: {change['instance']} SSM ping status {change['status']}")
+        elif "reboot" in step:
+            instance_id = self.aliases.lookup("instance", step["reboot"])
+            host = self.world.host(instance_id)
+            if host is None:
+                raise ScenarioError(f"step {index}: {step['reboot']} is not a Windows instance")
+            self.world.settle()
+            running = [
+                i.command_id
+                for i in self.agents.log
+                if i.instance_id == instance_id and i.started_at is not None and not i.finished
+            ]
+            if running:
+                # What a reboot does to a running command is not modelled: refused, not guessed.
+                raise ScenarioError(
+                    f"step {index}: {step['reboot']} reboots while command(s) "
+                    f"{', '.join(running)} run on it: not modelled, choose another moment"
+                )
+            host.reboot(f"step {index}")
+            self._say(f"step {index}: {step['reboot']} reboots")
         elif "abort" in step:
             self._abort(index, step["abort"])
         elif "run_schedule" in step:

@@ -188,7 +188,11 @@ def _build(document: Mapping[str, Any], path: Path | None) -> Scenario:
 def _check_references(document: Mapping[str, Any], instances: Mapping[str, InstanceSpec]) -> None:
     """Aliases the steps name must exist; snapshot aliases are checked when the step runs."""
     for index, step in enumerate(document["steps"], 1):
-        named = [step.get("backup"), (step.get("set_ping_status") or {}).get("instance")]
+        named = [
+            step.get("backup"),
+            (step.get("set_ping_status") or {}).get("instance"),
+            step.get("reboot"),
+        ]
         start = step.get("start") or {}
         named.append(start.get("helper"))
         for alias in filter(None, named):

@@ -159,24 +159,61 @@ class WindowsHost:
         name = uuid.uuid5(_NAMESPACE, f"{self.instance_id}/{disk.serial_number}/{partition_number}")
         return "\\\\?\\Volume{" + str(name) + "}\\"
 
+    def colliding(self, disk: Disk, identity: str) -> list[int]:
+        """The online disks other than `disk` whose MBR signature / GPT GUID is `identity`."""
+        return sorted(
+            other.number
+            for other in self.disks.values()
+            if other is not disk and other.online
+            if self.contents(other.volume_id).identity == identity
+        )
+
     def bring_online(self, disk: Disk) -> str:
-        """Online the disk; a signature/GUID that another online disk has gets rewritten.
+        """Online the disk; a signature/GUID that another online disk has gets rewritten,
+        which Windows cannot do on a read-only disk (FIELD-NOTES section 9): refused then.
 
         Returns the identity the disk had before, which the caller may want to put back.
         """
         content = self.contents(disk.volume_id)
         original = content.identity
-        clash = any(
-            other.online and self.contents(other.volume_id).identity == original
-            for other in self.disks.values()
-            if other is not disk
-        )
+        clash = bool(self.colliding(disk, original))
+        if clash and disk.read_only:
+            raise ToolFailure(
+                f"Set-Disk: disk {disk.number} has the signature/GUID of an online disk and is "
+                "read-only: Windows cannot write it a new one, and it stays offline."
+            )
         if clash:
             seed = uuid.uuid5(_NAMESPACE, f"{self.instance_id}/{disk.volume_id}/{original}")
             content.identity = new_identity(content.partition_style, seed)
             self.rewritten.append(disk.volume_id)
         disk.online = True
         return original
+
+    def set_identity(self, disk: Disk, identity: str) -> None:
+        """Set-Disk -Signature / -Guid: only on an online, writable disk (MSFT_Disk
+        SetAttributes: 41003 "the disk is offline"), and never to the identity of another
+        online disk (simulated refusal: two online disks cannot share one)."""
+        if not disk.online:
+            raise ToolFailure(
+                f"Set-Disk: The disk is offline. (MSFT_Disk 41003, disk {disk.number})"
+            )
+        if disk.read_only or self.colliding(disk, identity):
+            raise ToolFailure(
+                f"Set-Disk: disk {disk.number} cannot take identity {identity}: "
+                + ("it is read-only" if disk.read_only else "an online disk has it")
+            )
+        self.contents(disk.volume_id).identity = identity
+
+    def write_identity_raw(self, disk: Disk, identity: str) -> str:
+        """The signature/GUID written to the disk's own sectors through \\\\.\\PhysicalDriveN
+        (MBR byte 440, or both GPT headers and their CRC32s); read back. Only an offline disk
+        is written (an online one has mounted volumes; simulated so), never a read-only one."""
+        if disk.online or disk.read_only:
+            raise ToolFailure(
+                f"disk {disk.number} must be offline and writable to take back identity {identity}"
+            )
+        self.contents(disk.volume_id).identity = identity
+        return self.contents(disk.volume_id).identity
 
     def reboot(self, why: str) -> None:
         """The machine restarts. The BCD names the boot disk, and MountedDevices each drive
@@ -390,11 +427,39 @@ class ToolRun:
         if disk is None:
             return ""
         content = self.host.contents(disk.volume_id)
-        if content.identity != self._identity_to_put_back:
-            content.identity = self._identity_to_put_back
-            self._changed(disk, "identity")
-        if self.action != "Revert" and disk.read_only != self._was_read_only:
-            disk.read_only = self._was_read_only  # a revert leaves read-only cleared
+        target = self._identity_to_put_back
+        if content.identity != target:
+            colliding = self.host.colliding(disk, target)
+            if not colliding:
+                if not disk.online:
+                    self.host.bring_online(disk)
+                    self._changed(disk, "online")
+                if disk.read_only:
+                    disk.read_only = False
+                    self._changed(disk, "read-write")
+                self.host.set_identity(disk, target)
+                self._changed(disk, "identity")
+            elif self.action == "Inspect" or not self._last_action:
+                # The clone keeps the identity Windows gave it while attached: a reboot cannot
+                # start the helper from it. The last action puts the original back.
+                self.transcript.append(
+                    f"disk {disk.number} keeps identity {content.identity} until the last "
+                    f"action: {target} is that of disk(s) {','.join(map(str, colliding))}"
+                )
+            else:
+                # Offline first, then written to its sectors; the workflow detaches it next.
+                if disk.read_only:
+                    disk.read_only = False
+                    self._changed(disk, "read-write")
+                if disk.online:
+                    disk.online = False
+                    self._changed(disk, "offline")
+                self.host.write_identity_raw(disk, target)
+                self._changed(disk, "identity written offline")
+        # Read-only as found (a revert leaves it cleared), on an online disk only: one whose
+        # identity went back through its sectors is offline and writable, and detached next.
+        if self.action != "Revert" and disk.online and disk.read_only != self._was_read_only:
+            disk.read_only = self._was_read_only
             self._changed(disk, "read-only")
         # Revert and Check always leave the disk offline; Inspect as it found it.
         online = self.action == "Inspect" and not self._was_offline
@@ -402,6 +467,10 @@ class ToolRun:
             disk.online = online
             self._changed(disk, "offline")
         return content.identity
+
+    @property
+    def _last_action(self) -> bool:
+        return self.parameters.get("LastAction", "") != "false"
 
     def _our_disk(self) -> Disk | None:
         """Get-OurDisk: the disk with the UniqueId taken when it was found, if its serial is
@@ -527,7 +596,14 @@ class ToolRun:
 
     def _open(self, disk: Disk, read_only: bool) -> None:
         self._touched = True
-        if read_only and not disk.read_only:
+        identity = self.host.contents(disk.volume_id).identity
+        if not disk.online and self.host.colliding(disk, identity):
+            # Windows must write a new identity to online it: read-only cleared while offline
+            # (Set-Disk -IsReadOnly on an offline disk: allowed here, a guess to confirm).
+            if disk.read_only:
+                disk.read_only = False
+                self._changed(disk, "read-write")
+        elif read_only and not disk.read_only:
             disk.read_only = True  # first: nothing may be written while it comes online
             self._changed(disk, "read-only")
         if not disk.online:

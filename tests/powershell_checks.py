@@ -610,6 +610,58 @@ def unique_shadow_problems(script: str) -> list[str]:
     ]
 
 
+def collision_problems(script: str) -> list[str]:
+    """A clone whose identity an online disk has (issue #14, findings 6 and 7).
+
+    Onlining it needs read-only cleared first (Windows writes it a new identity); the original
+    goes back only in the last action, offline, through the disk's sectors, each write to the
+    disk's number preceded by Get-OurDisk and the whole read back; Set-Disk never gives it the
+    colliding identity. Checked on the functions that do each part.
+    """
+    root = parse_tree(script).root_node
+    problems = []
+
+    def body(name: str) -> str:
+        found = _functions(root, name)
+        if len(found) != 1:
+            problems.append(f"{len(found)} functions {name}, expected one")
+            return ""
+        return node_text(found[0])
+
+    opening, restoring, writing = (
+        body("Open-Disk"),
+        body("Restore-DiskIdentity"),
+        body("Write-OfflineIdentity"),
+    )
+    if opening and not re.search(
+        r"Get-CollidingDisk[^\n]*\n(.*\n)*?\s*if \(\$colliding\.Count -gt 0\) \{\s*"
+        r"if \(\$Disk\.IsReadOnly\) \{ Set-OurDisk 'IsReadOnly' \$false \}\s*"
+        r"Set-OurDisk 'IsOffline' \$false",
+        opening,
+    ):
+        problems.append("Open-Disk does not clear read-only before onlining a colliding disk")
+    if restoring:
+        if "Get-CollidingDisk $Identity" not in restoring:
+            problems.append(
+                "Restore-DiskIdentity does not look for a disk the identity collides with"
+            )
+        if "$LastAction -eq 'false'" not in restoring:
+            problems.append(
+                "Restore-DiskIdentity puts a colliding identity back before the last action"
+            )
+        raw = restoring[restoring.find("} else {", restoring.find("$LastAction")) :]
+        if not re.search(r"Set-OurDisk 'IsOffline' \$true \}\s*\$now = Write-OfflineIdentity", raw):
+            problems.append("Restore-DiskIdentity does not take the disk offline before writing it")
+    if writing:
+        if not re.search(
+            r"Get-OurDisk\)\.Number -ne \$number\)[^\n]*\n\s*\[VssRestoreRawDisk\]::Write", writing
+        ):
+            problems.append("Write-OfflineIdentity writes without checking the disk is still ours")
+        if "Get-RawIdentity (Get-OurDisk)" not in writing or "reads back identity" not in writing:
+            problems.append("Write-OfflineIdentity does not read the identity back")
+    return problems
+
+
 SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {
     "syntax": syntax_problems,
     "encoding": encoding_problems,

@@ -7,6 +7,7 @@ import pytest
 
 from simulator.disks import DiskContent, ShadowCopy, windows_disk
 from simulator.windows import (
+    ToolFailure,
     ToolRun,
     ValidationScript,
     WindowsHost,
@@ -22,6 +23,7 @@ BACKUP_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-000000000001}"
 OLDER_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-000000000000}"
 HELPERS_OWN_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-0000000000ff}"
 GUID = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
+HELPER_GUID = "{0A0A0A0A-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"  # the helper's own C:, no clone's
 
 
 def _restored_content(identity: str = GUID) -> DiskContent:
@@ -43,7 +45,7 @@ def _restored_content(identity: str = GUID) -> DiskContent:
 @pytest.fixture
 def contents() -> dict[str, DiskContent]:
     helper_c = windows_disk(
-        size_gib=30, partition_style="GPT", drive_letters=["C"], system=True, identity=GUID
+        size_gib=30, partition_style="GPT", drive_letters=["C"], system=True, identity=HELPER_GUID
     )
     helper_c.shadow_copies.append(ShadowCopy(HELPERS_OWN_SHADOW, "{0}", 3, NOW))
     return {HELPER_C: helper_c, RESTORED: _restored_content()}
@@ -206,32 +208,109 @@ def test_inspect_finds_no_disk_for_a_volume_that_is_not_attached(helper: Windows
     assert report["ok"] is False
 
 
-def test_a_clone_of_an_online_disk_is_renamed_each_time_it_comes_online_and_put_back(
-    contents: dict[str, DiskContent],
-) -> None:
-    # The helper restores a snapshot of its own D: volume: the clone has D:'s GUID.
+def _clone_of_helpers_d(contents: dict[str, DiskContent]) -> tuple[WindowsHost, DiskContent]:
+    """The helper restores a snapshot of its own D: volume: the clone has D:'s GUID."""
     live_d = _restored_content()
     contents["vol-0cccccccccccccccc3"] = live_d
     host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
     host.add_disk(HELPER_C, own=True, system=True)
     host.add_disk("vol-0cccccccccccccccc3", own=True)
-    contents[HELPER_C].identity = "{11111111-1111-1111-1111-111111111111}"
     host.add_disk(RESTORED)
+    return host, live_d
+
+
+def test_a_colliding_clone_keeps_a_new_identity_while_attached_and_gets_its_own_back_last(
+    contents: dict[str, DiskContent],
+) -> None:
+    host, live_d = _clone_of_helpers_d(contents)
 
     inspect = parse_report(
         _run(host, Action="Inspect", VolumeId=RESTORED).stdout, "Inspect", RESTORED
     )
     assert inspect["disk"]["identity"] == GUID  # captured before onlining rewrote it
-    assert host.rewritten == [RESTORED]
-    assert contents[RESTORED].identity == GUID  # and put back before going offline
-    revert = _revert(host, BACKUP_SHADOW, disk=str(inspect["disk"]["number"]))
-    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == GUID
-    check = _check(host, disk=str(inspect["disk"]["number"]))
+    assert host.rewritten == [RESTORED]  # read-only cleared while offline, then onlined
+    renamed = contents[RESTORED].identity
+    assert renamed != GUID  # left so: a reboot now cannot start from the clone
+    host.reboot("between actions")
+    assert host.boot_hazards == []
+    disk = str(inspect["disk"]["number"])
+    revert = _run(
+        host,
+        Action="Revert",
+        VolumeId=RESTORED,
+        DiskNumber=disk,
+        ShadowCopyIds=BACKUP_SHADOW,
+        DiskIdentity=GUID,
+        LastAction="false",  # a Check follows
+    )
+    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == renamed
+    check = _check(host, disk=disk)
     assert parse_report(check.stdout, "Check", RESTORED)["identity_restored"] == GUID
-    # Every onlining clashed with the live D: and was put right; live D: never changed.
-    assert host.rewritten == [RESTORED] * 3
+    # Only the Inspect's onlining clashed; the last action wrote GUID back while offline.
+    assert host.rewritten == [RESTORED]
+    assert (contents[RESTORED].identity, host.disks[2].online) == (GUID, False)
+    assert (RESTORED, "identity written offline") in host.changes
+    assert live_d.identity == GUID  # the helper's D: never changed
+    assert {volume for volume, _ in host.changes} == {RESTORED}
+
+
+def test_once_the_identity_is_back_the_clone_collides_again_so_it_must_be_detached_at_once(
+    contents: dict[str, DiskContent],
+) -> None:
+    # Why only the last action puts it back: from then on the offline clone carries the live
+    # D:'s GUID again, and only the detach right after ends that.
+    host, _ = _clone_of_helpers_d(contents)
+    _run(host, Action="Inspect", VolumeId=RESTORED)
+    assert host.colliding(host.disks[2], contents[RESTORED].identity) == []
+    _revert(host, BACKUP_SHADOW, disk="2")  # LastAction empty: the last action
     assert contents[RESTORED].identity == GUID
-    assert live_d.identity == GUID
+    assert host.colliding(host.disks[2], GUID) == [1]
+    assert not host.disks[2].online
+
+
+def test_windows_refuses_to_online_a_read_only_clone_or_give_an_online_disk_a_used_identity(
+    contents: dict[str, DiskContent],
+) -> None:
+    host, _ = _clone_of_helpers_d(contents)
+    clone = host.disks[2]
+    with pytest.raises(ToolFailure, match="read-only: Windows cannot write it a new one"):
+        host.bring_online(clone)
+    with pytest.raises(ToolFailure, match="41003"):
+        host.set_identity(clone, "{11111111-1111-1111-1111-111111111111}")
+    clone.read_only = False
+    host.bring_online(clone)
+    with pytest.raises(ToolFailure, match="an online disk has it"):
+        host.set_identity(clone, GUID)
+    with pytest.raises(ToolFailure, match="must be offline and writable"):
+        host.write_identity_raw(clone, GUID)
+
+
+def test_a_clone_of_the_helpers_boot_disk_is_never_attached_with_its_identity_until_the_end(
+    contents: dict[str, DiskContent],
+) -> None:
+    # A helper from the same AMI as the backed-up instance: the restored C: has its boot GUID.
+    contents[RESTORED].identity = HELPER_GUID
+    host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
+    host.add_disk(HELPER_C, own=True, system=True)
+    host.add_disk(RESTORED)
+    inspect = parse_report(
+        _run(host, Action="Inspect", VolumeId=RESTORED).stdout, "Inspect", RESTORED
+    )
+    host.reboot("after the Inspect")
+    revert = _run(
+        host,
+        Action="Revert",
+        VolumeId=RESTORED,
+        DiskNumber="1",
+        ShadowCopyIds=BACKUP_SHADOW,
+        DiskIdentity=inspect["disk"]["identity"],
+        LastAction="true",
+    )
+    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == HELPER_GUID
+    assert host.boot_hazards == []  # the reboot came while the clone had another identity
+    assert contents[HELPER_C].identity == HELPER_GUID
+    host.reboot("before the detach")  # the seconds between the last action and the detach
+    assert len(host.boot_hazards) == 1
 
 
 def test_serial_numbers_match_on_the_whole_volume_id() -> None:

@@ -15,6 +15,7 @@ from cfnlint.decode import cfn_yaml
 
 from tests.powershell_checks import (
     SCRIPT_CHECKS,
+    collision_problems,
     pattern_problems,
     placeholder_problems,
 )
@@ -368,6 +369,7 @@ VALID = {
     ],
     "DiskIdentity": ["", "0x1A2B3C4D", "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"],
     "ValidationScript": ["", "C:\\vss-restore\\validate.ps1", "D:\\Tools\\check disk_2.ps1"],
+    "LastAction": ["", "true", "false"],
 }
 # PowerShell ends a single-quoted string at any of these quote characters.
 QUOTES = ["'", "\u2018", "\u2019", "\u201a", "\u201b", "\n"]
@@ -389,3 +391,43 @@ def test_the_revert_session_sets_the_persistent_context_first(script: str) -> No
     [line] = [line for line in script.splitlines() if '"revert $_"' in line]
     assert "@('set context persistent') + @($ids" in line
     assert line.index("set context persistent") < line.index('"revert $_"')
+
+
+# --- issue #14, findings 6 and 7: a clone whose identity an online disk has ---------------------
+
+CLEAR_THEN_ONLINE = (
+    "        if ($Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }\n"
+    "        Set-OurDisk 'IsOffline' $false"
+)
+COLLISION_BREAKS = [
+    # (id, text in the real script, replacement)
+    (
+        "online-while-read-only",
+        CLEAR_THEN_ONLINE,
+        "        Set-OurDisk 'IsOffline' $false\n"
+        "        if ($Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }",
+    ),
+    ("put-back-at-once", "$Action -eq 'Inspect' -or $LastAction -eq 'false'", "$false"),
+    ("not-looked-for", "$colliding = @(Get-CollidingDisk $Identity)", "$colliding = @()"),
+    (
+        "written-online",
+        "        if (-not (Get-OurDisk).IsOffline) { Set-OurDisk 'IsOffline' $true }\n",
+        "",
+    ),
+    ("no-recheck", "if ([int](Get-OurDisk).Number -ne $number)", "if ($false)"),
+    ("no-read-back", "$now = Get-RawIdentity (Get-OurDisk)", "$now = $Identity"),
+]
+
+
+def test_a_colliding_clone_is_opened_and_given_back_its_identity_in_the_safe_order(
+    script: str,
+) -> None:
+    assert collision_problems(script) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [b[1:] for b in COLLISION_BREAKS], ids=[b[0] for b in COLLISION_BREAKS]
+)
+def test_the_collision_check_catches_each_unsafe_order(script: str, old: str, new: str) -> None:
+    assert script.count(old) == 1, f"{old!r} must occur once in the script"
+    assert collision_problems(script.replace(old, new)) != []

@@ -19,6 +19,7 @@ PARAMETER_PATTERNS = {
     "ShadowCopyIds": r"^(\{[0-9A-Fa-f-]{36}\}(,\{[0-9A-Fa-f-]{36}\})*)?$",
     "DiskIdentity": r"^(0x[0-9A-Fa-f]{8}|\{[0-9A-Fa-f-]{36}\})?$",
     "ValidationScript": r"^([A-Za-z]:\\[A-Za-z0-9 _.\\-]{1,200}\.ps1)?$",
+    "LastAction": r"^(true|false)?$",
 }
 
 # GetCommandInvocation's StandardOutputContent is "the first 24,000 characters written by
@@ -54,8 +55,12 @@ def parameters(
     shadow_copy_ids: tuple[str, ...] = (),
     disk_identity: str = "",
     validation_script: str = "",
+    last_action: bool | None = None,
 ) -> dict[str, list[str]]:
-    """SendCommand parameters, each checked against its pattern before it leaves Python."""
+    """SendCommand parameters, each checked against its pattern before it leaves Python.
+
+    `last_action` (Revert and Check): whether the workflow detaches the disk next, so that an
+    identity colliding with an online disk is put back now (docs/disk-tool.md)."""
     values = {
         "Action": action,
         "VolumeId": volume_id,
@@ -63,6 +68,7 @@ def parameters(
         "ShadowCopyIds": ",".join(shadow_copy_ids),
         "DiskIdentity": disk_identity,
         "ValidationScript": validation_script,
+        "LastAction": "" if last_action is None else str(last_action).lower(),
     }
     for name, value in values.items():
         if not re.fullmatch(PARAMETER_PATTERNS[name], value):
