@@ -144,7 +144,10 @@ class Estate:
         self.specs[spec.alias] = spec
 
         host = WindowsHost(
-            instance_id, self.world.content_of_volume, validation_scripts=spec.validation_scripts
+            instance_id,
+            self.world.content_of_volume,
+            validation_scripts=spec.validation_scripts,
+            read_only_scan=spec.read_only_scan,
         )
         system = next(v for v in spec.volumes if v.system)
         root = instance.block_device_mapping[instance.root_device_name]

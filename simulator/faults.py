@@ -50,7 +50,7 @@ class InjectedError(ServiceException):
 
 @dataclass
 class Fault:
-    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "event"
+    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "linger" | "event"
     target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action, a detail-type
     times: int | None  # None: every time
     skip: int = 0
@@ -111,6 +111,10 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     if "stdout_after_report" in spec:
         return Fault(
             "trailer", str(spec["windows"]), message=str(spec["stdout_after_report"]), **common
+        )
+    if "revert_lingers_seconds" in spec:
+        return Fault(
+            "linger", str(spec["windows"]), seconds=float(spec["revert_lingers_seconds"]), **common
         )
     if "scan_result" in spec:
         return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
@@ -199,6 +203,11 @@ class Faults:
         """A line the next such command prints after its report, if a fault says."""
         fault = self._take("trailer", action)
         return fault.message if fault else ""
+
+    def revert_lingers(self, action: str) -> float:
+        """How long VSS goes on reverting after DiskShadow returns, if a fault says."""
+        fault = self._take("linger", action)
+        return fault.seconds if fault else 0.0
 
     def scan_result(self, action: str) -> str:
         """What the next Check's scan must find on its first volume, if a fault says."""

@@ -71,6 +71,10 @@ class Report:
     # Each nightly backup's summary: {"instance", "backup", "ok", "problems"} (what it could
     # not back up, as BackupDocument reports it).
     backups: list[dict[str, Any]] = field(default_factory=list)
+    # Each reboot of a Windows instance, "alias: why", and each one during which an attached
+    # disk carried the boot disk's signature/GUID (the boot manager may start from it).
+    reboots: list[str] = field(default_factory=list)
+    boot_hazards: list[str] = field(default_factory=list)
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -271,6 +275,14 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
         failures.append(
             f"{len(problems)} drives not backed up, expected {expect.get('backup_problems', 0)}"
         )
+    # A reboot is the SSM agent obeying an exit code 3010, or a scenario step: expected or not.
+    if len(report.reboots) != expect.get("reboots", 0):
+        failures.append(
+            f"{len(report.reboots)} reboots ({'; '.join(report.reboots[:3])}), expected "
+            f"{expect.get('reboots', 0)}"
+        )
+    # Never expected: a reboot with a clone carrying the boot disk's identity attached.
+    failures += [f"boot hazard: {hazard}" for hazard in report.boot_hazards]
     # A refusal is a permission the template lacks: a failure unless the scenario expects it.
     refused_expected = expect.get("refused_calls", 0)
     if len(report.calls_refused) != refused_expected:

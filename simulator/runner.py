@@ -343,6 +343,25 @@ class Simulation:
             self.world.settle()
             managed.ping_status = change["status"]
             self._say(f"step {index}: {change['instance']} SSM ping status {change['status']}")
+        elif "reboot" in step:
+            instance_id = self.aliases.lookup("instance", step["reboot"])
+            host = self.world.host(instance_id)
+            if host is None:
+                raise ScenarioError(f"step {index}: {step['reboot']} is not a Windows instance")
+            self.world.settle()
+            running = [
+                i.command_id
+                for i in self.agents.log
+                if i.instance_id == instance_id and i.started_at is not None and not i.finished
+            ]
+            if running:
+                # What a reboot does to a running command is not modelled: refused, not guessed.
+                raise ScenarioError(
+                    f"step {index}: {step['reboot']} reboots while command(s) "
+                    f"{', '.join(running)} run on it: not modelled, choose another moment"
+                )
+            host.reboot(f"step {index}")
+            self._say(f"step {index}: {step['reboot']} reboots")
         elif "abort" in step:
             self._abort(index, step["abort"])
         elif "run_schedule" in step:
@@ -721,6 +740,7 @@ class Simulation:
             ledger, locks_held, claims_running = read_ledger(self)
         executions = [e.result for e in self.executions if e.result is not None]
         calls = self.authorizer.calls if self.authorizer is not None else []
+        alias_of = {i: alias for alias, i in self.aliases.instances.items()}
         report = Report(
             scenario=self.scenario.name,
             virtual_seconds=self.clock.elapsed(),
@@ -748,6 +768,16 @@ class Simulation:
             backups=list(self.estate.backup_summaries) if self.estate else [],
             calls_allowed=sum(c.allowed for c in calls),
             calls_refused=[str(c) for c in calls if not c.allowed],
+            reboots=[
+                f"{alias_of.get(i, i)}: {why}"
+                for i, host in self.world.hosts.items()
+                for why in host.reboots
+            ],
+            boot_hazards=[
+                f"{alias_of.get(i, i)}: {hazard}"
+                for i, host in self.world.hosts.items()
+                for hazard in host.boot_hazards
+            ],
         )
         report.failures = check_expectations(report, self.scenario.expect)
         if volumes_left:

@@ -53,6 +53,7 @@ class InstanceSpec:
     volumes: tuple[VolumeSpec, ...]
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     launched_before: float = 0.0  # seconds before the run's start (EC2's LaunchTime)
+    read_only_scan: str = "refused"  # Repair-Volume -Scan on a read-only disk (WindowsHost)
 
     def volume(self, alias: str) -> VolumeSpec:
         for volume in self.volumes:
@@ -187,7 +188,11 @@ def _build(document: Mapping[str, Any], path: Path | None) -> Scenario:
 def _check_references(document: Mapping[str, Any], instances: Mapping[str, InstanceSpec]) -> None:
     """Aliases the steps name must exist; snapshot aliases are checked when the step runs."""
     for index, step in enumerate(document["steps"], 1):
-        named = [step.get("backup"), (step.get("set_ping_status") or {}).get("instance")]
+        named = [
+            step.get("backup"),
+            (step.get("set_ping_status") or {}).get("instance"),
+            step.get("reboot"),
+        ]
         start = step.get("start") or {}
         named.append(start.get("helper"))
         for alias in filter(None, named):
@@ -235,9 +240,14 @@ def _instance(alias: str, spec: Mapping[str, Any], region: str) -> InstanceSpec:
         tags=dict(spec.get("tags") or {}),
         volumes=volumes,
         validation_scripts={
-            path: ValidationScript(int(script.get("exit_code", 0)), str(script.get("output", "")))
+            path: ValidationScript(
+                int(script.get("exit_code", 0)),
+                str(script.get("output", "")),
+                tuple(script.get("writable_by", ())),
+            )
             for path, script in (spec.get("validation_scripts") or {}).items()
         },
+        read_only_scan=str(spec.get("read_only_scan", "refused")),
         launched_before=float(spec.get("launched_before", 0)),
     )
 

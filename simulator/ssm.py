@@ -44,6 +44,12 @@ MUTEX_WAIT_SECONDS = 30 * 60
 # from SSM (Cancelling until then, Cancelled after; SSM API Reference, CancelCommand and
 # Command.Status). A few seconds: no published figure, modelled.
 CANCEL_SECONDS = 3.0
+# A Windows script that exits 3010 makes the agent reboot the instance and run the script again
+# (AWS Systems Manager User Guide, "Handling reboots when running commands"; amazon-ssm-agent
+# agent/contracts: exit code 3010 is a reboot request on Windows). The disk tool never exits so
+# (documents/disk-tool.ps1 ends with exit 0 or exit 1); were it to, the simulated helper reboots.
+REBOOT_EXIT_CODE = 3010
+REBOOT_SECONDS = 90.0
 # The disk tool's actions that run on after the script starts, and their timing keys.
 _LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
 
@@ -232,10 +238,13 @@ class Invocation:
         self.run.trailing_output = self.world.faults.trailing_output(action)
         long_part = self.run.start(self.world.faults.windows_error(action))
         if long_part:
-            # Only a Check that got as far as scanning meets the scan a fault forces.
+            # Only a Check that got as far as scanning meets the scan a fault forces, and only
+            # a Revert that got as far as DiskShadow an asynchronous revert.
             self.run.forced_scan_result = self.world.faults.scan_result(action)
+            self.run.revert_lingers = self.world.faults.revert_lingers(action)
             key = _LONG_PARTS[action]
             duration = self.world.faults.seconds(key, getattr(timing, key))
+            duration += self.run.revert_wait_seconds()
         elif action == "Inspect" and self.run.finish()["ok"]:
             duration = self.world.faults.seconds("inspect_seconds", timing.inspect_seconds)
         else:
@@ -273,6 +282,13 @@ class Invocation:
             self.exit_code = self.run.exit_code
             if not report["ok"]:
                 self.stderr = f"{report['error']}\nfailed to run commands: exit status 1"
+            host = self.world.host(self.instance_id)
+            if self.exit_code == REBOOT_EXIT_CODE and host is not None and self.done_at:
+                # The agent reboots the helper, then runs the script again from the start.
+                host.reboot(f"command {self.command_id} exited {REBOOT_EXIT_CODE}")
+                self.finished, self.acquired_at, self.run = False, None, None
+                self.waiting_until = self.done_at + seconds(REBOOT_SECONDS)
+                self.done_at = None
 
     def _timed_out_execution(self, now: datetime) -> bool:
         if self.started_at is None:

@@ -51,6 +51,40 @@ class ValidationScript:
 
     exit_code: int = 0
     output: str = ""
+    # Who besides SYSTEM and Administrators may change it (its ACL), e.g. "BUILTIN\\Users".
+    writable_by: tuple[str, ...] = ()
+
+
+# Folders Windows lets every local user write in, as installed (a minimal ACL model): a script
+# there, or under them, is one any user could change (Windows Server defaults; "Check" on a real
+# instance with `icacls`, README). C:\ProgramData: BUILTIN\Users may create files and folders.
+USER_WRITABLE_FOLDERS = {
+    "c:\\users\\public": "BUILTIN\\Users",
+    "c:\\windows\\temp": "BUILTIN\\Users",
+    "c:\\programdata": "BUILTIN\\Users",
+}
+# MSFT_Volume Repair's return value 43006 (Microsoft: MSFT_Volume Repair method), as
+# Repair-Volume throws it: whether -Scan on a read-only disk always gets it is unconfirmed,
+# and the simulated Windows always refuses (the stricter guess).
+READ_ONLY_REFUSAL = (
+    "Repair-Volume: The requested operation cannot be performed when the drive is read only. "
+    "(MSFT_Volume Repair 43006)"
+)
+# chkdsk with no switch (its read-only mode): exit code 0 no errors, 3 errors found and not
+# fixed (or the disk could not be checked), as Microsoft's chkdsk page lists them.
+CHKDSK_RESULTS = {
+    0: "NoErrorsFound",
+    1: "ErrorsFixed",
+    2: "CleanupNeeded",
+    3: "ErrorsFoundOrNotChecked",
+}
+SCAN_IMPOSSIBLE = "ScanImpossible"
+# The disk tool waits for VSS to list no revert on the disk's volumes, looking every 5 s for up
+# to 60 minutes (documents/disk-tool.ps1, Wait-RevertEnd).
+REVERT_POLL_SECONDS = 5
+REVERT_WAIT_LIMIT = 3600
+# GetCommandInvocation keeps this much of stdout; the script counts each line and its CRLF.
+STDOUT_KEPT = 24_000
 
 
 @dataclass
@@ -69,6 +103,12 @@ class WindowsHost:
     # Processes on the machine watching Win32_ShadowCopy: each hears of every shadow copy
     # made of one of its volumes (volume ID, shadow copy) as soon as it exists.
     shadow_copy_watchers: list[Callable[[str, ShadowCopy], None]] = field(default_factory=list)
+    # "refused": Repair-Volume -Scan fails on a read-only disk (43006); "allowed": it scans.
+    read_only_scan: str = "refused"
+    # Each reboot of the machine and why (an SSM command that exited 3010, a scenario step).
+    reboots: list[str] = field(default_factory=list)
+    # Reboots during which an attached disk carried the boot disk's signature/GUID.
+    boot_hazards: list[str] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
@@ -119,18 +159,29 @@ class WindowsHost:
         name = uuid.uuid5(_NAMESPACE, f"{self.instance_id}/{disk.serial_number}/{partition_number}")
         return "\\\\?\\Volume{" + str(name) + "}\\"
 
+    def colliding(self, disk: Disk, identity: str) -> list[int]:
+        """The online disks other than `disk` whose MBR signature / GPT GUID is `identity`."""
+        return sorted(
+            other.number
+            for other in self.disks.values()
+            if other is not disk and other.online
+            if self.contents(other.volume_id).identity == identity
+        )
+
     def bring_online(self, disk: Disk) -> str:
-        """Online the disk; a signature/GUID that another online disk has gets rewritten.
+        """Online the disk; a signature/GUID that another online disk has gets rewritten,
+        which Windows cannot do on a read-only disk (FIELD-NOTES section 9): refused then.
 
         Returns the identity the disk had before, which the caller may want to put back.
         """
         content = self.contents(disk.volume_id)
         original = content.identity
-        clash = any(
-            other.online and self.contents(other.volume_id).identity == original
-            for other in self.disks.values()
-            if other is not disk
-        )
+        clash = bool(self.colliding(disk, original))
+        if clash and disk.read_only:
+            raise ToolFailure(
+                f"Set-Disk: disk {disk.number} has the signature/GUID of an online disk and is "
+                "read-only: Windows cannot write it a new one, and it stays offline."
+            )
         if clash:
             seed = uuid.uuid5(_NAMESPACE, f"{self.instance_id}/{disk.volume_id}/{original}")
             content.identity = new_identity(content.partition_style, seed)
@@ -138,9 +189,67 @@ class WindowsHost:
         disk.online = True
         return original
 
+    def set_identity(self, disk: Disk, identity: str) -> None:
+        """Set-Disk -Signature / -Guid: only on an online, writable disk (MSFT_Disk
+        SetAttributes: 41003 "the disk is offline"), and never to the identity of another
+        online disk (simulated refusal: two online disks cannot share one)."""
+        if not disk.online:
+            raise ToolFailure(
+                f"Set-Disk: The disk is offline. (MSFT_Disk 41003, disk {disk.number})"
+            )
+        if disk.read_only or self.colliding(disk, identity):
+            raise ToolFailure(
+                f"Set-Disk: disk {disk.number} cannot take identity {identity}: "
+                + ("it is read-only" if disk.read_only else "an online disk has it")
+            )
+        self.contents(disk.volume_id).identity = identity
+
+    def write_identity_raw(self, disk: Disk, identity: str) -> str:
+        """The signature/GUID written to the disk's own sectors through \\\\.\\PhysicalDriveN
+        (MBR byte 440, or both GPT headers and their CRC32s); read back. Only an offline disk
+        is written (an online one has mounted volumes; simulated so), never a read-only one."""
+        if disk.online or disk.read_only:
+            raise ToolFailure(
+                f"disk {disk.number} must be offline and writable to take back identity {identity}"
+            )
+        self.contents(disk.volume_id).identity = identity
+        return self.contents(disk.volume_id).identity
+
+    def reboot(self, why: str) -> None:
+        """The machine restarts. The BCD names the boot disk, and MountedDevices each drive
+        letter, by MBR signature or GPT GUID (FIELD-NOTES section 9): an attached disk that
+        carries the boot disk's identity then may be the one booted from. Recorded, never
+        resolved in our favour."""
+        self.reboots.append(why)
+        boot = next((d for d in self.disks.values() if d.is_boot), None)
+        if boot is None:
+            return
+        identity = self.contents(boot.volume_id).identity
+        for disk in self.disks.values():
+            if disk is not boot and self.contents(disk.volume_id).identity == identity:
+                self.boot_hazards.append(
+                    f"{why}: disk {disk.number} ({disk.volume_id}) carries the boot disk's "
+                    f"identity {identity}; the boot manager may start from it"
+                )
+
     def validation_script(self, path: str) -> ValidationScript | None:
         wanted = path.lower()
         return next((s for p, s in self.validation_scripts.items() if p.lower() == wanted), None)
+
+    def foreign_writers(self, path: str) -> list[str]:
+        """Who besides SYSTEM and Administrators could change the script at `path`: its own
+        ACL, or a folder on its way that every user may write in."""
+        script = self.validation_script(path)
+        found = [
+            f"{path} may be written by {who}" for who in (script.writable_by if script else ())
+        ]
+        folder = path.lower().rsplit("\\", 1)[0]
+        found += [
+            f"{prefix} may be written by {who}"
+            for prefix, who in USER_WRITABLE_FOLDERS.items()
+            if folder == prefix or folder.startswith(prefix + "\\")
+        ]
+        return found
 
     def visible_shadow_copies(self) -> list[tuple[Disk, ShadowCopy]]:
         """VSS sees the shadow copies of mounted volumes only, i.e. those on online disks."""
@@ -178,6 +287,8 @@ class ToolRun:
     forced_scan_result: str = ""
     # A line printed after the report (a fault: something wrote to stdout after it).
     trailing_output: str = ""
+    # How long VSS goes on reverting after DiskShadow returns (a fault: an asynchronous revert).
+    revert_lingers: float = 0.0
     finished_report: dict[str, Any] | None = None
     transcript: list[str] = field(default_factory=list)
     _disk: Disk | None = None
@@ -206,7 +317,7 @@ class ToolRun:
             if forced_error:
                 raise ToolFailure(forced_error)
             if self.action == "Inspect":
-                self.finished_report = self._inspect()
+                self.finished_report = self._fitted(self._inspect())
                 return False
             if self.action == "Revert":
                 self._begin_revert()
@@ -227,7 +338,39 @@ class ToolRun:
                 )
             except ToolFailure as failure:
                 self.finished_report = self._failed(str(failure))
+            self.finished_report = self._fitted(self.finished_report)
         return self.finished_report
+
+    def revert_wait_seconds(self) -> float:
+        """How long the Revert polls `vssadmin query reverts` after DiskShadow returns."""
+        if self.revert_lingers <= 0:
+            return 0.0
+        polls = -(-self.revert_lingers // REVERT_POLL_SECONDS)
+        return min(polls * REVERT_POLL_SECONDS, REVERT_WAIT_LIMIT)
+
+    def _fitted(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The script's last step: a report that would not fit after what it wrote is replaced
+        by a failed one that says so, its lists left out (what a Revert reverted stays)."""
+        written = sum(len(line) + 2 for line in self.transcript)
+        text = json.dumps(report, separators=(",", ":"))
+        if written + len(text) + 2 <= STDOUT_KEPT:
+            return report
+        fitted = dict(report)
+        listed = 0
+        for name in ("partitions", "shadow_copies", "volumes"):
+            if name in fitted:
+                listed += len(fitted[name])
+                fitted[name] = []
+        error = (
+            f"the report ({len(text):,} characters, {listed} listed items) would not fit in "
+            f"the {STDOUT_KEPT:,} characters of stdout SSM keeps, after {written:,} written "
+            "before it"
+        )
+        fitted["error"] = f"{report['error']}; then: {error}" if report["error"] else error
+        fitted["ok"] = False
+        if "passed" in fitted:
+            fitted["passed"] = False
+        return fitted
 
     @property
     def stdout(self) -> str:
@@ -284,11 +427,39 @@ class ToolRun:
         if disk is None:
             return ""
         content = self.host.contents(disk.volume_id)
-        if content.identity != self._identity_to_put_back:
-            content.identity = self._identity_to_put_back
-            self._changed(disk, "identity")
-        if self.action != "Revert" and disk.read_only != self._was_read_only:
-            disk.read_only = self._was_read_only  # a revert leaves read-only cleared
+        target = self._identity_to_put_back
+        if content.identity != target:
+            colliding = self.host.colliding(disk, target)
+            if not colliding:
+                if not disk.online:
+                    self.host.bring_online(disk)
+                    self._changed(disk, "online")
+                if disk.read_only:
+                    disk.read_only = False
+                    self._changed(disk, "read-write")
+                self.host.set_identity(disk, target)
+                self._changed(disk, "identity")
+            elif self.action == "Inspect" or not self._last_action:
+                # The clone keeps the identity Windows gave it while attached: a reboot cannot
+                # start the helper from it. The last action puts the original back.
+                self.transcript.append(
+                    f"disk {disk.number} keeps identity {content.identity} until the last "
+                    f"action: {target} is that of disk(s) {','.join(map(str, colliding))}"
+                )
+            else:
+                # Offline first, then written to its sectors; the workflow detaches it next.
+                if disk.read_only:
+                    disk.read_only = False
+                    self._changed(disk, "read-write")
+                if disk.online:
+                    disk.online = False
+                    self._changed(disk, "offline")
+                self.host.write_identity_raw(disk, target)
+                self._changed(disk, "identity written offline")
+        # Read-only as found (a revert leaves it cleared), on an online disk only: one whose
+        # identity went back through its sectors is offline and writable, and detached next.
+        if self.action != "Revert" and disk.online and disk.read_only != self._was_read_only:
+            disk.read_only = self._was_read_only
             self._changed(disk, "read-only")
         # Revert and Check always leave the disk offline; Inspect as it found it.
         online = self.action == "Inspect" and not self._was_offline
@@ -296,6 +467,10 @@ class ToolRun:
             disk.online = online
             self._changed(disk, "offline")
         return content.identity
+
+    @property
+    def _last_action(self) -> bool:
+        return self.parameters.get("LastAction", "") != "false"
 
     def _our_disk(self) -> Disk | None:
         """Get-OurDisk: the disk with the UniqueId taken when it was found, if its serial is
@@ -421,7 +596,14 @@ class ToolRun:
 
     def _open(self, disk: Disk, read_only: bool) -> None:
         self._touched = True
-        if read_only and not disk.read_only:
+        identity = self.host.contents(disk.volume_id).identity
+        if not disk.online and self.host.colliding(disk, identity):
+            # Windows must write a new identity to online it: read-only cleared while offline
+            # (Set-Disk -IsReadOnly on an offline disk: allowed here, a guess to confirm).
+            if disk.read_only:
+                disk.read_only = False
+                self._changed(disk, "read-write")
+        elif read_only and not disk.read_only:
             disk.read_only = True  # first: nothing may be written while it comes online
             self._changed(disk, "read-only")
         if not disk.online:
@@ -495,6 +677,19 @@ class ToolRun:
             reverted.append(shadow.id)
             self._reverted = tuple(reverted)
             self.transcript.append(f"The shadow copy {shadow.id} was reverted.")
+        if self.revert_lingers > REVERT_WAIT_LIMIT:
+            # VSS goes on reverting: the script leaves the disk as it is (no identity put
+            # back, no offline) and says so.
+            self._touched = False
+            raise ToolFailure(
+                f"VSS still lists a revert on the volumes of disk {disk.number} after 60 "
+                "minutes; the disk is left online as it is, since VSS goes on reverting it"
+            )
+        if self.revert_lingers > 0:
+            self.transcript.append(
+                f"VSS lists no revert on the volumes of disk {disk.number} "
+                f"({self.revert_wait_seconds():.0f} s after DiskShadow returned)"
+            )
         restored = self._put_back()
         report = self._common(True, None)
         report.update(reverted=reverted, identity_restored=restored, offline=not disk.online)
@@ -507,6 +702,12 @@ class ToolRun:
             raise ToolFailure(
                 f"validation script {script} not found on this instance; nothing done"
             )
+        writers = self.host.foreign_writers(script) if script else []
+        if writers:
+            raise ToolFailure(
+                f"validation script {script} could be changed by non-administrators: "
+                f"{'; '.join(writers[:3])}; refused, nothing done"
+            )
         self._open(disk, read_only=True)
 
     def _end_check(self) -> dict[str, Any]:
@@ -516,16 +717,19 @@ class ToolRun:
         for partition in content.partitions:
             if partition.file_system.upper() not in SCANNED_FILE_SYSTEMS:
                 continue
-            result = NO_ERRORS_FOUND if partition.consistent else HALF_DONE_WRITES
+            found = NO_ERRORS_FOUND if partition.consistent else HALF_DONE_WRITES
             if self.forced_scan_result and not volumes:
-                result = self.forced_scan_result
+                found = self.forced_scan_result
+            scanner, result, error = self._scan(disk, found)
             path = self.host.volume_path(disk, partition.number)
             volumes.append(
                 {
                     "number": partition.number,
                     "volume_path": path,
                     "file_system": partition.file_system,
+                    "scanner": scanner,
                     "scan_result": result,
+                    "scan_error": error,
                     "passed": result == NO_ERRORS_FOUND,
                 }
             )
@@ -543,6 +747,25 @@ class ToolRun:
             offline=not disk.online,
         )
         return report
+
+    def _scan(self, disk: Disk, found: str) -> tuple[str, str, str]:
+        """(scanner, result, error) of Invoke-VolumeScan for a volume where a scan finds
+        `found` (a Repair-Volume result, or ScanImpossible: no scanner can run)."""
+        if found == SCAN_IMPOSSIBLE:
+            return (
+                "chkdsk",
+                SCAN_IMPOSSIBLE,
+                "Repair-Volume: Access is denied. (HRESULT 0x80070005); chkdsk: Cannot open "
+                "volume for direct access.",
+            )
+        if not (disk.read_only and self.host.read_only_scan == "refused"):
+            return "Repair-Volume", found, ""
+        code = 0 if found == NO_ERRORS_FOUND else 3
+        result = CHKDSK_RESULTS[code]
+        error = READ_ONLY_REFUSAL
+        if code:
+            error += f"; chkdsk exit code {code}: Windows has found problems with the file system."
+        return "chkdsk", result, error
 
     def _validate(self) -> dict[str, Any] | None:
         """`& $ValidationScript -VolumePath <paths>`: its exit code is data, never ours."""

@@ -31,9 +31,13 @@ MIN_JSON_DEPTH = 4
 EXIT_CODE_VARIABLE = re.compile(
     r"(\$\{?)?((global|script|local|private):)?lastexitcode\}?", re.IGNORECASE
 )
-# The one function that runs the operator's validation script, and the one place where an exit
-# code is read: into the report, as data.
+# The one function that runs the operator's validation script (a child powershell.exe -File).
 VALIDATION_RUNNER = "Invoke-ValidationScript"
+# Its refusal of a script non-administrators could change (issue #14, finding 11).
+TRUSTED_SCRIPT_CHECK = "Assert-TrustedScript"
+# The only places where a child's exit code is read, each into data (the report, a comparison):
+# the validation script's, chkdsk's (the read-only scan), vssadmin query reverts'.
+EXIT_CODE_READERS = {VALIDATION_RUNNER.lower(), "invoke-volumescan", "get-revertlisting"}
 # Repair-Volume's only allowed form: -Path <volume> -Scan. -SpotFix and -OfflineScanAndFix
 # repair (write to) the volume, and a check must not change the disk.
 REPAIR_PARAMETERS = {"-path", "-scan"}
@@ -329,11 +333,11 @@ def exit_problems(script: str) -> list[str]:
             node.type in ("variable", "generic_token")
             and EXIT_CODE_VARIABLE.fullmatch(node_text(node))
             and not _assigned_to(node)
-            and _function_name(node).lower() != VALIDATION_RUNNER.lower()
+            and _function_name(node).lower() not in EXIT_CODE_READERS
         ):
             problems.append(
                 f"line {_line(node)}: reads {node_text(node)} outside {VALIDATION_RUNNER} "
-                "(3010 reboots the instance)"
+                "and the other readers of exit codes (3010 reboots the instance)"
             )
         elif node.type == "member_name" and node_text(node).lower() in ("exit", "setshouldexit"):
             problems.append(f"line {_line(node)}: exits through .{node_text(node)}()")
@@ -405,7 +409,23 @@ def repair_problems(script: str) -> list[str]:
     for command in commands_named(root):
         name = _command_name(command).lower()
         if name in ("chkdsk", "chkdsk.exe"):
-            problems.append(f"line {_line(command)}: chkdsk: scan with Repair-Volume -Scan")
+            # Only its read-only mode: one argument, the volume, and no switch (/f, /r, /x,
+            # /scan, /spotfix... all may write). Issue #14, finding 5.
+            arguments = [
+                e
+                for e in _elements(command)
+                if e.type != "command_argument_sep" and "redirection" not in e.type
+            ]
+            texts = [node_text(e) for e in arguments]
+            if (
+                len(arguments) != 1
+                or any("/" in t or t.startswith("-") or t.startswith("@") for t in texts)
+                or not texts[0].startswith("$")
+            ):
+                problems.append(
+                    f"line {_line(command)}: {node_text(command)!r}: chkdsk only as "
+                    "`chkdsk.exe $volume` (read-only mode, no switch)"
+                )
         elif (
             name in ("invoke-cimmethod", "invoke-wmimethod")
             and "repair" in node_text(command).lower()
@@ -432,11 +452,12 @@ def validation_problems(script: str) -> list[str]:
     if len(runners) != 1:
         problems.append(f"{len(runners)} functions {VALIDATION_RUNNER}, expected one")
     for runner in runners:
+        # A child process (issue #14, finding 11): in our own, its [Environment]::Exit(3010)
+        # would end the disk tool with 3010, and the SSM agent would reboot the helper.
         calls = [
             c
             for c in commands_named(runner)
             if _invocation_operator(c) == "&"
-            and not _command_name(c)
             and any(n.type == "script_block_expression" for n in _ancestors(c, runner))
         ]
         if not calls:
@@ -444,8 +465,16 @@ def validation_problems(script: str) -> list[str]:
                 f"{VALIDATION_RUNNER} does not run the script with & inside a script block"
             )
         for call in calls:
-            if not re.search(r"\*>&1\s*$", node_text(call)):
-                problems.append(f"line {_line(call)}: {node_text(call)!r} does not capture *>&1")
+            text = node_text(call)
+            if not re.search(r"\*>&1\s*$", text):
+                problems.append(f"line {_line(call)}: {text!r} does not capture *>&1")
+            if not re.search(r"-File\s+\$Path\b", text, re.IGNORECASE):
+                problems.append(
+                    f"line {_line(call)}: {text!r} does not run the script as a child "
+                    "powershell.exe -File $Path"
+                )
+        if "powershell.exe" not in node_text(runner).lower():
+            problems.append(f"{VALIDATION_RUNNER} does not start powershell.exe")
     if not commands_named(root, VALIDATION_RUNNER):
         problems.append(f"{VALIDATION_RUNNER} is never called")
     checked = [
@@ -455,6 +484,16 @@ def validation_problems(script: str) -> list[str]:
     ]
     if not checked:
         problems.append("Test-Path -LiteralPath $ValidationScript is never called")
+    trusted = [
+        c
+        for c in commands_named(root, TRUSTED_SCRIPT_CHECK)
+        if "$validationscript" in node_text(c).lower()
+    ]
+    runs = commands_named(root, VALIDATION_RUNNER)
+    if not trusted:
+        problems.append(f"{TRUSTED_SCRIPT_CHECK} $ValidationScript is never called")
+    elif runs and trusted[0].start_byte > runs[0].start_byte:
+        problems.append(f"{TRUSTED_SCRIPT_CHECK} comes after the script runs")
     return problems
 
 
@@ -569,6 +608,58 @@ def unique_shadow_problems(script: str) -> list[str]:
         for what, pattern in needed.items()
         if not re.search(pattern, revert_branch)
     ]
+
+
+def collision_problems(script: str) -> list[str]:
+    """A clone whose identity an online disk has (issue #14, findings 6 and 7).
+
+    Onlining it needs read-only cleared first (Windows writes it a new identity); the original
+    goes back only in the last action, offline, through the disk's sectors, each write to the
+    disk's number preceded by Get-OurDisk and the whole read back; Set-Disk never gives it the
+    colliding identity. Checked on the functions that do each part.
+    """
+    root = parse_tree(script).root_node
+    problems = []
+
+    def body(name: str) -> str:
+        found = _functions(root, name)
+        if len(found) != 1:
+            problems.append(f"{len(found)} functions {name}, expected one")
+            return ""
+        return node_text(found[0])
+
+    opening, restoring, writing = (
+        body("Open-Disk"),
+        body("Restore-DiskIdentity"),
+        body("Write-OfflineIdentity"),
+    )
+    if opening and not re.search(
+        r"Get-CollidingDisk[^\n]*\n(.*\n)*?\s*if \(\$colliding\.Count -gt 0\) \{\s*"
+        r"if \(\$Disk\.IsReadOnly\) \{ Set-OurDisk 'IsReadOnly' \$false \}\s*"
+        r"Set-OurDisk 'IsOffline' \$false",
+        opening,
+    ):
+        problems.append("Open-Disk does not clear read-only before onlining a colliding disk")
+    if restoring:
+        if "Get-CollidingDisk $Identity" not in restoring:
+            problems.append(
+                "Restore-DiskIdentity does not look for a disk the identity collides with"
+            )
+        if "$LastAction -eq 'false'" not in restoring:
+            problems.append(
+                "Restore-DiskIdentity puts a colliding identity back before the last action"
+            )
+        raw = restoring[restoring.find("} else {", restoring.find("$LastAction")) :]
+        if not re.search(r"Set-OurDisk 'IsOffline' \$true \}\s*\$now = Write-OfflineIdentity", raw):
+            problems.append("Restore-DiskIdentity does not take the disk offline before writing it")
+    if writing:
+        if not re.search(
+            r"Get-OurDisk\)\.Number -ne \$number\)[^\n]*\n\s*\[VssRestoreRawDisk\]::Write", writing
+        ):
+            problems.append("Write-OfflineIdentity writes without checking the disk is still ours")
+        if "Get-RawIdentity (Get-OurDisk)" not in writing or "reads back identity" not in writing:
+            problems.append("Write-OfflineIdentity does not read the identity back")
+    return problems
 
 
 SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {

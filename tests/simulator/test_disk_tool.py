@@ -7,13 +7,14 @@ import pytest
 
 from simulator.disks import DiskContent, ShadowCopy, windows_disk
 from simulator.windows import (
+    ToolFailure,
     ToolRun,
     ValidationScript,
     WindowsHost,
     serial_matches,
     serial_number,
 )
-from vss_restore.logic.disk_tool import parse_report
+from vss_restore.logic.disk_tool import check_findings, parse_report
 
 NOW = datetime(2026, 11, 25, 0, 0, 5, tzinfo=UTC)
 HELPER_C = "vol-0aaaaaaaaaaaaaaa1"
@@ -22,6 +23,7 @@ BACKUP_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-000000000001}"
 OLDER_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-000000000000}"
 HELPERS_OWN_SHADOW = "{6f1e0e7a-1111-4c5d-9e8f-0000000000ff}"
 GUID = "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"
+HELPER_GUID = "{0A0A0A0A-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"  # the helper's own C:, no clone's
 
 
 def _restored_content(identity: str = GUID) -> DiskContent:
@@ -43,7 +45,7 @@ def _restored_content(identity: str = GUID) -> DiskContent:
 @pytest.fixture
 def contents() -> dict[str, DiskContent]:
     helper_c = windows_disk(
-        size_gib=30, partition_style="GPT", drive_letters=["C"], system=True, identity=GUID
+        size_gib=30, partition_style="GPT", drive_letters=["C"], system=True, identity=HELPER_GUID
     )
     helper_c.shadow_copies.append(ShadowCopy(HELPERS_OWN_SHADOW, "{0}", 3, NOW))
     return {HELPER_C: helper_c, RESTORED: _restored_content()}
@@ -206,32 +208,109 @@ def test_inspect_finds_no_disk_for_a_volume_that_is_not_attached(helper: Windows
     assert report["ok"] is False
 
 
-def test_a_clone_of_an_online_disk_is_renamed_each_time_it_comes_online_and_put_back(
-    contents: dict[str, DiskContent],
-) -> None:
-    # The helper restores a snapshot of its own D: volume: the clone has D:'s GUID.
+def _clone_of_helpers_d(contents: dict[str, DiskContent]) -> tuple[WindowsHost, DiskContent]:
+    """The helper restores a snapshot of its own D: volume: the clone has D:'s GUID."""
     live_d = _restored_content()
     contents["vol-0cccccccccccccccc3"] = live_d
     host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
     host.add_disk(HELPER_C, own=True, system=True)
     host.add_disk("vol-0cccccccccccccccc3", own=True)
-    contents[HELPER_C].identity = "{11111111-1111-1111-1111-111111111111}"
     host.add_disk(RESTORED)
+    return host, live_d
+
+
+def test_a_colliding_clone_keeps_a_new_identity_while_attached_and_gets_its_own_back_last(
+    contents: dict[str, DiskContent],
+) -> None:
+    host, live_d = _clone_of_helpers_d(contents)
 
     inspect = parse_report(
         _run(host, Action="Inspect", VolumeId=RESTORED).stdout, "Inspect", RESTORED
     )
     assert inspect["disk"]["identity"] == GUID  # captured before onlining rewrote it
-    assert host.rewritten == [RESTORED]
-    assert contents[RESTORED].identity == GUID  # and put back before going offline
-    revert = _revert(host, BACKUP_SHADOW, disk=str(inspect["disk"]["number"]))
-    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == GUID
-    check = _check(host, disk=str(inspect["disk"]["number"]))
+    assert host.rewritten == [RESTORED]  # read-only cleared while offline, then onlined
+    renamed = contents[RESTORED].identity
+    assert renamed != GUID  # left so: a reboot now cannot start from the clone
+    host.reboot("between actions")
+    assert host.boot_hazards == []
+    disk = str(inspect["disk"]["number"])
+    revert = _run(
+        host,
+        Action="Revert",
+        VolumeId=RESTORED,
+        DiskNumber=disk,
+        ShadowCopyIds=BACKUP_SHADOW,
+        DiskIdentity=GUID,
+        LastAction="false",  # a Check follows
+    )
+    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == renamed
+    check = _check(host, disk=disk)
     assert parse_report(check.stdout, "Check", RESTORED)["identity_restored"] == GUID
-    # Every onlining clashed with the live D: and was put right; live D: never changed.
-    assert host.rewritten == [RESTORED] * 3
+    # Only the Inspect's onlining clashed; the last action wrote GUID back while offline.
+    assert host.rewritten == [RESTORED]
+    assert (contents[RESTORED].identity, host.disks[2].online) == (GUID, False)
+    assert (RESTORED, "identity written offline") in host.changes
+    assert live_d.identity == GUID  # the helper's D: never changed
+    assert {volume for volume, _ in host.changes} == {RESTORED}
+
+
+def test_once_the_identity_is_back_the_clone_collides_again_so_it_must_be_detached_at_once(
+    contents: dict[str, DiskContent],
+) -> None:
+    # Why only the last action puts it back: from then on the offline clone carries the live
+    # D:'s GUID again, and only the detach right after ends that.
+    host, _ = _clone_of_helpers_d(contents)
+    _run(host, Action="Inspect", VolumeId=RESTORED)
+    assert host.colliding(host.disks[2], contents[RESTORED].identity) == []
+    _revert(host, BACKUP_SHADOW, disk="2")  # LastAction empty: the last action
     assert contents[RESTORED].identity == GUID
-    assert live_d.identity == GUID
+    assert host.colliding(host.disks[2], GUID) == [1]
+    assert not host.disks[2].online
+
+
+def test_windows_refuses_to_online_a_read_only_clone_or_give_an_online_disk_a_used_identity(
+    contents: dict[str, DiskContent],
+) -> None:
+    host, _ = _clone_of_helpers_d(contents)
+    clone = host.disks[2]
+    with pytest.raises(ToolFailure, match="read-only: Windows cannot write it a new one"):
+        host.bring_online(clone)
+    with pytest.raises(ToolFailure, match="41003"):
+        host.set_identity(clone, "{11111111-1111-1111-1111-111111111111}")
+    clone.read_only = False
+    host.bring_online(clone)
+    with pytest.raises(ToolFailure, match="an online disk has it"):
+        host.set_identity(clone, GUID)
+    with pytest.raises(ToolFailure, match="must be offline and writable"):
+        host.write_identity_raw(clone, GUID)
+
+
+def test_a_clone_of_the_helpers_boot_disk_is_never_attached_with_its_identity_until_the_end(
+    contents: dict[str, DiskContent],
+) -> None:
+    # A helper from the same AMI as the backed-up instance: the restored C: has its boot GUID.
+    contents[RESTORED].identity = HELPER_GUID
+    host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
+    host.add_disk(HELPER_C, own=True, system=True)
+    host.add_disk(RESTORED)
+    inspect = parse_report(
+        _run(host, Action="Inspect", VolumeId=RESTORED).stdout, "Inspect", RESTORED
+    )
+    host.reboot("after the Inspect")
+    revert = _run(
+        host,
+        Action="Revert",
+        VolumeId=RESTORED,
+        DiskNumber="1",
+        ShadowCopyIds=BACKUP_SHADOW,
+        DiskIdentity=inspect["disk"]["identity"],
+        LastAction="true",
+    )
+    assert parse_report(revert.stdout, "Revert", RESTORED)["identity_restored"] == HELPER_GUID
+    assert host.boot_hazards == []  # the reboot came while the clone had another identity
+    assert contents[HELPER_C].identity == HELPER_GUID
+    host.reboot("before the detach")  # the seconds between the last action and the detach
+    assert len(host.boot_hazards) == 1
 
 
 def test_serial_numbers_match_on_the_whole_volume_id() -> None:
@@ -258,11 +337,14 @@ def test_a_check_of_a_volume_never_reverted_finds_half_done_writes(helper: Windo
     assert run.exit_code == 0  # the check ran; what it found is in `passed`
     assert (report["ok"], report["passed"]) == (True, False)
     (volume,) = report["volumes"]
-    assert (volume["file_system"], volume["scan_result"], volume["passed"]) == (
+    # Windows refuses Repair-Volume -Scan on the read-only disk: chkdsk, read-only, finds it.
+    assert (volume["file_system"], volume["scanner"], volume["scan_result"], volume["passed"]) == (
         "NTFS",
-        "SpotFixNeeded",
+        "chkdsk",
+        "ErrorsFoundOrNotChecked",
         False,
     )
+    assert "43006" in volume["scan_error"]
     assert report["validation"] is None
     assert (report["identity_restored"], report["offline"]) == (GUID, True)
     assert helper.disks[1].read_only
@@ -282,6 +364,7 @@ def test_a_check_after_the_right_revert_finds_no_errors_and_changes_nothing(
 
 
 def test_a_forced_scan_result_hits_the_first_volume(helper: WindowsHost) -> None:
+    helper.read_only_scan = "allowed"
     _revert(helper, BACKUP_SHADOW)
     run = ToolRun(
         helper,
@@ -405,3 +488,158 @@ def test_a_disk_number_reused_after_a_forced_detach_is_never_changed(
     assert helper.changes == changes_before  # the old script changed nothing after the detach
     assert {volume for volume, _ in helper.changes} == {RESTORED}
     assert (newcomer.online, newcomer.read_only, contents[following].identity) == state
+
+
+# -- issue #14: read-only scan, validation script, asynchronous revert, report size ----------
+
+
+def test_where_windows_allows_a_read_only_scan_repair_volume_gives_its_finding(
+    helper: WindowsHost,
+) -> None:
+    helper.read_only_scan = "allowed"
+    (volume,) = parse_report(_check(helper).stdout, "Check", RESTORED)["volumes"]
+    assert (volume["scanner"], volume["scan_result"], volume["scan_error"]) == (
+        "Repair-Volume",
+        "SpotFixNeeded",
+        "",
+    )
+
+
+def test_a_volume_no_scanner_can_read_is_scan_impossible_not_damage(helper: WindowsHost) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    run = ToolRun(
+        helper,
+        {"Action": "Check", "VolumeId": RESTORED, "DiskNumber": "1", "DiskIdentity": GUID},
+        forced_scan_result="ScanImpossible",
+    )
+    assert run.start()
+    report = parse_report(run.stdout, "Check", RESTORED)
+    (volume,) = report["volumes"]
+    assert (volume["scan_result"], volume["passed"], report["passed"]) == (
+        "ScanImpossible",
+        False,
+        False,
+    )
+    assert "could not be scanned, no finding either way" in check_findings(report)
+
+
+@pytest.mark.parametrize(
+    ("path", "writable_by", "who"),
+    [
+        (
+            "C:\\Users\\Public\\validate.ps1",
+            (),
+            "c:\\users\\public may be written by BUILTIN\\Users",
+        ),
+        ("C:\\Windows\\Temp\\v\\validate.ps1", (), "c:\\windows\\temp may be written by"),
+        ("C:\\vss-restore\\validate.ps1", ("Everyone",), "validate.ps1 may be written by Everyone"),
+    ],
+)
+def test_a_validation_script_non_administrators_could_change_is_refused_before_the_disk_is_touched(
+    helper: WindowsHost,
+    contents: dict[str, DiskContent],
+    path: str,
+    writable_by: tuple[str, ...],
+    who: str,
+) -> None:
+    helper.validation_scripts = {path: ValidationScript(0, "ok", writable_by)}
+    before = contents[RESTORED].clone()
+    run = _check(helper, script=path)
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert run.exit_code == 1
+    assert "could be changed by non-administrators" in report["error"]
+    assert who in report["error"]
+    assert "refused, nothing done" in report["error"]
+    assert (report["volumes"], report["passed"]) == ([], False)
+    assert helper.changes == []  # the disk was never touched
+    assert contents[RESTORED] == before
+
+
+def test_a_validation_script_exiting_3010_is_a_failed_check_and_no_reboot(
+    helper: WindowsHost,
+) -> None:
+    _revert(helper, BACKUP_SHADOW)
+    helper.validation_scripts = {"C:\\vss-restore\\validate.ps1": ValidationScript(3010, "")}
+    run = _check(helper, script="C:\\vss-restore\\validate.ps1")
+    report = parse_report(run.stdout, "Check", RESTORED)
+    assert run.exit_code == 0  # a child powershell.exe's exit code is data, never the tool's
+    assert report["validation"]["exit_code"] == 3010
+    assert (report["ok"], report["passed"]) == (True, False)
+    assert helper.reboots == []
+
+
+def test_an_asynchronous_revert_is_waited_for_before_the_disk_is_put_back(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    run = ToolRun(
+        helper,
+        {
+            "Action": "Revert",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": BACKUP_SHADOW,
+            "DiskIdentity": GUID,
+        },
+        revert_lingers=42,
+    )
+    assert run.start()
+    assert run.revert_wait_seconds() == 45  # polled every 5 s until VSS lists none
+    report = parse_report(run.stdout, "Revert", RESTORED)
+    assert (report["ok"], report["offline"]) == (True, True)
+    assert "VSS lists no revert on the volumes of disk 1 (45 s" in run.stdout
+    assert contents[RESTORED].consistent
+
+
+def test_a_revert_vss_still_runs_after_an_hour_fails_and_leaves_the_disk_alone(
+    helper: WindowsHost,
+) -> None:
+    run = ToolRun(
+        helper,
+        {
+            "Action": "Revert",
+            "VolumeId": RESTORED,
+            "DiskNumber": "1",
+            "ShadowCopyIds": BACKUP_SHADOW,
+            "DiskIdentity": GUID,
+        },
+        revert_lingers=4000,
+    )
+    assert run.start()
+    assert run.revert_wait_seconds() == 3600  # bounded
+    changes = len(helper.changes)
+    report = parse_report(run.stdout, "Revert", RESTORED)
+    assert report["ok"] is False
+    assert "still lists a revert" in report["error"]
+    # Reverted, then neither put back nor taken offline under a running revert.
+    assert helper.changes[changes:] == [(RESTORED, f"reverted {BACKUP_SHADOW}")]
+    assert helper.disks[1].online
+
+
+def test_a_report_that_would_not_fit_in_ssms_stdout_is_a_clear_failure(
+    helper: WindowsHost, contents: dict[str, DiskContent]
+) -> None:
+    (data,) = [p for p in contents[RESTORED].partitions if p.holds_data]
+    contents[RESTORED].shadow_copies += [
+        ShadowCopy(f"{{6f1e0e7a-2222-4c5d-9e8f-{n:012x}}}", "{0}", data.number, NOW)
+        for n in range(120)
+    ]
+    run = _run(helper, Action="Inspect", VolumeId=RESTORED)
+    assert len(run.stdout) < 24_000
+    report = parse_report(run.stdout, "Inspect", RESTORED)
+    assert report["ok"] is False
+    assert "would not fit in the 24,000 characters of stdout SSM keeps" in report["error"]
+    assert "122 listed items" in report["error"] or "123 listed items" in report["error"]
+    assert (helper.disks[1].online, contents[RESTORED].identity) == (False, GUID)
+
+
+def test_a_reboot_with_a_clone_of_the_boot_disk_attached_is_recorded_as_a_hazard(
+    contents: dict[str, DiskContent],
+) -> None:
+    contents["vol-0ddddddddddddddd4"] = contents[HELPER_C].clone()
+    host = WindowsHost("i-0123456789abcdef0", contents.__getitem__)
+    host.add_disk(HELPER_C, own=True, system=True)
+    host.add_disk("vol-0ddddddddddddddd4")
+    host.reboot("test")
+    assert host.reboots == ["test"]
+    (hazard,) = host.boot_hazards
+    assert "disk 1 (vol-0ddddddddddddddd4) carries the boot disk's identity" in hazard

@@ -84,18 +84,20 @@ def test_a_revert_windows_refuses_fails_the_snapshot_and_cleans_up() -> None:
     assert "VSS_E_VOLUME_IN_USE" in alert["message"]
 
 
-def test_an_inspect_report_longer_than_ssm_keeps_fails_the_restore_saying_it_was_cut() -> None:
+def test_an_inspect_report_longer_than_ssm_keeps_fails_the_restore_saying_it_would_not_fit() -> (
+    None
+):
     run = finished_run(SCENARIOS / "long-inspect-report.json")
     assert run.report.ok, failures(run.report)
     assert len(run.shadows_inside["crowded.D"]) == 121  # 60 live, 60 older, the backup's
     result = run.report.snapshot("crowded.D")
     assert result.verdict == "failed"
     assert result.reason == run.source_tags["crowded.D"][tags.REASON]
-    assert result.reason.startswith("DiskToolReportCut: Inspect of vol-")
-    assert "the report was cut" in result.reason
+    assert result.reason.startswith("CommandFailed: Inspect of vol-")
+    assert "122 listed items) would not fit in the 24,000 characters" in result.reason
     assert run.actions("crowded.D") == ["Inspect"]  # nothing reverted on half a report
     # The cleanup ran: nothing attached to the helper, no volume left, the operator told.
     assert run.disks_after["helper"] == [run.volume_ids["helper.C"]]
     assert run.report.volumes_left == []
     (alert,) = run.report.alerts
-    assert "the report was cut" in alert["message"]
+    assert "would not fit in the 24,000 characters" in alert["message"]

@@ -92,9 +92,10 @@ def test_the_readme_documents_every_key_of_the_schema() -> None:
 
 def test_the_schema_offers_the_faults_and_timings_the_simulator_knows() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
-    _, timing_fault, _, windows_fault, scan_fault, event_fault, trailer_fault = schema["$defs"][
-        "fault"
-    ]["oneOf"]
+    _, timing_fault, _, windows_fault, scan_fault, event_fault, linger_fault, trailer_fault = (
+        schema["$defs"]["fault"]["oneOf"]
+    )
+    assert linger_fault["properties"]["windows"]["const"] in faults.WINDOWS_ACTIONS
     assert tuple(timing_fault["properties"]["timing"]["enum"]) == faults.TIMING_KEYS
     assert tuple(windows_fault["properties"]["windows"]["enum"]) == faults.WINDOWS_ACTIONS
     assert scan_fault["properties"]["windows"]["const"] in faults.WINDOWS_ACTIONS

@@ -6,7 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from simulator.disks import windows_disk
-from simulator.ssm import STDERR_LIMIT, STDOUT_LIMIT
+from simulator.ssm import REBOOT_SECONDS, STDERR_LIMIT, STDOUT_LIMIT
+from simulator.windows import ToolRun
 from tests.simulator.harness import DISK_TOOL, Aws
 from vss_restore.errors import DiskToolReportCut
 from vss_restore.logic import disk_tool
@@ -119,7 +120,10 @@ def test_a_check_runs_for_check_seconds_and_a_fault_decides_its_first_scan(aws: 
     done = _invocation(aws, first)
     assert (done["Status"], done["ResponseCode"]) == ("Success", 0)
     report = json.loads(str(done["StandardOutputContent"]).splitlines()[-1])
-    assert [v["scan_result"] for v in report["volumes"]] == ["FullRepairNeeded"]
+    # Repair-Volume refused on the read-only disk: chkdsk, read-only, finds the damage.
+    assert [(v["scanner"], v["scan_result"]) for v in report["volumes"]] == [
+        ("chkdsk", "ErrorsFoundOrNotChecked")
+    ]
     assert report["passed"] is False
     aws.clock.advance(aws.world.timing.check_seconds)
     again = json.loads(str(_invocation(aws, second)["StandardOutputContent"]).splitlines()[-1])
@@ -262,3 +266,22 @@ def test_stdout_keeps_its_first_24000_characters_and_stderr_its_first_8000(aws: 
     assert disk_tool.STDOUT_KEPT == STDOUT_LIMIT
     with pytest.raises(DiskToolReportCut, match="the report was cut"):
         disk_tool.parse_report(str(failed["StandardOutputContent"]), "Inspect", volume_id)
+
+
+def test_a_script_exiting_3010_makes_the_agent_reboot_the_helper_and_run_it_again(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk tool never exits 3010 (its last statements are exit 0 / exit 1); were it to,
+    # the agent would reboot the helper and run the script again (AWS, "Handling reboots
+    # when running commands").
+    volume_id = _attached_volume(aws)
+    codes = iter([3010, 0])
+    monkeypatch.setattr(ToolRun, "exit_code", property(lambda run: next(codes)))
+    command_id = _send(aws, Action="Inspect", VolumeId=volume_id)
+    aws.clock.advance(2 + aws.world.timing.inspect_seconds)
+    assert _invocation(aws, command_id)["Status"] == "InProgress"
+    (host,) = [h for h in aws.world.hosts.values() if h.disk_of(volume_id)]
+    assert host.reboots == [f"command {command_id} exited 3010"]
+    aws.clock.advance(REBOOT_SECONDS + aws.world.timing.inspect_seconds + 1)
+    assert _invocation(aws, command_id)["Status"] == "Success"
+    assert len(host.reboots) == 1

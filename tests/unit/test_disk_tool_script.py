@@ -15,6 +15,7 @@ from cfnlint.decode import cfn_yaml
 
 from tests.powershell_checks import (
     SCRIPT_CHECKS,
+    collision_problems,
     pattern_problems,
     placeholder_problems,
 )
@@ -106,7 +107,8 @@ $VolumeId = '{{ VolumeId }}'
 $ErrorActionPreference = 'Stop'
 function Invoke-ValidationScript([string]$Path) {
     $global:LASTEXITCODE = $null
-    & { $ErrorActionPreference = 'Continue'; & $Path -VolumePath 'x' *>&1 }
+    $exe = 'powershell.exe'
+    & { $ErrorActionPreference = 'Continue'; & $exe -NoProfile -File $Path -VolumePath 'x' *>&1 }
     return [pscustomobject]@{ exit_code = [int]$global:LASTEXITCODE }
 }
 function Get-RequestedDisk { return Get-Disk -Number 1 }
@@ -138,6 +140,7 @@ try {
     $output = & { $ErrorActionPreference = 'Continue'; & diskshadow.exe /s x.dsh 2>&1 }
     $scan = Repair-Volume -Path $volume.volume_path -Scan
     if (Test-Path -LiteralPath $ValidationScript) {
+        Assert-TrustedScript $ValidationScript
         $report.validation = Invoke-ValidationScript $ValidationScript
     }
 } catch {
@@ -154,7 +157,7 @@ SET_DISK = "Set-Disk -UniqueId $UniqueId -IsOffline $Value"
 REPORT_LINE = "$report = [ordered]@{ ok = $false; error = $null }"
 TO_JSON = "Write-Output (ConvertTo-Json -InputObject $report -Compress -Depth 8)"
 SCAN = "Repair-Volume -Path $volume.volume_path -Scan"
-RUN = "& $Path -VolumePath 'x' *>&1"
+RUN = "& $exe -NoProfile -File $Path -VolumePath 'x' *>&1"
 IN_CHILD_SCOPE = "& { $ErrorActionPreference = 'Continue'; " + RUN + " }"
 VALIDATE = "$report.validation = Invoke-ValidationScript $ValidationScript"
 CHANGE = "    Set-OurDisk 'IsOffline' $false"
@@ -256,7 +259,7 @@ BROKEN = [
     ("code-passed-on", "exit", "\nexit 1\n", "\nexit $report.validation.exit_code\n"),
     ("code-as-reboot", "exit", "{ exit 0 }", "{ exit $report.validation.exit_code }"),
     ("exit-in-function", "exit", READ_CODE, "exit 1"),
-    ("exit-in-block", "exit", "'Continue'; & $Path", "'Continue'; exit 0; & $Path"),
+    ("exit-in-block", "exit", "'Continue'; & $exe", "'Continue'; exit 0; & $exe"),
     ("code-read-outside", "exit", VALIDATE, VALIDATE + "; $code = $global:LASTEXITCODE"),
     ("braced-code", "exit", VALIDATE, VALIDATE + "; $code = ${global:LASTEXITCODE}"),
     ("code-by-name", "exit", VALIDATE, VALIDATE + "; Get-Variable LASTEXITCODE -ValueOnly"),
@@ -272,6 +275,11 @@ BROKEN = [
     ("splatted", "repair", SCAN, "Repair-Volume @how"),
     ("no-scan-at-all", "repair", SCAN, "$scan = $null"),
     ("chkdsk", "repair", SCAN, SCAN + "; & chkdsk.exe $volume.volume_path /f"),
+    # Issue #14, finding 5: chkdsk only in its read-only mode, and only its exit code is read.
+    ("chkdsk-scan", "repair", SCAN, SCAN + "; & chkdsk.exe $path /scan"),
+    ("chkdsk-two-args", "repair", SCAN, SCAN + "; & chkdsk.exe $path $how"),
+    ("chkdsk-splatted", "repair", SCAN, SCAN + "; & chkdsk.exe @how"),
+    ("chkdsk-literal", "repair", SCAN, SCAN + "; chkdsk C: /x"),
     ("cim-repair", "repair", SCAN, SCAN + "; Invoke-CimMethod -InputObject $v -MethodName Repair"),
     ("method-repair", "repair", SCAN, SCAN + "; $v.Repair($false, $true, $true)"),
     # The operator's script runs in a child scope, all its output captured, and must exist.
@@ -283,6 +291,16 @@ BROKEN = [
     ("no-runner", "validation", "function Invoke-ValidationScript(", "function Test-Volume("),
     ("wildcard-path", "validation", "Test-Path -LiteralPath", "Test-Path -Path"),
     ("not-checked", "validation", "(Test-Path -LiteralPath $ValidationScript)", "($true)"),
+    # Issue #14, finding 11: a child powershell.exe -File, and a script only admins can change.
+    ("in-process", "validation", RUN, "& $Path -VolumePath 'x' *>&1"),
+    ("no-child", "validation", "$exe = 'powershell.exe'", "$exe = 'pwsh'"),
+    ("acl-unchecked", "validation", "        Assert-TrustedScript $ValidationScript\n", ""),
+    (
+        "acl-after",
+        "validation",
+        "        Assert-TrustedScript $ValidationScript\n" + "        " + VALIDATE + "\n",
+        "        " + VALIDATE + "\n" + "        Assert-TrustedScript $ValidationScript\n",
+    ),
 ]
 
 
@@ -351,6 +369,7 @@ VALID = {
     ],
     "DiskIdentity": ["", "0x1A2B3C4D", "{5B0C6A1E-3D2F-4E8A-9B7C-1A2B3C4D5E6F}"],
     "ValidationScript": ["", "C:\\vss-restore\\validate.ps1", "D:\\Tools\\check disk_2.ps1"],
+    "LastAction": ["", "true", "false"],
 }
 # PowerShell ends a single-quoted string at any of these quote characters.
 QUOTES = ["'", "\u2018", "\u2019", "\u201a", "\u201b", "\n"]
@@ -372,3 +391,43 @@ def test_the_revert_session_sets_the_persistent_context_first(script: str) -> No
     [line] = [line for line in script.splitlines() if '"revert $_"' in line]
     assert "@('set context persistent') + @($ids" in line
     assert line.index("set context persistent") < line.index('"revert $_"')
+
+
+# --- issue #14, findings 6 and 7: a clone whose identity an online disk has ---------------------
+
+CLEAR_THEN_ONLINE = (
+    "        if ($Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }\n"
+    "        Set-OurDisk 'IsOffline' $false"
+)
+COLLISION_BREAKS = [
+    # (id, text in the real script, replacement)
+    (
+        "online-while-read-only",
+        CLEAR_THEN_ONLINE,
+        "        Set-OurDisk 'IsOffline' $false\n"
+        "        if ($Disk.IsReadOnly) { Set-OurDisk 'IsReadOnly' $false }",
+    ),
+    ("put-back-at-once", "$Action -eq 'Inspect' -or $LastAction -eq 'false'", "$false"),
+    ("not-looked-for", "$colliding = @(Get-CollidingDisk $Identity)", "$colliding = @()"),
+    (
+        "written-online",
+        "        if (-not (Get-OurDisk).IsOffline) { Set-OurDisk 'IsOffline' $true }\n",
+        "",
+    ),
+    ("no-recheck", "if ([int](Get-OurDisk).Number -ne $number)", "if ($false)"),
+    ("no-read-back", "$now = Get-RawIdentity (Get-OurDisk)", "$now = $Identity"),
+]
+
+
+def test_a_colliding_clone_is_opened_and_given_back_its_identity_in_the_safe_order(
+    script: str,
+) -> None:
+    assert collision_problems(script) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [b[1:] for b in COLLISION_BREAKS], ids=[b[0] for b in COLLISION_BREAKS]
+)
+def test_the_collision_check_catches_each_unsafe_order(script: str, old: str, new: str) -> None:
+    assert script.count(old) == 1, f"{old!r} must occur once in the script"
+    assert collision_problems(script.replace(old, new)) != []

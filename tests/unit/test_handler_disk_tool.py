@@ -49,6 +49,7 @@ def test_inspect_sends_our_document_to_the_helper_with_the_volume(
         "ShadowCopyIds": [""],
         "DiskIdentity": [""],
         "ValidationScript": [""],
+        "LastAction": [""],
     }
     assert command["Comment"] == f"vss-restore Inspect {volume_id} demo"
 
@@ -70,6 +71,7 @@ def test_check_sends_the_inspected_disk_its_identity_and_the_stacks_validation_s
         "ShadowCopyIds": [""],
         "DiskIdentity": [event["disk"]["identity"]],
         "ValidationScript": ["C:\\vss-restore\\validate.ps1"],
+        "LastAction": ["true"],  # the workflow detaches the disk next
     }
 
 
@@ -101,6 +103,7 @@ def test_revert_sends_exactly_the_planned_disk_shadow_copies_and_identity(
         "ShadowCopyIds": [",".join(event["plan"]["shadow_copy_ids"])],
         "DiskIdentity": [event["plan"]["disk_identity"]],
         "ValidationScript": [""],
+        "LastAction": ["false"],  # a Check follows (CheckAfterRevert)
     }
 
 
@@ -215,7 +218,9 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
             "number": partition["number"],
             "volume_path": partition["volume_path"],
             "file_system": "NTFS",
+            "scanner": "Repair-Volume",
             "scan_result": "NoErrorsFound",
+            "scan_error": "",
             "passed": True,
         }
         report.update(

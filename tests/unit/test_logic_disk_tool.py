@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from vss_restore.errors import DiskToolReportCut, DiskToolReportInvalid, UnsafeParameter
-from vss_restore.logic.disk_tool import INSPECT, REVERT, STDOUT_KEPT, parameters, parse_report
+from vss_restore.logic.disk_tool import (
+    CHECK,
+    INSPECT,
+    REVERT,
+    STDOUT_KEPT,
+    parameters,
+    parse_report,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "disk-tool.md"
 VOLUME = "vol-0a4064b39e5f534a2"
@@ -48,6 +55,7 @@ def test_inspect_parameters_carry_the_volume_and_empty_revert_only_values() -> N
         "ShadowCopyIds": [""],
         "DiskIdentity": [""],
         "ValidationScript": [""],
+        "LastAction": [""],
     }
 
 
@@ -328,3 +336,41 @@ def test_a_failed_report_without_the_error_text_is_invalid(revert_report: Any, e
 
     with pytest.raises(DiskToolReportInvalid, match="must carry the Windows error text"):
         parse_report(printed(revert_report), REVERT, VOLUME)
+
+
+@pytest.mark.parametrize(
+    ("scanner", "result", "passed", "problem"),
+    [
+        ("chkdsk", "NoErrorsFound", False, "passed=False with scan_result 'NoErrorsFound'"),
+        ("chkdsk", "ScanImpossible", True, "only NoErrorsFound passes"),
+        ("fsck", "NoErrorsFound", True, "scanner is 'fsck'"),
+    ],
+)
+def test_a_check_report_whose_scan_and_verdict_disagree_is_refused(
+    inspect_report: dict[str, Any], scanner: str, result: str, passed: bool, problem: str
+) -> None:
+    report = {
+        "schema": 1,
+        "action": CHECK,
+        "volume_id": VOLUME,
+        "ok": True,
+        "error": None,
+        "disk": inspect_report["disk"],
+        "volumes": [
+            {
+                "number": 2,
+                "volume_path": "\\\\?\\Volume{a}\\",
+                "file_system": "NTFS",
+                "scanner": scanner,
+                "scan_result": result,
+                "scan_error": "",
+                "passed": passed,
+            }
+        ],
+        "validation": None,
+        "passed": passed,
+        "identity_restored": inspect_report["disk"]["identity"],
+        "offline": True,
+    }
+    with pytest.raises(DiskToolReportInvalid, match=re.escape(problem)):
+        parse_report(printed(report), CHECK, VOLUME)

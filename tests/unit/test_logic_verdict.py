@@ -58,11 +58,31 @@ def test_a_finding_belongs_to_its_partition_whatever_its_path_is_now(
 ) -> None:
     # Onlining a clone that collides can give its volumes new paths: the number stays.
     restored["check"]["volumes"][0]["volume_path"] = "\\\\?\\Volume{ffffffff-0000-0000-0000-1}\\"
-    restored["check"]["volumes"][0].update(scan_result="SpotFixNeeded", passed=False)
+    restored["check"]["volumes"][0].update(
+        scanner="Repair-Volume", scan_result="SpotFixNeeded", passed=False
+    )
 
     (volume,) = volume_verdicts(**restored)
 
     assert (volume.finding, volume.passed) == ("SpotFixNeeded", False)
+
+
+@pytest.mark.parametrize(
+    ("scanner", "result", "finding"),
+    [
+        ("chkdsk", "ErrorsFoundOrNotChecked", "chkdsk ErrorsFoundOrNotChecked"),
+        ("chkdsk", "ScanImpossible", "ScanImpossible"),
+        ("Repair-Volume", "FullRepairNeeded", "FullRepairNeeded"),
+    ],
+)
+def test_a_scan_windows_would_not_do_is_told_apart_from_damage_found(
+    restored: dict[str, Any], scanner: str, result: str, finding: str
+) -> None:
+    restored["check"]["volumes"][0].update(scanner=scanner, scan_result=result, passed=False)
+
+    (volume,) = volume_verdicts(**restored)
+
+    assert (volume.finding, volume.passed) == (finding, False)
 
 
 def test_without_a_check_every_volume_is_not_checked(restored: dict[str, Any]) -> None:

@@ -30,6 +30,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             disk_number=int(lookup(event, "plan.disk_number")),
             shadow_copy_ids=tuple(lookup(event, "plan.shadow_copy_ids")),
             disk_identity=text(event, "plan.disk_identity"),
+            # A Check follows unless the stack says not to: then this is the last action.
+            last_action=not settings.check_after_revert,
         )
     elif action == disk_tool.CHECK:
         parameters = disk_tool.parameters(
@@ -38,6 +40,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             disk_number=int(lookup(event, "disk.number")),
             disk_identity=text(event, "disk.identity"),
             validation_script=settings.validation_script,
+            last_action=True,
         )
     else:
         raise InvalidRequest(f"unknown disk tool action {action!r}")

@@ -19,6 +19,7 @@ PARAMETER_PATTERNS = {
     "ShadowCopyIds": r"^(\{[0-9A-Fa-f-]{36}\}(,\{[0-9A-Fa-f-]{36}\})*)?$",
     "DiskIdentity": r"^(0x[0-9A-Fa-f]{8}|\{[0-9A-Fa-f-]{36}\})?$",
     "ValidationScript": r"^([A-Za-z]:\\[A-Za-z0-9 _.\\-]{1,200}\.ps1)?$",
+    "LastAction": r"^(true|false)?$",
 }
 
 # GetCommandInvocation's StandardOutputContent is "the first 24,000 characters written by
@@ -54,8 +55,12 @@ def parameters(
     shadow_copy_ids: tuple[str, ...] = (),
     disk_identity: str = "",
     validation_script: str = "",
+    last_action: bool | None = None,
 ) -> dict[str, list[str]]:
-    """SendCommand parameters, each checked against its pattern before it leaves Python."""
+    """SendCommand parameters, each checked against its pattern before it leaves Python.
+
+    `last_action` (Revert and Check): whether the workflow detaches the disk next, so that an
+    identity colliding with an online disk is put back now (docs/disk-tool.md)."""
     values = {
         "Action": action,
         "VolumeId": volume_id,
@@ -63,6 +68,7 @@ def parameters(
         "ShadowCopyIds": ",".join(shadow_copy_ids),
         "DiskIdentity": disk_identity,
         "ValidationScript": validation_script,
+        "LastAction": "" if last_action is None else str(last_action).lower(),
     }
     for name, value in values.items():
         if not re.fullmatch(PARAMETER_PATTERNS[name], value):
@@ -99,9 +105,17 @@ _SCANNED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "number": int,
     "volume_path": str,
     "file_system": str,
+    "scanner": str,
     "scan_result": str,
+    "scan_error": str,
     "passed": bool,
 }
+# A Check's scan: Repair-Volume -Scan, or when Windows refuses it on the read-only disk, chkdsk in
+# its read-only mode. NO_ERRORS_FOUND alone passes; SCAN_IMPOSSIBLE says that neither could scan
+# the volume, which is no finding of damage (docs/disk-tool.md).
+NO_ERRORS_FOUND = "NoErrorsFound"
+SCAN_IMPOSSIBLE = "ScanImpossible"
+SCANNERS = ("Repair-Volume", "chkdsk")
 _VALIDATION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "script": str,
     "exit_code": int,
@@ -182,6 +196,16 @@ def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
         _check(shadow, _SHADOW_FIELDS, f"report.shadow_copies[{index}]")
     for index, volume in enumerate(report.get("volumes", [])):
         _check(volume, _SCANNED_FIELDS, f"report.volumes[{index}]")
+        if volume["scanner"] not in SCANNERS:
+            raise DiskToolReportInvalid(
+                f"report.volumes[{index}].scanner is {volume['scanner']!r}, not one of "
+                f"{', '.join(SCANNERS)}"
+            )
+        if volume["passed"] != (volume["scan_result"] == NO_ERRORS_FOUND):
+            raise DiskToolReportInvalid(
+                f"report.volumes[{index}] passed={volume['passed']} with scan_result "
+                f"{volume['scan_result']!r}: only {NO_ERRORS_FOUND} passes"
+            )
     if action == CHECK and report.get("validation") is not None:
         _check(report["validation"], _VALIDATION_FIELDS, "report.validation")
     return report
@@ -197,13 +221,19 @@ def check_findings(report: dict[str, Any]) -> str:
             f"{validation['script']} exited {validation['exit_code']}: "
             f"{validation['output'][-120:]}"
         )
-    problems += [
-        f"{v['volume_path']} {v['file_system']}: {v['scan_result']}"
-        for v in report["volumes"]
-        if not v["passed"]
-    ]
+    problems += [scan_finding(v) for v in report["volumes"] if not v["passed"]]
     if not report["volumes"]:
         problems.append("no volume to scan on the disk")
     if problems or report["passed"]:
         return "; ".join(problems)
     return "the check did not pass"
+
+
+def scan_finding(volume: Mapping[str, Any]) -> str:
+    """One scanned volume in words: damage found, or a scan Windows would not do (not the same)."""
+    where = f"{volume['volume_path']} {volume['file_system']}"
+    if volume["scan_result"] == SCAN_IMPOSSIBLE:
+        return f"{where}: could not be scanned, no finding either way ({volume['scan_error']})"
+    if volume["scanner"] == "chkdsk":
+        return f"{where}: chkdsk (read-only) {volume['scan_result']}"
+    return f"{where}: {volume['scan_result']}"

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vss_restore.errors import VolumeNotReverted
+from vss_restore.logic.disk_tool import NO_ERRORS_FOUND, SCAN_IMPOSSIBLE
 from vss_restore.logic.plan import (
     DONE,
     NEWEST,
@@ -68,6 +69,15 @@ class VolumeVerdict:
         return {**asdict(self), "what_was_done": DONE[self.done]}
 
 
+def scan_label(scan: dict[str, Any]) -> str:
+    """A volume's scan, short for the tag: what chkdsk found is said to be chkdsk's, and a scan
+    Windows would not do is ScanImpossible, never a finding of damage."""
+    result = str(scan["scan_result"])
+    if scan["scanner"] == "chkdsk" and result not in (NO_ERRORS_FOUND, SCAN_IMPOSSIBLE):
+        return f"chkdsk {result}"
+    return result
+
+
 def is_weaker(rule: str) -> bool:
     return rule in WEAKER_RULES
 
@@ -104,7 +114,7 @@ def volume_verdicts(
             done = NOT_REVERTED  # planned, but the Revert report does not say it was done
         scan = scans.get(volume["partition"])
         if scan is not None:
-            finding, passed = str(scan["scan_result"]), bool(scan["passed"])
+            finding, passed = scan_label(scan), bool(scan["passed"])
         elif check is None:
             finding, passed = NOT_CHECKED, None
         elif str(volume["file_system"]).upper() not in SHADOWED_FILE_SYSTEMS:
