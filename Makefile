@@ -25,7 +25,7 @@ RUNTIME_PYTHON = $(shell for p in $$(type -ap $(RUNTIME)) \
 	$(HOME)/.pyenv/versions/*/bin/$(RUNTIME); do \
 	"$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help setup demo test build clean \
+.PHONY: help setup demo-setup demo test build clean requirements \
 	lint format-check typecheck documents cfn-lint sam-validate asl checkov policy-audit powershell pytest
 
 help: ## List the targets
@@ -33,20 +33,29 @@ help: ## List the targets
 
 # --- set-up ---------------------------------------------------------------------------
 
-# requirements-dev.txt is a full freeze, so pip needs no resolver run (--no-deps).
+# Two pinned sets, every file hash-checked (--require-hashes): requirements-demo.txt is what
+# `make demo` needs (the simulator, the handlers' libraries), requirements-dev.txt adds the
+# checks and tests. Both are complete (pip-compile from the .in files: `make requirements`),
+# so pip needs no resolver run (--no-deps).
+PIP_INSTALL := $(BIN)/pip install --quiet --require-hashes --no-deps
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.demo-installed: requirements-demo.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "$(PYTHON) is older than 3.11; run with PYTHON=python3.11" >&2; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-deps -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-demo.txt
+	$(BIN)/pip check
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.demo-installed requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	$(BIN)/pip check
 	touch $@
 
 # The operator's `vss-restore` command (pyproject's [project.scripts]), editable: offline,
 # with the venv's own setuptools; again only when pyproject.toml changes.
-$(VENV)/.cli-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.cli-installed: $(VENV)/.demo-installed pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
@@ -54,7 +63,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+demo-setup: $(VENV)/.demo-installed $(VENV)/.cli-installed ## Install what the demo needs only
+
 setup: $(VENV)/.installed $(VENV)/.cli-installed node_modules/.installed ## Install the Python and Node tools
+
+# After editing requirements-*.in: pin and hash both sets again, with pip-tools from the
+# index in a throwaway venv (a maintainer's tool, not part of either set).
+PIP_COMPILE := out/pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links
+requirements: ## Compile requirements-dev.txt and requirements-demo.txt with hashes
+	test -x out/pip-tools/bin/pip-compile \
+		|| { $(PYTHON) -m venv out/pip-tools && out/pip-tools/bin/pip install --quiet pip-tools; }
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) -c requirements-dev.txt -o requirements-demo.txt requirements-demo.in
 
 # --- checks (in CI order) ---------------------------------------------------------------
 
@@ -103,7 +124,7 @@ pytest: setup
 
 # --- running ----------------------------------------------------------------------------
 
-demo: setup ## Run the nightly-backup scenario in the local simulator
+demo: demo-setup ## Run the nightly-backup scenario in the local simulator
 	$(OFFLINE) $(BIN)/vss-restore simulate simulator/scenarios/nightly-backup.json
 
 # Lambda's /var/task is read-only, so a package without .pyc is compiled again at every cold
@@ -137,6 +158,21 @@ local-invoke: setup ## sam build, then sam local invoke every function with its 
 .PHONY: bench
 bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/README.md)
 	$(OFFLINE) $(BIN)/python -m bench --json bench/results.json
+
+# --- your account -----------------------------------------------------------------------
+
+# With the project's own pinned SAM CLI (.venv/bin/sam). The first deploy is guided (Region,
+# parameters, confirmation), and writes your answers into samconfig.toml for the next ones.
+STACK ?= vss-restore
+.PHONY: deploy destroy
+deploy: build ## Deploy to your account (guided the first time; README "Deploy")
+	@if grep -qE '^region *=' samconfig.toml; then $(BIN)/sam deploy --stack-name $(STACK); \
+	else $(BIN)/sam deploy --guided --stack-name $(STACK); fi
+
+# sam delete asks before deleting. Snapshots are never stack resources: the backups and the
+# consistent snapshots stay, with their verdict tags; the ledger table goes with the stack.
+destroy: setup ## Remove the stack (asks first); every snapshot stays
+	$(BIN)/sam delete --stack-name $(STACK)
 
 # --- the acceptance kit on a real account (#14) -----------------------------------------
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +25,13 @@ from operator_cli.account import (
 )
 from operator_cli.commands import report, simulate, start, status
 from operator_cli.errors import UNUSABLE, OperatorError, explain
+
+EXAMPLES = """examples:
+  vss-restore simulate simulator/scenarios/nightly-backup.json   the local demo, no account
+  vss-restore start snap-0123456789abcdef0 --follow              restore one snapshot now
+  vss-restore status snap-0123456789abcdef0                      its verdict, volume by volume
+  vss-restore report --since 7d --format html -o report.html     every verdict of the week
+  vss-restore COMMAND --help                                     a command's options"""
 
 COMMANDS = {"start": start, "status": status, "report": report, "simulate": simulate}
 # Options that say where to look, accepted before or after the command.
@@ -58,12 +66,21 @@ def parser() -> argparse.ArgumentParser:
         prog="vss-restore",
         parents=[common],
         description="Restore VSS snapshots on demand, follow restores, report the verdicts.",
-        epilog=__doc__.split("\n\n", 1)[1].strip() if __doc__ else None,
+        epilog=EXAMPLES + "\n\n" + (__doc__.split("\n\n", 1)[1].strip() if __doc__ else ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         module.add(commands, common)
     return top
+
+
+def _version() -> str:
+    try:
+        return version("vss-restore")
+    except PackageNotFoundError:  # run from a clone without `make setup`
+        return "(not installed: run `make setup`)"
 
 
 def where(args: argparse.Namespace, environ: Mapping[str, str]) -> Where:

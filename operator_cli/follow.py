@@ -34,6 +34,7 @@ class Follower:
     _printed: int = field(default=0, init=False)  # steps printed for good
     # The current step, printed with "…" (on a terminal, rewritten once it ends).
     _running_shown: tuple[str, datetime] | None = field(default=None, init=False)
+    _open_line_length: int = field(default=0, init=False)
 
     def run(self) -> str:
         """Follow until the execution ends (its status) or the time is up (RUNNING)."""
@@ -80,10 +81,15 @@ class Follower:
         line = f"{elapsed:>9}  {step.name:<40} {took}".rstrip()
         interactive = self.out.isatty()
         if interactive and self._running_shown is not None:
-            self.out.write("\r\x1b[K")  # the current step's line becomes its final line
+            # The current step's line becomes its final line: back to its start, written
+            # over, its old end blanked with spaces. No escape codes: the classic Windows
+            # console prints them raw unless virtual terminal processing is on.
+            self.out.write("\r")
+            line = line.ljust(self._open_line_length)
             self._running_shown = None
         # On a terminal the current step's line stays open, to be rewritten when it ends.
         self.out.write(line + ("" if running and interactive else "\n"))
+        self._open_line_length = len(line)
         self.out.flush()
 
     def _end_running_line(self) -> None:

@@ -21,6 +21,11 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Every VSS snapshot taken since --since with its verdict, the restore's "
         "duration, the consistent snapshot and the failure reason, grouped by instance and by "
         "backup set; failures first.",
+        epilog="""examples:
+  vss-restore report                                  the last 7 days, as a table
+  vss-restore report --since 2026-11-20 --format csv  since a UTC date, for a spreadsheet
+  vss-restore report --format html -o report.html     a page to mail or publish""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--since",

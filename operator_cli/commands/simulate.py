@@ -15,6 +15,11 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         help="run a scenario in the local simulator (as python -m simulator run)",
         description="Run the real workflow against a simulated account (moto and the "
         "simulator); the same output and exit status as `python -m simulator run`.",
+        epilog="""examples:
+  vss-restore simulate nightly-backup                 the demo (make demo)
+  vss-restore simulate on-demand --json report.json   and its report as JSON
+  vss-restore simulate my-scenario.json --quiet       a scenario of yours, the table only""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("scenario", help="scenario file, or a name from simulator/scenarios/")
     parser.add_argument("--json", metavar="OUT", help="write the JSON report here ('-': stdout)")
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     except ImportError as exc:  # moto and the simulator come with the development set-up
         raise OperatorError(
             f"the simulator is not installed here ({exc.name} is missing): run it from a "
-            "clone of the repository after `make setup`"
+            "clone of the repository after `make demo-setup` (or `make setup`)"
         ) from None
     argv = ["run", args.scenario]
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -15,6 +16,12 @@ from operator_cli.follow import Follower
 from vss_restore import tags
 from vss_restore.settings import INSTANCE_ID_PATTERN
 
+EXAMPLES = """examples:
+  vss-restore start snap-0123456789abcdef0            start it, print the execution, return
+  vss-restore start snap-0123456789abcdef0 --follow   each step live, then the verdict
+  vss-restore start snap-... --follow --timeout 2h --json
+                                                      wait quietly, print the result as JSON"""
+
 
 def add(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
@@ -22,6 +29,8 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="start an on-demand restore of one snapshot",
         description="Start the restore workflow for one VSS snapshot.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("snapshot", metavar="SNAPSHOT", help="the snapshot to restore (snap-...)")
     parser.add_argument(
@@ -37,6 +46,11 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         default="48h",
         type=parse_duration,
         help="stop following after this long (e.g. 90m, 12h; default 48h); the restore goes on",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (with --follow: at the end, no live lines)",
     )
 
 
@@ -55,47 +69,91 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
         input=json.dumps(request),
     )
     arn = started["executionArn"]
-    out.write(f"started the restore of {args.snapshot}: {arn}\n")
     if not args.follow:
-        out.write(f"see where it stands: vss-restore status {arn}\n")
+        if args.json:
+            _json(out, {"snapshot_id": args.snapshot, "execution_arn": arn, "status": "RUNNING"})
+        else:
+            out.write(f"started the restore of {args.snapshot}: {arn}\n")
+            out.write(f"see where it stands: vss-restore status {arn}\n")
         return OK
-    follower = Follower(account, arn, out, timeout_seconds=args.timeout.total_seconds())
+    if not args.json:
+        out.write(f"started the restore of {args.snapshot}: {arn}\n")
+    # With --json the steps are followed all the same, but not shown.
+    shown = io.StringIO() if args.json else out
+    follower = Follower(account, arn, shown, timeout_seconds=args.timeout.total_seconds())
     status = follower.run()
+    result = _result(account, arn, args.snapshot, follower, status)
+    if args.json:
+        _json(out, result)
+    else:
+        _show(result, args.timeout.total_seconds(), out)
+    return OK if result["verdict"]["status"] == tags.VERIFIED else NOT_VERIFIED
+
+
+def _result(
+    account: Account, arn: str, snapshot_id: str, follower: Follower, status: str
+) -> dict[str, Any]:
+    """How the restore ended (or that it still runs), its time per step, and its verdict."""
+    result: dict[str, Any] = {
+        "snapshot_id": snapshot_id,
+        "execution_arn": arn,
+        "status": status,
+        "seconds": None,
+        "verdict": {"status": ""},
+    }
     if status == executions.RUNNING:
-        out.write(
-            f"still running after {executions.took(args.timeout.total_seconds())}; "
-            f"the restore goes on: vss-restore status {arn}\n"
-        )
-        return NOT_VERIFIED
-    return _verdict(account, arn, args.snapshot, follower, out)
-
-
-def _verdict(account: Account, arn: str, snapshot_id: str, follower: Follower, out: TextIO) -> int:
+        return result
     described = executions.describe(account, arn)
-    ran = (described["stopDate"] - described["startDate"]).total_seconds()
-    out.write(f"\nexecution {described['status']} after {executions.clock(ran)}\n")
+    result["seconds"] = (described["stopDate"] - described["startDate"]).total_seconds()
     if described["status"] != executions.SUCCEEDED:
-        error = executions.readable_error(described)
-        if error:
-            out.write(f"  {error[:300]}\n")
-    out.write("time per step (longest first):\n")
-    for name, times, seconds in follower.time_per_step()[:8]:
-        out.write(f"  {name:<40} {executions.took(seconds):>12}  {times}x\n")
-    verdict = tags.as_dict(snapshots.describe(account, snapshot_id).get("Tags"))
-    status = verdict.get(tags.STATUS, "")
+        result["error"] = executions.readable_error(described)
+    result["time_per_step"] = [
+        {"step": name, "times": times, "seconds": seconds}
+        for name, times, seconds in follower.time_per_step()
+    ]
+    found = tags.as_dict(snapshots.describe(account, snapshot_id).get("Tags"))
     reported = next(
         (v for v in executions.verdicts(described) if v.get("snapshot_id") == snapshot_id), {}
     )
-    if status == tags.VERIFIED:
+    verdict = found.get(tags.STATUS, "")
+    if verdict in (tags.VERIFIED, tags.FAILED):
+        result["verdict"] = {
+            "status": verdict,
+            "consistent_snapshot": found.get(tags.RESULT_SNAPSHOT, ""),
+            "reason": found.get(tags.REASON, ""),
+        }
+    elif reported.get("status") == "skipped":
+        result["verdict"] = {"status": "skipped", "reason": reported.get("reason", "")}
+    return result
+
+
+def _show(result: dict[str, Any], timeout_seconds: float, out: TextIO) -> None:
+    snapshot_id, arn = result["snapshot_id"], result["execution_arn"]
+    if result["status"] == executions.RUNNING:
+        out.write(
+            f"still running after {executions.took(timeout_seconds)}; "
+            f"the restore goes on: vss-restore status {arn}\n"
+        )
+        return
+    out.write(f"\nexecution {result['status']} after {executions.clock(result['seconds'])}\n")
+    if result.get("error"):
+        out.write(f"  {result['error'][:300]}\n")
+    out.write("time per step (longest first):\n")
+    for row in result["time_per_step"][:8]:
+        out.write(f"  {row['step']:<40} {executions.took(row['seconds']):>12}  {row['times']}x\n")
+    verdict = result["verdict"]
+    if verdict["status"] == tags.VERIFIED:
         out.write(
             f"verdict: {snapshot_id} verified; consistent snapshot "
-            f"{verdict.get(tags.RESULT_SNAPSHOT, '')}\n  {verdict.get(tags.REASON, '')}\n"
+            f"{verdict['consistent_snapshot']}\n  {verdict['reason']}\n"
         )
-        return OK
-    if status == tags.FAILED:
-        out.write(f"verdict: {snapshot_id} failed\n  {verdict.get(tags.REASON, '')}\n")
-    elif reported.get("status") == "skipped":
-        out.write(f"verdict: {snapshot_id} skipped: {reported.get('reason', '')}\n")
+    elif verdict["status"] == tags.FAILED:
+        out.write(f"verdict: {snapshot_id} failed\n  {verdict['reason']}\n")
+    elif verdict["status"] == "skipped":
+        out.write(f"verdict: {snapshot_id} skipped: {verdict['reason']}\n")
     else:
         out.write(f"verdict: none recorded on {snapshot_id}\n")
-    return NOT_VERIFIED
+
+
+def _json(out: TextIO, document: dict[str, Any]) -> None:
+    out.write(json.dumps(document, indent=2, default=str) + "\n")

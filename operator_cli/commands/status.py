@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any, TextIO
 
 from operator_cli import executions, snapshots
@@ -14,6 +15,13 @@ from vss_restore.logic.verdict import RULES, is_weaker
 RECENT = 10
 
 
+EXAMPLES = """examples:
+  vss-restore status                         the latest executions
+  vss-restore status snap-0123456789abcdef0  a snapshot's verdict, volume by volume
+  vss-restore status on-demand-snap-...      an execution's current step, or how it ended
+  vss-restore status snap-... --json         the same as one JSON document (for scripts)"""
+
+
 def add(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "status",
@@ -21,6 +29,8 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         help="where a restore stands (a snapshot, an execution, or the latest executions)",
         description="A snapshot's verdict, an execution's current step, or the latest "
         "executions. Exit 0 when verified (or the execution succeeded), 1 otherwise.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "target",
@@ -28,74 +38,182 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="EXECUTION|SNAPSHOT",
         help="a snapshot ID, an execution ARN or an execution name; none: the latest executions",
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of text"
+    )
 
 
 def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     if not args.target:
-        return _latest(account, out)
-    if args.target.startswith("snap-"):
-        return _snapshot(account, args.target, out)
-    return _execution(account, executions.execution_arn(account, args.target), out)
+        found = _latest(account)
+        show: Any = _show_latest
+    elif args.target.startswith("snap-"):
+        found = _snapshot(account, args.target)
+        show = _show_snapshot
+    else:
+        found = _execution(account, executions.execution_arn(account, args.target))
+        show = _show_execution
+    if args.json:
+        out.write(json.dumps(found, indent=2, default=str) + "\n")
+    else:
+        show(found, out)
+    return OK if found["ok"] else NOT_VERIFIED
 
 
-def _snapshot(account: Account, snapshot_id: str, out: TextIO) -> int:
+# -- what is known: plain data, the same for the text and for --json ---------------------
+
+
+def _snapshot(account: Account, snapshot_id: str) -> dict[str, Any]:
     snapshot = snapshots.describe(account, snapshot_id)
     found = tags.as_dict(snapshot.get("Tags"))
-    drives = found.get(tags.DRIVE_LETTERS, "")
+    result: dict[str, Any] = {
+        "snapshot_id": snapshot_id,
+        "instance_id": found.get(tags.INSTANCE_ID, ""),
+        "drive_letters": found.get(tags.DRIVE_LETTERS, ""),
+        "started": f"{snapshot['StartTime']:%Y-%m-%d %H:%M:%S}",
+        "vss": snapshots.is_vss(snapshot, account.settings),
+        "ok": False,
+    }
+    if not result["vss"]:
+        result["not_vss"] = snapshots.why_not_vss(snapshot, account.settings)
+        return result
+    status = found.get(tags.STATUS, "")
+    if not status:
+        return result | {"verdict": None}
+    arn = found.get(tags.EXECUTION, "")
+    rule = found.get(tags.RULE, "")
+    result |= {
+        "verdict": status,
+        "checked_at": found.get(tags.CHECKED_AT, ""),
+        "consistent_snapshot": found.get(tags.RESULT_SNAPSHOT, ""),
+        "reason": found.get(tags.REASON, ""),
+        "rule": rule,
+        "rule_is_weaker": bool(rule) and is_weaker(rule),
+        "rule_meaning": RULES.get(rule, ""),
+        "volumes": _volumes(account, snapshot_id, arn),
+        "volumes_summary": found.get(tags.VOLUMES, ""),
+        "execution": _execution_if_kept(account, arn),
+        "ok": status == tags.VERIFIED,
+    }
+    return result
+
+
+def _execution_if_kept(account: Account, arn: str) -> dict[str, Any] | None:
+    """The verdict's execution; only its ARN once Step Functions has dropped its history."""
+    if not arn:
+        return None
+    try:
+        return _execution(account, arn, with_request=False)
+    except UnknownExecution:
+        return {"arn": arn, "gone": True}
+
+
+def _volumes(account: Account, snapshot_id: str, arn: str) -> list[dict[str, Any]]:
+    """Each volume from the execution's verdict (its history is gone after 90 days: then
+    only the tags' summary is left)."""
+    if not arn:
+        return []
+    try:
+        described = executions.describe(account, arn)
+    except UnknownExecution:
+        return []
+    verdict = next(
+        (v for v in executions.verdicts(described) if v.get("snapshot_id") == snapshot_id), {}
+    )
+    return [v for v in verdict.get("volumes") or [] if isinstance(v, dict)]
+
+
+def _execution(account: Account, arn: str, *, with_request: bool = True) -> dict[str, Any]:
+    described = executions.describe(account, arn)
+    status = str(described["status"])
+    started = described["startDate"]
+    stopped = described.get("stopDate")
+    result: dict[str, Any] = {
+        "name": described.get("name", ""),
+        "arn": arn,
+        "status": status,
+        "started": f"{started:%Y-%m-%d %H:%M:%S}",
+        "seconds": (stopped - started).total_seconds() if stopped else None,
+        "ok": status == executions.SUCCEEDED,
+    }
+    if not stopped:
+        # No wall clock here: the simulator's clock is not the machine's.
+        steps = list(executions.steps(executions.history(account, arn)))
+        current = next((s for s in reversed(steps) if s.exited is None and s.kind != "Map"), None)
+        if current is not None:
+            result["current_step"] = current.name
+            result["current_step_since_seconds"] = (current.entered - started).total_seconds()
+    if with_request:
+        result["request"] = executions.request(described)
+        result["verdicts"] = executions.verdicts(described)
+        if status not in (executions.SUCCEEDED, executions.RUNNING):
+            result["error"] = executions.readable_error(described)
+    return result
+
+
+def _latest(account: Account) -> dict[str, Any]:
+    listed = account.sfn.list_executions(
+        stateMachineArn=account.state_machine_arn, maxResults=RECENT
+    )["executions"]
+    return {
+        "state_machine": account.state_machine_arn,
+        "executions": [
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "started": f"{e['startDate']:%Y-%m-%d %H:%M:%S}",
+                "seconds": (e["stopDate"] - e["startDate"]).total_seconds()
+                if e.get("stopDate")
+                else None,
+            }
+            for e in listed
+        ],
+        "ok": True,
+    }
+
+
+# -- the text an operator reads -------------------------------------------------------------
+
+
+def _show_snapshot(found: dict[str, Any], out: TextIO) -> None:
+    drives = found["drive_letters"]
     where = ", ".join(
         part
         for part in (
-            found.get(tags.INSTANCE_ID, ""),
+            found["instance_id"],
             f"drive {drives}:" if drives else "",
-            f"started {snapshot['StartTime']:%Y-%m-%d %H:%M:%S} UTC",
+            f"started {found['started']} UTC",
         )
         if part
     )
-    out.write(f"{snapshot_id} ({where})\n")
-    if not snapshots.is_vss(snapshot, account.settings):
-        out.write(snapshots.why_not_vss(snapshot, account.settings) + "\n")
-        return NOT_VERIFIED
-    status = found.get(tags.STATUS, "")
-    if not status:
+    out.write(f"{found['snapshot_id']} ({where})\n")
+    if not found["vss"]:
+        out.write(found["not_vss"] + "\n")
+        return
+    if not found["verdict"]:
         out.write(
             "verdict:   none yet: no restore has recorded a verdict on it "
-            f"(start one: vss-restore start {snapshot_id})\n"
+            f"(start one: vss-restore start {found['snapshot_id']})\n"
         )
-        return NOT_VERIFIED
-    out.write(f"verdict:   {status} at {found.get(tags.CHECKED_AT, '?')}\n")
-    out.write(f"consistent snapshot: {found.get(tags.RESULT_SNAPSHOT, '')}\n")
-    out.write(f"reason:    {found.get(tags.REASON, '')}\n")
-    arn = found.get(tags.EXECUTION, "")
-    _volumes(account, snapshot_id, arn, found, out)
-    if arn:
-        _execution(account, arn, out, heading="execution")
-    return OK if status == tags.VERIFIED else NOT_VERIFIED
-
-
-def _volumes(
-    account: Account, snapshot_id: str, arn: str, found: dict[str, str], out: TextIO
-) -> None:
-    """The rule and each volume: from the execution's verdict, else the tags' summary (the
-    execution's history is gone after 90 days)."""
-    rule = found.get(tags.RULE, "")
+        return
+    out.write(f"verdict:   {found['verdict']} at {found['checked_at'] or '?'}\n")
+    out.write(f"consistent snapshot: {found['consistent_snapshot']}\n")
+    out.write(f"reason:    {found['reason']}\n")
+    rule = found["rule"]
     if rule:
-        weaker = "  WEAKER: " if is_weaker(rule) else " ("
-        meaning = RULES.get(rule, "")
-        out.write(f"rule:      {rule}{weaker}{meaning}{'' if is_weaker(rule) else ')'}\n")
-    verdict: dict[str, Any] = {}
-    if arn:
-        try:
-            described = executions.describe(account, arn)
-        except UnknownExecution:
-            described = {}
-        verdict = next(
-            (v for v in executions.verdicts(described) if v.get("snapshot_id") == snapshot_id),
-            {},
-        )
-    volumes = [v for v in verdict.get("volumes") or [] if isinstance(v, dict)]
+        if found["rule_is_weaker"]:
+            out.write(f"rule:      {rule}  WEAKER: {found['rule_meaning']}\n")
+        else:
+            out.write(f"rule:      {rule} ({found['rule_meaning']})\n")
+    _show_volumes(found["volumes"], found["volumes_summary"], out)
+    if found["execution"]:
+        _show_execution(found["execution"], out, heading="execution")
+
+
+def _show_volumes(volumes: list[dict[str, Any]], summary: str, out: TextIO) -> None:
     if not volumes:
-        if found.get(tags.VOLUMES):
-            out.write(f"volumes:   {found[tags.VOLUMES]}\n")
+        if summary:
+            out.write(f"volumes:   {summary}\n")
         return
     out.write("volumes:\n")
     rows = [
@@ -117,43 +235,38 @@ def _volumes(
         out.write("\n")
 
 
-def _execution(account: Account, arn: str, out: TextIO, heading: str = "") -> int:
-    described = executions.describe(account, arn)
-    status = str(described["status"])
-    started = described["startDate"]
-    stopped = described.get("stopDate")
+def _show_execution(found: dict[str, Any], out: TextIO, heading: str = "") -> None:
+    if found.get("gone"):
+        out.write(f"{heading}: {found['arn']} (no longer kept by Step Functions)\n")
+        return
+    status = found["status"]
     if heading:
-        out.write(f"{heading}: {arn}\n")
+        out.write(f"{heading}: {found['arn']}\n")
     else:
-        out.write(f"execution: {described.get('name', '')} ({arn})\n")
-    if stopped:
-        ran = executions.clock((stopped - started).total_seconds())
-        out.write(f"status:    {status} after {ran} (started {started:%Y-%m-%d %H:%M:%S} UTC)\n")
+        out.write(f"execution: {found['name']} ({found['arn']})\n")
+    if found["seconds"] is not None:
+        ran = executions.clock(found["seconds"])
+        out.write(f"status:    {status} after {ran} (started {found['started']} UTC)\n")
     else:
-        # No wall clock here: the simulator's clock is not the machine's.
-        steps = list(executions.steps(executions.history(account, arn)))
-        current = next((s for s in reversed(steps) if s.exited is None and s.kind != "Map"), None)
-        out.write(f"status:    {status} (started {started:%Y-%m-%d %H:%M:%S} UTC)\n")
-        if current is not None:
-            since = executions.clock((current.entered - started).total_seconds())
-            out.write(f"now:       {current.name} (since +{since})\n")
-    if not heading:
-        out.write(f"request:   {_request(executions.request(described))}\n")
-        for verdict in executions.verdicts(described):
-            line = f"verdict:   {verdict.get('snapshot_id')} {verdict.get('status')}"
-            if verdict.get("consistent_snapshot"):
-                line += f" -> {verdict['consistent_snapshot']}"
-            if verdict.get("status") == tags.VERIFIED and verdict.get("rule"):
-                weaker = ", weaker" if is_weaker(str(verdict["rule"])) else ""
-                line += f" (rule {verdict['rule']}{weaker})"
-            if verdict.get("status") != tags.VERIFIED and verdict.get("reason"):
-                line += f": {verdict['reason']}"
-            out.write(line + "\n")
-        if status not in (executions.SUCCEEDED, executions.RUNNING):
-            error = executions.readable_error(described)
-            if error and not executions.verdicts(described):
-                out.write(f"error:     {error[:500]}\n")
-    return OK if status == executions.SUCCEEDED else NOT_VERIFIED
+        out.write(f"status:    {status} (started {found['started']} UTC)\n")
+        if "current_step" in found:
+            since = executions.clock(found["current_step_since_seconds"])
+            out.write(f"now:       {found['current_step']} (since +{since})\n")
+    if heading:
+        return
+    out.write(f"request:   {_request(found['request'])}\n")
+    for verdict in found["verdicts"]:
+        line = f"verdict:   {verdict.get('snapshot_id')} {verdict.get('status')}"
+        if verdict.get("consistent_snapshot"):
+            line += f" -> {verdict['consistent_snapshot']}"
+        if verdict.get("status") == tags.VERIFIED and verdict.get("rule"):
+            weaker = ", weaker" if is_weaker(str(verdict["rule"])) else ""
+            line += f" (rule {verdict['rule']}{weaker})"
+        if verdict.get("status") != tags.VERIFIED and verdict.get("reason"):
+            line += f": {verdict['reason']}"
+        out.write(line + "\n")
+    if found.get("error") and not found["verdicts"]:
+        out.write(f"error:     {found['error'][:500]}\n")
 
 
 def _request(request: dict[str, Any]) -> str:
@@ -166,21 +279,16 @@ def _request(request: dict[str, Any]) -> str:
     return "schedule or other input"
 
 
-def _latest(account: Account, out: TextIO) -> int:
-    listed = account.sfn.list_executions(
-        stateMachineArn=account.state_machine_arn, maxResults=RECENT
-    )["executions"]
+def _show_latest(found: dict[str, Any], out: TextIO) -> None:
+    listed = found["executions"]
     if not listed:
-        out.write(f"no executions of {account.state_machine_arn} yet\n")
-        return OK
-    out.write(f"the latest {len(listed)} executions of {account.state_machine_arn}:\n")
+        out.write(f"no executions of {found['state_machine']} yet\n")
+        return
+    out.write(f"the latest {len(listed)} executions of {found['state_machine']}:\n")
     out.write(f"{'started (UTC)':<19}  {'status':<10} {'took':>8}  name\n")
     for execution in listed:
-        started = execution["startDate"]
-        stopped = execution.get("stopDate")
-        ran = executions.clock((stopped - started).total_seconds()) if stopped else "…"
+        seconds = execution["seconds"]
+        ran = executions.clock(seconds) if seconds is not None else "…"
         out.write(
-            f"{started:%Y-%m-%d %H:%M:%S}  {execution['status']:<10} {ran:>8}  "
-            f"{execution['name']}\n"
+            f"{execution['started']}  {execution['status']:<10} {ran:>8}  {execution['name']}\n"
         )
-    return OK
