@@ -419,6 +419,12 @@ PLAN: tuple[Step, ...] = (
         check=_orphan_alerted,
     ),
     Step(
+        "RetentionFunction",
+        "apply_retention",
+        "the daily retention, a dry run (the default): one night kept, nothing expired",
+        expect={"dry_run": True, "expired": [], "deleted": []},
+    ),
+    Step(
         "FindUnverifiedInstancesFunction",
         "find_unverified_instances",
         "the hourly look: web1 (VSS-tagged, launched two days ago) has D:'s restore failed",

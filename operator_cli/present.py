@@ -7,12 +7,13 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from operator_cli.executions import clock
 from operator_cli.snapshots import PENDING, VssSnapshot
+from operator_cli.storage import PRICE_SOURCE, InstanceStorage, total_monthly
 from vss_restore import tags
 
 FORMATS = ("table", "csv", "json", "html")
@@ -27,6 +28,8 @@ class Report:
     since: datetime
     generated: datetime
     snapshots: list[VssSnapshot]
+    # Every snapshot of ours kept, whatever its age, per instance (operator_cli/storage.py).
+    storage: list[InstanceStorage] = field(default_factory=list)
 
     @property
     def failures(self) -> list[VssSnapshot]:
@@ -155,7 +158,45 @@ def table(report: Report) -> str:
             out.write(_columns(header, rows, indent=4))
     if not report.snapshots:
         out.write("\nno VSS snapshot in that time\n")
+    out.write(storage_table(report))
     return out.getvalue()
+
+
+STORAGE_NOTE = (
+    "estimate: one full copy per chain of incremental snapshots (a volume's size at most); "
+    "the changes between snapshots come on top"
+)
+
+
+def storage_table(report: Report) -> str:
+    if not report.storage:
+        return ""
+    rows = [
+        [
+            r.instance_id or "instance unknown",
+            str(r.drives),
+            str(r.backups),
+            str(r.consistent),
+            f"{r.provisioned_gib} GiB",
+            f"{r.estimated_gib} GiB ({r.chains} chain(s))",
+            f"${r.estimated_monthly_usd:,.2f}",
+        ]
+        for r in report.storage
+    ]
+    header = [
+        "instance",
+        "drives",
+        "backups",
+        "consistent",
+        "volume sizes",
+        "stored, from",
+        "per month, from",
+    ]
+    return (
+        f"\nSNAPSHOTS KEPT (every age): ${total_monthly(report.storage):,.2f} a month, from\n"
+        + _columns(header, rows, indent=2)
+        + f"  {STORAGE_NOTE}; price: {PRICE_SOURCE}\n"
+    )
 
 
 def _columns(header: list[str], rows: list[list[str]], indent: int) -> str:
@@ -203,6 +244,12 @@ def as_json(report: Report) -> str:
                 {"day": day, **{verdict: c[verdict] for verdict in VERDICTS}}
                 for day, c in report.by_day()
             ],
+        },
+        "storage": {
+            "instances": [r.as_dict() for r in report.storage],
+            "estimated_monthly_usd": total_monthly(report.storage),
+            "model": STORAGE_NOTE,
+            "price": PRICE_SOURCE,
         },
         "failures": [s.snapshot_id for s in report.failures],
         "verified_by_weaker_rule": [s.snapshot_id for s in report.weaker],

@@ -6,6 +6,7 @@ from html import escape
 
 from operator_cli.executions import took
 from operator_cli.present import (
+    STORAGE_NOTE,
     VERDICTS,
     WEAKER_NOTE,
     Report,
@@ -15,6 +16,7 @@ from operator_cli.present import (
     set_label,
 )
 from operator_cli.snapshots import PENDING, VssSnapshot
+from operator_cli.storage import PRICE_SOURCE, total_monthly
 from vss_restore import tags
 
 COLOURS = {tags.VERIFIED: "#1b7f3b", tags.FAILED: "#c62828", PENDING: "#b7791f"}
@@ -67,12 +69,32 @@ def page(report: Report) -> str:
         _per_day(report),
         _durations(report),
         _every_snapshot(report),
+        _storage(report),
         "<footer>Verdicts are the source snapshots' <code>vss-restore:*</code> tags; a restore "
         "takes as long as its Step Functions execution. Made by <code>vss-restore report "
         "--format html</code>.</footer>",
         "</main></body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _storage(report: Report) -> str:
+    if not report.storage:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(r.instance_id or 'instance unknown')}</td><td>{r.drives}</td>"
+        f"<td>{r.backups}</td><td>{r.consistent}</td><td>{r.provisioned_gib} GiB</td>"
+        f"<td>{r.estimated_gib} GiB ({r.chains} chain(s))</td>"
+        f"<td>${r.estimated_monthly_usd:,.2f}</td></tr>"
+        for r in report.storage
+    )
+    return (
+        f"<h2>Snapshots kept: ${total_monthly(report.storage):,.2f} a month, from</h2>"
+        "<table><thead><tr><th>instance</th><th>drives</th><th>backups</th>"
+        "<th>consistent</th><th>volume sizes</th><th>stored, from</th>"
+        f"<th>per month, from</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p>{escape(STORAGE_NOTE)}; price: {escape(PRICE_SOURCE)}.</p>"
+    )
 
 
 def _tiles(report: Report) -> str:

@@ -80,6 +80,8 @@ def install(patches: Patches, world: World) -> None:
     patches.wrap(EBSBackend, "create_snapshot", functools.partial(_create_snapshot, world))
     patches.wrap(EBSBackend, "create_snapshots", functools.partial(_create_snapshots, world))
     patches.wrap(EBSBackend, "copy_snapshot", functools.partial(_copy_snapshot, world))
+    patches.wrap(EBSBackend, "delete_snapshot", functools.partial(_delete_snapshot, world))
+    patches.wrap(EBSBackend, "describe_snapshots", functools.partial(_describe_snapshots, world))
     patches.wrap(ElasticBlockStore, "create_volume", _idempotent_create_volume)
     patches.wrap(InstanceBackend, "run_instances", functools.partial(_run_instances, world))
 
@@ -290,6 +292,53 @@ def _copy_snapshot(world: World, original: Method) -> Method:
         return snapshot
 
     return copy_snapshot
+
+
+class _DeletedOnCompletion:
+    """A pending snapshot whose deletion was accepted: it goes once it completes."""
+
+    def __init__(self, world: World, backend: Any, snapshot_id: str) -> None:
+        self.world, self.backend, self.snapshot_id = world, backend, snapshot_id
+        self.done = False
+
+    def next_due(self) -> Any:
+        return None if self.done else self.world.snapshots[self.snapshot_id].ready_at
+
+    def happen(self, at: Any) -> None:
+        self.done = True
+        self.backend.snapshots.pop(self.snapshot_id, None)
+        self.world.snapshots_deleted.append(self.snapshot_id)
+
+
+def _delete_snapshot(world: World, original: Method) -> Method:
+    """EBS User Guide, "Delete an Amazon EBS snapshot": "Although you can delete a snapshot
+    that is still in progress, the snapshot must complete before the deletion takes effect."
+    Until then it stays in DescribeSnapshots, pending; a second DeleteSnapshot is accepted.
+    moto deletes at once, whatever the state."""
+
+    def delete_snapshot(backend: Any, snapshot_id: str, *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        snapshot = backend.snapshots.get(snapshot_id)
+        if snapshot is not None and world.snapshot_state(snapshot_id) == "pending":
+            if not any(
+                isinstance(h, _DeletedOnCompletion) and h.snapshot_id == snapshot_id
+                for h in world.happenings
+            ):
+                world.happenings.append(_DeletedOnCompletion(world, backend, snapshot_id))
+            return snapshot
+        deleted = original(backend, snapshot_id, *args, **kwargs)
+        world.snapshots_deleted.append(snapshot_id)
+        return deleted
+
+    return delete_snapshot
+
+
+def _describe_snapshots(world: World, original: Method) -> Method:
+    def describe_snapshots(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        world.settle()  # a deletion that took effect since is seen
+        return original(backend, *args, **kwargs)
+
+    return describe_snapshots
 
 
 def multi_volume_event(

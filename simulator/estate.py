@@ -401,7 +401,9 @@ class Estate:
         with self._on_the_instance(instance_id):
             snapshot_id: str = self.ec2.create_snapshot(
                 VolumeId=volume_id,
-                Description=f"VSS backup of {instance_id} {volume.device}",
+                # As BackupDocument writes it (documents/backup.ps1).
+                Description=f"vss-restore backup of {instance_id} "
+                f"{','.join(volume.drive_letters)} ({volume.device})",
                 TagSpecifications=[
                     {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
                 ],

@@ -461,6 +461,11 @@ class Simulation:
         if self._may_invoke(schedule.name, schedule.function):
             self.functions.invoke_async(schedule.function, event, f"schedule {schedule.name}")
 
+    def fire_schedule(self, name: str) -> None:
+        """Fire the schedules that invoke the function `name` (logical ID) or are named so,
+        as EventBridge does when their time comes: for a test operating the account."""
+        self._run_schedule(0, name)
+
     def _run_schedule(self, index: int, name: str) -> None:
         found = [s for s in self.stack.schedules if name in (s.function, s.name)]
         if not found:

@@ -118,6 +118,7 @@ class World:
         self.volumes: dict[str, Readiness] = {}
         self.volume_sources: dict[str, str] = {}  # volume -> the snapshot it was made from
         self.snapshots: dict[str, Readiness] = {}
+        self.snapshots_deleted: list[str] = []  # in the order their deletion took effect
         self.attachments: list[AttachmentRecord] = []
         self.hosts: dict[str, WindowsHost] = {}
         self.managed: dict[str, ManagedInstance] = {}

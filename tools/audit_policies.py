@@ -44,8 +44,13 @@ with warnings.catch_warnings():
         Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
     )
 
-# The default parameters, and those that add the conditional statements (DeletesOrphanVolumes).
-PARAMETER_SETS: tuple[Mapping[str, str], ...] = ({}, {"DeleteOrphanVolumes": "true"})
+# The default parameters, and those that add the conditional statements (DeletesOrphanVolumes,
+# DeletesExpiredSnapshots).
+PARAMETER_SETS: tuple[Mapping[str, str], ...] = (
+    {},
+    {"DeleteOrphanVolumes": "true"},
+    {"DeleteExpiredSnapshots": "true"},
+)
 
 MARKER = re.compile(r"^\s*#\s*parliament:(?P<rest>.*)$")
 MARKER_BODY = re.compile(

@@ -14,7 +14,13 @@ from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import CleanupPending, NotOurs
 from vss_restore.logic.alert import failure_alert
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict, lines, summary
-from vss_restore.observability import RESTORE_FAILED, TEMPORARY_VOLUME_DELETED, count, logger
+from vss_restore.observability import (
+    CONSISTENT_SNAPSHOT_DELETED,
+    RESTORE_FAILED,
+    TEMPORARY_VOLUME_DELETED,
+    count,
+    logger,
+)
 from vss_restore.steps import record_failed
 from vss_restore.turns import give_back_turn
 
@@ -115,7 +121,26 @@ def clean_up(
     rule: str = NO_RULE,
     volumes: list[VolumeVerdict] | None = None,
 ) -> dict[str, Any]:
-    reason = reason_of(error)
+    # A restore that failed after its consistent snapshot was started (the snapshot failed,
+    # the temporary volume could not be deleted, the verdict's last gate): that snapshot is
+    # of a restore not verified, and goes; the verdict says so. A pending one stays: EBS
+    # would accept its deletion but carry it out only once it completes ("Delete an Amazon
+    # EBS snapshot"), and its completion event, if EBS still sends one, would then name a
+    # snapshot that is gone (a failed restore and an alert); completed, it is a leftover
+    # the daily retention deletes (logic/retention.py).
+    made = ec2.snapshots_made_by(execution, snapshot_id) if restoring else []
+    deleting = [str(s["SnapshotId"]) for s in made if s.get("State") != "pending"]
+    pending = [str(s["SnapshotId"]) for s in made if s.get("State") == "pending"]
+    note = "".join(
+        (
+            f"; consistent snapshot {', '.join(deleting)} deleted" if deleting else "",
+            f"; consistent snapshot {', '.join(pending)} still pending, left for the "
+            "retention to delete"
+            if pending
+            else "",
+        )
+    )
+    reason = reason_of(error, MAX_REASON - len(note)) + note
     volumes = volumes or []
     known = {"rule": rule, "volumes": [v.as_dict() for v in volumes]}
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
@@ -133,6 +158,10 @@ def clean_up(
         volume_id = _volume_made_for(ec2, execution, snapshot_id)
     if volume_id:
         remove_temporary_volume(ec2, disk_tool, volume_id, snapshot_id)
+    for consistent_id in deleting:
+        # Tagged ours, for this snapshot, by this execution (snapshots_made_by's filters).
+        if ec2.delete_snapshot(consistent_id):
+            count(CONSISTENT_SNAPSHOT_DELETED)
     if helper_id:
         give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_FAILED)
@@ -153,5 +182,7 @@ def clean_up(
         "reason": reason,
         "consistent_snapshot": "",
         "shadow_copies_reverted": [],
+        **({"consistent_snapshots_deleted": deleting} if deleting else {}),
+        **({"consistent_snapshots_pending": pending} if pending else {}),
         **known,
     }

@@ -30,6 +30,13 @@ RECONCILE_RESTORES_STARTED = "ReconcileRestoresStarted"
 RECONCILE_RESTORES_REMAINING = "ReconcileRestoresRemaining"
 ORPHAN_VOLUMES_FOUND = "OrphanVolumesFound"
 ORPHAN_VOLUMES_DELETED = "OrphanVolumesDeleted"
+# Daily retention (retention.py): our snapshots kept after the run, those past the keeps
+# (what a dry run would delete), and those deleted.
+SNAPSHOTS_KEPT = "SnapshotsKept"
+SNAPSHOTS_EXPIRED = "SnapshotsExpired"
+SNAPSHOTS_DELETED = "SnapshotsDeleted"
+# The failure path: consistent snapshots of a restore that failed late, deleted.
+CONSISTENT_SNAPSHOT_DELETED = "ConsistentSnapshotDeleted"
 # Hourly: VSS-tagged instances without a backup verified in the last 26 hours.
 UNVERIFIED_INSTANCES = "UnverifiedInstances"
 

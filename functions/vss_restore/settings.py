@@ -35,6 +35,13 @@ class Settings:
     reconcile_days: int = 3
     orphan_volume_hours: int = 24
     delete_orphan_volumes: bool = False
+    # The daily retention (handlers/apply_retention.py) only: grandfather-father-son keeps of
+    # each drive's nights, a dry run until DELETE_EXPIRED_SNAPSHOTS is "true".
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 3
+    delete_expired_snapshots: bool = False
+    one_copy: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -62,6 +69,13 @@ class Settings:
             delete_orphan_volumes=_true_or_false(
                 env, "DELETE_ORPHAN_VOLUMES", cls.delete_orphan_volumes
             ),
+            keep_daily=_whole_number(env, "KEEP_DAILY", cls.keep_daily, 1, 365),
+            keep_weekly=_whole_number(env, "KEEP_WEEKLY", cls.keep_weekly, 0, 520),
+            keep_monthly=_whole_number(env, "KEEP_MONTHLY", cls.keep_monthly, 0, 120),
+            delete_expired_snapshots=_true_or_false(
+                env, "DELETE_EXPIRED_SNAPSHOTS", cls.delete_expired_snapshots
+            ),
+            one_copy=_true_or_false(env, "ONE_COPY", cls.one_copy),
         )
         if settings.helper_concurrency < 1:
             raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")

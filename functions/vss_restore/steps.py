@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from vss_restore import clock, tags, turns
-from vss_restore.aws.ec2 import Ec2, require_ours
+from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION, Ec2, require_ours
 from vss_restore.aws.kms import Kms
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
@@ -117,6 +117,7 @@ def create_volume(
             tags.EXECUTION: execution,
             "Name": f"vss-restore of {snapshot_id}",
         },
+        kms_key_id=kms_key_id,
     )
     count(TEMPORARY_VOLUME_CREATED)
     return volume_id
@@ -282,7 +283,7 @@ def snapshot_volume(
     known = {key: value for key, value in (lineage or {}).items() if key in tags.LINEAGE_KEYS}
     return ec2.create_snapshot(
         volume_id=volume_id,
-        description=f"Consistent restore of {source_snapshot_id} by vss-restore",
+        description=CONSISTENT_DESCRIPTION.format(source=source_snapshot_id),
         snapshot_tags={
             tags.RESOURCE: tags.CONSISTENT_SNAPSHOT,
             tags.SOURCE_SNAPSHOT: source_snapshot_id,

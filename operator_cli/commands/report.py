@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from operator_cli import present, snapshots
+from operator_cli import present, snapshots, storage
 from operator_cli.account import Account
 from operator_cli.durations import parse_since
 from operator_cli.errors import OK, OperatorError
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
         since=cutoff,
         generated=now,
         snapshots=snapshots.since(account, cutoff),
+        storage=storage.kept(account),
     )
     text = present.render(report, args.format)
     if args.output:

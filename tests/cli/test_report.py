@@ -298,3 +298,38 @@ def test_status_of_an_unknown_snapshot_is_a_clear_error(two_nights: Simulation) 
         "vss-restore: snap-0123456789abcdef0 does not exist in us-east-1 "
         "(or is not visible to this account)\n",
     )
+
+
+def test_report_shows_the_snapshots_kept_their_sizes_and_the_monthly_storage(
+    two_nights: Simulation,
+) -> None:
+    said = vss_restore("report", *SINCE, "--format", "json", *pointed_at(two_nights))
+
+    assert said.code == 0, said.err
+    storage = json.loads(said.out)["storage"]
+    by_instance = {row["instance_id"]: row for row in storage["instances"]}
+    web1, sql1 = (two_nights.aliases.instances[name] for name in ("web1", "sql1"))
+    # web1: C: (30 GiB) and D: (50 GiB) of night 1 restored, D: of night 2 not yet: one
+    # chain per drive (the consistent snapshots are incremental relative to their source,
+    # unencrypted like it), so 80 GiB stored at most for the full copies.
+    assert by_instance[web1] == {
+        "instance_id": web1,
+        "drives": 2,
+        "backups": 3,
+        "consistent": 2,
+        "provisioned_gib": 30 + 50 + 50 + 30 + 50,
+        "chains": 2,
+        "estimated_gib": 80,
+        "estimated_monthly_usd": 4.0,
+    }
+    # sql1: D: (100 GiB, its restore failed) and E: (50 GiB, verified).
+    assert (by_instance[sql1]["backups"], by_instance[sql1]["consistent"]) == (2, 1)
+    assert by_instance[sql1]["estimated_gib"] == 150
+    # AWS's own VSS snapshot is not ours: not counted.
+    assert set(by_instance) == {web1, sql1}
+    assert storage["estimated_monthly_usd"] == 11.5
+    assert "$0.05/GB-month" in storage["price"]
+    table = vss_restore("report", *SINCE, *pointed_at(two_nights)).out
+    assert "SNAPSHOTS KEPT (every age): $11.50 a month, from" in table
+    html = vss_restore("report", *SINCE, "--format", "html", *pointed_at(two_nights)).out
+    assert "<h2>Snapshots kept: $11.50 a month, from</h2>" in html

@@ -65,6 +65,9 @@ class Case:
     volumes_created: int = 1
     volume_left: str = ""  # state of the temporary volume left, named in the alert; "" none
     snapshot_left: str = ""  # what the workflow's own snapshot left is, when one is
+    # The cleanup deleted the consistent snapshot the restore had started (#16); "pending":
+    # still pending at the end, its deletion accepted (EBS deletes it once it completes).
+    snapshot_deleted: str = ""
     retried_by: str = ""  # the function that saw AwsThrottled and was retried
     commands: dict[str, int] | None = None  # disk tool commands sent, by Action
     key: str = ""  # the snapshot is encrypted with a KMS key in this state
@@ -159,7 +162,8 @@ def _malformed(reason: str) -> dict[str, Any]:
     }
 
 
-CONSISTENT_LEFT = "the consistent snapshot (the verdict says none)"
+DELETED = "completed"
+DELETED_PENDING = "pending"
 
 CASES: list[Case] = [
     Case(id="no-fault", step=NO_STEP, tried="No fault: the control case"),
@@ -579,14 +583,14 @@ CASES: list[Case] = [
                 SNAPSHOT_EVENT_LOST,
             ]
         },
-        **_failed(EC2_DENIED, snapshot_left=CONSISTENT_LEFT),
+        **_failed(EC2_DENIED, snapshot_deleted=DELETED),
     ),
     Case(
         id="snapshot-slow",
         step="Is the snapshot complete?",
         tried=TIMEOUT + "pending past the wait's 24 h",
         change={"faults": [{"timing": "snapshot_seconds", "seconds": 100000}]},
-        **_failed("WaitTimedOut.*snapshot_completed", snapshot_left=CONSISTENT_LEFT),
+        **_failed("WaitTimedOut.*snapshot_completed", snapshot_deleted=DELETED_PENDING),
     ),
     Case(
         id="snapshot-error",
@@ -595,7 +599,7 @@ CASES: list[Case] = [
         change={"faults": [{"outcome": "snapshot_error"}]},
         **_failed(
             "VolumeFailed.*consistent snapshot",
-            snapshot_left="the consistent snapshot, in the error state",
+            snapshot_deleted="error",
         ),
     ),
     # -- Delete the temporary volume: ec2:DeleteVolume -------------------------------------
@@ -611,7 +615,7 @@ CASES: list[Case] = [
         step="Delete the temporary volume",
         tried=PERMANENT,
         change={"faults": [refused("ec2:DeleteVolume", EC2_DENIED)]},
-        **_failed(EC2_DENIED, snapshot_left=CONSISTENT_LEFT),
+        **_failed(EC2_DENIED, snapshot_deleted=DELETED),
     ),
     # -- Record the verdict: ec2:CreateTags -----------------------------------------------
     Case(
@@ -626,7 +630,7 @@ CASES: list[Case] = [
         step="Record the verdict",
         tried=PERMANENT,
         change={"faults": [refused("ec2:CreateTags", EC2_DENIED)]},
-        **_failed(EC2_DENIED, snapshot_left=CONSISTENT_LEFT),
+        **_failed(EC2_DENIED, snapshot_deleted=DELETED),
     ),
     # -- Bad input: malformed events and on-demand inputs ---------------------------------
     Case(

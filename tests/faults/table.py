@@ -35,9 +35,11 @@ INTRO = (
 )
 REGENERATE = "```\nPYTHONPATH=functions:. .venv/bin/python -m tests.faults.table\n```"
 LEFTOVER = (
-    "A restore that fails after its consistent snapshot was taken leaves that snapshot "
-    "(tagged `vss-restore:resource=consistent-snapshot`; the source snapshot's verdict says "
-    "`none`): the cleanup removes our volume, never a snapshot. The rows that show it say so."
+    "A restore that fails after its consistent snapshot was started deletes that snapshot "
+    "in its cleanup (issue #16), and the reason of the source snapshot's verdict (`none`) "
+    "names it. One still pending is named and left: EBS would carry out its deletion only "
+    "once it completes, and its completion event would then name a snapshot that is gone; "
+    "completed, the daily retention deletes it. The rows that show it say so."
 )
 
 
@@ -54,7 +56,7 @@ def render() -> str:
         for bug in bugs
     ]
     parts = [HEADING, textwrap.fill(INTRO, WIDTH), REGENERATE, "\n".join(rows)]
-    if any(case.snapshot_left for case in CASES):
+    if any(case.snapshot_left or case.snapshot_deleted for case in CASES):
         parts.append(textwrap.fill(LEFTOVER, WIDTH))
     if legend:
         parts.append("Open bugs:\n\n" + "\n".join(legend))
@@ -155,6 +157,16 @@ def _left(case: Case) -> str:
         )
     if case.snapshot_left:
         return case.snapshot_left
+    if case.snapshot_deleted == "pending":
+        return (
+            "the consistent snapshot, pending (the verdict names it; the retention deletes it "
+            "once completed)"
+        )
+    if case.snapshot_deleted:
+        state = " (in the error state)" if case.snapshot_deleted == "error" else ""
+        return (
+            f"nothing (the volume and the consistent snapshot{state} deleted; the verdict says so)"
+        )
     if case.volumes_created == 0:
         return "nothing (no volume created)"
     if case.volumes_created > 1:

@@ -129,6 +129,19 @@ def _snapshots_made(case: Case, outcome: Outcome, why: str) -> None:
     if case.snapshot_left:
         (orphan,) = made
         assert orphan not in kept, why
+    elif case.snapshot_deleted == "pending":
+        # Still pending when the restore failed: named in the verdict, left for the retention.
+        (verdict,) = outcome.verdicts(outcome.report.executions[0])
+        (orphan,) = made
+        assert f"consistent snapshot {orphan} still pending" in verdict["reason"], why
+        assert verdict["consistent_snapshots_pending"] == [orphan], why
+        assert orphan not in kept, why
+    elif case.snapshot_deleted:
+        (verdict,) = outcome.verdicts(outcome.report.executions[0])
+        deleted = re.findall(r"consistent snapshot (snap-[0-9a-f]+) deleted", verdict["reason"])
+        assert deleted, why
+        assert verdict["consistent_snapshots_deleted"] == deleted, why
+        assert made == [], why
     else:
         assert set(made) <= kept, why
         verified = sum(t.get(tags.STATUS) == tags.VERIFIED for t in outcome.source_tags.values())

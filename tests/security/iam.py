@@ -82,13 +82,23 @@ def _conditions(statement: Statement) -> str:
     return "; ".join(parts) or "-"
 
 
+# The settings that add deleting permissions: the widest deployment sets them all.
+WIDEST = {"DeleteOrphanVolumes": "true", "DeleteExpiredSnapshots": "true"}
+
+
 def table(parameters: Mapping[str, str] | None = None) -> str:
     """Markdown: for every principal, each statement's actions, resources and conditions.
 
-    Statements that exist only with DeleteOrphanVolumes=true are marked so.
+    Statements that exist only with DeleteOrphanVolumes=true or DeleteExpiredSnapshots=true
+    are marked so.
     """
-    with_deletes = Stack({**(parameters or {}), "DeleteOrphanVolumes": "true"}).roles()
-    without = Stack({**(parameters or {}), "DeleteOrphanVolumes": "false"}).roles()
+    given = dict(parameters or {})
+    with_deletes = Stack({**given, **WIDEST}).roles()
+    only_with = {
+        name: Stack({**given, **dict.fromkeys(WIDEST, "false"), name: "true"}).roles()
+        for name in WIDEST
+    }
+    without = Stack({**given, **dict.fromkeys(WIDEST, "false")}).roles()
     lines = [
         "| principal | actions | resources | conditions |",
         "|---|---|---|---|",
@@ -98,7 +108,18 @@ def table(parameters: Mapping[str, str] | None = None) -> str:
         managed = ", ".join(arn.rsplit("/", 1)[-1] for arn in principal.managed)
         who = f"**{name}**" + (f" (+ {managed})" if managed else "")
         for statement in principal.statements:
-            only = "" if statement.key() in baseline else " (only with DeleteOrphanVolumes=true)"
+            only = ""
+            if statement.key() not in baseline:
+                setting = next(
+                    (
+                        k
+                        for k, roles in only_with.items()
+                        if name in roles
+                        and statement.key() in {s.key() for s in roles[name].statements}
+                    ),
+                    "a setting",
+                )
+                only = f" (only with {setting}=true)"
             lines.append(
                 f"| {who} | {', '.join(statement.actions)}{only} | "
                 f"{', '.join(_short(r) for r in statement.resources)} | {_conditions(statement)} |"

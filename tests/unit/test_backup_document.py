@@ -31,6 +31,7 @@ from tests.powershell_checks import (
 )
 from tools.cfn_template import load_template
 from vss_restore import tags
+from vss_restore.aws.ec2 import BACKUP_DESCRIPTION_PREFIX
 from vss_restore.logic.resolve import RESTORE, decide
 from vss_restore.settings import Settings
 
@@ -1010,3 +1011,11 @@ def test_the_shadow_set_is_deleted_in_its_context_and_what_is_left_with_vssadmin
     for needed in ("'vssadmin.exe'", "'/quiet'", "Start-Process"):
         assert needed in body
     assert "$ShadowIdPattern" in body  # only a well-formed ID reaches the command line
+
+
+def test_the_backup_describes_its_snapshots_as_the_retention_recognizes_them() -> None:
+    """A snapshot's description cannot be changed after creation: the retention deletes a
+    backup snapshot only when it reads BackupDocument's description (aws/ec2.py)."""
+    script = (Path(__file__).resolve().parents[2] / "documents" / "backup.ps1").read_text()
+    (written,) = re.findall(r"\$description = '([^{']*)\{0\}", script)
+    assert written == BACKUP_DESCRIPTION_PREFIX

@@ -103,3 +103,14 @@ def test_the_hourly_look_runs_every_hour_and_the_dashboard_shows_its_count() -> 
 
     assert [e["Properties"]["Schedule"] for e in events.values()] == ["rate(1 hour)"]
     assert observability.UNVERIFIED_INSTANCES in {metric[1] for metric in _dashboard_metrics()}
+
+
+def test_the_dashboard_shows_snapshots_kept_and_deleted_per_day() -> None:
+    widgets = [m for m in _dashboard_metrics() if m[1].startswith(("Snapshots", "Consistent"))]
+
+    assert {metric[1] for metric in widgets} == {
+        observability.SNAPSHOTS_KEPT,
+        observability.SNAPSHOTS_EXPIRED,
+        observability.SNAPSHOTS_DELETED,
+        observability.CONSISTENT_SNAPSHOT_DELETED,
+    }

@@ -35,7 +35,10 @@ def test_a_snapshot_under_an_enabled_key_is_restored(
 
     result = create_volume.handler(_event_with_key(world, key_id), lambda_context)
 
-    assert [v["VolumeId"] for v in _volumes(world)] == [result["volume_id"]]
+    # under the snapshot's own key, named: its consistent snapshot stays incremental (#16)
+    (volume,) = _volumes(world)
+    assert volume["VolumeId"] == result["volume_id"]
+    assert (volume["Encrypted"], volume["KmsKeyId"]) == (True, key_id)
 
 
 @pytest.mark.parametrize("state", ["disabled", "pending-deletion"])

@@ -277,3 +277,61 @@ def test_a_cleanup_still_waiting_for_the_detach_does_not_alert_yet(
         clean_up.handler(world.event("clean_up", volume=volume_id), lambda_context)
 
     assert alert_topic.published() == []
+
+
+def test_a_late_failure_deletes_the_consistent_snapshot_it_made_and_says_so(
+    world: Any, lambda_context: Any
+) -> None:
+    # Given a restore whose consistent snapshot exists (completed: moto completes at once)
+    # when its verdict's last step fails, and a consistent snapshot of another execution,
+    event = world.event("clean_up")
+    made = _consistent_snapshot(world, event["execution"])
+    other = _consistent_snapshot(world, "arn:aws:states:us-east-1:123456789012:execution:x:y")
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    # then its own goes, named in the verdict and the tag; the other execution's stays.
+    assert verdict["consistent_snapshots_deleted"] == [made]
+    assert verdict["reason"].endswith(f"; consistent snapshot {made} deleted")
+    assert world.snapshot_tags(world.snapshot_id)[tags.REASON] == verdict["reason"]
+    left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert made not in left
+    assert other in left
+
+
+def test_a_pending_consistent_snapshot_is_named_and_left_for_the_retention(
+    world: Any, lambda_context: Any
+) -> None:
+    event = world.event("clean_up")
+    made = _consistent_snapshot(world, event["execution"])
+    world.backend.snapshots[made].status = "pending"
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    assert verdict["consistent_snapshots_pending"] == [made]
+    assert "consistent_snapshots_deleted" not in verdict
+    assert verdict["reason"].endswith(
+        f"; consistent snapshot {made} still pending, left for the retention to delete"
+    )
+    left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert made in left
+
+
+def _consistent_snapshot(world: Any, execution: str) -> str:
+    return str(
+        world.ec2.create_snapshot(
+            VolumeId=world.source_volume_id,
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": tags.as_list(
+                        {
+                            tags.RESOURCE: tags.CONSISTENT_SNAPSHOT,
+                            tags.SOURCE_SNAPSHOT: world.snapshot_id,
+                            tags.EXECUTION: execution,
+                        }
+                    ),
+                }
+            ],
+        )["SnapshotId"]
+    )

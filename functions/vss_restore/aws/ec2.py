@@ -90,6 +90,26 @@ class Ec2:
             )
             return [dict(snapshot) for page in pages for snapshot in page["Snapshots"]]
 
+    def snapshots_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
+        """This account's snapshots, in any state, that carry the tag key=value."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+            )
+            return [dict(snapshot) for page in pages for snapshot in page["Snapshots"]]
+
+    def delete_snapshot(self, snapshot_id: str) -> bool:
+        """Delete a snapshot; False when it was gone already. EBS accepts a pending snapshot
+        and deletes it once it completes (EBS User Guide, "Delete an Amazon EBS snapshot")."""
+        with throttling_is_transient():
+            try:
+                self.client.delete_snapshot(SnapshotId=snapshot_id)
+            except ClientError as exc:
+                if error_code(exc) == "InvalidSnapshot.NotFound":
+                    return False
+                raise
+        return True
+
     def instances_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
         """The instances that carry the tag key=value, terminated ones left out."""
         with throttling_is_transient():
@@ -144,7 +164,13 @@ class Ec2:
         volume_type: str,
         client_token: str,
         volume_tags: dict[str, str],
+        kms_key_id: str = "",
     ) -> str:
+        # An encrypted snapshot's volume under the snapshot's own key, said explicitly: a
+        # snapshot of a volume made from snapshot A is incremental relative to A only under
+        # the same key (EBS User Guide, "How Amazon EBS snapshots work"), so the consistent
+        # snapshot adds only the blocks the revert changed.
+        same_key: dict[str, Any] = {"Encrypted": True, "KmsKeyId": kms_key_id} if kms_key_id else {}
         with throttling_is_transient():
             created = self.client.create_volume(
                 SnapshotId=snapshot_id,
@@ -152,6 +178,7 @@ class Ec2:
                 VolumeType=volume_type,  # type: ignore[arg-type]
                 ClientToken=client_token,
                 TagSpecifications=[_at_birth("volume", volume_tags)],
+                **same_key,
             )
         return str(created["VolumeId"])
 
@@ -210,4 +237,40 @@ def require_ours(volume: dict[str, Any], source_snapshot_id: str) -> None:
         raise NotOurs(
             f"{volume.get('VolumeId')} is not a temporary volume of vss-restore "
             f"for {source_snapshot_id}; it is left untouched"
+        )
+
+
+# Snapshot descriptions are set at creation and no EC2 API changes them: unlike tags, they
+# say who made a snapshot. BackupDocument writes "vss-restore backup of <instance> ..."
+# (documents/backup.ps1); the workflow writes CONSISTENT_DESCRIPTION (steps.snapshot_volume).
+BACKUP_DESCRIPTION_PREFIX = "vss-restore backup of "
+CONSISTENT_DESCRIPTION = "Consistent restore of {source} by vss-restore"
+
+
+def is_snapshot_ours(snapshot: dict[str, Any], vss_tag_key: str, vss_tag_value: str) -> bool:
+    """The nightly backup's (the VSS marker, the backup's own instance tag and description)
+    or one of our consistent snapshots (our tags, and the description made with it)."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    description = str(snapshot.get("Description", ""))
+    source = snapshot_tags.get(tags.SOURCE_SNAPSHOT, "")
+    backup = (
+        snapshot_tags.get(vss_tag_key) == vss_tag_value
+        and bool(snapshot_tags.get(tags.INSTANCE_ID))
+        and description.startswith(BACKUP_DESCRIPTION_PREFIX)
+    )
+    consistent = (
+        snapshot_tags.get(tags.RESOURCE) == tags.CONSISTENT_SNAPSHOT
+        and bool(source)
+        and description == CONSISTENT_DESCRIPTION.format(source=source)
+    )
+    return backup or consistent
+
+
+def require_snapshot_ours(snapshot: dict[str, Any], vss_tag_key: str, vss_tag_value: str) -> None:
+    """Refuse to delete a snapshot that is neither the nightly backup's nor one of our
+    consistent snapshots: tags can be written by others, descriptions cannot."""
+    if not is_snapshot_ours(snapshot, vss_tag_key, vss_tag_value):
+        raise NotOurs(
+            f"{snapshot.get('SnapshotId')} is neither a backup snapshot nor a consistent "
+            "snapshot of vss-restore; it is left untouched"
         )
