@@ -611,8 +611,8 @@ def _say_attached(
         out.write(
             "on the instance (PowerShell as administrator), for each recovered disk:\n"
             "  Get-Disk | Where-Object SerialNumber -like 'vol<id without the dash>*'\n"
+            "  Set-Disk -Number N -IsReadOnly $false  # first: a read-only clone stays offline\n"
             "  Set-Disk -Number N -IsOffline $false   # Windows writes a new signature\n"
-            "  Set-Disk -Number N -IsReadOnly $false\n"
             "  Get-Partition -DiskNumber N | Set-Partition -NewDriveLetter R   # a free letter\n"
         )
     else:

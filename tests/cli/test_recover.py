@@ -189,7 +189,8 @@ def test_with_new_signature_the_disk_is_attached_offline_and_windows_rewrites_it
     disk = host.disk_of(volume["VolumeId"])
     assert disk is not None
     assert not disk.online
-    host.bring_online(disk)  # the runbook's Set-Disk -IsOffline $false
+    disk.read_only = False  # the runbook's Set-Disk -IsReadOnly $false, while offline
+    host.bring_online(disk)  # then its Set-Disk -IsOffline $false
     assert host.rewritten == [volume["VolumeId"]]
     assert "Set-Disk -Number N -IsOffline $false" in said.out
     cleaned(backed_up)
