@@ -231,7 +231,28 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
             offline=True,
         )
     report.update(changes)
+    if "shadow_copies" in report:
+        report = _compact(report)
     return "Disk 2 is online\n" + json.dumps(report, separators=(",", ":"))
+
+
+def _compact(report: dict[str, Any]) -> dict[str, Any]:
+    """An Inspect report as the script prints it: shadow copies as `sets` and `copies`."""
+    shadows = report.pop("shadow_copies")
+    numbers = {p["volume_path"]: p["number"] for p in report["partitions"]}
+    sets = list(dict.fromkeys(s["set_id"] for s in shadows))
+    report["sets"] = sets
+    report["copies"] = [
+        {
+            "i": s["id"],
+            "s": sets.index(s["set_id"]),
+            "p": numbers[s["volume_path"]],
+            "t": s["install_date"],
+            "f": ("p" if s["persistent"] else "") + ("c" if s["client_accessible"] else ""),
+        }
+        for s in shadows
+    ]
+    return report
 
 
 def test_right_after_sending_an_unknown_invocation_is_looked_at_again(
