@@ -107,6 +107,32 @@ def test_revert_sends_exactly_the_planned_disk_shadow_copies_and_identity(
     }
 
 
+def test_the_reverts_last_action_is_what_the_workflow_does_next_not_the_setting_read_again(
+    world: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workflow chose no Check ($.source.check false), whatever the setting says now.
+    monkeypatch.setenv("CHECK_AFTER_REVERT", "true")
+    event = world.event("run_disk_tool-revert", volume=world.temporary_volume())
+    event["check_follows"] = False
+
+    run_disk_tool.handler(event, lambda_context)
+
+    [command] = _sent(world)
+    assert command["Parameters"]["LastAction"] == ["true"]
+
+
+@pytest.mark.parametrize("value", [None, "false", 0])
+def test_a_revert_without_a_clear_check_follows_sends_nothing(
+    world: Any, lambda_context: Any, value: Any
+) -> None:
+    event = world.event("run_disk_tool-revert", volume=world.temporary_volume())
+    event["check_follows"] = value
+
+    with pytest.raises(InvalidRequest, match="check_follows"):
+        run_disk_tool.handler(event, lambda_context)
+    assert _sent(world) == []
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
