@@ -314,6 +314,7 @@ class Simulation:
                     step.get("volumes"),
                     step.get("events", "single"),
                     step.get("record_shadow_ids", True),
+                    step.get("delete_shadows", True),
                 )
             self._say(
                 f"step {index}: backup of {step['backup']}: "
