@@ -6,11 +6,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.unit.test_logic_resolve import described
-from vss_restore import tags
+from vss_restore import tags, turns
+from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import InvalidRequest
+from vss_restore.handlers import claim_snapshot, clean_up, record_verdict, release_execution
 from vss_restore.logic import reverify
 from vss_restore.logic.request import parse_request
 from vss_restore.logic.resolve import (
@@ -111,3 +114,88 @@ def test_a_reverification_restores_a_verified_snapshot_and_skips_one_never_verif
         SKIP,
         decide(unverified, settings, reverify=True).reason,
     )
+
+
+# --- the workflow's steps in re-verify mode, on a snapshot the night's restore verified ----
+
+NIGHT = "arn:aws:states:us-east-1:123456789012:execution:RestoreStateMachine:night"
+NIGHT_VERDICT = {
+    tags.STATUS: tags.VERIFIED,
+    tags.CHECKED_AT: "2026-11-20T01:10:00Z",
+    tags.RESULT_SNAPSHOT: "snap-0c0c0c0c0c0c0c0c0",
+    tags.EXECUTION: NIGHT,
+    tags.REASON: "reverted to the recorded shadow copy",
+}
+
+
+def _verified_on_the_night(world: Any) -> Ledger:
+    boto3.client("ec2").create_tags(Resources=[world.snapshot_id], Tags=tags.as_list(NIGHT_VERDICT))
+    ledger = Ledger("vss-restore-unit-Ledger", client=boto3.client("dynamodb"))
+    turns.claim_snapshot(ledger, world.snapshot_id, NIGHT)
+    ledger.finish(world.snapshot_id, NIGHT, tags.VERIFIED)
+    return ledger
+
+
+def _reverifying(world: Any, name: str) -> dict[str, Any]:
+    event = world.event(name)
+    event["request"]["reverify"] = True
+    return event
+
+
+def _night_verdict_of(world: Any) -> dict[str, str]:
+    return {k: v for k, v in world.snapshot_tags(world.snapshot_id).items() if k in NIGHT_VERDICT}
+
+
+def test_a_passed_reverification_tags_its_outcome_beside_the_nights_verdict(
+    world: Any, lambda_context: Any
+) -> None:
+    ledger = _verified_on_the_night(world)
+    claimed = claim_snapshot.handler(_reverifying(world, "claim_snapshot"), lambda_context)
+    assert claimed == {"claimed": True, "reason": ""}
+
+    verdict = record_verdict.handler(_reverifying(world, "record_verdict"), lambda_context)
+
+    assert (verdict["status"], verdict["consistent_snapshot"]) == (tags.VERIFIED, "")
+    assert _night_verdict_of(world) == NIGHT_VERDICT
+    outcome = world.snapshot_tags(world.snapshot_id)
+    assert outcome[tags.REVERIFY_RESULT] == tags.VERIFIED
+    assert outcome[tags.REVERIFY_EXECUTION] == world.execution
+    assert outcome[tags.REVERIFIED_AT]
+    assert ledger.claim_of(world.snapshot_id)["status"] == tags.VERIFIED
+
+
+def test_a_failed_reverification_alerts_and_leaves_the_nights_verdict(
+    world: Any, lambda_context: Any, alert_topic: Any
+) -> None:
+    ledger = _verified_on_the_night(world)
+    claim_snapshot.handler(_reverifying(world, "claim_snapshot"), lambda_context)
+    event = _reverifying(world, "clean_up")
+    del event["volume"]
+    event["error"] = {"Error": "KeyNotUsable", "Cause": "the key is Disabled"}
+
+    result = clean_up.handler(event, lambda_context)
+
+    assert result["status"] == tags.FAILED
+    assert _night_verdict_of(world) == NIGHT_VERDICT
+    outcome = world.snapshot_tags(world.snapshot_id)
+    assert outcome[tags.REVERIFY_RESULT] == tags.FAILED
+    assert outcome[tags.REVERIFY_REASON] == "KeyNotUsable: the key is Disabled"
+    assert ledger.claim_of(world.snapshot_id)["status"] == tags.VERIFIED
+    ((subject, message),) = alert_topic.published()
+    assert subject == f"vss-restore: re-verification of {world.snapshot_id} failed (KeyNotUsable)"
+    assert "KeyNotUsable: the key is Disabled" in message
+
+
+def test_a_reverification_that_died_is_released_into_its_own_tags(
+    world: Any, lambda_context: Any
+) -> None:
+    ledger = _verified_on_the_night(world)
+    claim_snapshot.handler(_reverifying(world, "claim_snapshot"), lambda_context)
+
+    release_execution.handler(world.event("release_execution"), lambda_context)
+
+    assert _night_verdict_of(world) == NIGHT_VERDICT
+    outcome = world.snapshot_tags(world.snapshot_id)
+    assert outcome[tags.REVERIFY_RESULT] == tags.FAILED
+    assert outcome[tags.REVERIFY_REASON].startswith("ExecutionAborted")
+    assert ledger.claim_of(world.snapshot_id)["status"] == tags.VERIFIED
