@@ -13,7 +13,13 @@ from tests.unit.test_logic_resolve import described
 from vss_restore import tags, turns
 from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import InvalidRequest
-from vss_restore.handlers import claim_snapshot, clean_up, record_verdict, release_execution
+from vss_restore.handlers import (
+    claim_snapshot,
+    clean_up,
+    record_verdict,
+    release_execution,
+    start_reverifications,
+)
 from vss_restore.logic import reverify
 from vss_restore.logic.request import parse_request
 from vss_restore.logic.resolve import (
@@ -199,3 +205,12 @@ def test_a_reverification_that_died_is_released_into_its_own_tags(
     assert outcome[tags.REVERIFY_RESULT] == tags.FAILED
     assert outcome[tags.REVERIFY_REASON].startswith("ExecutionAborted")
     assert ledger.claim_of(world.snapshot_id)["status"] == tags.VERIFIED
+
+
+def test_the_weekly_run_needs_the_state_machine_it_starts_restores_on(
+    world: Any, sample: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STATE_MACHINE_ARN", raising=False)
+
+    with pytest.raises(InvalidRequest, match="STATE_MACHINE_ARN is not set"):
+        start_reverifications.handler(sample("start_reverifications"), lambda_context)
