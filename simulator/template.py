@@ -65,7 +65,7 @@ class ScheduleSpec:
     expression: Any  # may hold intrinsic functions until deployed
     timezone: str = "UTC"
     constant_input: Any = None
-    enabled: bool = True
+    enabled: Any = True  # may hold intrinsic functions (State: !If ...) until deployed
     scheduler: bool = False  # EventBridge Scheduler: source aws.scheduler
 
 
@@ -284,10 +284,17 @@ def _serverless_schedules(logical_id: str, properties: Mapping[str, Any]) -> lis
     return found
 
 
-def _enabled(properties: Mapping[str, Any]) -> bool:
+def _enabled(properties: Mapping[str, Any]) -> Any:
+    """False, True, or the intrinsic that decides it at deployment (State: !If ...)."""
     if properties.get("Enabled") is False:
         return False
-    return str(properties.get("State", "ENABLED")).upper() == "ENABLED"
+    state = properties.get("State", "ENABLED")
+    return state if isinstance(state, Mapping) else is_enabled(state)
+
+
+def is_enabled(state: Any) -> bool:
+    """A schedule's State (or Enabled), resolved."""
+    return state if isinstance(state, bool) else str(state).upper() == "ENABLED"
 
 
 def _standalone_rules(template: Template) -> list[RuleSpec]:

@@ -42,6 +42,9 @@ class Settings:
     keep_monthly: int = 3
     delete_expired_snapshots: bool = False
     one_copy: bool = False
+    # The weekly re-verification (handlers/start_reverifications.py) only: the window, in
+    # days, its sample of older verified backups is drawn from.
+    reverify_window_days: int = 30
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -76,6 +79,9 @@ class Settings:
                 env, "DELETE_EXPIRED_SNAPSHOTS", cls.delete_expired_snapshots
             ),
             one_copy=_true_or_false(env, "ONE_COPY", cls.one_copy),
+            reverify_window_days=_whole_number(
+                env, "REVERIFY_WINDOW_DAYS", cls.reverify_window_days, 1, 365
+            ),
         )
         if settings.helper_concurrency < 1:
             raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")

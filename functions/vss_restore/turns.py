@@ -25,9 +25,12 @@ def _epoch() -> int:
     return int(clock.now().timestamp())
 
 
-def claim_snapshot(ledger: Ledger, snapshot_id: str, execution: str) -> str:
-    """ "" when this execution now owns the snapshot's restore, else why it must skip."""
-    claim = ledger.claim(snapshot_id, execution, _epoch(), CLAIM_LEASE_SECONDS)
+def claim_snapshot(ledger: Ledger, snapshot_id: str, execution: str, reverify: bool = False) -> str:
+    """ "" when this execution now owns the snapshot's restore, else why it must skip.
+
+    One restore per snapshot holds for re-verifications too: a verified snapshot may be
+    claimed again by one, never while another execution holds a live claim on it."""
+    claim = ledger.claim(snapshot_id, execution, _epoch(), CLAIM_LEASE_SECONDS, again=reverify)
     if claim.claimed:
         return ""
     return ALREADY_VERIFIED if claim.status == tags.VERIFIED else BEING_RESTORED

@@ -90,6 +90,7 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "RetentionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
+    "StartReverificationsFunctionRole": LAMBDA_DEAD_LETTERS,
     # Hourly, no dead-letter queue: a lost run is replaced by the next (.checkov.yaml).
     "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
@@ -489,7 +490,10 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
                 assert sorted(keys or ["<any key>"]) == sorted([tags.STATUS, tags.CHECKED_AT])
                 assert principal.name == "RetentionFunctionRole"
             else:
-                assert sorted(keys or ["<any key>"]) == sorted(tags.VERDICT_KEYS), (
+                # The verdict, and a re-verification's outcome beside it.
+                assert sorted(keys or ["<any key>"]) == sorted(
+                    tags.VERDICT_KEYS + tags.REVERIFY_KEYS
+                ), (
                     principal.name,
                     statement.sid,
                 )

@@ -82,8 +82,30 @@ class Ledger:
             self._client = boto3.client("dynamodb")
         return self._client
 
-    def claim(self, snapshot_id: str, execution: str, now: int, lease_seconds: int) -> Claim:
-        """Claim the snapshot for this execution unless another holds a live claim on it."""
+    def claim(
+        self,
+        snapshot_id: str,
+        execution: str,
+        now: int,
+        lease_seconds: int,
+        *,
+        again: bool = False,
+    ) -> Claim:
+        """Claim the snapshot for this execution unless another holds a live claim on it;
+        `again` (a re-verification) may also take the claim of a verified restore."""
+        condition = (
+            "attribute_not_exists(pk) OR #e = :me OR #s = :failed"
+            " OR (#s = :running AND lease_until < :now)"
+        )
+        values = {
+            ":me": {"S": execution},
+            ":failed": {"S": "failed"},
+            ":running": {"S": RUNNING},
+            ":now": {"N": str(now)},
+        }
+        if again:
+            condition += " OR #s = :verified"
+            values[":verified"] = {"S": "verified"}
         with throttling_is_transient():
             try:
                 self.client.put_item(
@@ -97,15 +119,9 @@ class Ledger:
                         "expires_at": {"N": str(now + KEEP_SECONDS)},
                     },
                     # Free, ours already (a retried step), failed before, or a dead lease.
-                    ConditionExpression="attribute_not_exists(pk) OR #e = :me OR #s = :failed"
-                    " OR (#s = :running AND lease_until < :now)",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#e": "execution", "#s": "status"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": execution},
-                        ":failed": {"S": "failed"},
-                        ":running": {"S": RUNNING},
-                        ":now": {"N": str(now)},
-                    },
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
