@@ -32,6 +32,7 @@ from simulator import lambdas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy, rule_name
+from simulator.dynamodb import LaggingIndexes
 from simulator.estate import WITHOUT_BACKUP_POLICY, Estate, VssMarker
 from simulator.events import DeployedSchedule, Rule
 from simulator.faults import Faults, parse_fault
@@ -176,6 +177,7 @@ class Simulation:
         faults_module.install(patches, self.faults)
         speedups.install(patches)
         ec2_patches.install(patches, self.world)
+        LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)
         lambdas.install(patches, self.functions)
         sfn.install(

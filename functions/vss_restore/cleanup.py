@@ -11,7 +11,7 @@ from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.ssm import Ssm
 from vss_restore.aws.states import StepFunctions
-from vss_restore.errors import CleanupPending, NotOurs
+from vss_restore.errors import CleanupPending, NotOurs, WaitedTooLong
 from vss_restore.logic.alert import failure_alert
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict, lines, summary
 from vss_restore.observability import (
@@ -172,8 +172,10 @@ def clean_up(
     if helper_id:
         give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_REVERIFY_FAILED if reverify else RESTORE_FAILED)
-    # Last, so that a cleanup retried while a detach finishes alerts once.
-    if alert_topic_arn:
+    # Last, so that a cleanup retried while a detach finishes alerts once. A restore that
+    # waited too long is named in the reconciliation's one alert instead: a long line ages
+    # out by the hundred.
+    if alert_topic_arn and (error or {}).get("Error") != WaitedTooLong.__name__:
         alert = failure_alert(
             snapshot_id=snapshot_id,
             instance_id=instance_id,

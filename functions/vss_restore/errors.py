@@ -104,3 +104,7 @@ class SnapshotUnusable(PermanentError):
 
 class CleanupPending(TransientError):
     """The failure cleanup is waiting for a detach to finish before it deletes the volume."""
+
+
+class WaitedTooLong(PermanentError):
+    """The restore waited in line for a helper's turn longer than MaxWaitHours."""

@@ -30,6 +30,8 @@ class Settings:
     alert_topic_arn: str = ""
     ledger_table: str = ""
     helper_concurrency: int = 1
+    # How long a restore may wait in line for a helper's turn (template: MaxWaitHours).
+    max_wait_hours: int = 36
     # The daily reconciliation (handlers/reconcile.py) only.
     state_machine_arn: str = ""
     reconcile_days: int = 3
@@ -64,6 +66,7 @@ class Settings:
             alert_topic_arn=env.get("ALERT_TOPIC_ARN", cls.alert_topic_arn),
             ledger_table=env.get("LEDGER_TABLE", cls.ledger_table),
             helper_concurrency=int(env.get("HELPER_CONCURRENCY", str(cls.helper_concurrency))),
+            max_wait_hours=_whole_number(env, "MAX_WAIT_HOURS", cls.max_wait_hours, 1, 168),
             state_machine_arn=_state_machine_arn(env.get("STATE_MACHINE_ARN", "")),
             reconcile_days=_whole_number(env, "RECONCILE_DAYS", cls.reconcile_days, 1, 30),
             orphan_volume_hours=_whole_number(

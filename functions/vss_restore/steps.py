@@ -71,7 +71,12 @@ def prepare_helper(
     )
     loads: dict[str, int] = {}
     if len(helpers) > 1:  # the ledger is read only to choose among several
-        loads = {h.instance_id: turns.load(ledger, h.instance_id) for h in helpers}
+        loads = {
+            h.instance_id: turns.load(
+                ledger, h.instance_id, max_wait_seconds=settings.max_wait_hours * 3600
+            )
+            for h in helpers
+        }
     chosen = pick_helper(helpers, loads, source.availability_zone, snapshot_id)
     # Out of device names: refuse now, before a volume exists (the attach picks the name).
     free_device(

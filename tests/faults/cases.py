@@ -119,10 +119,10 @@ SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
 TEN = "10 VSS snapshots of D, their events at the same instant"
-# DynamoDB updates a free turn takes before "Give back the helper": note the helper on the
-# claim, make the helper's item (its first turn), queue, then hand the turn to itself (the
-# grant, out of the line).
-TURN_UPDATES = 5
+# DynamoDB UpdateItems a free turn takes before "Give back the helper": note the helper on
+# the claim, make the helper's item (its first turn). Queueing is a PutItem, the grant a
+# TransactWriteItems and leaving the line a DeleteItem.
+TURN_UPDATES = 2
 
 
 def _ten(concurrency: int) -> dict[str, Any]:
