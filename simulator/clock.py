@@ -261,7 +261,9 @@ class VirtualClock:
                         "but is no participant of the run"
                     )
                 return None
-            if self._closed:
+            # A participant of an earlier run (stopped by its close) stops too, even once a
+            # later run has started: an operator's second operate() right after the first.
+            if self._closed or me.state == "done":
                 raise Stopped()
             return me
 

@@ -59,6 +59,10 @@ def two_accounts(two_nights: Simulation, tmp_path_factory: pytest.TempPathFactor
 def profiles(two_accounts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(two_accounts))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(two_accounts.parent / "none"))
+    # An operator whose profiles name their Regions: AWS_DEFAULT_REGION would win over a
+    # profile's region (boto3's configuration order), as it does in the AWS CLI.
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _copy_stack(region: str, second: boto3.Session) -> None:

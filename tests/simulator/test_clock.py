@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulator.clock import DEFAULT_START, Deadlock, Stuck, VirtualClock
+from simulator.clock import DEFAULT_START, Deadlock, Stopped, Stuck, VirtualClock
 
 
 def test_time_stands_still_until_someone_waits() -> None:
@@ -97,3 +97,31 @@ def test_an_event_wait_with_a_timeout_times_out_in_virtual_time() -> None:
     _run(clock, {"waiter": lambda: seen.append(never.wait(timeout=600))})
     assert seen == [False]
     assert clock.elapsed() == 600
+
+
+def test_a_service_of_an_ended_run_stops_even_once_the_next_run_has_begun() -> None:
+    # The CLI's tests operate the account twice in a row: the first run's EventBridge thread,
+    # woken by the first run's end, may look at the clock only once the second has begun.
+    clock = VirtualClock()
+    second_begun = threading.Event()
+    ended: list[str] = []
+
+    def service() -> None:
+        try:
+            clock.sleep(3600)  # until the first run ends
+            second_begun.wait(5)
+            clock.sleep(10)
+        except Stopped:
+            ended.append("stopped")
+            raise
+
+    with clock.driving("first"):
+        thread = clock.spawn("service", service, service=True)
+        clock.sleep(1)
+    with clock.driving("second"):
+        second_begun.set()
+        thread.join(5)
+        clock.sleep(5)  # the second run goes on, undisturbed
+
+    assert ended == ["stopped"]
+    assert clock.elapsed() == 6
