@@ -65,7 +65,7 @@ class ScheduleSpec:
     expression: Any  # may hold intrinsic functions until deployed
     timezone: str = "UTC"
     constant_input: Any = None
-    enabled: bool = True
+    enabled: Any = True  # or State's intrinsic function, resolved when deployed
     scheduler: bool = False  # EventBridge Scheduler: source aws.scheduler
 
 
@@ -284,10 +284,15 @@ def _serverless_schedules(logical_id: str, properties: Mapping[str, Any]) -> lis
     return found
 
 
-def _enabled(properties: Mapping[str, Any]) -> bool:
+def _enabled(properties: Mapping[str, Any]) -> Any:
+    """True or False, or State's intrinsic function (e.g. !If on a condition) for the
+    deployment to resolve."""
     if properties.get("Enabled") is False:
         return False
-    return str(properties.get("State", "ENABLED")).upper() == "ENABLED"
+    state = properties.get("State", "ENABLED")
+    if isinstance(state, Mapping):
+        return state
+    return str(state).upper() == "ENABLED"
 
 
 def _standalone_rules(template: Template) -> list[RuleSpec]:
