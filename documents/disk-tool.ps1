@@ -135,6 +135,30 @@ function Get-DiskShadowCopy($Volumes) {
     }
 }
 
+function Set-ReportShadowCopy($Listing) {
+    # Compact, so that 169-244 shadow copies fit in what SSM keeps (issue #14, finding 8): each
+    # set ID and volume path once; a copy names its set by index and its volume by partition
+    # number, under one-letter keys (docs/disk-tool.md). Python expands them back.
+    $sets = New-Object 'System.Collections.Generic.List[string]'
+    $copies = New-Object 'System.Collections.Generic.List[object]'
+    foreach ($shadow in $Listing.shadows) {
+        if (-not $sets.Contains($shadow.set_id)) { $sets.Add($shadow.set_id) }
+        $volume = @($Listing.volumes | Where-Object { $_.volume_path -eq $shadow.volume_path })[0]
+        $flags = ''
+        if ($shadow.persistent) { $flags += 'p' }
+        if ($shadow.client_accessible) { $flags += 'c' }
+        $copies.Add([pscustomobject]@{
+            i = $shadow.id
+            s = $sets.IndexOf($shadow.set_id)
+            p = $volume.number
+            t = $shadow.install_date
+            f = $flags
+        })
+    }
+    $report.sets = $sets.ToArray()
+    $report.copies = $copies.ToArray()
+}
+
 function Wait-DiskListing([int]$Number) {
     # $Number only names the disk in messages: Get-DiskVolume finds it by its UniqueId.
     # Volumes and their shadow copies show up a while after a disk comes online: look until
@@ -494,9 +518,9 @@ function Invoke-ValidationScript([string]$Path, [string[]]$VolumePath) {
     }
 }
 
-$report = [ordered]@{ schema = 1; action = $Action; volume_id = $VolumeId; ok = $false; error = $null; disk = $null }
+$report = [ordered]@{ schema = 2; action = $Action; volume_id = $VolumeId; ok = $false; error = $null; disk = $null }
 if ($Action -eq 'Inspect') {
-    $report.partitions = @(); $report.shadow_copies = @()
+    $report.partitions = @(); $report.sets = @(); $report.copies = @()
 } elseif ($Action -eq 'Revert') {
     $report.reverted = @(); $report.identity_restored = ''; $report.offline = $false
 } else {
@@ -550,7 +574,7 @@ try {
         }
         $listing = Wait-DiskListing $n
         $report.partitions = $listing.volumes
-        $report.shadow_copies = $listing.shadows
+        Set-ReportShadowCopy $listing
     } elseif ($Action -eq 'Revert') {
         if (-not $ShadowCopyIds) { throw 'Revert needs ShadowCopyIds' }
         $ids = @($ShadowCopyIds.Split(','))
@@ -682,9 +706,10 @@ if ($written + $json.Length + 2 -gt $StdoutKept) {
     # Cut, it would be no report at all: say so in one that fits, its lists left out (what a Revert
     # reverted stays: it cannot be undone).
     $listed = 0
-    foreach ($name in @('partitions', 'shadow_copies', 'volumes')) {
+    foreach ($name in @('partitions', 'copies', 'volumes')) {
         if ($report.Contains($name)) { $listed += @($report[$name]).Count; $report[$name] = @() }
     }
+    if ($report.Contains('sets')) { $report.sets = @() }
     $text = ('the report ({0:N0} characters, {1} listed items) would not fit in the {2:N0} characters of stdout SSM keeps, after {3:N0} written before it' -f
         $json.Length, $listed, $StdoutKept, $written)
     if ($report.error) { $text = $report.error + '; then: ' + $text }

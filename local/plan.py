@@ -437,6 +437,12 @@ PLAN: tuple[Step, ...] = (
         expect={"dry_run": True, "expired": [], "deleted": []},
     ),
     Step(
+        "StartReverificationsFunction",
+        "start_reverifications",
+        "the weekly re-verification: each drive's only backup is its newest, nothing drawn",
+        expect={"window_days": 30, "picked": [], "started": []},
+    ),
+    Step(
         "FindUnverifiedInstancesFunction",
         "find_unverified_instances",
         "the hourly look: web1 (VSS-tagged, launched two days ago) has D:'s restore failed",

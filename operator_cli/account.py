@@ -99,6 +99,11 @@ class Account:
         return client
 
     @cached_property
+    def account_id(self) -> str:
+        """Whose account the credentials reach (STS GetCallerIdentity needs no permission)."""
+        return str(self._client("sts").get_caller_identity()["Account"])
+
+    @cached_property
     def cloudformation(self) -> CloudFormationClient:
         client: CloudFormationClient = self._client("cloudformation")
         return client

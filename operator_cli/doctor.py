@@ -120,7 +120,18 @@ def _rules(account: Account, machine: str) -> list[Check]:
 def _alerts(account: Account, topic: str) -> Check:
     if not topic:
         return Check("alerts", False, "the stack has no alert topic", "deploy this version")
-    subscriptions = account.sns.list_subscriptions_by_topic(TopicArn=topic).get("Subscriptions", [])
+    try:
+        listed = account.sns.list_subscriptions_by_topic(TopicArn=topic)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NotFound":
+            raise
+        return Check(
+            "alerts",
+            False,
+            f"the stack's alert topic {topic} does not exist here",
+            "update the stack (sam deploy) so that it creates its topic again",
+        )
+    subscriptions = listed.get("Subscriptions", [])
     return alerts_check(topic, subscriptions)
 
 
@@ -159,7 +170,8 @@ def _helpers(account: Account, parameters: dict[str, str], settings: Settings) -
                 f"{tags.HELPER}=true, SSM Online, not backed up)",
             )
         ]
-    instances = _instances(account, InstanceIds=ids)
+    # A filter, not InstanceIds: a helper that no longer exists is a finding, not an error.
+    instances = _instances(account, Filters=[{"Name": "instance-id", "Values": ids}])
     agents = _agents(account, ids)
     found = []
     for instance_id in ids:

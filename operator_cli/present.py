@@ -30,6 +30,7 @@ class Report:
     snapshots: list[VssSnapshot]
     # Every snapshot of ours kept, whatever its age, per instance (operator_cli/storage.py).
     storage: list[InstanceStorage] = field(default_factory=list)
+    account: str = ""  # the account's ID, when the report reads several places
 
     @property
     def failures(self) -> list[VssSnapshot]:
@@ -62,7 +63,8 @@ class Report:
 
     def where(self) -> str:
         stack = f"stack {self.source}, " if self.source else ""
-        return f"{self.region} ({stack}VSS tag {self.vss_tag})"
+        account = f"account {self.account}, " if self.account else ""
+        return f"{account}{self.region} ({stack}VSS tag {self.vss_tag})"
 
 
 def headline(report: Report) -> str:
@@ -123,7 +125,7 @@ def table(report: Report) -> str:
             [s.snapshot_id, instance_label(s), f"{s.started:%Y-%m-%d %H:%M}", s.reason]
             for s in report.failures
         ]
-        out.write(_columns(["snapshot", "instance", "started (UTC)", "reason"], rows, indent=2))
+        out.write(columns(["snapshot", "instance", "started (UTC)", "reason"], rows, indent=2))
     for _, sets in report.groups():
         out.write(f"\n{instance_label(sets[0][1][0])}\n")
         for _, members in sets:
@@ -155,7 +157,7 @@ def table(report: Report) -> str:
                 "volumes",
                 "reason",
             ]
-            out.write(_columns(header, rows, indent=4))
+            out.write(columns(header, rows, indent=4))
     if not report.snapshots:
         out.write("\nno VSS snapshot in that time\n")
     out.write(storage_table(report))
@@ -194,12 +196,12 @@ def storage_table(report: Report) -> str:
     ]
     return (
         f"\nSNAPSHOTS KEPT (every age): ${total_monthly(report.storage):,.2f} a month, from\n"
-        + _columns(header, rows, indent=2)
+        + columns(header, rows, indent=2)
         + f"  {STORAGE_NOTE}; price: {PRICE_SOURCE}\n"
     )
 
 
-def _columns(header: list[str], rows: list[list[str]], indent: int) -> str:
+def columns(header: list[str], rows: list[list[str]], indent: int) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         " " * indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))

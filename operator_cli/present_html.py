@@ -23,7 +23,7 @@ COLOURS = {tags.VERIFIED: "#1b7f3b", tags.FAILED: "#c62828", PENDING: "#b7791f"}
 CHART_ROWS = 40  # the most recent restores; the table below lists every one
 _TICKS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400)
 
-_STYLE = """
+STYLE = """
 body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
  color:#1f2328;margin:0;background:#f6f8fa}
 main{max-width:1120px;margin:0 auto;padding:24px 28px 40px;background:#fff}
@@ -59,10 +59,22 @@ def page(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>VSS restore report, {escape(report.region)}, {report.since:%Y-%m-%d} to "
         f"{report.generated:%Y-%m-%d}</title>",
-        f"<style>{_STYLE}</style></head><body><main>",
+        f"<style>{STYLE}</style></head><body><main>",
         "<h1>VSS restore report</h1>",
         f'<p class="where">{escape(report.where())} · snapshots since '
         f"{report.since:%Y-%m-%d %H:%M} UTC · generated {generated}</p>",
+        *body(report),
+        "<footer>Verdicts are the source snapshots' <code>vss-restore:*</code> tags; a restore "
+        "takes as long as its Step Functions execution. Made by <code>vss-restore report "
+        "--format html</code>.</footer>",
+        "</main></body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def body(report: Report) -> list[str]:
+    """The page's sections, each under an <h2>."""
+    return [
         _tiles(report),
         _failures(report),
         _weaker(report),
@@ -70,12 +82,7 @@ def page(report: Report) -> str:
         _durations(report),
         _every_snapshot(report),
         _storage(report),
-        "<footer>Verdicts are the source snapshots' <code>vss-restore:*</code> tags; a restore "
-        "takes as long as its Step Functions execution. Made by <code>vss-restore report "
-        "--format html</code>.</footer>",
-        "</main></body></html>",
     ]
-    return "\n".join(parts) + "\n"
 
 
 def _storage(report: Report) -> str:

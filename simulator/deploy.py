@@ -14,7 +14,14 @@ import boto3
 from simulator.events import DeployedSchedule, Rule
 from simulator.lambdas import DeployedFunction, Functions
 from simulator.ssm import Agents, CommandDocument
-from simulator.template import FUNCTION, Resolver, Template, TemplateError, check_schedule
+from simulator.template import (
+    FUNCTION,
+    Resolver,
+    Template,
+    TemplateError,
+    check_schedule,
+    is_enabled,
+)
 from simulator.world import World
 
 STACK_NAME = "vss-restore"
@@ -182,9 +189,7 @@ def deploy(
                 function=planned.function,
                 schedule=schedule,
                 constant_input=resolver.resolve(planned.constant_input),
-                enabled=planned.enabled
-                if isinstance(planned.enabled, bool)
-                else str(resolver.resolve(planned.enabled)).upper() == "ENABLED",
+                enabled=is_enabled(resolver.resolve(planned.enabled)),
                 scheduler=planned.scheduler,
                 arn=f"arn:aws:{service}:{region}:{account}:{path}",
                 next_fire=schedule.next_after(now),

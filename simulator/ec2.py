@@ -118,8 +118,12 @@ def _create_volume(world: World, original: Method) -> Method:
         world.volume_created(volume.id, snapshot_id, int(volume.size))
         if key_state not in ("Enabled", ""):
             # EBS asks KMS for the volume's data key at creation (KMS Developer Guide, "How
-            # Amazon EBS uses KMS"); a disabled key takes part in no cryptographic operation
-            # ("Enabling and disabling keys"): the volume ends in `error` (how soon: check).
+            # Amazon EBS uses KMS"); a disabled key takes part in no cryptographic operation,
+            # and what it protects fails "when the KMS key is used again, such as to decrypt
+            # the data key" ("Enable and disable keys"). The call itself succeeds: EC2
+            # "authenticates the KMS key asynchronously ... the action can appear to complete,
+            # but eventually fails" (EC2 API Reference, CreateVolume, KmsKeyId): the volume
+            # ends in `error` (how soon: check).
             world.volumes[volume.id].failure = f"KMS key {volume.kms_key_id} is {key_state}"
         return volume
 

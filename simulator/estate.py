@@ -276,8 +276,10 @@ class Estate:
         volume_aliases: list[str] | None,
         events: str,
         record_shadow_ids: bool,
+        delete_shadows: bool = True,
     ) -> dict[str, str]:
-        """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows."""
+        """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows (unless
+        the run stopped before it: its shadow copies then stay on the live volumes)."""
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
         volumes, problems = self._volumes_of(instance_alias, volume_aliases)
@@ -311,7 +313,7 @@ class Estate:
                 )
         finally:
             self.world.snapshot_event_kind = previous
-        for volume in volumes:
+        for volume in volumes if delete_shadows else []:
             self._delete_shadow_copies(instance_alias, volume, shadows[volume.alias])
         if events == "multi":
             self._queue_multi_event(list(made.values()))

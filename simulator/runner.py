@@ -32,6 +32,7 @@ from simulator import helpers, lambdas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy, rule_name
+from simulator.dynamodb import LaggingIndexes
 from simulator.estate import WITHOUT_BACKUP_POLICY, Estate, VssMarker
 from simulator.events import DeployedSchedule, Rule
 from simulator.faults import Faults, parse_fault
@@ -184,6 +185,7 @@ class Simulation:
         speedups.install(patches)
         ec2_patches.install(patches, self.world)
         helpers.install(patches, self.world, self.fleet)
+        LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)
         lambdas.install(patches, self.functions)
         sfn.install(
@@ -332,6 +334,7 @@ class Simulation:
                     step.get("volumes"),
                     step.get("events", "single"),
                     step.get("record_shadow_ids", True),
+                    step.get("delete_shadows", True),
                 )
             self._say(
                 f"step {index}: backup of {step['backup']}: "
@@ -380,6 +383,8 @@ class Simulation:
                 )
             host.reboot(f"step {index}")
             self._say(f"step {index}: {step['reboot']} reboots")
+        elif "disable_key" in step:
+            self._disable_key(index, step["disable_key"])
         elif "abort" in step:
             self._abort(index, step["abort"])
         elif "run_schedule" in step:
@@ -478,6 +483,23 @@ class Simulation:
         )
         if self._may_invoke(schedule.name, schedule.function):
             self.functions.invoke_async(schedule.function, event, f"schedule {schedule.name}")
+
+    def _disable_key(self, index: int, volume_alias: str) -> None:
+        """KMS DisableKey on the volume's customer managed key (an operator's act, so the
+        owner's call, not judged by the stack's IAM)."""
+        volume_id = self.aliases.lookup("volume", volume_alias)
+        key_id = (
+            self.ec2_client().describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("KmsKeyId")
+        )
+        kms = boto3.client("kms", region_name=self.world.region)
+        key: dict[str, Any] = dict(kms.describe_key(KeyId=key_id)["KeyMetadata"]) if key_id else {}
+        if key.get("KeyManager") != "CUSTOMER":
+            raise ScenarioError(
+                f"step {index}: {volume_alias} is not encrypted with a customer managed key"
+            )
+        with self.faults.suspended():
+            kms.disable_key(KeyId=str(key["KeyId"]))  # moto takes the ID only, KMS the ARN too
+        self._say(f"step {index}: KMS key of {volume_alias} disabled ({key_id})")
 
     def fire_schedule(self, name: str) -> None:
         """Fire the schedules that invoke the function `name` (logical ID) or are named so,

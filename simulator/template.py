@@ -65,7 +65,7 @@ class ScheduleSpec:
     expression: Any  # may hold intrinsic functions until deployed
     timezone: str = "UTC"
     constant_input: Any = None
-    enabled: Any = True  # or State's intrinsic function, resolved when deployed
+    enabled: Any = True  # may hold intrinsic functions (State: !If ...) until deployed
     scheduler: bool = False  # EventBridge Scheduler: source aws.scheduler
 
 
@@ -285,14 +285,16 @@ def _serverless_schedules(logical_id: str, properties: Mapping[str, Any]) -> lis
 
 
 def _enabled(properties: Mapping[str, Any]) -> Any:
-    """True or False, or State's intrinsic function (e.g. !If on a condition) for the
-    deployment to resolve."""
+    """False, True, or the intrinsic that decides it at deployment (State: !If ...)."""
     if properties.get("Enabled") is False:
         return False
     state = properties.get("State", "ENABLED")
-    if isinstance(state, Mapping):
-        return state
-    return str(state).upper() == "ENABLED"
+    return state if isinstance(state, Mapping) else is_enabled(state)
+
+
+def is_enabled(state: Any) -> bool:
+    """A schedule's State (or Enabled), resolved."""
+    return state if isinstance(state, bool) else str(state).upper() == "ENABLED"
 
 
 def _standalone_rules(template: Template) -> list[RuleSpec]:

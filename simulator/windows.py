@@ -357,10 +357,12 @@ class ToolRun:
             return report
         fitted = dict(report)
         listed = 0
-        for name in ("partitions", "shadow_copies", "volumes"):
+        for name in ("partitions", "copies", "volumes"):
             if name in fitted:
                 listed += len(fitted[name])
                 fitted[name] = []
+        if "sets" in fitted:
+            fitted["sets"] = []
         error = (
             f"the report ({len(text):,} characters, {listed} listed items) would not fit in "
             f"the {STDOUT_KEPT:,} characters of stdout SSM keeps, after {written:,} written "
@@ -386,7 +388,7 @@ class ToolRun:
 
     def _common(self, ok: bool, error: str | None) -> dict[str, Any]:
         return {
-            "schema": 1,
+            "schema": 2,
             "action": self.action,
             "volume_id": self.volume_id,
             "ok": ok,
@@ -413,7 +415,7 @@ class ToolRun:
                 offline=offline,
             )
         else:
-            report.update(partitions=[], shadow_copies=[])
+            report.update(partitions=[], sets=[], copies=[])
         return report
 
     def _put_back(self) -> str:
@@ -575,23 +577,25 @@ class ToolRun:
             }
             for p in content.partitions
         ]
-        shadows = [
+        # As the script's Set-ReportShadowCopy lists them: each set ID once, a copy naming its
+        # set by index and its volume by partition number (docs/disk-tool.md).
+        sets = list(dict.fromkeys(s.set_id for s in content.shadow_copies))
+        copies = [
             {
-                "id": s.id,
-                "set_id": s.set_id,
-                "volume_path": self.host.volume_path(disk, s.partition),
-                "install_date": iso(s.install_date),
-                "persistent": s.persistent,
-                "client_accessible": s.client_accessible,
+                "i": s.id,
+                "s": sets.index(s.set_id),
+                "p": s.partition,
+                "t": iso(s.install_date),
+                "f": ("p" if s.persistent else "") + ("c" if s.client_accessible else ""),
             }
             for s in content.shadow_copies
         ]
         self._put_back()
         self.transcript.append(
-            f"{len(partitions)} partition(s), {len(shadows)} shadow copy(ies); disk put back."
+            f"{len(partitions)} partition(s), {len(copies)} shadow copy(ies); disk put back."
         )
         report = self._common(True, None)
-        report.update(partitions=partitions, shadow_copies=shadows)
+        report.update(partitions=partitions, sets=sets, copies=copies)
         return report
 
     def _open(self, disk: Disk, read_only: bool) -> None:

@@ -11,17 +11,18 @@ from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.ssm import Ssm
 from vss_restore.aws.states import StepFunctions
-from vss_restore.errors import CleanupPending, NotOurs
+from vss_restore.errors import CleanupPending, NotOurs, WaitedTooLong
 from vss_restore.logic.alert import failure_alert
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict, lines, summary
 from vss_restore.observability import (
     CONSISTENT_SNAPSHOT_DELETED,
     RESTORE_FAILED,
+    RESTORE_REVERIFY_FAILED,
     TEMPORARY_VOLUME_DELETED,
     count,
     logger,
 )
-from vss_restore.steps import record_failed
+from vss_restore.steps import record_failed, record_reverified
 from vss_restore.turns import give_back_turn
 
 MAX_REASON = 250  # a tag value holds 256
@@ -120,6 +121,7 @@ def clean_up(
     disk_tool: DiskTool,
     rule: str = NO_RULE,
     volumes: list[VolumeVerdict] | None = None,
+    reverify: bool = False,
 ) -> dict[str, Any]:
     # A restore that failed after its consistent snapshot was started (the snapshot failed,
     # the temporary volume could not be deleted, the verdict's last gate): that snapshot is
@@ -144,7 +146,12 @@ def clean_up(
     volumes = volumes or []
     known = {"rule": rule, "volumes": [v.as_dict() for v in volumes]}
     # The verdict first: if the volume cannot be removed, the snapshot still says failed.
-    if restoring:
+    # A failed re-verification leaves the night's verdict as it was and says so beside it;
+    # the claim goes back to verified (the snapshot was, and its verdict says so).
+    if restoring and reverify:
+        record_reverified(ec2, snapshot_id, tags.FAILED, reason, execution)
+        ledger.finish(snapshot_id, execution, tags.VERIFIED)
+    elif restoring:
         record_failed(
             ec2,
             snapshot_id,
@@ -164,9 +171,11 @@ def clean_up(
             count(CONSISTENT_SNAPSHOT_DELETED)
     if helper_id:
         give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
-    count(RESTORE_FAILED)
-    # Last, so that a cleanup retried while a detach finishes alerts once.
-    if alert_topic_arn:
+    count(RESTORE_REVERIFY_FAILED if reverify else RESTORE_FAILED)
+    # Last, so that a cleanup retried while a detach finishes alerts once. A restore that
+    # waited too long is named in the reconciliation's one alert instead: a long line ages
+    # out by the hundred.
+    if alert_topic_arn and (error or {}).get("Error") != WaitedTooLong.__name__:
         alert = failure_alert(
             snapshot_id=snapshot_id,
             instance_id=instance_id,
@@ -174,6 +183,7 @@ def clean_up(
             reason=reason,
             execution_arn=execution,
             verdict=lines(rule, volumes) if volumes else [],
+            reverify=reverify,
         )
         sns.publish(alert_topic_arn, alert.subject, alert.message)
     return {
@@ -182,6 +192,7 @@ def clean_up(
         "reason": reason,
         "consistent_snapshot": "",
         "shadow_copies_reverted": [],
+        **({"reverify": True} if reverify else {}),
         **({"consistent_snapshots_deleted": deleting} if deleting else {}),
         **({"consistent_snapshots_pending": pending} if pending else {}),
         **known,

@@ -127,3 +127,7 @@ class HelperNeverOnline(PermanentError):
 
 class HelperLost(PermanentError):
     """Our helper was stopped or terminated by someone else while it held the volume."""
+
+
+class WaitedTooLong(PermanentError):
+    """The restore waited in line for a helper's turn longer than MaxWaitHours."""

@@ -79,7 +79,10 @@ def prepare(
     source = ec2.volume(source_volume_id) if source_volume_id else None
     source_zone = str((source or {}).get("AvailabilityZone", ""))
     online = _online_helpers(ec2, ssm)
-    loads = {h.instance_id: turns.load(ledger, h.instance_id) for h in online}
+    wait = settings.max_wait_hours * 3600
+    loads = {
+        h.instance_id: turns.load(ledger, h.instance_id, max_wait_seconds=wait) for h in online
+    }
     free = [h for h in online if loads[h.instance_id] < settings.helper_concurrency]
     if free:
         return _reuse(places, settings, pick_helper(free, loads, source_zone, snapshot_id))
@@ -219,7 +222,7 @@ def retire_idle(
 def _idle(places: Places, ledger: Ledger, place: Place, now: int, settings: Settings) -> bool:
     """Nobody held or waited for a turn since HelperIdleMinutes: a busy helper seen now has
     its idle time start again (at most one schedule period late)."""
-    if turns.load(ledger, place.instance_id) > 0:
+    if turns.load(ledger, place.instance_id, max_wait_seconds=settings.max_wait_hours * 3600) > 0:
         places.note_used(place, now)
         return False
     return now - place.used >= settings.helper_idle_minutes * 60

@@ -37,6 +37,11 @@ SNAPSHOTS_EXPIRED = "SnapshotsExpired"
 SNAPSHOTS_DELETED = "SnapshotsDeleted"
 # The failure path: consistent snapshots of a restore that failed late, deleted.
 CONSISTENT_SNAPSHOT_DELETED = "ConsistentSnapshotDeleted"
+# Weekly re-verification (reverify.py): restores started, and how they ended (apart from
+# RestoreVerified/RestoreFailed, which count the nights' first restores).
+REVERIFY_STARTED = "ReverifyStarted"
+RESTORE_REVERIFIED = "RestoreReverified"
+RESTORE_REVERIFY_FAILED = "RestoreReverifyFailed"
 # Hourly: VSS-tagged instances without a backup verified in the last 26 hours.
 UNVERIFIED_INSTANCES = "UnverifiedInstances"
 

@@ -22,7 +22,9 @@ from vss_restore.errors import AwsThrottled, CleanupPending, InvalidRequest, Not
 from vss_restore.logic.reconciliation import (
     DELETED,
     MAX_ACTIONS_PER_RUN,
+    MAX_AGED_OUT_PER_ALERT,
     Orphan,
+    aged_out_alert,
     claim_in_hand,
     execution_name,
     is_execution_of,
@@ -53,6 +55,7 @@ def reconcile(
         raise InvalidRequest("STATE_MACHINE_ARN is not set: there is nothing to start restores on")
     now = clock.now()
     restores = start_missing_restores(ec2, ledger, sfn, settings, now)
+    aged_out = alert_aged_out(ledger, sns, settings)
     orphans = find_orphan_volumes(ec2, sfn, settings, now, disk_tool)
     deleted = [o.volume_id for o in orphans if o.action == DELETED]
     if orphans:
@@ -72,6 +75,7 @@ def reconcile(
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     summary = {
         **restores,
+        "aged_out": aged_out,
         "orphans": [o.volume_id for o in orphans],
         "orphans_deleted": deleted,
     }
@@ -111,6 +115,21 @@ def start_missing_restores(
         logger.info("restore started", extra={"snapshot_id": snapshot_id, "execution_name": name})
         started.append(snapshot_id)
     return _restores(started, already, 0)
+
+
+def alert_aged_out(ledger: Ledger, sns: Sns, settings: Settings) -> list[str]:
+    """One alert naming the snapshots whose restore waited in line longer than MaxWaitHours
+    since the last run (each failed with WaitedTooLong, without an alert of its own)."""
+    aged = ledger.aged_out(MAX_AGED_OUT_PER_ALERT)
+    if not aged:
+        return []
+    logger.warning("restores waited too long", extra={"snapshots": aged})
+    if settings.alert_topic_arn:
+        alert = aged_out_alert(aged, max_wait_hours=settings.max_wait_hours)
+        sns.publish(settings.alert_topic_arn, alert.subject, alert.message)
+    for snapshot_id in aged:  # named once: forgotten only once the alert is out
+        ledger.forget_aged_out(snapshot_id)
+    return aged
 
 
 def _restores(started: list[str], already: list[str], remaining: int) -> dict[str, Any]:

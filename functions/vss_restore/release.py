@@ -34,7 +34,7 @@ from vss_restore.observability import (
     count,
     logger,
 )
-from vss_restore.steps import record_failed
+from vss_restore.steps import record_failed, record_reverified
 from vss_restore.turns import give_back_turn
 
 # Lambda calls an event that failed again after about 1 and 3 minutes. A detach still not
@@ -143,7 +143,11 @@ def _release_claim(
     if held.get("execution") != execution or held.get("status") != RUNNING:
         return None
     verdict = _verdict_by(ec2, snapshot_id, execution)
-    if verdict is None:
+    if verdict is None and _verified_by_another(ec2, snapshot_id, execution):
+        # A re-verification that died: its outcome beside the verdict, which stands.
+        record_reverified(ec2, snapshot_id, tags.FAILED, reason, execution)
+        verdict = {tags.STATUS: tags.VERIFIED, tags.REASON: f"re-verification: {reason}"}
+    elif verdict is None:
         verdict = record_failed(ec2, snapshot_id, reason, execution)
     ledger.finish(snapshot_id, execution, verdict[tags.STATUS])
     if held.get("helper"):
@@ -167,6 +171,19 @@ def _verdict_by(ec2: Ec2, snapshot_id: str, execution: str) -> dict[str, str] | 
     if snapshot_tags.get(tags.EXECUTION) == execution and snapshot_tags.get(tags.STATUS):
         return snapshot_tags
     return None
+
+
+def _verified_by_another(ec2: Ec2, snapshot_id: str, execution: str) -> bool:
+    """Whether another execution's verdict says the snapshot verified (so that this one,
+    which claimed it, was re-verifying it)."""
+    try:
+        snapshot_tags = tags.as_dict(ec2.snapshot(snapshot_id).get("Tags"))
+    except SnapshotNotFound:
+        return False
+    return (
+        snapshot_tags.get(tags.STATUS) == tags.VERIFIED
+        and snapshot_tags.get(tags.EXECUTION) != execution
+    )
 
 
 def _remove_volumes(

@@ -38,6 +38,8 @@ class Settings:
     alert_topic_arn: str = ""
     ledger_table: str = ""
     helper_concurrency: int = 1
+    # How long a restore may wait in line for a helper's turn (template: MaxWaitHours).
+    max_wait_hours: int = 36
     # The daily reconciliation (handlers/reconcile.py) only.
     state_machine_arn: str = ""
     reconcile_days: int = 3
@@ -60,6 +62,9 @@ class Settings:
     helper_idle_minutes: int = 10
     helper_max_hours: int = 12
     helper_boot_minutes: int = 20
+    # The weekly re-verification (handlers/start_reverifications.py) only: the window, in
+    # days, its sample of older verified backups is drawn from.
+    reverify_window_days: int = 30
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -79,6 +84,7 @@ class Settings:
             alert_topic_arn=env.get("ALERT_TOPIC_ARN", cls.alert_topic_arn),
             ledger_table=env.get("LEDGER_TABLE", cls.ledger_table),
             helper_concurrency=int(env.get("HELPER_CONCURRENCY", str(cls.helper_concurrency))),
+            max_wait_hours=_whole_number(env, "MAX_WAIT_HOURS", cls.max_wait_hours, 1, 168),
             state_machine_arn=_state_machine_arn(env.get("STATE_MACHINE_ARN", "")),
             reconcile_days=_whole_number(env, "RECONCILE_DAYS", cls.reconcile_days, 1, 30),
             orphan_volume_hours=_whole_number(
@@ -116,6 +122,9 @@ class Settings:
             helper_max_hours=_whole_number(env, "HELPER_MAX_HOURS", cls.helper_max_hours, 1, 72),
             helper_boot_minutes=_whole_number(
                 env, "HELPER_BOOT_MINUTES", cls.helper_boot_minutes, 5, 60
+            ),
+            reverify_window_days=_whole_number(
+                env, "REVERIFY_WINDOW_DAYS", cls.reverify_window_days, 1, 365
             ),
         )
         if settings.helper_mode == "fleet":

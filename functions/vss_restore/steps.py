@@ -43,8 +43,10 @@ COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 DELIVERY_SECONDS = 600  # SendCommand's TimeoutSeconds: how long a command may wait for the agent
 
 
-def resolve(ec2: Ec2, settings: Settings, snapshot_id: str) -> Decision:
-    return decide(ec2.snapshot(snapshot_id), settings, started_at=clock.iso(clock.now()))
+def resolve(ec2: Ec2, settings: Settings, snapshot_id: str, reverify: bool = False) -> Decision:
+    return decide(
+        ec2.snapshot(snapshot_id), settings, started_at=clock.iso(clock.now()), reverify=reverify
+    )
 
 
 def prepare_helper(
@@ -69,7 +71,12 @@ def prepare_helper(
     )
     loads: dict[str, int] = {}
     if len(helpers) > 1:  # the ledger is read only to choose among several
-        loads = {h.instance_id: turns.load(ledger, h.instance_id) for h in helpers}
+        loads = {
+            h.instance_id: turns.load(
+                ledger, h.instance_id, max_wait_seconds=settings.max_wait_hours * 3600
+            )
+            for h in helpers
+        }
     chosen = pick_helper(helpers, loads, source.availability_zone, snapshot_id)
     # Out of device names: refuse now, before a volume exists (the attach picks the name).
     free_device(
@@ -361,6 +368,21 @@ def record_failed(
     }
     ec2.tag(source_snapshot_id, verdict)
     return verdict
+
+
+def record_reverified(
+    ec2: Ec2, snapshot_id: str, result: str, reason: str, execution: str
+) -> dict[str, str]:
+    """Tag a re-verification's outcome beside the snapshot's verdict, which stays as the
+    night's restore wrote it (tags.REVERIFY_KEYS)."""
+    outcome = {
+        tags.REVERIFIED_AT: clock.iso(clock.now()),
+        tags.REVERIFY_RESULT: result,
+        tags.REVERIFY_REASON: reason,
+        tags.REVERIFY_EXECUTION: execution,
+    }
+    ec2.tag(snapshot_id, outcome)
+    return outcome
 
 
 def require_text(value: Any, what: str) -> str:

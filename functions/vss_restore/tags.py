@@ -47,6 +47,15 @@ FAILED: Final = "failed"
 
 VERDICT_KEYS: Final = (STATUS, CHECKED_AT, RESULT_SNAPSHOT, EXECUTION, REASON, RULE, VOLUMES)
 
+# A re-verification (the weekly sample of older verified backups, reverify.py) writes its
+# own tags beside the verdict, never over it: the verdict says what the night's restore
+# found, these what the latest re-restore found (a key disabled since, say).
+REVERIFIED_AT: Final = f"{PREFIX}reverified-at"
+REVERIFY_RESULT: Final = f"{PREFIX}reverify-result"  # VERIFIED | FAILED
+REVERIFY_REASON: Final = f"{PREFIX}reverify-reason"
+REVERIFY_EXECUTION: Final = f"{PREFIX}reverify-execution"
+REVERIFY_KEYS: Final = (REVERIFIED_AT, REVERIFY_RESULT, REVERIFY_REASON, REVERIFY_EXECUTION)
+
 # Snapshots made by AWS's own VSS tooling (snapshots taken during the freeze).
 AWS_APP_CONSISTENT: Final = "AppConsistent"
 AWS_VSS_CONFIG: Final = "AwsVssConfig"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from operator_cli import present, snapshots, storage
+from operator_cli import places, present, present_many, snapshots, storage
 from operator_cli.account import Account
 from operator_cli.durations import parse_since
-from operator_cli.errors import OK, OperatorError
+from operator_cli.errors import NOT_VERIFIED, OK, OperatorError
 
 
 def add(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -24,7 +24,10 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         epilog="""examples:
   vss-restore report                                  the last 7 days, as a table
   vss-restore report --since 2026-11-20 --format csv  since a UTC date, for a spreadsheet
-  vss-restore report --format html -o report.html     a page to mail or publish""",
+  vss-restore report --format html -o report.html     a page to mail or publish
+  vss-restore report --profiles prod,test --regions eu-west-1,us-east-1
+                                                      every account and Region, merged
+exit status: 0, or 1 when a place of --profiles/--regions could not be read""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -36,6 +39,7 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", "-o", metavar="FILE", help="write the report here instead of stdout"
     )
+    places.add_options(parser)
 
 
 def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
@@ -44,7 +48,17 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
         cutoff = parse_since(args.since, now)
     except argparse.ArgumentTypeError as exc:
         raise OperatorError(f"--since: {exc}") from None
-    report = present.Report(
+    if places.wanted(args):
+        return _many(args, account, cutoff, now, out)
+    report = _report(account, cutoff, now)
+    _write(args, present.render(report, args.format), present.headline(report), out)
+    return OK
+
+
+def _report(
+    account: Account, cutoff: datetime, now: datetime, many: bool = False
+) -> present.Report:
+    return present.Report(
         region=account.region,
         source=account.where.stack if not account.where.state_machine_arn else "",
         vss_tag=account.vss_tag,
@@ -52,11 +66,27 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
         generated=now,
         snapshots=snapshots.since(account, cutoff),
         storage=storage.kept(account),
+        account=account.account_id if many else "",
     )
-    text = present.render(report, args.format)
+
+
+def _many(
+    args: argparse.Namespace, account: Account, cutoff: datetime, now: datetime, out: TextIO
+) -> int:
+    wanted = places.expand(account.where, args.profiles, args.regions)
+    done, unread = places.read_each(wanted, lambda a: _report(a, cutoff, now, many=True))
+    if not done:
+        reasons = "; ".join(f"{u.place}: {u.reason}" for u in unread)
+        raise OperatorError(f"no place could be read: {reasons}")
+    found = [present_many.Place(a.where.profile or "", report) for a, report in done]
+    many = present_many.merged(cutoff, now, found, unread)
+    _write(args, present_many.render(many, args.format), present_many.headline(many), out)
+    return NOT_VERIFIED if unread else OK
+
+
+def _write(args: argparse.Namespace, text: str, headline: str, out: TextIO) -> None:
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        out.write(f"wrote {args.output}: {present.headline(report)}\n")
+        out.write(f"wrote {args.output}: {headline}\n")
     else:
         out.write(text)
-    return OK

@@ -90,6 +90,7 @@ class Requests:
         }
         for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"):
             self._builders[f"dynamodb:{operation}"] = self._dynamodb
+        self._builders["dynamodb:TransactWriteItems"] = self._transact_write
 
     def of(self, action: str, params: Mapping[str, Any]) -> list[Request]:
         """Every request the call is authorized as, each checked against the reference."""
@@ -429,6 +430,23 @@ class Requests:
         leading = _leading_keys(table, params, str(index or ""))
         context = {"dynamodb:LeadingKeys": leading} if leading is not None else {}
         return [Request(action, [Resource(arn)], context)]
+
+    def _transact_write(self, action: str, params: Mapping[str, Any]) -> list[Request]:
+        """Each item of a transaction is authorized as its own action, on its own key
+        (DynamoDB Developer Guide, "Using IAM with DynamoDB transactions": Put, Update and
+        Delete as PutItem, UpdateItem and DeleteItem; ConditionCheck as ConditionCheckItem).
+        There is no dynamodb:TransactWriteItems permission."""
+        actions = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
+        requests = []
+        for item in params["TransactItems"]:
+            [(kind, inner)] = item.items()
+            requests += self._dynamodb(f"dynamodb:{actions[kind]}", inner)
+        return requests
 
 
 _EQUALS = re.compile(r"(#?[A-Za-z0-9_.\-]+)\s*=\s*(:[A-Za-z0-9_]+)")

@@ -18,6 +18,16 @@ import botocore.session
 from botocore import xform_name
 
 ADAPTERS = Path(__file__).resolve().parents[2] / "functions" / "vss_restore" / "aws"
+# DynamoDB authorizes each item of a transaction as its own action ("Using IAM with DynamoDB
+# transactions"); TransactWriteItems itself is no IAM action. A method that builds a
+# transaction item (a dict literal keyed by the item's kind) needs that item's action.
+TRANSACTION_ITEMS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+NOT_IAM_ACTIONS = {"dynamodb:TransactWriteItems"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,10 @@ def _walk_method(method: ast.FunctionDef, service: str) -> tuple[set[str], set[s
     actions: set[str] = set()
     helpers: set[str] = set()
     for node in ast.walk(method):
+        if service == "dynamodb" and isinstance(node, ast.Dict):
+            for key in node.keys:
+                if isinstance(key, ast.Constant) and key.value in TRANSACTION_ITEMS:
+                    actions.add(TRANSACTION_ITEMS[str(key.value)])
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
             continue
         target, name = node.func.value, node.func.attr
@@ -89,7 +103,8 @@ def _walk_method(method: ast.FunctionDef, service: str) -> tuple[set[str], set[s
                 name = str(argument.value)
             if name not in operations:
                 raise ValueError(f"{method.name}: {service} has no operation {name}")
-            actions.add(f"{prefix}:{operations[name]}")
+            if f"{prefix}:{operations[name]}" not in NOT_IAM_ACTIONS:
+                actions.add(f"{prefix}:{operations[name]}")
             if any(k.arg == "TagSpecifications" for k in node.keywords):
                 actions.add(f"{prefix}:CreateTags")
         elif isinstance(target, ast.Name) and target.id == "self":

@@ -23,7 +23,12 @@ from tests.security.callmap import call_map
 from tests.security.calls import actions_of, adapters
 from tests.security.iam import WIDEST, Principal, Request, Resource, Stack, allows
 from vss_restore import tags
-from vss_restore.aws.ledger import UNVERIFIED_INSTANCES_KEY, helper_key, snapshot_key
+from vss_restore.aws.ledger import (
+    UNVERIFIED_INSTANCES_KEY,
+    helper_key,
+    snapshot_key,
+    waiting_key,
+)
 from vss_restore.aws.places import PLACE_PREFIX
 
 # --- what each step calls -------------------------------------------------------------------
@@ -98,6 +103,7 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "ReleaseExecutionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "ReconcileFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
     "RetentionFunctionRole": SNS_USES_THE_TOPICS_KEY | LAMBDA_DEAD_LETTERS,
+    "StartReverificationsFunctionRole": LAMBDA_DEAD_LETTERS,
     # Hourly, no dead-letter queue: a lost run is replaced by the next (.checkov.yaml).
     "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
@@ -512,7 +518,10 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
                 assert sorted(keys or ["<any key>"]) == sorted([tags.STATUS, tags.CHECKED_AT])
                 assert principal.name == "RetentionFunctionRole"
             else:
-                assert sorted(keys or ["<any key>"]) == sorted(tags.VERDICT_KEYS), (
+                # The verdict, and a re-verification's outcome beside it.
+                assert sorted(keys or ["<any key>"]) == sorted(
+                    tags.VERDICT_KEYS + tags.REVERIFY_KEYS
+                ), (
                     principal.name,
                     statement.sid,
                 )
@@ -563,13 +572,20 @@ def test_dynamodb_is_used_only_on_the_ledger_and_its_index(
         for statement in principal.statements:
             if any(a.startswith("dynamodb:") for a in statement.actions):
                 assert all(a.startswith("dynamodb:") for a in statement.actions)
-                assert set(statement.resources) <= {table, f"{table}/index/by-execution"}, (
+                indexes = {f"{table}/index/by-execution", f"{table}/index/line"}
+                assert set(statement.resources) <= {table} | indexes, (
                     principal.name,
                     statement.sid,
                 )
 
 
-LEDGER_ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+LEDGER_ITEM_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",  # a place in line given up, a note of who waited too long
+    "dynamodb:ConditionCheckItem",  # a waiter's token, checked in the grant's transaction
+}
 
 
 def test_every_ledger_item_statement_names_the_items_it_may_touch(
@@ -689,6 +705,8 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
     claim = snapshot_key(SOURCE_SNAPSHOT.arn.rsplit("/", 1)[1])
     unverified = UNVERIFIED_INSTANCES_KEY
     turns = helper_key(HELPER.arn.rsplit("/", 1)[1])
+    place = waiting_key(HELPER.arn.rsplit("/", 1)[1], "execution|snap-1")
+    line = Resource(stack.get_att("Ledger", "Arn") + "/index/line")
     another_table = Resource(f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/Payroll")
     function = Resource(stack.get_att("CleanUpFunction", "Arn"))
     another_function = Resource(f"arn:aws:lambda:{iam.REGION}:{iam.ACCOUNT}:function:Payroll")
@@ -967,6 +985,77 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
             },
+        ),
+        # The line: one item per waiter, found through the `line` index.
+        "read a place in line": (
+            Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
+            {
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "queue in a helper's line": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
+            {"TakeTurnFunctionRole"},
+        ),
+        "give up a place in line": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
+            {
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "check a waiter's token in a transaction": (
+            Request("dynamodb:ConditionCheckItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
+            {
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "check a claim in a transaction": (
+            Request("dynamodb:ConditionCheckItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
+            set(),
+        ),
+        "delete a snapshot's claim": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [claim]}),
+            set(),
+        ),
+        "delete a helper's turns": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
+            set(),
+        ),
+        "read a helper's line through the index": (
+            Request("dynamodb:Query", [line], {"dynamodb:LeadingKeys": [turns]}),
+            {
+                "PrepareHelperFunctionRole",  # to count the waiters of each helper
+                "RetireHelpersFunctionRole",  # idle: nobody holds or waits for a turn
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
+        ),
+        "note a restore that waited too long": (
+            Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["aged-out#snap-1"]}),
+            {"TakeTurnFunctionRole"},
+        ),
+        "find the restores that waited too long": (
+            Request("dynamodb:Query", [line], {"dynamodb:LeadingKeys": ["aged-out"]}),
+            {"ReconcileFunctionRole"},
+        ),
+        "forget a restore that waited too long once named": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": ["aged-out#snap-1"]}),
+            {"ReconcileFunctionRole"},
+        ),
+        "query the line index for anything else": (
+            Request("dynamodb:Query", [line], {"dynamodb:LeadingKeys": [claim]}),
+            set(),
         ),
         "rewrite the unverified instances in the ledger": (
             Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),

@@ -47,7 +47,9 @@ def contents() -> dict[str, DiskContent]:
     helper_c = windows_disk(
         size_gib=30, partition_style="GPT", drive_letters=["C"], system=True, identity=HELPER_GUID
     )
-    helper_c.shadow_copies.append(ShadowCopy(HELPERS_OWN_SHADOW, "{0}", 3, NOW))
+    helper_c.shadow_copies.append(
+        ShadowCopy(HELPERS_OWN_SHADOW, "{0c9b8a7d-2222-4c5d-9e8f-0000000000ff}", 3, NOW)
+    )
     return {HELPER_C: helper_c, RESTORED: _restored_content()}
 
 
@@ -109,7 +111,7 @@ def test_the_report_is_the_last_line_and_compact(helper: WindowsHost) -> None:
     stdout = _run(helper, Action="Inspect", VolumeId=RESTORED).stdout
     *transcript, last = stdout.strip().splitlines()
     assert transcript, "the script talks before it reports"
-    assert json.loads(last)["schema"] == 1
+    assert json.loads(last)["schema"] == 2
     assert ", " not in last
     assert ": " not in last
 
@@ -615,20 +617,51 @@ def test_a_revert_vss_still_runs_after_an_hour_fails_and_leaves_the_disk_alone(
     assert helper.disks[1].online
 
 
-def test_a_report_that_would_not_fit_in_ssms_stdout_is_a_clear_failure(
-    helper: WindowsHost, contents: dict[str, DiskContent]
-) -> None:
+def _crowd(contents: dict[str, DiskContent], count: int, *, one_set: bool) -> None:
+    """`count` shadow copies on the restored D:, in one set or each in a set of its own."""
     (data,) = [p for p in contents[RESTORED].partitions if p.holds_data]
-    contents[RESTORED].shadow_copies += [
-        ShadowCopy(f"{{6f1e0e7a-2222-4c5d-9e8f-{n:012x}}}", "{0}", data.number, NOW)
-        for n in range(120)
+    contents[RESTORED].shadow_copies = [
+        ShadowCopy(
+            f"{{6f1e0e7a-2222-4c5d-9e8f-{n:012x}}}",
+            f"{{0c9b8a7d-2222-4c5d-9e8f-{0 if one_set else n:012x}}}",
+            data.number,
+            NOW,
+            client_accessible=True,
+        )
+        for n in range(count)
     ]
+
+
+# Measured with this simulated helper's transcript (issue #14, finding 8): 93 shadow copies fit
+# in the report before it was compact; now 169 each in its own set, 244 in one set.
+@pytest.mark.parametrize(("count", "one_set"), [(165, False), (240, True)])
+def test_a_report_lists_many_shadow_copies_within_what_ssm_keeps(
+    helper: WindowsHost, contents: dict[str, DiskContent], count: int, one_set: bool
+) -> None:
+    _crowd(contents, count, one_set=one_set)
+    run = _run(helper, Action="Inspect", VolumeId=RESTORED)
+    assert len(run.stdout) <= 24_000
+    report = parse_report(run.stdout, "Inspect", RESTORED)
+    assert report["ok"] is True
+    assert [s["id"] for s in report["shadow_copies"]] == [
+        s.id for s in contents[RESTORED].shadow_copies
+    ]
+    assert {s["client_accessible"] for s in report["shadow_copies"]} == {True}
+
+
+@pytest.mark.parametrize(("count", "one_set"), [(175, False), (250, True)])
+def test_a_report_that_would_not_fit_in_ssms_stdout_is_a_clear_failure(
+    helper: WindowsHost, contents: dict[str, DiskContent], count: int, one_set: bool
+) -> None:
+    _crowd(contents, count, one_set=one_set)
     run = _run(helper, Action="Inspect", VolumeId=RESTORED)
     assert len(run.stdout) < 24_000
     report = parse_report(run.stdout, "Inspect", RESTORED)
     assert report["ok"] is False
     assert "would not fit in the 24,000 characters of stdout SSM keeps" in report["error"]
-    assert "122 listed items" in report["error"] or "123 listed items" in report["error"]
+    partitions = len(contents[RESTORED].partitions)
+    assert f"{count + partitions} listed items" in report["error"]
+    assert (report["sets"], report["copies"], report["partitions"]) == ([], [], [])
     assert (helper.disks[1].online, contents[RESTORED].identity) == (False, GUID)
 
 

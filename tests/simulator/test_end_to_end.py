@@ -89,12 +89,12 @@ def test_an_inspect_report_longer_than_ssm_keeps_fails_the_restore_saying_it_wou
 ):
     run = finished_run(SCENARIOS / "long-inspect-report.json")
     assert run.report.ok, failures(run.report)
-    assert len(run.shadows_inside["crowded.D"]) == 121  # 60 live, 60 older, the backup's
+    assert len(run.shadows_inside["crowded.D"]) == 241  # 120 live, 120 older, the backup's
     result = run.report.snapshot("crowded.D")
     assert result.verdict == "failed"
     assert result.reason == run.source_tags["crowded.D"][tags.REASON]
     assert result.reason.startswith("CommandFailed: Inspect of vol-")
-    assert "122 listed items) would not fit in the 24,000 characters" in result.reason
+    assert "242 listed items) would not fit in the 24,000 characters" in result.reason
     assert run.actions("crowded.D") == ["Inspect"]  # nothing reverted on half a report
     # The cleanup ran: nothing attached to the helper, no volume left, the operator told.
     assert run.disks_after["helper"] == [run.volume_ids["helper.C"]]

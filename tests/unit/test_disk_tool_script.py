@@ -65,7 +65,7 @@ REPORT_FIELDS = sorted(
     {"schema", "action", "volume_id", "ok", "error", "disk", "validation"}
     | set(disk_tool._DISK_FIELDS)
     | set(disk_tool._PARTITION_FIELDS)
-    | set(disk_tool._SHADOW_FIELDS)
+    | set(disk_tool._COPY_FIELDS)
     | set(disk_tool._SCANNED_FIELDS)
     | set(disk_tool._VALIDATION_FIELDS)
     | {field for fields in disk_tool._ACTION_FIELDS.values() for field in fields}

@@ -107,6 +107,32 @@ def test_revert_sends_exactly_the_planned_disk_shadow_copies_and_identity(
     }
 
 
+def test_the_reverts_last_action_is_what_the_workflow_does_next_not_the_setting_read_again(
+    world: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workflow chose no Check ($.source.check false), whatever the setting says now.
+    monkeypatch.setenv("CHECK_AFTER_REVERT", "true")
+    event = world.event("run_disk_tool-revert", volume=world.temporary_volume())
+    event["check_follows"] = False
+
+    run_disk_tool.handler(event, lambda_context)
+
+    [command] = _sent(world)
+    assert command["Parameters"]["LastAction"] == ["true"]
+
+
+@pytest.mark.parametrize("value", [None, "false", 0])
+def test_a_revert_without_a_clear_check_follows_sends_nothing(
+    world: Any, lambda_context: Any, value: Any
+) -> None:
+    event = world.event("run_disk_tool-revert", volume=world.temporary_volume())
+    event["check_follows"] = value
+
+    with pytest.raises(InvalidRequest, match="check_follows"):
+        run_disk_tool.handler(event, lambda_context)
+    assert _sent(world) == []
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -231,7 +257,28 @@ def _report(sample: Any, action: str = "Inspect", **changes: Any) -> str:
             offline=True,
         )
     report.update(changes)
+    if "shadow_copies" in report:
+        report = _compact(report)
     return "Disk 2 is online\n" + json.dumps(report, separators=(",", ":"))
+
+
+def _compact(report: dict[str, Any]) -> dict[str, Any]:
+    """An Inspect report as the script prints it: shadow copies as `sets` and `copies`."""
+    shadows = report.pop("shadow_copies")
+    numbers = {p["volume_path"]: p["number"] for p in report["partitions"]}
+    sets = list(dict.fromkeys(s["set_id"] for s in shadows))
+    report["sets"] = sets
+    report["copies"] = [
+        {
+            "i": s["id"],
+            "s": sets.index(s["set_id"]),
+            "p": numbers[s["volume_path"]],
+            "t": s["install_date"],
+            "f": ("p" if s["persistent"] else "") + ("c" if s["client_accessible"] else ""),
+        }
+        for s in shadows
+    ]
+    return report
 
 
 def test_right_after_sending_an_unknown_invocation_is_looked_at_again(

@@ -183,8 +183,8 @@ def test_of_several_helpers_the_one_with_the_fewest_restores_is_chosen(
     busy, idle = world.helper_id, world.launch()
     agents_answer(stubber, [busy, idle])
     ledger, now = Ledger(LEDGER_TABLE), clock.now().timestamp()
-    ledger.turns(busy, int(now), 0)  # the helper's item, as its first turn makes it
-    ledger.queue_for_turn(busy, "another execution|snap-1", "token", int(now * 1000))
+    ledger.turns(busy, int(now))  # the helper's item, as its first turn makes it
+    ledger.queue_for_turn(busy, "another execution|snap-1", "token", int(now * 1000), 2**31)
 
     helper = prepare(
         world, ssm, world.event("prepare_helper"), Settings(helper_instance_ids=(busy, idle))

@@ -21,6 +21,7 @@ def test_a_completed_snapshot_event_becomes_one_restore(sample: Any, lambda_cont
                 "snapshot_id": "snap-0a1b2c3d4e5f60718",
                 "helper_instance_id": "",
                 "keep_volume": False,
+                "reverify": False,
             }
         ]
     }
@@ -47,6 +48,7 @@ def test_an_on_demand_input_becomes_a_restore_on_the_named_helper(
             "snapshot_id": "snap-0a1b2c3d4e5f60718",
             "helper_instance_id": "i-0abc1234def567890",
             "keep_volume": False,
+            "reverify": False,
         }
     ]
 

@@ -72,6 +72,20 @@ def test_a_verified_snapshot_is_not_claimed_again(ledger: Ledger, world: Any) ->
     assert turns.claim_snapshot(ledger, world.snapshot_id, OTHER) == ALREADY_VERIFIED
 
 
+def test_a_reverification_may_claim_a_verified_snapshot_but_never_one_being_restored(
+    ledger: Ledger, world: Any
+) -> None:
+    turns.claim_snapshot(ledger, world.snapshot_id, EXECUTION)
+    assert turns.claim_snapshot(ledger, world.snapshot_id, OTHER, reverify=True) == (BEING_RESTORED)
+    ledger.finish(world.snapshot_id, EXECUTION, tags.VERIFIED)
+
+    assert turns.claim_snapshot(ledger, world.snapshot_id, OTHER) == ALREADY_VERIFIED
+    assert turns.claim_snapshot(ledger, world.snapshot_id, OTHER, reverify=True) == ""
+    assert turns.claim_snapshot(ledger, world.snapshot_id, EXECUTION, reverify=True) == (
+        BEING_RESTORED
+    )
+
+
 def test_a_snapshot_whose_restore_failed_can_be_restored_again(ledger: Ledger, world: Any) -> None:
     turns.claim_snapshot(ledger, world.snapshot_id, EXECUTION)
     ledger.finish(world.snapshot_id, EXECUTION, tags.FAILED)

@@ -35,7 +35,8 @@ def inspect_report() -> dict[str, Any]:
 
 @pytest.fixture
 def revert_report(inspect_report: dict[str, Any]) -> dict[str, Any]:
-    report = {k: v for k, v in inspect_report.items() if k not in {"partitions", "shadow_copies"}}
+    listed = {"partitions", "sets", "copies"}
+    report = {k: v for k, v in inspect_report.items() if k not in listed}
     report["action"] = REVERT
     report.update(reverted=[SHADOW], identity_restored=report["disk"]["identity"], offline=True)
     return report
@@ -125,9 +126,18 @@ def test_the_documented_inspect_example_is_a_valid_report(inspect_report: Any) -
 
     assert report["ok"] is True
     assert report["disk"]["number"] == 2
-    assert [s["id"] for s in report["shadow_copies"]] == [
-        s["id"] for s in inspect_report["shadow_copies"]
+    assert report["shadow_copies"] == [
+        {
+            "id": "{6f1e0e7a-1111-4c5d-9e8f-000000000001}",
+            "set_id": "{0c9b8a7d-2222-4c5d-9e8f-000000000001}",
+            "volume_path": "\\\\?\\Volume{a1b2c3d4-0000-0000-0000-100000000000}\\",
+            "install_date": "2026-11-25T00:00:05Z",
+            "persistent": True,
+            "client_accessible": False,
+        }
     ]
+    assert "sets" not in report
+    assert "copies" not in report
 
 
 def test_a_revert_report_is_valid(revert_report: Any) -> None:
@@ -182,15 +192,15 @@ def test_a_report_cut_short_is_invalid_never_guessed(inspect_report: Any) -> Non
 
 
 def _many_shadow_copies(report: dict[str, Any], count: int) -> dict[str, Any]:
-    (shadow, *_) = report["shadow_copies"]
-    report["shadow_copies"] = [
-        {**shadow, "id": f"{{6f1e0e7a-1111-4c5d-9e8f-{n:012d}}}"} for n in range(count)
+    (copy, *_) = report["copies"]
+    report["copies"] = [
+        {**copy, "i": f"{{6f1e0e7a-1111-4c5d-9e8f-{n:012d}}}"} for n in range(count)
     ]
     return report
 
 
 def test_a_report_cut_at_the_characters_ssm_keeps_fails_saying_so(inspect_report: Any) -> None:
-    whole = printed(_many_shadow_copies(inspect_report, 150), before="Disk 2 serial ...")
+    whole = printed(_many_shadow_copies(inspect_report, 400), before="Disk 2 serial ...")
     assert len(whole) > STDOUT_KEPT
 
     with pytest.raises(DiskToolReportCut) as cut:
@@ -228,7 +238,7 @@ def test_a_whole_report_ending_exactly_at_the_characters_ssm_keeps_is_read(
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("schema", 2, "schema 2"),
+        ("schema", 1, "schema 1"),
         ("action", "Revert", "report is for Revert"),
         ("volume_id", "vol-0ffffffffffffffff", "of vol-0ffffffffffffffff"),
     ],
@@ -258,9 +268,14 @@ def _parent(report: Any, path: str) -> tuple[Any, str]:
         "disk.serial_number",
         "disk.is_system",
         "partitions",
-        "shadow_copies",
+        "sets",
+        "copies",
         "partitions.0.volume_path",
-        "shadow_copies.0.persistent",
+        "copies.0.i",
+        "copies.0.s",
+        "copies.0.p",
+        "copies.0.t",
+        "copies.0.f",
     ],
 )
 def test_a_report_missing_a_field_is_invalid(inspect_report: Any, path: str) -> None:
@@ -282,8 +297,10 @@ def test_a_report_missing_a_field_is_invalid(inspect_report: Any, path: str) -> 
         ("disk.size", 32212254720.0),
         ("disk.is_boot", "false"),
         ("ok", "true"),
-        ("shadow_copies.0.persistent", 1),
-        ("shadow_copies.0.install_date", 1795564805000),
+        ("copies.0.f", True),
+        ("copies.0.t", 1795564805000),
+        ("copies.0.s", "0"),
+        ("copies.0.p", True),
         ("partitions", {"number": 2}),
         ("disk", "Disk 2"),
     ],
@@ -295,6 +312,33 @@ def test_a_report_with_a_mistyped_field_is_invalid(
     parent[name] = value
 
     with pytest.raises(DiskToolReportInvalid):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("copies.0.s", 1, "report.copies[0].s is 1: there are 1 sets"),
+        ("copies.0.s", -1, "report.copies[0].s is -1"),
+        ("copies.0.p", 3, "report.copies[0].p is 3: no such partition listed"),
+        ("copies.0.f", "cp", "report.copies[0].f is 'cp'"),
+        ("copies.0.f", "persistent", "report.copies[0].f is 'persistent'"),
+    ],
+)
+def test_a_shadow_copy_naming_no_listed_set_or_volume_is_invalid_never_guessed(
+    inspect_report: Any, path: str, value: Any, problem: str
+) -> None:
+    parent, name = _parent(inspect_report, path)
+    parent[name] = value
+
+    with pytest.raises(DiskToolReportInvalid, match=re.escape(problem)):
+        parse_report(printed(inspect_report), INSPECT, VOLUME)
+
+
+def test_a_set_id_that_is_no_guid_is_invalid(inspect_report: Any) -> None:
+    inspect_report["sets"] = ["0c9b8a7d; Remove-Item"]
+
+    with pytest.raises(DiskToolReportInvalid, match=r"report\.sets\[0\]"):
         parse_report(printed(inspect_report), INSPECT, VOLUME)
 
 
@@ -323,7 +367,7 @@ def test_a_revert_report_missing_whether_the_disk_is_offline_is_invalid(
 
 def test_a_failed_report_carries_the_windows_error_verbatim(inspect_report: Any) -> None:
     failed = {**inspect_report, "ok": False, "disk": None, "error": "No disk has serial vol0a40"}
-    del failed["partitions"], failed["shadow_copies"]
+    del failed["partitions"], failed["sets"], failed["copies"]
 
     report = parse_report(printed(failed), INSPECT, VOLUME)
 
@@ -350,7 +394,7 @@ def test_a_check_report_whose_scan_and_verdict_disagree_is_refused(
     inspect_report: dict[str, Any], scanner: str, result: str, passed: bool, problem: str
 ) -> None:
     report = {
-        "schema": 1,
+        "schema": 2,
         "action": CHECK,
         "volume_id": VOLUME,
         "ok": True,

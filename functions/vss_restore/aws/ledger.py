@@ -19,6 +19,10 @@ KEEP_SECONDS = 90 * 24 * 3600  # finished claims stay this long (TTL), then Dyna
 UNVERIFIED_INSTANCES_KEY = "unverified-instances"
 # A waiting task's token outlives the longest wait (Step Functions' tasks end sooner).
 WAITING_SECONDS = 2 * 24 * 3600
+# The keys-only index of the lines: partition `line` (the helper's key), sort `queued_at`.
+LINE_INDEX = "line"
+# The `line` of the notes of restores that waited too long (one alert names them).
+AGED_OUT = "aged-out"
 
 
 def snapshot_key(snapshot_id: str) -> str:
@@ -27,6 +31,15 @@ def snapshot_key(snapshot_id: str) -> str:
 
 def helper_key(instance_id: str) -> str:
     return f"helper#{instance_id}"
+
+
+def waiting_key(instance_id: str, holder: str) -> str:
+    """A restore's place in the helper's line."""
+    return f"waiting#{instance_id}#{holder}"
+
+
+def aged_out_key(snapshot_id: str) -> str:
+    return f"{AGED_OUT}#{snapshot_id}"
 
 
 def command_key(volume_id: str, action: str) -> str:
@@ -51,17 +64,15 @@ class Waiting:
 @dataclass(frozen=True)
 class Turns:
     holders: dict[str, int]  # holder -> when its turn lapses (epoch s)
-    waiting: dict[str, int]  # holder -> when it first queued (epoch ms)
-    tokens: dict[str, str]  # holder -> the task token its waiting task gave
 
-    def next_in_line(self) -> tuple[str, str] | None:
-        """The oldest waiter with a live task token and no turn yet: (holder, token)."""
-        line = sorted(
-            (since, holder)
-            for holder, since in self.waiting.items()
-            if holder in self.tokens and holder not in self.holders
-        )
-        return (line[0][1], self.tokens[line[0][1]]) if line else None
+
+@dataclass(frozen=True)
+class Waiter:
+    """A restore in line for a helper's turn."""
+
+    holder: str
+    token: str  # its waiting task's token; "" between a dead token and its task's next attempt
+    queued_at: int  # when it first queued (epoch ms): its place in line
 
 
 @dataclass(frozen=True)
@@ -82,8 +93,30 @@ class Ledger:
             self._client = boto3.client("dynamodb")
         return self._client
 
-    def claim(self, snapshot_id: str, execution: str, now: int, lease_seconds: int) -> Claim:
-        """Claim the snapshot for this execution unless another holds a live claim on it."""
+    def claim(
+        self,
+        snapshot_id: str,
+        execution: str,
+        now: int,
+        lease_seconds: int,
+        *,
+        again: bool = False,
+    ) -> Claim:
+        """Claim the snapshot for this execution unless another holds a live claim on it;
+        `again` (a re-verification) may also take the claim of a verified restore."""
+        condition = (
+            "attribute_not_exists(pk) OR #e = :me OR #s = :failed"
+            " OR (#s = :running AND lease_until < :now)"
+        )
+        values = {
+            ":me": {"S": execution},
+            ":failed": {"S": "failed"},
+            ":running": {"S": RUNNING},
+            ":now": {"N": str(now)},
+        }
+        if again:
+            condition += " OR #s = :verified"
+            values[":verified"] = {"S": "verified"}
         with throttling_is_transient():
             try:
                 self.client.put_item(
@@ -97,15 +130,9 @@ class Ledger:
                         "expires_at": {"N": str(now + KEEP_SECONDS)},
                     },
                     # Free, ours already (a retried step), failed before, or a dead lease.
-                    ConditionExpression="attribute_not_exists(pk) OR #e = :me OR #s = :failed"
-                    " OR (#s = :running AND lease_until < :now)",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#e": "execution", "#s": "status"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": execution},
-                        ":failed": {"S": "failed"},
-                        ":running": {"S": RUNNING},
-                        ":now": {"N": str(now)},
-                    },
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
@@ -160,111 +187,210 @@ class Ledger:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
 
-    # -- the helpers' turns: who holds one, who waits for one, and their task tokens --------
-    # One item per helper: `holders` {holder: lease end}, `waiting` {holder: when it first
-    # queued, ms}, `tokens` {holder: the task token of its waiting task}. A task token is up
-    # to 2 KiB (real ones are shorter), so the 400 KB item holds at least ~190 waiters.
+    # -- the helpers' turns, and the line of restores waiting for one ------------------------
+    # The helper's item holds only `holders` {holder: lease end}: at most HelperConcurrency.
+    # Each waiter is an item of its own (`waiting#<helper>#<holder>`: its task token, when it
+    # first queued), found oldest first through the keys-only `line` index. No item grows with
+    # the line: 10,000 waiters are 10,000 small items (tests/unit/test_line.py measures them).
 
-    def turns(self, instance_id: str, now: int, waiting_lease_seconds: int) -> Turns:
+    def turns(self, instance_id: str, now: int) -> Turns:
         """The helper's turns as they are now, after freeing lapsed ones (a dead holder)."""
         key = {"pk": {"S": helper_key(instance_id)}}
         item = self._item(key["pk"]["S"])
         with throttling_is_transient():
-            if not all(name in item for name in ("holders", "waiting", "tokens")):
-                # The helper's first turn (or an item from before the line): its three maps.
+            if "holders" not in item:
+                # The helper's first turn: its map of holders.
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression="SET holders = if_not_exists(holders, :none), waiting ="
-                    " if_not_exists(waiting, :none), tokens = if_not_exists(tokens, :none)",
+                    UpdateExpression="SET holders = if_not_exists(holders, :none)",
                     ExpressionAttributeValues={":none": {"M": {}}},
                 )
                 item = self._item(key["pk"]["S"])
             turns = _turns(item)
-            lapsed = [("holders", h, until) for h, until in turns.holders.items() if until < now]
-            lapsed += [
-                ("waiting", h, since)
-                for h, since in turns.waiting.items()
-                if since < (now - waiting_lease_seconds) * 1000
-            ]
-            for field, holder, value in lapsed:
-                self._remove_if(key, field, holder, value)
+            lapsed = {h: until for h, until in turns.holders.items() if until < now}
+            for holder, until in lapsed.items():
+                self._remove_lapsed_holder(key, holder, until)
         return _turns(self._item(key["pk"]["S"])) if lapsed else turns
 
-    def queue_for_turn(self, instance_id: str, holder: str, token: str, since_ms: int) -> None:
+    def queue_for_turn(
+        self, instance_id: str, holder: str, token: str, since_ms: int, expires_at: int
+    ) -> Waiter:
         """Wait in line with this task token; a holder queued before keeps its place."""
+        key = waiting_key(instance_id, holder)
+        queued = self._queue(key, holder, instance_id, token, since_ms, expires_at)
+        # None: our place was removed between the put and the update (a grant to our previous
+        # token, or a release): we queue anew.
+        return (
+            queued
+            or self._queue(key, holder, instance_id, token, since_ms, expires_at)
+            or (Waiter(holder, token, since_ms))
+        )
+
+    def _queue(
+        self, key: str, holder: str, instance_id: str, token: str, since_ms: int, expires_at: int
+    ) -> Waiter | None:
         with throttling_is_transient():
-            self.client.update_item(
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": key},
+                        LINE_INDEX: {"S": helper_key(instance_id)},
+                        "queued_at": {"N": str(since_ms)},
+                        "token": {"S": token},
+                        "expires_at": {"N": str(expires_at)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return Waiter(holder, token, since_ms)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            # In line already (our task's previous attempt): the new token, the same place.
+            try:
+                item = self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="SET #token = :token, expires_at = :expires",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#token": "token"},
+                    ExpressionAttributeValues={
+                        ":token": {"S": token},
+                        ":expires": {"N": str(expires_at)},
+                    },
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return None
+        return _waiter(holder, item)
+
+    def waiter(self, instance_id: str, holder: str) -> Waiter | None:
+        """The holder's place in line as it is now (consistent), None if it is not in line."""
+        item = self._item(waiting_key(instance_id, holder))
+        return _waiter(holder, item) if item else None
+
+    def line(self, instance_id: str, count: int) -> list[tuple[int, str]]:
+        """The oldest `count` waiters for the helper's turns, oldest first: (when it queued,
+        ms; holder). Read from the
+        `line` index, which lags the table (DynamoDB Developer Guide, "Using Global Secondary
+        Indexes in DynamoDB": a GSI is eventually consistent): a waiter just queued may be
+        missing, one just gone may still be there. Read each one's item before acting."""
+        prefix = waiting_key(instance_id, "")
+        with throttling_is_transient():
+            found = self.client.query(
                 TableName=self.table,
-                Key={"pk": {"S": helper_key(instance_id)}},
-                UpdateExpression="SET waiting.#me = if_not_exists(waiting.#me, :since),"
-                " tokens.#me = :token",
-                ExpressionAttributeNames={"#me": holder},
-                ExpressionAttributeValues={":since": {"N": str(since_ms)}, ":token": {"S": token}},
-            )
+                IndexName=LINE_INDEX,
+                KeyConditionExpression="#line = :line",
+                ExpressionAttributeNames={"#line": LINE_INDEX},
+                ExpressionAttributeValues={":line": {"S": helper_key(instance_id)}},
+                ScanIndexForward=True,
+                Limit=count,
+            )["Items"]
+        return [
+            (int(item["queued_at"]["N"]), _text(item, "pk").removeprefix(prefix)) for item in found
+        ]
+
+    def count_line(self, instance_id: str, since_ms: int, at_most: int) -> int:
+        """How many queued for the helper's turns since `since_ms`, counted through the index
+        up to `at_most` (a Query reads at most 1 MB a page: it may take a few)."""
+        counted = 0
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": LINE_INDEX,
+            "KeyConditionExpression": "#line = :line AND queued_at >= :since",
+            "ExpressionAttributeNames": {"#line": LINE_INDEX},
+            "ExpressionAttributeValues": {
+                ":line": {"S": helper_key(instance_id)},
+                ":since": {"N": str(since_ms)},
+            },
+            "Select": "COUNT",
+        }
+        while counted < at_most:
+            with throttling_is_transient():
+                found = self.client.query(**request, Limit=at_most - counted)
+            counted += int(found["Count"])
+            if "LastEvaluatedKey" not in found:
+                break
+            request["ExclusiveStartKey"] = found["LastEvaluatedKey"]
+        return min(counted, at_most)
 
     def grant_turn(
         self, instance_id: str, holder: str, token: str, limit: int, lease_until: int
     ) -> bool:
-        """Give a free turn to a waiter whose token is still `token`; False if either changed."""
-        with throttling_is_transient():
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": helper_key(instance_id)}},
-                    UpdateExpression="SET holders.#w = :until",
-                    ConditionExpression="size(holders) < :limit"
-                    " AND attribute_not_exists(holders.#w) AND tokens.#w = :token",
-                    ExpressionAttributeNames={"#w": holder},
-                    ExpressionAttributeValues={
+        """Give a free turn to a waiter whose token is still `token`; False if either changed.
+        One transaction: the helper's turns and the waiter's item are two items."""
+        return self._transact(
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": helper_key(instance_id)}},
+                    "UpdateExpression": "SET holders.#w = :until",
+                    "ConditionExpression": "size(holders) < :limit"
+                    " AND attribute_not_exists(holders.#w)",
+                    "ExpressionAttributeNames": {"#w": holder},
+                    "ExpressionAttributeValues": {
                         ":until": {"N": str(lease_until)},
                         ":limit": {"N": str(limit)},
-                        ":token": {"S": token},
                     },
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+                }
+            },
+            {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": waiting_key(instance_id, holder)}},
+                    "ConditionExpression": "#token = :token",
+                    "ExpressionAttributeNames": {"#token": "token"},
+                    "ExpressionAttributeValues": {":token": {"S": token}},
+                }
+            },
+        )
 
     def stop_waiting(self, instance_id: str, holder: str, token: str = "") -> None:
         """Take the holder out of the line; with `token`, only if its token is still that one."""
         request: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": {"S": helper_key(instance_id)}},
-            "UpdateExpression": "REMOVE waiting.#me, tokens.#me",
-            "ExpressionAttributeNames": {"#me": holder},
+            "Key": {"pk": {"S": waiting_key(instance_id, holder)}},
         }
         if token:
-            request["ConditionExpression"] = "tokens.#me = :token"
+            request["ConditionExpression"] = "#token = :token"
+            request["ExpressionAttributeNames"] = {"#token": "token"}
             request["ExpressionAttributeValues"] = {":token": {"S": token}}
         with throttling_is_transient():
             try:
-                self.client.update_item(**request)
+                self.client.delete_item(**request)
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
 
     def take_back_grant(self, instance_id: str, holder: str, token: str, lease_until: int) -> None:
         """Undo a grant whose token was dead, unless the waiter has since come for its turn
-        (a new token, or none once it found the turn its own): it keeps its place in line."""
-        with throttling_is_transient():
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": helper_key(instance_id)}},
-                    UpdateExpression="REMOVE holders.#w, tokens.#w",
-                    ConditionExpression="holders.#w = :until AND tokens.#w = :token",
-                    ExpressionAttributeNames={"#w": holder},
-                    ExpressionAttributeValues={
-                        ":until": {"N": str(lease_until)},
-                        ":token": {"S": token},
-                    },
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+        (a new token, or none once it found the turn its own): it keeps its place in line,
+        without a token until its task's next attempt brings one."""
+        self._transact(
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": helper_key(instance_id)}},
+                    "UpdateExpression": "REMOVE holders.#w",
+                    "ConditionExpression": "holders.#w = :until",
+                    "ExpressionAttributeNames": {"#w": holder},
+                    "ExpressionAttributeValues": {":until": {"N": str(lease_until)}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": waiting_key(instance_id, holder)}},
+                    "UpdateExpression": "SET #token = :none",
+                    "ConditionExpression": "#token = :token",
+                    "ExpressionAttributeNames": {"#token": "token"},
+                    "ExpressionAttributeValues": {":token": {"S": token}, ":none": {"S": ""}},
+                }
+            },
+        )
 
     def give_back_turn(self, instance_id: str, holder: str) -> None:
         """Free the holder's turn and its place in line; either may be missing (a cleanup)."""
@@ -273,15 +399,50 @@ class Ledger:
                 self.client.update_item(
                     TableName=self.table,
                     Key={"pk": {"S": helper_key(instance_id)}},
-                    UpdateExpression="REMOVE holders.#me, waiting.#me, tokens.#me",
-                    # The helper's item is there, with its three maps (made by `turns`).
-                    ConditionExpression="attribute_exists(holders) AND attribute_exists(waiting)"
-                    " AND attribute_exists(tokens)",
+                    UpdateExpression="REMOVE holders.#me",
+                    # The helper's item is there, with its holders (made by `turns`).
+                    ConditionExpression="attribute_exists(holders)",
                     ExpressionAttributeNames={"#me": holder},
                 )
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+        self.stop_waiting(instance_id, holder)
+
+    def note_aged_out(self, instance_id: str, holder: str, snapshot_id: str, now_ms: int) -> None:
+        """Leave word that the snapshot's restore waited too long, for the reconciliation's
+        one alert (`aged_out`); in the `line` index under AGED_OUT, oldest first."""
+        with throttling_is_transient():
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": aged_out_key(snapshot_id)},
+                    LINE_INDEX: {"S": AGED_OUT},
+                    "queued_at": {"N": str(now_ms)},
+                    "helper": {"S": instance_id},
+                    "holder": {"S": holder},
+                    "expires_at": {"N": str(now_ms // 1000 + KEEP_SECONDS)},
+                },
+            )
+
+    def aged_out(self, at_most: int) -> list[str]:
+        """The snapshots whose restore waited too long and no alert has named yet."""
+        with throttling_is_transient():
+            found = self.client.query(
+                TableName=self.table,
+                IndexName=LINE_INDEX,
+                KeyConditionExpression="#line = :aged",
+                ExpressionAttributeNames={"#line": LINE_INDEX},
+                ExpressionAttributeValues={":aged": {"S": AGED_OUT}},
+                Limit=at_most,
+            )["Items"]
+        return [_text(item, "pk").removeprefix(aged_out_key("")) for item in found]
+
+    def forget_aged_out(self, snapshot_id: str) -> None:
+        with throttling_is_transient():
+            self.client.delete_item(
+                TableName=self.table, Key={"pk": {"S": aged_out_key(snapshot_id)}}
+            )
 
     def holders(self, instance_id: str) -> dict[str, int]:
         return _turns(self._item(helper_key(instance_id))).holders
@@ -365,20 +526,32 @@ class Ledger:
             _text(item, "since"),
         )
 
-    def _remove_if(self, key: dict[str, Any], field: str, holder: str, value: int) -> None:
-        """Remove field.holder if it still has that value (a lapsed turn or place in line)."""
+    def _remove_lapsed_holder(self, key: dict[str, Any], holder: str, until: int) -> None:
+        """Free a turn whose lease ran out, if it still has that lease (a dead holder)."""
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=key,
-                UpdateExpression="REMOVE #f.#h" + (", tokens.#h" if field == "waiting" else ""),
-                ConditionExpression="#f.#h = :value",
-                ExpressionAttributeNames={"#f": field, "#h": holder},
-                ExpressionAttributeValues={":value": {"N": str(value)}},
+                UpdateExpression="REMOVE holders.#h",
+                ConditionExpression="holders.#h = :until",
+                ExpressionAttributeNames={"#h": holder},
+                ExpressionAttributeValues={":until": {"N": str(until)}},
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
+
+    def _transact(self, *items: dict[str, Any]) -> bool:
+        """Write the items all or none; False if a condition failed or another transaction
+        held one of them (TransactionConflict: look again, as for a lost condition)."""
+        with throttling_is_transient():
+            try:
+                self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                return False
+        return True
 
     def _item(self, pk: str) -> dict[str, Any]:
         with throttling_is_transient():
@@ -396,8 +569,8 @@ def _turns(item: dict[str, Any]) -> Turns:
     def field(name: str) -> dict[str, Any]:
         return dict(item.get(name, {}).get("M", {}))
 
-    return Turns(
-        holders={h: int(v["N"]) for h, v in field("holders").items()},
-        waiting={h: int(v["N"]) for h, v in field("waiting").items()},
-        tokens={h: str(v["S"]) for h, v in field("tokens").items()},
-    )
+    return Turns(holders={h: int(v["N"]) for h, v in field("holders").items()})
+
+
+def _waiter(holder: str, item: dict[str, Any]) -> Waiter:
+    return Waiter(holder, _text(item, "token"), int(item.get("queued_at", {}).get("N", "0")))

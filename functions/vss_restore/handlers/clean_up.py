@@ -33,6 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         states=StepFunctions(),
         helper_concurrency=settings.helper_concurrency,
         disk_tool=cleanup.DiskTool(Ssm(), settings.disk_tool_document),
+        reverify=optional(event, "request.reverify") is True,
         **_known_verdict(event),
     )
 

@@ -7,9 +7,18 @@ from vss_restore import clock, steps, tags
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.logic.resolve import VERIFY
-from vss_restore.logic.verdict import RULES, VERIFY_ONLY_RULE, is_weaker, volume_verdicts
+from vss_restore.logic.verdict import (
+    RULES,
+    VERIFY_ONLY_RULE,
+    VolumeVerdict,
+    is_weaker,
+    reason,
+    require_every_shadowed_volume_reverted,
+    volume_verdicts,
+)
 from vss_restore.observability import (
     RESTORE_DURATION,
+    RESTORE_REVERIFIED,
     RESTORE_VERIFIED,
     count,
     observed,
@@ -23,8 +32,16 @@ from vss_restore.state import SNAPSHOT_ID, lookup, optional, text
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
     verify_only = optional(event, "source.action") == VERIFY
-    # A snapshot that was consistent already is its own consistent snapshot.
-    consistent = snapshot_id if verify_only else text(event, "consistent.snapshot_id", SNAPSHOT_ID)
+    reverify = optional(event, "request.reverify") is True
+    # A snapshot that was consistent already is its own consistent snapshot; a
+    # re-verification keeps none (the night's restore kept one).
+    consistent = (
+        snapshot_id
+        if verify_only
+        else ""
+        if reverify
+        else text(event, "consistent.snapshot_id", SNAPSHOT_ID)
+    )
     # lookup names what is missing (an execution started before this version, say).
     plan = (
         None if verify_only else {**lookup(event, "plan"), "volumes": lookup(event, "plan.volumes")}
@@ -36,8 +53,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         optional(event, "progress.revert.report"),
         optional(event, "progress.check.report"),
     )
+    ec2 = Ec2()
+    if reverify:
+        return _reverified(ec2, event, snapshot_id, rule, volumes)
     steps.record_verified(
-        Ec2(),
+        ec2,
         snapshot_id,
         consistent,
         text(event, "execution"),
@@ -70,4 +90,32 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "shadow_copies_reverted": list(optional(event, "plan.shadow_copy_ids") or []),
         **details,
         "volume_kept": text(event, "volume.volume_id") if kept else "",
+    }
+
+
+def _reverified(
+    ec2: Ec2, event: dict[str, Any], snapshot_id: str, rule: str, volumes: list[VolumeVerdict]
+) -> dict[str, Any]:
+    """A re-verification passed: its own tags, the verdict and the ledger's details as the
+    night's restore left them (the claim goes back to verified)."""
+    require_every_shadowed_volume_reverted(volumes)
+    execution = text(event, "execution")
+    checked = optional(event, "source.check") is not False
+    steps.record_reverified(
+        ec2, snapshot_id, tags.VERIFIED, reason(rule, volumes, checked), execution
+    )
+    Ledger(Settings.from_environment().ledger_table).finish(snapshot_id, execution, tags.VERIFIED)
+    count(RESTORE_REVERIFIED)
+    return {
+        "snapshot_id": snapshot_id,
+        "status": tags.VERIFIED,
+        "reason": "",
+        "reverify": True,
+        "consistent_snapshot": "",
+        "shadow_copies_reverted": list(optional(event, "plan.shadow_copy_ids") or []),
+        "rule": rule,
+        "volumes": [v.as_dict() for v in volumes],
+        "volume_kept": text(event, "volume.volume_id")
+        if optional(event, "request.keep_volume")
+        else "",
     }

@@ -12,7 +12,7 @@ from vss_restore.aws.states import StepFunctions
 from vss_restore.logic.resolve import OWN_OUTPUT
 from vss_restore.observability import RESTORE_SKIPPED, count, observed
 from vss_restore.settings import Settings
-from vss_restore.state import SNAPSHOT_ID, text
+from vss_restore.state import SNAPSHOT_ID, optional, text
 
 
 @observed
@@ -20,7 +20,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     snapshot_id = text(event, "request.snapshot_id", SNAPSHOT_ID)
     settings = Settings.from_environment()
     ec2 = Ec2()
-    decision = steps.resolve(ec2, settings, snapshot_id)
+    decision = steps.resolve(
+        ec2, settings, snapshot_id, reverify=optional(event, "request.reverify") is True
+    )
     if decision.action == "skip":
         count(RESTORE_SKIPPED)
     if decision.reason == OWN_OUTPUT:

@@ -30,8 +30,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             disk_number=int(lookup(event, "plan.disk_number")),
             shadow_copy_ids=tuple(lookup(event, "plan.shadow_copy_ids")),
             disk_identity=text(event, "plan.disk_identity"),
-            # A Check follows unless the stack says not to: then this is the last action.
-            last_action=not settings.check_after_revert,
+            # The fact the workflow's "Check after the revert?" choice reads ($.source.check),
+            # not the setting read again here: the two could differ after a stack update.
+            last_action=not _check_follows(event),
         )
     elif action == disk_tool.CHECK:
         parameters = disk_tool.parameters(
@@ -61,3 +62,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         command_id = steps.run_disk_tool(Ssm(), settings, instance_id, parameters, execution)
     return {"command_id": command_id}
+
+
+def _check_follows(event: dict[str, Any]) -> bool:
+    follows = lookup(event, "check_follows")
+    if not isinstance(follows, bool):
+        raise InvalidRequest(f"check_follows must be true or false, not {follows!r}")
+    return follows

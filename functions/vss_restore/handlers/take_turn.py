@@ -21,6 +21,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         text(event, "request.snapshot_id", SNAPSHOT_ID),
         settings.helper_concurrency,
         text(event, "task_token"),
+        max_wait_seconds=settings.max_wait_hours * 3600,
     )
     # Step Functions ignores this: the task's result is what SendTaskSuccess sent.
     return {"taken": taken}

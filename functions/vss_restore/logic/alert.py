@@ -25,10 +25,27 @@ def failure_alert(
     reason: str,
     execution_arn: str,
     verdict: list[str] | None = None,
+    reverify: bool = False,
 ) -> Alert:
     error = reason.split(":", 1)[0]
+    if reverify:
+        # A backup verified before cannot be restored now: a key disabled, a permission
+        # removed, a helper changed since. Its verdict tags still say verified.
+        headline = (
+            f"The re-verification of {snapshot_id} failed: this backup, verified before, "
+            "cannot be restored and checked now."
+        )
+        closing = (
+            "The snapshot keeps its verdict; vss-restore:reverify-result=failed and "
+            "vss-restore:reverify-reason carry this reason."
+        )
+        subject = f"vss-restore: re-verification of {snapshot_id} failed ({error})"
+    else:
+        headline = f"The restore of {snapshot_id} failed: the backup is not verified consistent."
+        closing = "The snapshot carries the tag vss-restore:status=failed with this reason."
+        subject = f"vss-restore: {snapshot_id} failed ({error})"
     lines = [
-        f"The restore of {snapshot_id} failed: the backup is not verified consistent.",
+        headline,
         "",
         f"Snapshot:   {snapshot_id}",
         f"Instance:   {instance_id or 'unknown'}",
@@ -37,6 +54,6 @@ def failure_alert(
         f"Execution:  {console_link(execution_arn)}",
         *(["", "How far the restore got, volume by volume:", *verdict] if verdict else []),
         "",
-        "The snapshot carries the tag vss-restore:status=failed with this reason.",
+        closing,
     ]
-    return Alert(f"vss-restore: {snapshot_id} failed ({error})", "\n".join(lines))
+    return Alert(subject[:100], "\n".join(lines))

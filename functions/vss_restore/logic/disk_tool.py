@@ -87,14 +87,21 @@ _DISK_FIELDS: dict[str, type | tuple[type, ...]] = {
     "was_read_only": bool,
     "size": int,
 }
-_SHADOW_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "id": str,
-    "set_id": str,
-    "volume_path": str,
-    "install_date": str,
-    "persistent": bool,
-    "client_accessible": bool,
+# Inspect lists shadow copies compactly (issue #14, finding 8: SSM keeps 24,000 characters of
+# stdout): each set ID and volume path once, each copy under one-letter keys naming its set by
+# index in `sets` and its volume by partition number; `f` holds "p" (persistent) and "c"
+# (client accessible). parse_report gives them back as `shadow_copies`, each {"id", "set_id",
+# "volume_path", "install_date", "persistent", "client_accessible"}: at most 24,000 characters
+# read become well under Step Functions' 256 KiB of state.
+_COPY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "i": str,
+    "s": int,
+    "p": int,
+    "t": str,
+    "f": str,
 }
+_COPY_FLAGS = re.compile(r"^p?c?$")
+SCHEMA = 2
 _PARTITION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "number": int,
     "volume_path": str,
@@ -123,7 +130,7 @@ _VALIDATION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "output": str,
 }
 _ACTION_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    INSPECT: {"partitions": list, "shadow_copies": list},
+    INSPECT: {"partitions": list, "sets": list, "copies": list},
     REVERT: {"reverted": list, "identity_restored": str, "offline": bool},
     CHECK: {"volumes": list, "passed": bool, "identity_restored": str, "offline": bool},
 }
@@ -179,10 +186,10 @@ def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
     DiskToolReportCut if SSM cut it off."""
     report = report_line(stdout, action, volume_id)
     _check(report, {"schema": int, "action": str, "volume_id": str, "ok": bool}, "report")
-    if report["schema"] != 1 or report["action"] != action or report["volume_id"] != volume_id:
+    if report["schema"] != SCHEMA or report["action"] != action or report["volume_id"] != volume_id:
         raise DiskToolReportInvalid(
             f"report is for {report['action']} of {report['volume_id']} (schema "
-            f"{report['schema']}), expected {action} of {volume_id} (schema 1)"
+            f"{report['schema']}), expected {action} of {volume_id} (schema {SCHEMA})"
         )
     if not report["ok"]:
         if not isinstance(report.get("error"), str) or not report["error"]:
@@ -192,8 +199,8 @@ def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
     _check(report, _ACTION_FIELDS[action], "report")
     for index, partition in enumerate(report.get("partitions", [])):
         _check(partition, _PARTITION_FIELDS, f"report.partitions[{index}]")
-    for index, shadow in enumerate(report.get("shadow_copies", [])):
-        _check(shadow, _SHADOW_FIELDS, f"report.shadow_copies[{index}]")
+    if action == INSPECT:
+        report = _expanded(report)
     for index, volume in enumerate(report.get("volumes", [])):
         _check(volume, _SCANNED_FIELDS, f"report.volumes[{index}]")
         if volume["scanner"] not in SCANNERS:
@@ -209,6 +216,37 @@ def parse_report(stdout: str, action: str, volume_id: str) -> dict[str, Any]:
     if action == CHECK and report.get("validation") is not None:
         _check(report["validation"], _VALIDATION_FIELDS, "report.validation")
     return report
+
+
+def _expanded(report: dict[str, Any]) -> dict[str, Any]:
+    """An Inspect report with its compact `sets` and `copies` as `shadow_copies` objects."""
+    sets = report["sets"]
+    for index, set_id in enumerate(sets):
+        if not isinstance(set_id, str) or not SHADOW_COPY_ID.match(set_id):
+            raise DiskToolReportInvalid(f"report.sets[{index}] is {set_id!r}")
+    paths = {p["number"]: p["volume_path"] for p in report["partitions"]}
+    shadows = []
+    for index, copy in enumerate(report["copies"]):
+        where = f"report.copies[{index}]"
+        _check(copy, _COPY_FIELDS, where)
+        if not 0 <= copy["s"] < len(sets):
+            raise DiskToolReportInvalid(f"{where}.s is {copy['s']}: there are {len(sets)} sets")
+        if copy["p"] not in paths:
+            raise DiskToolReportInvalid(f"{where}.p is {copy['p']}: no such partition listed")
+        if not _COPY_FLAGS.match(copy["f"]):
+            raise DiskToolReportInvalid(f"{where}.f is {copy['f']!r}, not p, c, pc or empty")
+        shadows.append(
+            {
+                "id": copy["i"],
+                "set_id": sets[copy["s"]],
+                "volume_path": paths[copy["p"]],
+                "install_date": copy["t"],
+                "persistent": "p" in copy["f"],
+                "client_accessible": "c" in copy["f"],
+            }
+        )
+    listed = {k: v for k, v in report.items() if k not in {"sets", "copies"}}
+    return {**listed, "shadow_copies": shadows}
 
 
 def check_findings(report: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ from vss_restore.settings import Settings
 # At most this many restores started, and orphan volumes deleted, per run: the rest waits
 # for the next run (CreateVolume and DeleteVolume buckets refill at 5 per second).
 MAX_ACTIONS_PER_RUN = 50
+# Snapshots one aged-out alert names (an SNS message holds 256 KB; this is about 20 KB).
+MAX_AGED_OUT_PER_ALERT = 500
 NAME_PREFIX = "reconcile-"
 REPORTED = "reported"
 DELETED = "deleted"
@@ -83,6 +85,23 @@ def orphan(volume: dict[str, Any], execution_status: str) -> Orphan:
         created=clock.iso(volume["CreateTime"]),
         attached_to=",".join(attached),
     )
+
+
+def aged_out_alert(snapshot_ids: list[str], *, max_wait_hours: int) -> Alert:
+    """The snapshots whose restore waited in line longer than MaxWaitHours, in one alert."""
+    lines = [
+        f"{len(snapshot_ids)} restore(s) of vss-restore waited in line for a helper's turn"
+        f" longer than MaxWaitHours ({max_wait_hours} h) and failed with WaitedTooLong:"
+        " their snapshots are not verified.",
+        "",
+        *[f"Snapshot:   {snapshot_id}" for snapshot_id in snapshot_ids],
+        "",
+        "More helpers (HelperInstanceIds), more turns each (HelperConcurrency) or a longer"
+        " MaxWaitHours shorten the line; `vss-restore start SNAPSHOT` restores one again.",
+    ]
+    if len(snapshot_ids) == MAX_AGED_OUT_PER_ALERT:
+        lines.append(f"At most {MAX_AGED_OUT_PER_ALERT} per alert: the next run names the rest.")
+    return Alert(f"vss-restore: {len(snapshot_ids)} restore(s) waited too long", "\n".join(lines))
 
 
 def orphans_alert(orphans: list[Orphan], *, hours: int, deleting: bool) -> Alert:

@@ -17,6 +17,9 @@ class RestoreRequest:
     snapshot_id: str
     helper_instance_id: str = ""
     keep_volume: bool = False
+    # Restore an already verified snapshot again (the weekly sample, reverify.py): no
+    # consistent snapshot is kept, and the outcome goes to the re-verify tags, not the verdict.
+    reverify: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +81,7 @@ def _multi(event: Mapping[str, Any]) -> list[RestoreRequest]:
 
 
 def _on_demand(event: Mapping[str, Any]) -> RestoreRequest:
-    unknown = set(event) - {"snapshot_id", "helper_instance_id", "keep_volume"}
+    unknown = set(event) - {"snapshot_id", "helper_instance_id", "keep_volume", "reverify"}
     if unknown:
         raise InvalidRequest(f"unknown input fields: {', '.join(sorted(unknown))}")
     helper = event.get("helper_instance_id", "") or ""
@@ -87,4 +90,7 @@ def _on_demand(event: Mapping[str, Any]) -> RestoreRequest:
     keep_volume = event.get("keep_volume", False)
     if not isinstance(keep_volume, bool):
         raise InvalidRequest("keep_volume must be true or false")
-    return RestoreRequest(snapshot_id_of(event.get("snapshot_id")), helper, keep_volume)
+    reverify = event.get("reverify", False)
+    if not isinstance(reverify, bool):
+        raise InvalidRequest("reverify must be true or false")
+    return RestoreRequest(snapshot_id_of(event.get("snapshot_id")), helper, keep_volume, reverify)

@@ -19,6 +19,7 @@ NOT_COMPLETED = "not-completed"
 ALREADY_VERIFIED = "already-verified"
 OWN_OUTPUT = "made-by-vss-restore"
 BEING_RESTORED = "being-restored-by-another-execution"
+NOT_VERIFIED = "not-verified-so-not-reverified"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,11 @@ class Decision:
         return asdict(self)
 
 
-def decide(snapshot: dict[str, Any], settings: Settings, started_at: str = "") -> Decision:
+def decide(
+    snapshot: dict[str, Any], settings: Settings, started_at: str = "", reverify: bool = False
+) -> Decision:
+    """Restore, verify or skip; a re-verification restores only a snapshot verified before
+    (its first restore is the nightly workflow's, with a verdict and a consistent snapshot)."""
     snapshot_id = str(snapshot["SnapshotId"])
     snapshot_tags = tags.as_dict(snapshot.get("Tags"))
     state = snapshot.get("State")
@@ -64,8 +69,11 @@ def decide(snapshot: dict[str, Any], settings: Settings, started_at: str = "") -
         )
     if state != "completed":
         return Decision(SKIP, NOT_COMPLETED, snapshot_id)
-    if snapshot_tags.get(tags.STATUS) == tags.VERIFIED:
+    verified = snapshot_tags.get(tags.STATUS) == tags.VERIFIED
+    if verified and not reverify:
         return Decision(SKIP, ALREADY_VERIFIED, snapshot_id)
+    if reverify and not verified:
+        return Decision(SKIP, NOT_VERIFIED, snapshot_id)
     return Decision(
         VERIFY if made_by_aws_vss else RESTORE,
         "",
