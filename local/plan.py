@@ -240,6 +240,18 @@ PLAN: tuple[Step, ...] = (
         expect={"instance_id": HELPER, "availability_zone": "us-east-1a"},
     ),
     Step(
+        "HelperOnlineFunction",
+        "helper_online",
+        "the stack's helper, running and SSM Online: ready, no boot to wait for",
+        expect={"instance_id": HELPER, "ready": True},
+    ),
+    Step(
+        "RetireHelpersFunction",
+        "retire_helpers",
+        "the fleet's five-minute schedule on a stack with HelperMode=named: nothing to retire",
+        expect={"retired": {}},
+    ),
+    Step(
         "TakeTurnFunction",
         "take_turn",
         "the helper's only turn (HelperConcurrency 1) is free, but the sample's token is no "

@@ -339,6 +339,31 @@ def _name_resource(
         _create_table(name, resolver.resolve(properties), kind, region)
         refs[logical_id] = name
         attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+    elif kind == "AWS::EC2::SecurityGroup":
+        ec2: Any = boto3.client("ec2", region_name=region)
+        vpc = resolver.resolve(properties.get("VpcId", ""))
+        group = ec2.create_security_group(
+            GroupName=default, Description=named("GroupDescription", default), VpcId=vpc
+        )["GroupId"]
+        refs[logical_id] = group
+        attributes[(logical_id, "GroupId")] = group
+    elif kind == "AWS::IAM::Role":
+        iam: Any = boto3.client("iam", region_name=region)
+        trust = resolver.resolve(properties["AssumeRolePolicyDocument"])
+        role = iam.create_role(RoleName=default, AssumeRolePolicyDocument=json.dumps(trust))
+        for managed in resolver.resolve(properties.get("ManagedPolicyArns", [])):
+            # AWS-managed policies are not loaded in moto (the IAM judge reads the template).
+            if ":iam::aws:policy/" not in managed:
+                iam.attach_role_policy(RoleName=default, PolicyArn=managed)
+        refs[logical_id] = default
+        attributes[(logical_id, "Arn")] = role["Role"]["Arn"]
+    elif kind == "AWS::IAM::InstanceProfile":
+        iam = boto3.client("iam", region_name=region)
+        profile = iam.create_instance_profile(InstanceProfileName=default)["InstanceProfile"]
+        for role_name in resolver.resolve(properties.get("Roles", [])):
+            iam.add_role_to_instance_profile(InstanceProfileName=default, RoleName=role_name)
+        refs[logical_id] = default
+        attributes[(logical_id, "Arn")] = profile["Arn"]
     elif kind == "AWS::Logs::LogGroup":
         name = named("LogGroupName", f"/aws/{default}")
         boto3.client("logs", region_name=region).create_log_group(logGroupName=name)

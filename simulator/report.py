@@ -75,6 +75,9 @@ class Report:
     # disk carried the boot disk's signature/GUID (the boot manager may start from it).
     reboots: list[str] = field(default_factory=list)
     boot_hazards: list[str] = field(default_factory=list)
+    # HelperMode=fleet: each helper launched, {"instance_id", "zone", "seconds" (billed:
+    # per second, one minute at least), "cost_usd" (at HelperHourlyPrice), "running"}.
+    helpers: list[dict[str, Any]] = field(default_factory=list)
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -267,6 +270,10 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             failures.append(
                 f"{claim['snapshot']}: claim still running for {claim['execution'] or '?'}"
             )
+    if "helpers_launched" in expect and len(report.helpers) != expect["helpers_launched"]:
+        failures.append(
+            f"{len(report.helpers)} helpers launched, expected {expect['helpers_launched']}"
+        )
     if "alerts" in expect and len(report.alerts) != expect["alerts"]:
         failures.append(f"{len(report.alerts)} alerts published, expected {expect['alerts']}")
     # What a backup could not back up is an operator's alert: a failure unless expected.

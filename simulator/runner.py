@@ -28,7 +28,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
-from simulator import lambdas, sfn, speedups, ssm
+from simulator import helpers, lambdas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy, rule_name
@@ -109,6 +109,11 @@ class Simulation:
         self.functions = Functions(self.clock, self.world.timing.lambda_seconds)
         self.functions.say = self._say
         self.agents = Agents(self.world)
+        fleet = scenario.fleet
+        self.fleet = helpers.Fleet(
+            full_zones=set(fleet.get("zones_without_capacity", [])),
+            never_online=int(fleet.get("never_online", 0)),
+        )
         self.executions: list[_Execution] = []
         self._by_arn: dict[str, _Execution] = {}
         self.events = _Events()
@@ -154,6 +159,8 @@ class Simulation:
         # the latency model is on, so that its own volumes are simply there.
         for region in {self.world.region, "us-east-1"}:
             ec2_backends[self.world.account_id][region]
+        # AWS's own images (each with its snapshot) were there before the account's story.
+        helpers.seed(self.world)
         code_paths = sorted({str(spec.code_uri.resolve()) for spec in template.functions.values()})
         # Handlers take turns on one process: each resumes with its own function's variables.
         self.functions.environment = ProcessEnvironment(
@@ -177,6 +184,7 @@ class Simulation:
         faults_module.install(patches, self.faults)
         speedups.install(patches)
         ec2_patches.install(patches, self.world)
+        helpers.install(patches, self.world, self.fleet)
         LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)
         lambdas.install(patches, self.functions)
@@ -196,10 +204,20 @@ class Simulation:
                 name: str(self.aliases.substitute(value))
                 for name, value in self.scenario.parameters.items()
             }
+            defaults = template.parameter_values({})
+            if overrides.get("HelperMode", defaults.get("HelperMode")) == "fleet":
+                overrides = self._fleet_network(overrides)
             self.stack = deploy(template, overrides, self.world, self.functions, self.agents)
             self.authorizer = self._authorize(patches)
             for snapshot in self.scenario.snapshots.values():
                 self.estate.ready_made(snapshot)
+
+    def _fleet_network(self, overrides: dict[str, str]) -> dict[str, str]:
+        """The operator's VPC and subnets for the fleet, one per zone the scenario lists."""
+        region = self.world.region
+        zones = list(self.scenario.fleet.get("zones", [f"{region}a", f"{region}b"]))
+        vpc, subnets = helpers.network(self.world, zones)
+        return {"HelperVpcId": vpc, "HelperSubnetIds": ",".join(subnets), **overrides}
 
     def _authorize(self, patches: Patches) -> Authorizer:
         """From here on every call of a handler, the state machine, an EventBridge rule or the
@@ -806,7 +824,23 @@ class Simulation:
                 for hazard in host.boot_hazards
             ],
         )
+        now = self.clock.now()
+        price = float(self.stack.parameters.get("HelperHourlyPrice", "0") or 0)
+        report.helpers = [
+            {
+                "instance_id": h.instance_id,
+                "zone": h.zone,
+                "seconds": round(h.billed_seconds(now), 1),
+                "cost_usd": round(h.billed_seconds(now) * price / 3600, 4),
+                "running": h.terminated_at is None,
+            }
+            for h in self.fleet.launched.values()
+        ]
         report.failures = check_expectations(report, self.scenario.expect)
+        left = [h.instance_id for h in self.fleet.running()]
+        if left:
+            # Helpers are throwaway: a run that ends with one of ours still running leaks money.
+            report.failures.append("helpers of ours left running: " + ", ".join(left))
         if volumes_left:
             report.failures.append(
                 "volumes left behind: " + ", ".join(v["volume_id"] for v in volumes_left)

@@ -93,6 +93,9 @@ class Scenario:
     execution_real_seconds: float = 120.0
     max_executions: int = 1000
     source: Path | None = field(default=None, compare=False)
+    # HelperMode=fleet: "zones" (one subnet each, the operator's HelperSubnetIds), the
+    # "zones_without_capacity" for helpers, how many helpers "never_online".
+    fleet: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _schema() -> dict[str, Any]:
@@ -182,6 +185,7 @@ def _build(document: Mapping[str, Any], path: Path | None) -> Scenario:
         execution_real_seconds=float(limits.get("execution_real_seconds", 120.0)),
         max_executions=int(limits.get("max_executions", 1000)),
         source=path,
+        fleet=dict(document.get("fleet") or {}),
     )
 
 

@@ -184,7 +184,7 @@ def peak_attached(simulation: "Simulation") -> dict[str, int]:
     per instance: every helper, and any other instance the workflow attached volumes to."""
     aliases = simulation.aliases
     alias_of = {instance_id: alias for alias, instance_id in aliases.instances.items()}
-    own = set(aliases.volumes.values())
+    own = set(aliases.volumes.values()) | simulation.fleet.root_volumes
     changes: dict[str, list[tuple[datetime, int]]] = {
         aliases.instances[alias]: []
         for alias, spec in simulation.scenario.instances.items()

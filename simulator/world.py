@@ -33,6 +33,8 @@ class Timing:
     lambda_seconds: float = 0.2
     event_delivery_seconds: float = 1.0
     shadow_copy_seconds: float = 10.0
+    # A launched Windows helper, launch to SSM Online: modelled (simulator/helpers.py).
+    helper_boot_seconds: float = 240.0
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, float]) -> "Timing":

@@ -106,5 +106,28 @@ class CleanupPending(TransientError):
     """The failure cleanup is waiting for a detach to finish before it deletes the volume."""
 
 
+class HelperImageNotUsable(PermanentError):
+    """The helper image (HelperImage: an SSM parameter or an AMI ID) is missing, not Windows,
+    or not of the instance type's architecture: no helper can be launched from it."""
+
+
+class HelperLaunchDelayed(TransientError):
+    """EC2 cannot launch a helper now (no capacity in any of our subnets, a vCPU quota, the
+    fleet's MaxHelpers all running, throttling): the state machine tries again later."""
+
+
+class HelperCapacityShort(TransientError):
+    """EC2 has no capacity for the helper's instance type in this subnet's zone now."""
+
+
+class HelperNeverOnline(PermanentError):
+    """A launched helper did not reach SSM Online within HelperBootMinutes; it was
+    terminated."""
+
+
+class HelperLost(PermanentError):
+    """Our helper was stopped or terminated by someone else while it held the volume."""
+
+
 class WaitedTooLong(PermanentError):
     """The restore waited in line for a helper's turn longer than MaxWaitHours."""

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from vss_restore.errors import InvalidRequest
 
 INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,17}$")
-# How the helper is found. "named": among HelperInstanceIds. "fleet" (helpers the stack
-# launches for each restore) is issue #13's next part, not built yet.
-HELPER_MODES = ("named",)
+# How the helper is found. "named": among HelperInstanceIds. "fleet": helpers the stack
+# launches for the restores (logic/fleet.py).
+HELPER_MODES = ("named", "fleet")
+SUBNET_ID_PATTERN = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP_PATTERN = re.compile(r"^sg-[0-9a-f]{8,17}$")
+INSTANCE_PROFILE_ARN = re.compile(r"^arn:[\w-]+:iam::\d{12}:instance-profile/[\w+=,.@/-]{1,128}$")
+# AWS's public parameter for the latest Windows Server 2022 English Full Base AMI (EC2 User
+# Guide, "Find a Windows AMI": /aws/service/ami-windows-latest/...).
+DEFAULT_HELPER_IMAGE = "/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base"
+HELPER_IMAGE_PATTERN = re.compile(r"^(ami-[0-9a-f]{8,17}|/[A-Za-z0-9_./-]{1,1010})$")
+INSTANCE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # More helpers than this is a fleet: HelperMode=fleet, once it exists.
 MAX_HELPERS = 20
 
@@ -44,6 +52,16 @@ class Settings:
     keep_monthly: int = 3
     delete_expired_snapshots: bool = False
     one_copy: bool = False
+    # HelperMode=fleet only: where and how the helpers are launched (logic/fleet.py).
+    helper_subnet_ids: tuple[str, ...] = ()
+    helper_security_group: str = ""
+    helper_instance_profile: str = ""
+    helper_image: str = DEFAULT_HELPER_IMAGE
+    helper_instance_type: str = "m6i.large"
+    max_helpers: int = 5
+    helper_idle_minutes: int = 10
+    helper_max_hours: int = 12
+    helper_boot_minutes: int = 20
     # The weekly re-verification (handlers/start_reverifications.py) only: the window, in
     # days, its sample of older verified backups is drawn from.
     reverify_window_days: int = 30
@@ -82,10 +100,35 @@ class Settings:
                 env, "DELETE_EXPIRED_SNAPSHOTS", cls.delete_expired_snapshots
             ),
             one_copy=_true_or_false(env, "ONE_COPY", cls.one_copy),
+            helper_subnet_ids=_ids(env, "HELPER_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID"),
+            helper_security_group=_matching(
+                env, "HELPER_SECURITY_GROUP", SECURITY_GROUP_PATTERN, "a security group ID"
+            ),
+            helper_instance_profile=_matching(
+                env, "HELPER_INSTANCE_PROFILE", INSTANCE_PROFILE_ARN, "an instance profile ARN"
+            ),
+            helper_image=_matching(
+                env, "HELPER_IMAGE", HELPER_IMAGE_PATTERN, "an AMI ID or SSM parameter name"
+            )
+            or cls.helper_image,
+            helper_instance_type=_matching(
+                env, "HELPER_INSTANCE_TYPE", INSTANCE_TYPE_PATTERN, "an instance type"
+            )
+            or cls.helper_instance_type,
+            max_helpers=_whole_number(env, "MAX_HELPERS", cls.max_helpers, 1, 100),
+            helper_idle_minutes=_whole_number(
+                env, "HELPER_IDLE_MINUTES", cls.helper_idle_minutes, 1, 240
+            ),
+            helper_max_hours=_whole_number(env, "HELPER_MAX_HOURS", cls.helper_max_hours, 1, 72),
+            helper_boot_minutes=_whole_number(
+                env, "HELPER_BOOT_MINUTES", cls.helper_boot_minutes, 5, 60
+            ),
             reverify_window_days=_whole_number(
                 env, "REVERIFY_WINDOW_DAYS", cls.reverify_window_days, 1, 365
             ),
         )
+        if settings.helper_mode == "fleet":
+            _require_fleet(settings)
         if settings.helper_concurrency < 1:
             raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")
         return settings
@@ -93,11 +136,39 @@ class Settings:
 
 def _helper_mode(value: str) -> str:
     if value not in HELPER_MODES:
-        raise InvalidRequest(
-            f"HELPER_MODE {value!r} is not one of {', '.join(HELPER_MODES)}"
-            " (fleet is not built yet)"
-        )
+        raise InvalidRequest(f"HELPER_MODE {value!r} is not one of {', '.join(HELPER_MODES)}")
     return value
+
+
+def _require_fleet(settings: Settings) -> None:
+    """A fleet needs somewhere to launch: the stack passes these when HelperMode=fleet."""
+    missing = [
+        name
+        for name, value in (
+            ("HELPER_SUBNET_IDS", settings.helper_subnet_ids),
+            ("HELPER_SECURITY_GROUP", settings.helper_security_group),
+            ("HELPER_INSTANCE_PROFILE", settings.helper_instance_profile),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidRequest(f"HELPER_MODE fleet needs {', '.join(missing)}")
+
+
+def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = env.get(name, "").strip()
+    if value and not pattern.match(value):
+        raise InvalidRequest(f"{name}: {value!r} is not {what}")
+    return value
+
+
+def _ids(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """A comma-separated list, each once, in the order given (the operator's preference)."""
+    ids = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+    for value in ids:
+        if not pattern.match(value):
+            raise InvalidRequest(f"{name}: {value!r} is not {what}")
+    return tuple(dict.fromkeys(ids))
 
 
 def _instance_ids(text: str) -> tuple[str, ...]:

@@ -62,6 +62,10 @@ AWS_VSS_CONFIG: Final = "AwsVssConfig"
 
 # An instance allowed to act as the Windows helper.
 HELPER: Final = f"{PREFIX}helper"
+HELPER_VALUE: Final = "true"
+# On a helper the fleet launched (HelperMode=fleet), with HELPER=HELPER_VALUE: only an
+# instance with both may be terminated by the workflow (in code and in IAM).
+LAUNCHED_HELPER: Final = "helper"
 
 MAX_VALUE_LENGTH: Final = 256
 

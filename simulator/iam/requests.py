@@ -28,6 +28,7 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 from moto.ec2.models import ec2_backends
+from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 from moto.sns.models import sns_backends
 
@@ -73,6 +74,10 @@ class Requests:
             "ec2:CreateSnapshot": self._create_snapshot,
             "ec2:DeleteSnapshot": self._delete_snapshot,
             "ec2:CreateTags": self._create_tags,
+            "ec2:RunInstances": self._run_instances,
+            "ec2:TerminateInstances": self._instances_action,
+            "ec2:StopInstances": self._instances_action,
+            "ssm:GetParameter": self._get_parameter,
             "kms:DescribeKey": self._describe_key,
             "sns:Publish": self._publish,
             "ssm:SendCommand": self._send_command,
@@ -252,6 +257,85 @@ class Requests:
                 constraint = {"kms:GrantConstraintType": "EncryptionContextSubset"}
                 requests.extend(self._ebs_key_requests(key_arn, ("kms:CreateGrant",), constraint))
         return requests
+
+    def _run_instances(self, action: str, params: Mapping[str, Any]) -> list[Request]:
+        """RunInstances as the Service Authorization Reference lists it: the image, the new
+        instance, network interface and root volume, the security groups and the subnet;
+        tags at launch as CreateTags (ec2:CreateAction RunInstances) on each tagged type; an
+        instance profile as iam:PassRole of its role (EC2 User Guide, "IAM roles for Amazon
+        EC2": the caller needs iam:PassRole)."""
+        ec2 = self.where.ec2
+        tags: dict[str, str] = {}
+        tagging: list[Request] = []
+        for specification in params.get("TagSpecifications") or []:
+            kind = str(specification["ResourceType"])
+            kind_tags = vss_tags.as_dict(specification.get("Tags"))
+            tags.update(kind_tags)
+            new = Resource(self.where.arn("ec2", f"{kind}/*"))
+            context = {**_request_tags(kind_tags), "ec2:CreateAction": "RunInstances"}
+            tagging.append(Request("ec2:CreateTags", [new], context))
+        image_id = str(params["ImageId"])
+        image = ec2.amis.get(image_id)
+        image_keys = {
+            "ec2:Owner": "amazon"
+            if getattr(image, "owner_alias", "") == "amazon"
+            else str(getattr(image, "owner_id", ""))
+        }
+        subnet_id = str(params.get("SubnetId", ""))
+        subnet = ec2.get_subnet(subnet_id) if subnet_id else None
+        vpc_arn = self.where.arn("ec2", f"vpc/{subnet.vpc_id}") if subnet is not None else ""
+        metadata = params.get("MetadataOptions") or {}
+        profile = str((params.get("IamInstanceProfile") or {}).get("Arn", ""))
+        instance_keys = {
+            "ec2:InstanceType": str(params.get("InstanceType", "m1.small")),
+            "ec2:MetadataHttpTokens": str(metadata.get("HttpTokens", "optional")),
+        }
+        if profile:
+            instance_keys["ec2:InstanceProfile"] = profile
+        root: Mapping[str, Any] = next(iter(params.get("BlockDeviceMappings") or []), {})
+        encrypted = bool((root.get("Ebs") or {}).get("Encrypted"))
+        resources = [
+            Resource(self.where.arn("ec2", f"image/{image_id}", account=False), {}, image_keys),
+            Resource(self.where.arn("ec2", "instance/*"), {}, instance_keys),
+            Resource(self.where.arn("ec2", "network-interface/*"), {}, {"ec2:Vpc": vpc_arn}),
+            *(
+                Resource(self.where.arn("ec2", f"security-group/{group}"))
+                for group in params.get("SecurityGroupIds") or []
+            ),
+            Resource(self.where.arn("ec2", f"subnet/{subnet_id}"), {}, {"ec2:SubnetID": subnet_id}),
+            Resource(
+                self.where.arn("ec2", "volume/*"), {}, {"ec2:Encrypted": str(encrypted).lower()}
+            ),
+        ]
+        requests = [Request("ec2:RunInstances", resources, _request_tags(tags) if tags else {})]
+        requests.extend(tagging)
+        if profile:
+            requests.append(
+                Request(
+                    "iam:PassRole",
+                    [Resource(self._role_of_profile(profile))],
+                    {"iam:PassedToService": "ec2.amazonaws.com"},
+                )
+            )
+        return requests
+
+    def _role_of_profile(self, profile_arn: str) -> str:
+        iam = iam_backends[self.where.account]["aws"]
+        for profile in iam.instance_profiles.values():
+            if profile.arn == profile_arn:
+                return str(profile.roles[0].arn) if profile.roles else profile_arn
+        return profile_arn  # no such profile: EC2 refuses the launch anyway
+
+    def _instances_action(self, action: str, params: Mapping[str, Any]) -> list[Request]:
+        return [Request(action, [self._instance(str(i)) for i in params.get("InstanceIds", [])])]
+
+    def _get_parameter(self, action: str, params: Mapping[str, Any]) -> list[Request]:
+        name = str(params["Name"])
+        public = name.startswith("/aws/service/")
+        arn = self.where.arn(
+            "ssm", f"parameter{name if name.startswith('/') else '/' + name}", account=not public
+        )
+        return [Request(action, [Resource(arn)])]
 
     def _delete_volume(self, action: str, params: Mapping[str, Any]) -> list[Request]:
         return [Request("ec2:DeleteVolume", [self._volume(str(params["VolumeId"]))])]

@@ -161,6 +161,9 @@ class Stack:
             "AWS::StepFunctions::StateMachine": lambda: self.ref(logical),
             "AWS::Events::Rule": lambda: self._arn("events", f"rule/{name}"),
             "AWS::KMS::Key": lambda: self._arn("kms", f"key/{name}"),
+            "AWS::IAM::InstanceProfile": lambda: (
+                f"arn:{PARTITION}:iam::{self.account}:instance-profile/{name}"
+            ),
         }
         if attribute == "Arn" and kind in arns:
             return arns[kind]()
@@ -217,6 +220,12 @@ class Stack:
         if name == "Fn::Join":
             separator, items = argument
             return separator.join(str(item) for item in self.resolve(items))
+        if name == "Fn::Split":
+            separator, text = argument
+            return str(self.resolve(text)).split(separator)
+        if name == "Fn::Select":
+            index, items = argument
+            return self.resolve(items)[int(self.resolve(index))]
         raise NotImplementedError(f"{name} is not modelled here")
 
     def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
@@ -240,8 +249,11 @@ class Stack:
         for logical, body in self.resources.items():
             if "Condition" in body and not self.condition(body["Condition"]):
                 continue
-            if not body["Type"].startswith("AWS::IAM::"):
-                continue
+            if (
+                not body["Type"].startswith("AWS::IAM::")
+                or body["Type"] == "AWS::IAM::InstanceProfile"
+            ):
+                continue  # a profile only carries a role, which is judged as the principal
             if body["Type"] in {"AWS::IAM::Policy", "AWS::IAM::User", "AWS::IAM::Group"}:
                 raise NotImplementedError(f"{logical}: {body['Type']} is not modelled here")
             yield logical, body["Type"], self.resolve(body.get("Properties", {}))

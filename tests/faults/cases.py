@@ -149,6 +149,17 @@ def _nothing_made(reason: str, **case: Any) -> dict[str, Any]:
     return _failed(reason, volumes_created=0, **case)
 
 
+def _fleet(*faults: dict[str, Any], never_online: int = 0) -> dict[str, Any]:
+    """HelperMode=fleet: the restore launches its own helper; the run goes on for 30 minutes
+    after the event, past HelperIdleMinutes and a retirement, so that no helper is left."""
+    return {
+        "parameters": {"HelperMode": "fleet", "HelperInstanceIds": ""},
+        "fleet": {"never_online": never_online},
+        "faults": list(faults),
+        "steps": [{"deliver": {"snapshot": "snap", "event": "createSnapshot"}}, {"advance": 1800}],
+    }
+
+
 def _malformed(reason: str) -> dict[str, Any]:
     """Not a request the workflow understands: the execution fails at once, no restore tried;
     ReleaseExecution alerts that the request was refused."""
@@ -225,6 +236,35 @@ CASES: list[Case] = [
         tried=PERMANENT,
         change={"faults": [refused("ssm:DescribeInstanceInformation", DENIED)]},
         **_nothing_made(DENIED),
+    ),
+    # -- Is the helper online? (HelperMode=fleet): ssm:DescribeInstanceInformation ----------
+    Case(
+        id="fleet-online-throttled",
+        step="Is the helper online?",
+        tried=THROTTLED,
+        change=_fleet(
+            throttled("ssm:DescribeInstanceInformation", function="HelperOnlineFunction")
+        ),
+        retried_by="HelperOnlineFunction",
+    ),
+    Case(
+        id="fleet-online-refused",
+        step="Is the helper online?",
+        tried=PERMANENT,
+        injected="HelperMode=fleet; the retirement terminates the idle helper",
+        change=_fleet(
+            refused("ssm:DescribeInstanceInformation", DENIED, function="HelperOnlineFunction")
+        ),
+        **_nothing_made(DENIED),
+    ),
+    Case(
+        id="fleet-never-online",
+        step="Is the helper online?",
+        tried=TIMEOUT + "the launched helper never Online past HelperBootMinutes",
+        injected="HelperMode=fleet, HelperBootMinutes 20; the helper is terminated",
+        change=_fleet(never_online=1),
+        **_nothing_made("HelperNeverOnline.*terminated"),
+        took=(1200, 1300),
     ),
     # -- Take a turn on the helper: dynamodb:UpdateItem -----------------------------------
     Case(

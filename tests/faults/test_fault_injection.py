@@ -49,6 +49,9 @@ def test_what_was_tried_ends_as_the_table_says_and_leaves_no_mess(
         assert left == [], why
         assert report.lambda_errors == [], why
     _snapshots_made(case, outcome, why)
+    # Nothing of ours is left running: a helper the fleet launched is terminated, by the
+    # restore (never Online) or by the retirement once idle.
+    assert [h["instance_id"] for h in report.helpers if h["running"]] == [], why
     # The lock is free: no helper turn held, no claim running.
     assert report.locks_held == {}, why
     assert report.claims_running == [], why

@@ -82,23 +82,36 @@ def _conditions(statement: Statement) -> str:
     return "; ".join(parts) or "-"
 
 
-# The settings that add deleting permissions: the widest deployment sets them all.
-WIDEST = {"DeleteOrphanVolumes": "true", "DeleteExpiredSnapshots": "true"}
+# The settings that add deleting (and, with the helper fleet, launching and terminating)
+# permissions: the widest deployment sets them all.
+WIDEST = {
+    "DeleteOrphanVolumes": "true",
+    "DeleteExpiredSnapshots": "true",
+    "HelperMode": "fleet",
+    "HelperSubnetIds": "subnet-0aaa1111bbb22233a,subnet-0aaa1111bbb22233b",
+    "HelperVpcId": "vpc-0aaa1111bbb222333",
+}
+
+# The same settings at their narrowest (the fleet's subnets and VPC follow HelperMode).
+NARROWEST = {
+    "DeleteOrphanVolumes": "false",
+    "DeleteExpiredSnapshots": "false",
+    "HelperMode": "named",
+}
 
 
 def table(parameters: Mapping[str, str] | None = None) -> str:
     """Markdown: for every principal, each statement's actions, resources and conditions.
 
-    Statements that exist only with DeleteOrphanVolumes=true or DeleteExpiredSnapshots=true
-    are marked so.
+    Statements that exist only with DeleteOrphanVolumes=true, DeleteExpiredSnapshots=true or
+    HelperMode=fleet are marked so.
     """
     given = dict(parameters or {})
     with_deletes = Stack({**given, **WIDEST}).roles()
     only_with = {
-        name: Stack({**given, **dict.fromkeys(WIDEST, "false"), name: "true"}).roles()
-        for name in WIDEST
+        name: Stack({**given, **NARROWEST, name: WIDEST[name]}).roles() for name in NARROWEST
     }
-    without = Stack({**given, **dict.fromkeys(WIDEST, "false")}).roles()
+    without = Stack({**given, **NARROWEST}).roles()
     lines = [
         "| principal | actions | resources | conditions |",
         "|---|---|---|---|",
@@ -119,7 +132,7 @@ def table(parameters: Mapping[str, str] | None = None) -> str:
                     ),
                     "a setting",
                 )
-                only = f" (only with {setting}=true)"
+                only = f" (only with {setting}={WIDEST.get(setting, 'true')})"
             lines.append(
                 f"| {who} | {', '.join(statement.actions)}{only} | "
                 f"{', '.join(_short(r) for r in statement.resources)} | {_conditions(statement)} |"

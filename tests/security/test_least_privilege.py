@@ -29,6 +29,7 @@ from vss_restore.aws.ledger import (
     snapshot_key,
     waiting_key,
 )
+from vss_restore.aws.places import PLACE_PREFIX
 
 # --- what each step calls -------------------------------------------------------------------
 
@@ -88,7 +89,14 @@ BACKUP_INSTANCE = frozenset(
 # (a grant constrained to the volume's encryption context), with the caller's permissions.
 EBS_GRANTS_THE_INSTANCE_THE_KEY = frozenset({"kms:CreateGrant"})
 
+# RunInstances (HelperMode=fleet, Ec2.launch's request built in logic/fleet.py): its tag
+# specifications are authorized as CreateTags with ec2:CreateAction RunInstances, and its
+# instance profile as iam:PassRole of the profile's role (EC2 User Guide, "IAM roles for
+# Amazon EC2": "permission to pass the role").
+LAUNCH_TAGS_AND_PASSES_THE_ROLE = frozenset({"ec2:CreateTags", "iam:PassRole"})
+
 BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
+    "PrepareHelperFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE,
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
     "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
@@ -118,6 +126,9 @@ OTHER_PRINCIPALS: dict[str, frozenset[str]] = {
     "RestoreStateMachineSnapshotCompletedRole": frozenset({"states:StartExecution"}),
     "RestoreStateMachineMultiVolumeSnapshotsCompletedRole": frozenset({"states:StartExecution"}),
     "BackupInstancePolicy": BACKUP_INSTANCE,
+    # HelperMode=fleet: the launched helpers' role, AmazonSSMManagedInstanceCore only
+    # (tests/security/test_fleet_launch.py).
+    "HelperRole": frozenset(),
 }
 
 # The only wildcard actions: IAM's two re-encrypt permissions, as AWS's EBS guide writes them.
@@ -311,6 +322,9 @@ def test_functions_log_and_trace_through_aws_managed_policies_only(
             assert principal.trusted == ("states.amazonaws.com",)
         elif name == "BackupInstancePolicy":
             assert principal.managed == principal.trusted == ()
+        elif name == "HelperRole":  # tests/security/test_fleet_launch.py
+            assert principal.managed == ("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",)
+            assert principal.trusted == ("ec2.amazonaws.com",)
         else:
             assert principal.managed == ()
             assert principal.trusted == ("events.amazonaws.com",), name
@@ -484,7 +498,16 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
                 continue
             at_creation = _string_equals(statement.condition, "ec2:CreateAction")
             keys = statement.condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
-            if at_creation:
+            if at_creation == "RunInstances":  # the fleet's helper and its root volume
+                assert principal.name == "PrepareHelperFunctionRole"
+                assert _string_equals(statement.condition, f"aws:RequestTag/{tags.RESOURCE}") == (
+                    tags.LAUNCHED_HELPER
+                )
+                assert {_resource_kind(r) for r in statement.resources} == {
+                    "ec2:instance",
+                    "ec2:volume",
+                }
+            elif at_creation:
                 assert at_creation in {"CreateVolume", "CreateSnapshot"}
             elif _string_equals(statement.condition, f"aws:ResourceTag/{tags.RESOURCE}"):
                 # OneCopy: a consistent snapshot marked verified before its source goes.
@@ -575,10 +598,14 @@ def test_every_ledger_item_statement_names_the_items_it_may_touch(
         for statement in principal.statements:
             if table not in statement.resources:
                 continue
-            assert set(statement.actions) <= LEDGER_ITEM_ACTIONS, (principal.name, statement.sid)
             [(operator, keys)] = statement.condition.items()
             assert operator in {"ForAllValues:StringLike", "ForAllValues:StringEquals"}
             assert set(keys) == {"dynamodb:LeadingKeys"}, (principal.name, statement.sid)
+            # A place of the fleet is given back by deleting it (aws/places.py); nothing
+            # else of the ledger is ever deleted.
+            fleet_places = list(keys["dynamodb:LeadingKeys"]) == [f"{PLACE_PREFIX}*"]
+            allowed = LEDGER_ITEM_ACTIONS | ({"dynamodb:DeleteItem"} if fleet_places else set())
+            assert set(statement.actions) <= allowed, (principal.name, statement.sid)
 
 
 def test_step_functions_calls_name_the_restore_state_machine(
@@ -943,6 +970,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
             {
                 "PrepareHelperFunctionRole",  # to choose the least busy of several helpers
+                "RetireHelpersFunctionRole",  # HelperMode=fleet: is the helper idle?
                 "TakeTurnFunctionRole",
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",
@@ -1006,6 +1034,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             Request("dynamodb:Query", [line], {"dynamodb:LeadingKeys": [turns]}),
             {
                 "PrepareHelperFunctionRole",  # to count the waiters of each helper
+                "RetireHelpersFunctionRole",  # idle: nobody holds or waits for a turn
                 "TakeTurnFunctionRole",
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",

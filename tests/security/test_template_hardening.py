@@ -145,10 +145,15 @@ def test_every_ssm_document_parameter_is_validated(stack: Stack) -> None:
 # --- the helper needs nothing beyond AmazonSSMManagedInstanceCore ---------------------------------
 
 
-def test_the_stack_gives_no_instance_a_role(stack: Stack) -> None:
-    assert not _of_type(stack, "AWS::IAM::InstanceProfile")
+def test_the_stack_gives_no_instance_a_role_but_the_fleets_helpers(stack: Stack) -> None:
+    """The one instance profile is the launched helpers' (HelperMode=fleet only), whose role
+    holds AmazonSSMManagedInstanceCore only (tests/security/test_fleet_launch.py)."""
+    profiles = _of_type(stack, "AWS::IAM::InstanceProfile")
+    assert set(profiles) == {"HelperInstanceProfile"}
+    assert stack.resources["HelperInstanceProfile"]["Condition"] == "IsFleet"
+    assert stack.resources["HelperRole"]["Condition"] == "IsFleet"
     for name, principal in stack.roles().items():
-        assert "ec2.amazonaws.com" not in principal.trusted, name
+        assert "ec2.amazonaws.com" not in principal.trusted, name  # named mode: none
 
 
 # What a script needs instance credentials for: AWS modules and cmdlets, the instance

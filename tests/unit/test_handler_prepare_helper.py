@@ -82,7 +82,12 @@ def test_the_stacks_helper_is_returned_with_its_zone_for_the_volume(
 
     result = prepare_helper.handler(world.event("prepare_helper"), lambda_context)
 
-    assert result == {"instance_id": world.helper_id, "availability_zone": world.helper_zone}
+    # A named helper is running and Online already: no boot to wait for.
+    assert result == {
+        "instance_id": world.helper_id,
+        "availability_zone": world.helper_zone,
+        "ready": True,
+    }
 
 
 def test_the_helper_named_in_the_request_comes_first(world: Any, agents: Any) -> None:

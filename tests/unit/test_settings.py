@@ -82,9 +82,52 @@ def test_more_helpers_than_a_named_list_holds_are_refused() -> None:
         Settings.from_environment({"HELPER_INSTANCE_IDS": many})
 
 
-def test_the_fleet_mode_is_refused_as_not_built_yet() -> None:
-    with pytest.raises(InvalidRequest, match="HELPER_MODE 'fleet' is not one of named"):
-        Settings.from_environment({"HELPER_MODE": "fleet"})
+FLEET = {
+    "HELPER_MODE": "fleet",
+    # Spaces and a repeat: read as the two subnets, in order.
+    "HELPER_SUBNET_IDS": "subnet-0aaa1111bbb22233a, subnet-0aaa1111bbb22233b,"
+    "subnet-0aaa1111bbb22233a",
+    "HELPER_SECURITY_GROUP": "sg-0aaa1111bbb222333",
+    "HELPER_INSTANCE_PROFILE": "arn:aws:iam::123456789012:instance-profile/vss-restore-Helper",
+}
+
+
+def test_an_unknown_helper_mode_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="HELPER_MODE 'pool' is not one of named, fleet"):
+        Settings.from_environment({"HELPER_MODE": "pool"})
+
+
+def test_the_fleet_reads_its_subnets_in_order_each_once_and_its_defaults() -> None:
+    settings = Settings.from_environment(FLEET)
+
+    assert settings.helper_subnet_ids == ("subnet-0aaa1111bbb22233a", "subnet-0aaa1111bbb22233b")
+    assert settings.helper_image.startswith("/aws/service/ami-windows-latest/")
+    assert (settings.max_helpers, settings.helper_idle_minutes) == (5, 10)
+
+
+@pytest.mark.parametrize(
+    "missing", ["HELPER_SUBNET_IDS", "HELPER_SECURITY_GROUP", "HELPER_INSTANCE_PROFILE"]
+)
+def test_a_fleet_with_nowhere_to_launch_is_refused(missing: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"HELPER_MODE fleet needs {missing}"):
+        Settings.from_environment({**FLEET, missing: ""})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HELPER_SUBNET_IDS", "subnet-0aaa1111bbb22233a,vpc-0aaa1111bbb222333"),
+        ("HELPER_SECURITY_GROUP", "default"),
+        ("HELPER_INSTANCE_PROFILE", "arn:aws:iam::123456789012:role/Admin"),
+        ("HELPER_IMAGE", "ami-0abc;rm"),
+        ("HELPER_INSTANCE_TYPE", "m6i large"),
+        ("MAX_HELPERS", "0"),
+        ("HELPER_BOOT_MINUTES", "600"),
+    ],
+)
+def test_each_fleet_setting_is_validated(name: str, value: str) -> None:
+    with pytest.raises(InvalidRequest, match=name):
+        Settings.from_environment({**FLEET, name: value})
 
 
 @pytest.mark.parametrize("value", ["yes", "1", ""])

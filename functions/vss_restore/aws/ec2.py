@@ -8,7 +8,14 @@ from botocore.exceptions import ClientError
 
 from vss_restore import tags
 from vss_restore.aws import error_code, error_message, throttling_is_transient
-from vss_restore.errors import DeviceNameTaken, NotOurs, SnapshotNotFound
+from vss_restore.errors import (
+    DeviceNameTaken,
+    HelperCapacityShort,
+    HelperLaunchDelayed,
+    NotOurs,
+    SnapshotNotFound,
+)
+from vss_restore.logic.fleet import TRY_ANOTHER_SUBNET, TRY_LATER, is_our_helper
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -215,6 +222,64 @@ class Ec2:
             self.client.create_tags(
                 Resources=[resource_id], Tags=cast("list[TagTypeDef]", tags.as_list(resource_tags))
             )
+
+    # -- the helper fleet (HelperMode=fleet) ---------------------------------------------
+    def image(self, image_id: str) -> dict[str, Any] | None:
+        with throttling_is_transient():
+            try:
+                found = self.client.describe_images(ImageIds=[image_id])["Images"]
+            except ClientError as exc:
+                if error_code(exc) in {"InvalidAMIID.NotFound", "InvalidAMIID.Malformed"}:
+                    return None
+                raise
+        return dict(found[0]) if found else None
+
+    def architectures(self, instance_type: str) -> list[str]:
+        """What the instance type runs (x86_64, arm64); [] for a type EC2 does not know."""
+        with throttling_is_transient():
+            try:
+                found = self.client.describe_instance_types(
+                    InstanceTypes=[instance_type]  # type: ignore[list-item]
+                )["InstanceTypes"]
+            except ClientError as exc:
+                if error_code(exc) == "InvalidInstanceType":
+                    return []
+                raise
+        return [str(a) for t in found for a in t["ProcessorInfo"]["SupportedArchitectures"]]
+
+    def subnets(self, subnet_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The subnets, in the order given."""
+        with throttling_is_transient():
+            found = self.client.describe_subnets(SubnetIds=list(subnet_ids))["Subnets"]
+        by_id = {str(s["SubnetId"]): dict(s) for s in found}
+        return [by_id[s] for s in subnet_ids if s in by_id]
+
+    def launch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """RunInstances; a zone without capacity and an account at its limits are named."""
+        try:
+            with throttling_is_transient():
+                reservation = self.client.run_instances(**request)
+        except ClientError as exc:
+            code = error_code(exc)
+            said = f"{code}: {error_message(exc)}"
+            if code in TRY_ANOTHER_SUBNET:
+                raise HelperCapacityShort(f"{request.get('SubnetId')}: {said}") from exc
+            if code in TRY_LATER:
+                raise HelperLaunchDelayed(said) from exc
+            raise
+        return dict(reservation["Instances"][0])
+
+    def our_helpers(self) -> list[dict[str, Any]]:
+        """The fleet's helpers not terminated: tagged ours at launch."""
+        found = self.instances_tagged(tags.RESOURCE, tags.LAUNCHED_HELPER)
+        return [instance for instance in found if is_our_helper(instance)]
+
+    def terminate_helper(self, instance: dict[str, Any]) -> None:
+        """Terminate a helper the fleet launched; anything else is refused."""
+        if not is_our_helper(instance):
+            raise NotOurs(f"{instance.get('InstanceId')} is not a helper this workflow launched")
+        with throttling_is_transient():
+            self.client.terminate_instances(InstanceIds=[str(instance["InstanceId"])])
 
 
 def _at_birth(resource_type: str, resource_tags: dict[str, str]) -> "TagSpecificationTypeDef":

@@ -46,6 +46,16 @@ class Ssm:
                 for info in page["InstanceInformationList"]
             }
 
+    def parameter(self, name: str) -> str | None:
+        """An SSM parameter's value (AWS's public ones included); None if there is none."""
+        with throttling_is_transient():
+            try:
+                return str(self.client.get_parameter(Name=name)["Parameter"]["Value"])
+            except ClientError as exc:
+                if error_code(exc) in {"ParameterNotFound", "ValidationException"}:
+                    return None
+                raise
+
     def send_command(
         self,
         *,

@@ -1,0 +1,319 @@
+"""The helper fleet's side of AWS (HelperMode=fleet), as strict as EC2 and SSM are.
+
+- AWS's public SSM parameter for the latest Windows Server 2022 AMI, seeded in the account
+  and naming an AMI Amazon owns (Windows, x86_64): EC2 User Guide, "Find a Windows AMI using
+  Systems Manager Parameter Store".
+- RunInstances: the image must exist; a zone can be out of capacity for the instance type
+  (InsufficientInstanceCapacity, EC2 API Reference "Error codes"); the ClientToken makes a
+  retry return the same instance, and the same token with other parameters is refused
+  (IdempotentParameterMismatch, EC2 API Reference "Ensuring idempotency"); moto does neither.
+- Windows boot to SSM Online: MODELLED, not measured. AWS publishes no figure; the console
+  says "wait at least 4 minutes after launching an instance" before the Windows password,
+  written by EC2Launch during the first boot, is there, and GetPasswordData's reference
+  recommends waiting "up to 15 minutes". The model: Online 240 s after launch
+  (Timing.helper_boot_seconds); a scenario can make a helper never come Online.
+- TerminateInstances: the agent stops answering (ConnectionLost) and the instance's disks
+  leave Windows: a helper terminated by someone mid-revert is lost.
+- Billing: Windows On-Demand is per second with a one-minute minimum, from running until
+  terminated (AWS What's New, 2021-06-11, "per second billing for EC2 Windows Server").
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import Ami
+from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.responses.instances import InstanceResponse
+from moto.ssm.models import ssm_backends
+
+from simulator.disks import new_identity, windows_disk
+from simulator.patching import Patches
+from simulator.windows import WindowsHost
+from simulator.world import ManagedInstance, World, seconds
+from vss_restore import tags
+from vss_restore.settings import DEFAULT_HELPER_IMAGE
+
+# The AMI the public parameter names in the simulated account (an ID of AWS's form).
+AMAZON_WINDOWS_AMI = "ami-0f1e2d3c4b5a69788"
+AMAZON_LINUX_AMI = "ami-0a1b2c3d4e5f60789"
+BILLING_MINIMUM_SECONDS = 60.0
+_IDENTITY_SEEDS = uuid.UUID("4b6f1a2e-8c3d-4e5f-9a0b-1c2d3e4f5a6b")
+Method = Callable[..., Any]
+
+
+@dataclass
+class LaunchedHelper:
+    instance_id: str
+    zone: str
+    launched_at: datetime
+    online_at: datetime | None  # None: never comes Online
+    terminated_at: datetime | None = None
+
+    def billed_seconds(self, now: datetime) -> float:
+        end = self.terminated_at or now
+        return max((end - self.launched_at).total_seconds(), BILLING_MINIMUM_SECONDS)
+
+
+@dataclass
+class Fleet:
+    """What the simulated account knows of the helpers launched, and the scenario's knobs."""
+
+    full_zones: set[str] = field(default_factory=set)  # no capacity for any helper type
+    never_online: int = 0  # the next this many helpers never reach SSM Online
+    launched: dict[str, LaunchedHelper] = field(default_factory=dict)
+    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token: (params, id)
+    root_volumes: set[str] = field(default_factory=set)  # the helpers' own C: volumes
+
+    def running(self) -> list[LaunchedHelper]:
+        return [h for h in self.launched.values() if h.terminated_at is None]
+
+
+def seed(world: World) -> None:
+    """AWS's own images and the public parameter, as every account sees them."""
+    backend = ec2_backends[world.account_id][world.region]
+    for ami_id, name, platform in (
+        (AMAZON_WINDOWS_AMI, "Windows_Server-2022-English-Full-Base-2026.11.12", "windows"),
+        (AMAZON_LINUX_AMI, "al2023-ami-2023.6.20261110.0-kernel-6.1-x86_64", None),
+    ):
+        backend.amis[ami_id] = Ami(
+            backend,
+            ami_id,
+            name=name,
+            owner_id="801119661308" if platform else "137112412989",
+            owner_alias="amazon",
+            public=True,
+            architecture="x86_64",
+            platform=platform,
+            root_device_type="ebs",
+            virtualization_type="hvm",
+        )
+    ssm = ssm_backends[world.account_id][world.region]
+    # Public parameters cannot be put (the "aws" prefix is reserved): written as AWS has them.
+    ssm._parameters[DEFAULT_HELPER_IMAGE].append(
+        _parameter(ssm, DEFAULT_HELPER_IMAGE, AMAZON_WINDOWS_AMI, world.clock.now())
+    )
+
+
+def _parameter(backend: Any, name: str, value: str, now: datetime) -> Any:
+    from moto.ssm.models import Parameter
+
+    parameter: Any = Parameter  # moto's class is abstract to mypy (CloudFormationModel)
+    return parameter(
+        account_id=backend.account_id,
+        name=name,
+        value=value,
+        parameter_type="String",
+        description=None,
+        allowed_pattern=None,
+        keyid=None,
+        last_modified_date=now,
+        version=1,
+        data_type="aws:ec2:image",
+    )
+
+
+def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
+    """The operator's VPC with one private subnet per zone, for HelperSubnetIds."""
+    ec2: Any = boto3.client("ec2", region_name=world.region)
+    vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.80.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate(zones)
+    ]
+    return vpc, subnets
+
+
+# Windows Server AMIs' root device, and its size (AWS's Windows Server 2022 base AMIs: 30 GiB).
+WINDOWS_ROOT_DEVICE = "/dev/sda1"
+WINDOWS_ROOT_GIB = 30
+
+
+def install(patches: Patches, world: World, fleet: Fleet) -> None:
+    validate = InstanceResponse._validate_block_device_mapping
+
+    def validate_mapping(device_mapping: dict[str, Any]) -> None:
+        """EC2 takes a mapping of the AMI's own root device without a size or snapshot (the
+        AMI's are used: EC2 User Guide, "Block device mappings"); moto asks for one."""
+        ebs = device_mapping.get("Ebs") or {}
+        own_root = (
+            device_mapping.get("DeviceName") == WINDOWS_ROOT_DEVICE and "Ebs" in device_mapping
+        )
+        if own_root and not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+            return
+        validate(device_mapping)
+
+    patches.replace(
+        InstanceResponse, "_validate_block_device_mapping", staticmethod(validate_mapping)
+    )
+    patches.wrap(
+        InstanceBackend, "run_instances", lambda original: _run_instances(world, fleet, original)
+    )
+    patches.wrap(
+        InstanceBackend,
+        "terminate_instances",
+        lambda original: _terminate_instances(world, fleet, original),
+    )
+
+
+def _is_fleet_launch(kwargs: dict[str, Any]) -> bool:
+    """Tagged at launch as a helper of the fleet (moto's parsed TagSpecifications)."""
+    found = kwargs.get("tags") or {}
+    instance_tags = found.get("instance", {}) if isinstance(found, dict) else {}
+    return instance_tags.get(tags.RESOURCE) == tags.LAUNCHED_HELPER
+
+
+def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
+    def run_instances(
+        backend: Any,
+        image_id: str,
+        count: int,
+        user_data: Any,
+        security_group_names: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if not _is_fleet_launch(kwargs):
+            return original(backend, image_id, count, user_data, security_group_names, **kwargs)
+        world.settle()
+        token = str(kwargs.get("client_token") or "")
+        asked = _fingerprint(image_id, kwargs)
+        if token in fleet.tokens:
+            params, instance_id = fleet.tokens[token]
+            if params != asked:
+                raise EC2ClientError(
+                    "IdempotentParameterMismatch",
+                    f"The client token {token} was used with other parameters.",
+                )
+            return _reservation_of(backend, instance_id)
+        image = backend.amis.get(image_id)
+        if image is None:
+            raise EC2ClientError(
+                "InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist"
+            )
+        subnet = backend.get_subnet(kwargs["subnet_id"])
+        zone = subnet.availability_zone
+        if zone in fleet.full_zones:
+            kind = kwargs.get("instance_type", "")
+            raise EC2ClientError(
+                "InsufficientInstanceCapacity",
+                f"We currently do not have sufficient {kind} capacity in the Availability Zone"
+                f" you requested ({zone}). Our system will be working on provisioning"
+                " additional capacity. You can currently get capacity by not specifying an"
+                " Availability Zone in your request or choosing another one.",
+            )
+        for mapping in kwargs.get("block_device_mappings") or []:
+            ebs = mapping.get("Ebs") or {}
+            if mapping.get("DeviceName") == WINDOWS_ROOT_DEVICE and not ebs.get("VolumeSize"):
+                ebs["VolumeSize"] = WINDOWS_ROOT_GIB  # the AMI's root snapshot size
+        with world.instantly():
+            reservation = original(
+                backend, image_id, count, user_data, security_group_names, **kwargs
+            )
+        instance = reservation.instances[0]
+        now = world.clock.now()
+        instance.launch_time = now  # moto stamps the real time; EC2's is the virtual one
+        instance.platform = image.platform
+        if fleet.never_online > 0:
+            fleet.never_online -= 1
+            online_at = None
+        else:
+            online_at = now + seconds(world.timing.helper_boot_seconds)
+        fleet.launched[instance.id] = LaunchedHelper(instance.id, zone, now, online_at)
+        fleet.tokens[token] = (asked, instance.id)
+        fleet.root_volumes.add(_boot_windows(world, instance))
+        world.happenings.append(_ComesOnline(world, fleet, instance.id))
+        return reservation
+
+    return run_instances
+
+
+def _reservation_of(backend: Any, instance_id: str) -> Any:
+    for reservation in backend.reservations.values():
+        if any(i.id == instance_id for i in reservation.instances):
+            return reservation
+    raise EC2ClientError("InvalidInstanceID.NotFound", f"{instance_id} is gone")
+
+
+def _fingerprint(image_id: str, kwargs: dict[str, Any]) -> str:
+    keys = ("instance_type", "subnet_id", "security_group_ids", "iam_instance_profile_arn")
+    chosen = {k: kwargs.get(k) for k in keys}
+    return hashlib.sha256(json.dumps([image_id, chosen], default=str).encode()).hexdigest()
+
+
+def _boot_windows(world: World, instance: Any) -> str:
+    """The helper's own Windows, with its C: on the root volume (Windows Server 2022); the
+    root volume's ID."""
+    host = WindowsHost(instance.id, world.content_of_volume)
+    root = instance.block_device_mapping[instance.root_device_name]
+    seed_id = uuid.uuid5(_IDENTITY_SEEDS, instance.id)
+    world.volume_contents[root.volume_id] = windows_disk(
+        size_gib=30,
+        partition_style="GPT",
+        drive_letters=["C"],
+        system=True,
+        identity=new_identity("GPT", seed_id),
+        unlettered=0,
+    )
+    host.add_disk(root.volume_id, own=True, system=True)
+    world.hosts[instance.id] = host
+    for record in world.attachments:
+        if record.instance_id == instance.id:
+            record.appeared = True
+    return str(root.volume_id)
+
+
+class _ComesOnline:
+    """The SSM agent registers once Windows has booted (the modelled boot time)."""
+
+    def __init__(self, world: World, fleet: Fleet, instance_id: str) -> None:
+        self.world, self.fleet, self.instance_id = world, fleet, instance_id
+        self.done = False
+
+    def next_due(self) -> datetime | None:
+        helper = self.fleet.launched[self.instance_id]
+        if self.done or helper.online_at is None or helper.terminated_at is not None:
+            return None
+        return helper.online_at
+
+    def happen(self, at: datetime) -> None:
+        self.done = True
+        host = self.world.hosts[self.instance_id]
+        self.world.managed[self.instance_id] = ManagedInstance(
+            instance_id=self.instance_id,
+            ping_status="Online",
+            platform_type="Windows",
+            platform_name="Microsoft Windows Server 2022 Datacenter",
+            platform_version="10.0.20348",
+            computer_name=host.computer_name,
+            ip_address="10.80.0.10",
+        )
+
+
+def _terminate_instances(world: World, fleet: Fleet, original: Method) -> Method:
+    def terminate_instances(
+        backend: Any, instance_ids: list[str], *args: Any, **kwargs: Any
+    ) -> Any:
+        world.settle()
+        # EC2 detaches the instance's volumes and deletes those marked DeleteOnTermination
+        # (its root volume) as part of the termination, not through DetachVolume's waits.
+        with world.instantly():
+            result = original(backend, instance_ids, *args, **kwargs)
+        for instance_id in instance_ids:
+            helper = fleet.launched.get(instance_id)
+            if helper is not None and helper.terminated_at is None:
+                helper.terminated_at = world.clock.now()
+            managed = world.managed.get(instance_id)
+            if managed is not None:
+                managed.ping_status = "ConnectionLost"
+        return result
+
+    return terminate_instances
