@@ -116,6 +116,11 @@ def _create_volume(world: World, original: Method) -> Method:
         key_state = _key_state(backend, volume.kms_key_id) if volume.encrypted else "Enabled"
         volume.create_time = world.clock.now()
         world.volume_created(volume.id, snapshot_id, int(volume.size))
+        if snapshot_id and (volume.kms_key_id or None) != (source_key or None):
+            # Encrypted with another key than its snapshot (or encrypted from an unencrypted
+            # one): its first snapshot is a full copy (EBS User Guide, "How Amazon EBS
+            # snapshots work"), a lineage of its own.
+            world.volume_contents[volume.id].lineage = volume.id
         if key_state not in ("Enabled", ""):
             # EBS asks KMS for the volume's data key at creation (KMS Developer Guide, "How
             # Amazon EBS uses KMS"); a disabled key takes part in no cryptographic operation,
