@@ -43,8 +43,10 @@ class ShadowCopy:
     # What its partition's files were when it was taken (name -> SHA-256), as one reads them
     # through its device object.
     files: dict[str, str] = field(default_factory=dict)
-    # The blocks whose contents it holds in its diff area: (first block, count).
-    diff_area: list[tuple[int, int]] = field(default_factory=list)
+    # The blocks whose contents it holds in its diff area: (first block, count). The block
+    # model's bookkeeping (here and below, compare=False): what the applications write is
+    # not what a restore may change, so two disks compare as Windows sees them.
+    diff_area: list[tuple[int, int]] = field(default_factory=list, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Partition:
     reverted_to: str = ""
     # The files on it, name -> SHA-256 of their bytes: only what a test wrote (the e2e kit).
     files: dict[str, str] = field(default_factory=dict)
-    written: int = 0  # blocks written into it so far (where the next write lands)
+    written: int = field(default=0, compare=False)  # blocks written in it (the next lands there)
 
     @property
     def holds_data(self) -> bool:
@@ -88,8 +90,8 @@ class DiskContent:
     # EBS: the volume the chain of snapshots began with. A volume made from a snapshot, and
     # a snapshot of a volume, continue their source's chain (EBS User Guide, "How Amazon
     # EBS snapshots work"); ListChangedBlocks compares only snapshots of one lineage.
-    lineage: str = ""
-    writes: list[Write] = field(default_factory=list)  # oldest first
+    lineage: str = field(default="", compare=False)
+    writes: list[Write] = field(default_factory=list, compare=False)  # oldest first
 
     def clone(self) -> "DiskContent":
         return copy.deepcopy(self)
