@@ -24,6 +24,8 @@ ListChangedBlocks, documents it:
   Quotas console); a request past it fails with RequestThrottledException
   (ACCOUNT_THROTTLED), the throttling error the API's error model lists, which the SDKs
   retry (the reference's note: retry ThrottlingException and RequestThrottledException).
+Each error carries the Reason its shape in the API's model (botocore's ebs service-2.json)
+enumerates.
 """
 
 import base64
@@ -37,7 +39,7 @@ from moto.ebs.responses import EBSResponse
 from moto.ec2.models import ec2_backends
 
 from simulator.disks import BLOCK_SIZE, DiskContent
-from simulator.ec2 import _key_state
+from simulator.ec2 import key_state
 from simulator.patching import Patches
 from simulator.world import World, arn
 
@@ -146,7 +148,7 @@ def _readable(world: World, response: EBSResponse, snapshot_id: str) -> DiskCont
             f"{arn(world, 'snapshot', snapshot_id)}",
             "UNAUTHORIZED_ACCOUNT",
         )
-    if snapshot.encrypted and _key_state(ec2, snapshot.kms_key_id) not in ("Enabled", ""):
+    if snapshot.encrypted and key_state(ec2, snapshot.kms_key_id) not in ("Enabled", ""):
         raise EbsError(
             "AccessDeniedException",
             f"The KMS key of snapshot {snapshot_id} cannot be used to decrypt it",

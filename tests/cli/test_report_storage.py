@@ -227,3 +227,12 @@ def test_list_changed_blocks_allows_50_calls_a_second_and_checks_its_parameters(
     assert len(first["ChangedBlocks"]) + len(rest["ChangedBlocks"]) == blocks(
         WRITE_RATE * nights.world.timing.shadow_copy_seconds
     )
+
+
+def test_report_storage_is_refused_over_many_places_before_reading_any() -> None:
+    said = vss_restore("report", "--storage", "--regions", "us-east-1,eu-west-1")
+
+    assert (said.code, said.err) == (
+        2,
+        "vss-restore: --storage measures one place: not with --profiles/--regions\n",
+    )
