@@ -21,7 +21,8 @@ BLOCK_SIZE = 512 * 1024
 #   (copy-on-write: Microsoft Learn, "How Volume Shadow Copy Service Works", differential
 #   copy), so each such write costs the volume twice its size;
 # - a revert writes the diff area's old blocks back: the consistent snapshot differs from
-#   its source by what was written after the shadow copy.
+#   its source by what was written after the shadow copy (the diff area's release and
+#   NTFS's own metadata writes are left out).
 # Blocks are placed one after another from the start of each partition (wrapping), so a
 # write changes new blocks until the partition has been written through.
 DAILY_CHANGE = 0.01
