@@ -92,6 +92,8 @@ def test_report_storage_measures_each_consistent_snapshot_and_each_night_with_it
     changed_gib = (2 * after_shadow + night) * BLOCK_SIZE / GIB
     assert web1["monthly_usd"] == round(changed_gib * 0.05, 2)
     assert measured["monthly_usd"] == web1["monthly_usd"]
+    html = vss_restore("report", "--storage", "--format", "html", *pointed_at(nights)).out
+    assert f"<h2>Measured changes: ${web1['monthly_usd']:,.2f} a month</h2>" in html
 
 
 def test_report_storage_table_shows_the_measured_gib_and_what_was_not_measured(
