@@ -124,8 +124,8 @@ pytest: setup
 
 # --- running ----------------------------------------------------------------------------
 
-demo: demo-setup ## Run the nightly-backup scenario in the local simulator
-	$(OFFLINE) $(BIN)/vss-restore simulate simulator/scenarios/nightly-backup.json
+demo: demo-setup ## Run the nightly-fleet scenario (the default HelperMode=fleet) in the simulator
+	$(OFFLINE) $(BIN)/vss-restore simulate simulator/scenarios/nightly-fleet.json
 
 # Lambda's /var/task is read-only, so a package without .pyc is compiled again at every cold
 # start (our code and Powertools: most of a handler's import time). The runtime's Python

@@ -27,7 +27,7 @@ def single_restore(name: str, revert_seconds: float) -> dict[str, Any]:
     return {
         "name": name,
         "description": f"bench: one restore, revert {revert_seconds:g} s",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "timing": model.timing(revert_seconds=revert_seconds),
         "instances": {
             "web1": {
@@ -140,6 +140,7 @@ def fleet(
         "description": f"bench: {len(snapshots)} snapshot events of {instances} instances "
         f"within {burst_seconds:g} s, {helpers} helpers at concurrency {concurrency}",
         "parameters": {
+            "HelperMode": "named",
             "HelperInstanceIds": ",".join(
                 f"${{instance:{helper_alias(h)}}}" for h in range(1, helpers + 1)
             ),

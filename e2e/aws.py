@@ -176,6 +176,7 @@ class AwsStage:
         overrides = [
             f"VssTagKey={self.vss_tag[0]}",
             f"VssTagValue={self.vss_tag[1]}",
+            "HelperMode=named",
             f"HelperInstanceIds={helper}",
             "BackupEnabled=false",
         ]

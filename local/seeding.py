@@ -73,7 +73,7 @@ def scenario(start: datetime) -> dict[str, Any]:
         "description": "The account behind `make local-invoke` (local/seeding.py).",
         "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "template": str(TEMPLATE),
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "web1": {
                 # Tagged as the backup's maintenance window targets it, for the hourly look.

@@ -27,7 +27,7 @@ from operator_cli.commands import doctor, recover, report, simulate, start, stat
 from operator_cli.errors import UNUSABLE, OperatorError, explain
 
 EXAMPLES = """examples:
-  vss-restore simulate simulator/scenarios/nightly-backup.json   the local demo, no account
+  vss-restore simulate simulator/scenarios/nightly-fleet.json    the local demo, no account
   vss-restore start snap-0123456789abcdef0 --follow              restore one snapshot now
   vss-restore status snap-0123456789abcdef0                      its verdict, volume by volume
   vss-restore report --since 7d --format html -o report.html     every verdict of the week

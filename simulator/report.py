@@ -140,6 +140,8 @@ class Report:
         lines.append(f"disk tool commands: {commands}")
         peaks = ", ".join(f"{a} {n}" for a, n in self.peak_attached.items()) or "none"
         lines.append(f"most volumes attached at once: {peaks}")
+        if self.helpers:
+            lines += ["", *self._helper_table()]
         for alert in self.alerts:
             lines.append(f"alert: {_clip(alert['subject'] or alert['message'], 100)}")
         for error in self.lambda_errors:
@@ -161,6 +163,22 @@ class Report:
             lines.append(f"FAILED: {failure}")
         lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)
+
+    def _helper_table(self) -> list[str]:
+        """The fleet's helpers as the bill shows them: per second, at HelperHourlyPrice."""
+        rows = [("helper", "zone", "billed s", "cost USD", "state")]
+        for h in self.helpers:
+            state = "RUNNING" if h["running"] else "terminated"
+            rows.append(
+                (h["instance_id"], h["zone"], f"{h['seconds']:.0f}", f"{h['cost_usd']:.4f}", state)
+            )
+        seconds = sum(h["seconds"] for h in self.helpers)
+        cost = sum(h["cost_usd"] for h in self.helpers)
+        return [
+            *_columns(rows),
+            f"helpers: {len(self.helpers)} launched, {seconds:.0f} s billed, "
+            f"${cost:.4f} at HelperHourlyPrice",
+        ]
 
 
 def readable_cause(cause: str | None) -> str:

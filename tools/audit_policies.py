@@ -44,10 +44,11 @@ with warnings.catch_warnings():
         Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
     )
 
-# The default parameters, and those that add the conditional statements (DeletesOrphanVolumes,
-# DeletesExpiredSnapshots).
+# The default parameters (HelperMode=fleet), named mode, and those that add the conditional
+# statements (DeletesOrphanVolumes, DeletesExpiredSnapshots).
 PARAMETER_SETS: tuple[Mapping[str, str], ...] = (
     {},
+    {"HelperMode": "named"},
     {"DeleteOrphanVolumes": "true"},
     {"DeleteExpiredSnapshots": "true"},
 )

@@ -16,7 +16,7 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Run the real workflow against a simulated account (moto and the "
         "simulator); the same output and exit status as `python -m simulator run`.",
         epilog="""examples:
-  vss-restore simulate nightly-backup                 the demo (make demo)
+  vss-restore simulate nightly-fleet                  the demo (make demo)
   vss-restore simulate on-demand --json report.json   and its report as JSON
   vss-restore simulate my-scenario.json --quiet       a scenario of yours, the table only""",
         formatter_class=argparse.RawDescriptionHelpFormatter,

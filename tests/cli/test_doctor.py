@@ -20,7 +20,7 @@ def estate() -> dict[str, Any]:
     return {
         "name": "cli-doctor",
         "start": "2026-11-25T00:00:00Z",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "web1": {
                 "tags": VSS,

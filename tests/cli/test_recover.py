@@ -19,7 +19,7 @@ def two_backups() -> dict[str, Any]:
     return {
         "name": "cli-recover",
         "start": "2026-11-24T23:40:00Z",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "web1": {
                 "volumes": [

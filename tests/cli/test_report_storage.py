@@ -20,7 +20,7 @@ NIGHTS = {
     "name": "storage-two-nights",
     "description": "web1's D: (1 TiB) backed up and verified two nights running.",
     "start": "2026-11-24T23:40:00Z",
-    "parameters": {"HelperInstanceIds": "${instance:helper}"},
+    "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
     "instances": {
         "web1": {
             "volumes": [

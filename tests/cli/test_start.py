@@ -17,6 +17,7 @@ def ready_to_restore(faults: list[dict[str, Any]] | None = None) -> dict[str, An
     return {
         "name": "cli-start",
         "start": "2026-11-25T08:00:00Z",
+        "parameters": {"HelperMode": "named"},
         "instances": {
             "web1": {
                 "volumes": [

@@ -31,7 +31,7 @@ def scenario(run_id: str, faults: list[dict[str, Any]] | None = None) -> dict[st
     return {
         "name": "e2e-twin",
         "start": "2026-11-25T08:00:00Z",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "source": {
                 "tags": {**ours, "ConsistentSnapshot": "WindowsVSS"},

@@ -821,7 +821,7 @@ CASES: list[Case] = [
     Case(
         id="helper-none-configured",
         step="Prepare the helper",
-        tried="default settings: no HelperInstanceIds, no helper in the request",
+        tried="HelperMode=named without HelperInstanceIds, no helper in the request",
         change={"parameters": {"HelperInstanceIds": ""}},
         **_nothing_made("HelperNotUsable.*no helper configured: set HelperInstanceIds"),
     ),

@@ -152,7 +152,9 @@ def test_the_stack_gives_no_instance_a_role_but_the_fleets_helpers(stack: Stack)
     assert set(profiles) == {"HelperInstanceProfile"}
     assert stack.resources["HelperInstanceProfile"]["Condition"] == "IsFleet"
     assert stack.resources["HelperRole"]["Condition"] == "IsFleet"
-    for name, principal in stack.roles().items():
+    trusting_ec2 = [n for n, p in stack.roles().items() if "ec2.amazonaws.com" in p.trusted]
+    assert trusting_ec2 == ["HelperRole"]  # the default, HelperMode=fleet
+    for name, principal in Stack({"HelperMode": "named"}).roles().items():
         assert "ec2.amazonaws.com" not in principal.trusted, name  # named mode: none
 
 

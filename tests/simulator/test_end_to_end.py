@@ -67,7 +67,7 @@ def test_one_multi_volume_event_restores_every_snapshot_it_names() -> None:
 def test_a_revert_windows_refuses_fails_the_snapshot_and_cleans_up() -> None:
     document = {
         "name": "revert-refused",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {"web1": {}, "helper": {"helper": True}},
         "steps": [{"backup": "web1", "name": "night1"}],
         "faults": [{"windows": "Revert", "error": "VSS_E_VOLUME_IN_USE: the volume is in use"}],

@@ -168,3 +168,36 @@ def test_named_mode_never_launches_anything() -> None:
 
     assert report.ok, failures(report)
     assert report.helpers == []
+
+
+def test_by_default_a_helper_is_launched_and_the_backed_up_server_is_never_one() -> None:
+    """As deployed with its defaults (HelperMode unset: fleet), web1 backed up and tagged as a
+    helper as the origin's setup has it: the revert runs on a launched helper only."""
+    scenario = _scenario("no-helper-configured")
+    del scenario["parameters"]["HelperMode"]
+    scenario["steps"].append({"advance": 1800})  # the idle helper is retired
+    scenario["expect"] = {
+        "snapshots": {"night1.D": {"verdict": "verified"}, "night1.C": {"verdict": "verified"}},
+        "helpers_launched": 2,  # C: and D: at once, HelperConcurrency 1
+    }
+    run = _fleet_run(scenario)
+
+    assert run.report.ok, failures(run.report)
+    assert run.commands_on == {i["InstanceId"] for i in run.instances}
+    assert len(run.commands_on) == 2
+    assert {i["State"]["Name"] for i in run.instances} == {"terminated"}
+
+
+def test_the_demo_shows_each_launched_helper_terminated_with_its_billed_seconds_and_cost() -> None:
+    with Simulation(load(SCENARIOS / "nightly-fleet.json")) as simulation:  # make demo
+        report = simulation.run()
+
+    assert report.ok, failures(report)
+    table = report.table()
+    assert len(report.helpers) == 2
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines() if line}
+    for helper in report.helpers:
+        billed, cost = f"{helper['seconds']:.0f}", f"{helper['cost_usd']:.4f}"
+        assert rows[helper["instance_id"]] == [helper["zone"], billed, cost, "terminated"]
+    assert "helpers: 2 launched, " in table
+    assert table.endswith(f"IAM: {report.calls_allowed} calls allowed, 0 refused\nOK")

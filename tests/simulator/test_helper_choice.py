@@ -26,7 +26,7 @@ def _refused_before_anything_was_created(run: Run, reason: str) -> None:
     assert run.report.locks_held == {}
 
 
-def test_with_the_default_settings_no_snapshot_is_restored_on_its_own_server() -> None:
+def test_named_mode_without_helpers_restores_no_snapshot_on_its_own_server() -> None:
     run = finished_run(SCENARIOS / "no-helper-configured.json")
 
     _refused_before_anything_was_created(run, "no helper configured: set HelperInstanceIds")

@@ -165,7 +165,7 @@ def failing() -> Run:
     return finished_run(
         {
             "name": "check-failures",
-            "parameters": {"ValidationScript": VALIDATE},
+            "parameters": {"HelperMode": "named", "ValidationScript": VALIDATE},
             "instances": {
                 "web1": {
                     "volumes": [
@@ -241,7 +241,11 @@ def test_check_after_revert_false_sends_no_check_but_verify_only_is_still_checke
     run = finished_run(
         {
             "name": "no-check",
-            "parameters": {"HelperInstanceIds": "${instance:helper}", "CheckAfterRevert": False},
+            "parameters": {
+                "HelperMode": "named",
+                "HelperInstanceIds": "${instance:helper}",
+                "CheckAfterRevert": False,
+            },
             "instances": {
                 "web1": {
                     "volumes": [

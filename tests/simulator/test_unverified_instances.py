@@ -22,7 +22,7 @@ LONG_AGO = 30 * 24 * HOUR
 def _scenario() -> dict[str, Any]:
     return {
         "name": "unverified-instances",
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "helper": {"helper": True},
             "verified": {"tags": VSS, "launched_before": LONG_AGO},

@@ -13,7 +13,7 @@ def _scenario(name: str, snapshot: dict[str, Any], **extra: Any) -> dict[str, An
     """One Windows instance with a data volume D, the stack's helper, and a snapshot of D."""
     return {
         "name": name,
-        "parameters": {"HelperInstanceIds": "${instance:helper}"},
+        "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
         "instances": {
             "web1": {
                 "volumes": [
