@@ -5,13 +5,14 @@ Every check reads only (Describe/List/Get calls); nothing here changes the accou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from operator_cli import doctor_fleet
 from operator_cli.account import Account
+from operator_cli.doctor_check import Check
 from operator_cli.errors import NoStack
 from vss_restore import clock, tags
 from vss_restore.logic.helper import Source, problems
@@ -23,19 +24,6 @@ REQUIRED_OUTPUTS = ("StateMachineArn", "AlertTopicArn", "BackupInstancePolicyArn
 # What ListSubscriptionsByTopic says of a subscription nobody has confirmed yet (SNS API
 # reference, ListSubscriptionsByTopic / Subscription.SubscriptionArn).
 PENDING = "PendingConfirmation"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check: what was looked at, whether it passed, what was found, what to do."""
-
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def checks(account: Account, now: datetime | None = None) -> list[Check]:
@@ -52,7 +40,10 @@ def checks(account: Account, now: datetime | None = None) -> list[Check]:
         found += _rules(account, machine)
     found.append(_alerts(account, outputs.get("AlertTopicArn", "")))
     settings = _settings(parameters)
-    found += _helpers(account, parameters, settings)
+    if settings.helper_mode == "fleet":
+        found += doctor_fleet.checks(account, parameters, outputs, now or clock.now())
+    else:
+        found += _helpers(account, parameters, settings)
     found += _backed_up(account, outputs.get("BackupInstancePolicyArn", ""), settings, now)
     return found
 
@@ -156,9 +147,6 @@ def alerts_check(topic: str, subscriptions: list[dict[str, Any]]) -> Check:
 
 
 def _helpers(account: Account, parameters: dict[str, str], settings: Settings) -> list[Check]:
-    mode = settings.helper_mode
-    if mode != "named":
-        return [Check("helpers", False, f"HelperMode {mode} is not checked by this version")]
     ids = [i.strip() for i in parameters.get("HelperInstanceIds", "").split(",") if i.strip()]
     if not ids:
         return [

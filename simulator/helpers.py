@@ -121,15 +121,27 @@ def _parameter(backend: Any, name: str, value: str, now: datetime) -> Any:
 
 
 def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
-    """The operator's VPC with one private subnet per zone, for HelperSubnetIds."""
+    """The operator's VPC with one private subnet per zone, for HelperSubnetIds, reaching SSM
+    through interface endpoints with private DNS (Systems Manager User Guide, "Improve the
+    security of EC2 instances by using VPC endpoints for Systems Manager")."""
     ec2: Any = boto3.client("ec2", region_name=world.region)
     vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+    # A VPC's DNS support and hostnames: what an endpoint's private DNS needs.
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.80.{index}.0/24", AvailabilityZone=zone)[
             "Subnet"
         ]["SubnetId"]
         for index, zone in enumerate(zones)
     ]
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{world.region}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=subnets,
+            PrivateDnsEnabled=True,
+        )
     return vpc, subnets
 
 
