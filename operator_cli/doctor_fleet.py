@@ -128,7 +128,7 @@ def _reach(account: Account, subnet: Mapping[str, Any], endpoints: Mapping[str, 
     if len(private) == len(SSM_ENDPOINTS):
         return Check(name, True, "VPC endpoints ssm, ssmmessages, ec2messages (private DNS)")
     route = _default_route(account, subnet)
-    if route.get("NatGatewayId"):
+    if route.get("NatGatewayId") and _public_nat(account, str(route["NatGatewayId"])):
         return Check(name, True, f"{ANYWHERE} through NAT gateway {route['NatGatewayId']}")
     gateway = str(route.get("GatewayId", ""))
     if gateway.startswith("igw-") and subnet.get("MapPublicIpOnLaunch"):
@@ -137,7 +137,7 @@ def _reach(account: Account, subnet: Mapping[str, Any], endpoints: Mapping[str, 
     why = (
         f"{ANYWHERE} goes to {gateway}, but the subnet gives no public IP at launch"
         if gateway.startswith("igw-")
-        else f"no route {ANYWHERE} to a NAT gateway"
+        else f"no route {ANYWHERE} to a public NAT gateway"
     )
     return Check(
         name,
@@ -147,6 +147,18 @@ def _reach(account: Account, subnet: Mapping[str, Any], endpoints: Mapping[str, 
         f"create interface endpoints com.amazonaws.{account.region}.{{{','.join(missing)}}} "
         "in the VPC with private DNS (their security group open to HTTPS from the subnet), "
         f"or route {ANYWHERE} of the subnet's route table to a NAT gateway",
+    )
+
+
+def _public_nat(account: Account, nat_id: str) -> bool:
+    """A public NAT gateway, available: a private one reaches other networks, not the
+    internet (VPC User Guide, "NAT gateways", connectivity types)."""
+    found = account.ec2.describe_nat_gateways(
+        Filters=[{"Name": "nat-gateway-id", "Values": [nat_id]}]
+    )["NatGateways"]
+    return any(
+        n.get("ConnectivityType", "public") == "public" and n.get("State") == "available"
+        for n in found
     )
 
 

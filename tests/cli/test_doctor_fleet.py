@@ -167,8 +167,8 @@ def test_each_fleet_misconfiguration_fails_its_own_check_with_what_to_do() -> No
     )
     assert failed[f"subnet {gone}"]["found"] == "does not exist here"
     assert failed[f"SSM from {private}"]["found"] == (
-        "no VPC endpoint with private DNS for ssmmessages, and no route 0.0.0.0/0 to a NAT"
-        " gateway: a helper launched here never comes SSM Online"
+        "no VPC endpoint with private DNS for ssmmessages, and no route 0.0.0.0/0 to a public"
+        " NAT gateway: a helper launched here never comes SSM Online"
     )
     assert f"com.amazonaws.{region}.{{ssmmessages}}" in failed[f"SSM from {private}"]["fix"]
     assert passed[f"SSM from {natted}"]["found"] == f"0.0.0.0/0 through NAT gateway {nat}"
@@ -197,8 +197,16 @@ def simulation_image(simulation: Simulation) -> str:
 
 
 def _nat_route(ec2: Any, vpc: str, subnet: str) -> str:
-    """The subnet's own route table sends 0.0.0.0/0 to a NAT gateway."""
-    nat = ec2.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"][
+    """The subnet's own route table sends 0.0.0.0/0 to a public NAT gateway (in a public
+    subnet of the VPC, whose own route goes to an internet gateway)."""
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.80.99.0/24")["Subnet"]["SubnetId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    outward = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=outward, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    ec2.associate_route_table(RouteTableId=outward, SubnetId=public)
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=address)["NatGateway"][
         "NatGatewayId"
     ]
     table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
