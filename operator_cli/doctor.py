@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from operator_cli import doctor_fleet
+from operator_cli import doctor_fleet, doctor_instances
 from operator_cli.account import Account
 from operator_cli.doctor_check import Check
 from operator_cli.errors import NoStack
@@ -26,8 +26,11 @@ REQUIRED_OUTPUTS = ("StateMachineArn", "AlertTopicArn", "BackupInstancePolicyArn
 PENDING = "PendingConfirmation"
 
 
-def checks(account: Account, now: datetime | None = None) -> list[Check]:
-    """Every check, in the order an operator would fix them."""
+def checks(
+    account: Account, now: datetime | None = None, *, on_instances: bool = False
+) -> list[Check]:
+    """Every check, in the order an operator would fix them. Only with `on_instances` is
+    anything run on the backed-up instances (doctor_instances.py)."""
     try:
         outputs, parameters = account.stack
     except NoStack:
@@ -44,7 +47,9 @@ def checks(account: Account, now: datetime | None = None) -> list[Check]:
         found += doctor_fleet.checks(account, parameters, outputs, now or clock.now())
     else:
         found += _helpers(account, parameters, settings)
-    found += _backed_up(account, outputs.get("BackupInstancePolicyArn", ""), settings, now)
+    found += _backed_up(
+        account, outputs.get("BackupInstancePolicyArn", ""), settings, now, on_instances
+    )
     return found
 
 
@@ -177,7 +182,7 @@ def _fix(wrong: list[str]) -> str:
 
 
 def _backed_up(
-    account: Account, policy: str, settings: Settings, now: datetime | None
+    account: Account, policy: str, settings: Settings, now: datetime | None, on_instances: bool
 ) -> list[Check]:
     instances = list(
         _instances(
@@ -200,10 +205,18 @@ def _backed_up(
         ]
     agents = _agents(account, [str(i["InstanceId"]) for i in instances])
     verdicts = _verdicts(account, instances, settings, now or clock.now())
-    return [
+    found = [
         _instance(account, instance, agents.get(str(instance["InstanceId"])), policy, verdicts)
         for instance in instances
     ]
+    if on_instances:  # those whose agent can run it: the others' checks say why not
+        reachable = [
+            i
+            for i, agent in agents.items()
+            if agent.get("PingStatus") == "Online" and agent.get("PlatformType") == "Windows"
+        ]
+        found += doctor_instances.checks(account, reachable)
+    return found
 
 
 def _instance(

@@ -148,6 +148,7 @@ class Estate:
             self.world.content_of_volume,
             validation_scripts=spec.validation_scripts,
             read_only_scan=spec.read_only_scan,
+            powershell_modules=spec.powershell_modules,
         )
         system = next(v for v in spec.volumes if v.system)
         root = instance.block_device_mapping[instance.root_device_name]
