@@ -118,3 +118,13 @@ def test_the_simulated_windows_runs_no_script_it_does_not_model() -> None:
 
     assert answer["Status"] == "Failed"
     assert "runs no such PowerShell script" in answer["StandardErrorContent"]
+
+
+def test_an_instance_without_the_module_gets_no_backup() -> None:
+    # documents/backup.ps1 stops before its first shadow copy when the module is missing.
+    with account() as simulation:
+        made = simulation.estate.backup("sql1", None, None, "single", True)  # type: ignore[union-attr]
+        summary = simulation.estate.backup_summaries[-1]  # type: ignore[union-attr]
+
+    assert made == {}
+    assert summary["problems"] == [f"the PowerShell module {MODULE} is not installed"]
