@@ -4,7 +4,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -491,6 +491,9 @@ class Agents:
             document_name, {}, ("aws:runPowerShellScript",), 3600, False
         )
         flat, rejection = _agent_parameters(document, parameters)
+        if document.name == RUN_POWERSHELL and not rejection:
+            # Its plugin's timeoutSeconds is the executionTimeout parameter.
+            document = replace(document, step_timeout=float(flat["executionTimeout"]))
         now = self.world.clock.now()
         for instance_id in instance_ids:
             on_instance = self.by_instance.setdefault(instance_id, [])

@@ -128,3 +128,11 @@ def test_an_instance_without_the_module_gets_no_backup() -> None:
 
     assert made == {}
     assert summary["problems"] == [f"the PowerShell module {MODULE} is not installed"]
+
+
+def test_the_script_runs_under_the_execution_timeout_doctor_gives() -> None:
+    with account() as simulation:
+        vss_restore("doctor", "--region", simulation.world.region, "--on-instances")
+        timeouts = {i.document.step_timeout for i in simulation.agents.log}
+
+    assert timeouts == {float(doctor_instances.EXECUTION_SECONDS)}
