@@ -165,7 +165,7 @@ bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/RE
 # parameters, confirmation), and writes your answers into samconfig.toml for the next ones.
 STACK ?= vss-restore
 .PHONY: deploy destroy
-deploy: build ## Deploy to your account (guided the first time; README "Deploy")
+deploy: build ## Deploy to your account (guided the first time; README "Quickstart")
 	@if grep -qE '^region *=' samconfig.toml; then $(BIN)/sam deploy --stack-name $(STACK); \
 	else $(BIN)/sam deploy --guided --stack-name $(STACK); fi
 
@@ -180,5 +180,5 @@ destroy: setup ## Remove the stack (asks first); every snapshot stays
 # first, then refuses unless E2E_ACCOUNT_OK=yes, credentials and a Region (E2E_REGION or
 # AWS_REGION) are all there. Its steps' simulator twin is tests/e2e (in make test).
 .PHONY: e2e
-e2e: build ## Prove it on a real account (README; opt-in: E2E_ACCOUNT_OK=yes E2E_REGION=...)
+e2e: build ## Prove it on a real account (opt-in, docs/real-account.md: E2E_ACCOUNT_OK=yes ...)
 	$(BIN)/python -m e2e $(if $(E2E_REGION),--region $(E2E_REGION))

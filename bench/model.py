@@ -25,7 +25,7 @@ LATENCIES: dict[str, float] = {
     "lambda_seconds": 0.2,
 }
 
-# Why each figure, in the words the README and results.json repeat.
+# Why each figure, in the words docs/performance.md and results.json repeat.
 WHY: dict[str, str] = {
     "volume_available_seconds": "CreateVolume -> available: ~1.5 s median, ~4 s p99 "
     "(EBS CSI driver measurements)",

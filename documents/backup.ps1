@@ -1,6 +1,6 @@
 $VssTagKey = '{{ VssTagKey }}'
 $VssTagValue = '{{ VssTagValue }}'
-# The vss-restore nightly backup (README, "The nightly backup"). SSM pastes the parameters in
+# The vss-restore nightly backup (docs/backup.md). SSM pastes the parameters in
 # as text, so each is assigned once above, inside single quotes its allowedPattern cannot close.
 # DiskShadow makes one persistent shadow copy set of every fixed NTFS drive; while the set
 # exists, a child script snapshots each EBS volume behind those drives and tags the snapshot

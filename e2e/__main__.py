@@ -1,4 +1,4 @@
-"""`make e2e`: the acceptance kit on a real account (README, "Prove it on a real account")."""
+"""`make e2e`: the acceptance kit on a real account (docs/real-account.md)."""
 
 import argparse
 import os

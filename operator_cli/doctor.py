@@ -178,7 +178,7 @@ def _helpers(account: Account, parameters: dict[str, str], settings: Settings) -
 
 
 def _fix(wrong: list[str]) -> str:
-    return 'see README "The helper"' if wrong else ""
+    return 'see docs/helpers.md, "The helper"' if wrong else ""
 
 
 def _backed_up(

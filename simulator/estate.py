@@ -98,7 +98,7 @@ class Estate:
         }
 
     def attach_backup_policy(self, policy_arn: str) -> None:
-        """The operator's set-up (README "The nightly backup"): each instance's role attaches
+        """The operator's set-up (docs/backup.md): each instance's role attaches
         the stack's BackupInstancePolicyArn output (scenarios back up, or make ready-made
         snapshots of, helpers too). A test detaches it to see a backup refused."""
         self.backup_policy_arn = policy_arn
@@ -131,7 +131,8 @@ class Estate:
             MaxCount=1,
             InstanceType="t3.large",
             IamInstanceProfile={"Name": self._instance_profile(spec.alias)},
-            # What README asks of a backed-up instance, and what AWS's Windows AMIs launch with.
+            # What docs/backup.md asks of a backed-up instance, and what AWS's Windows AMIs
+            # launch with.
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             Placement={"AvailabilityZone": spec.availability_zone},
             TagSpecifications=[

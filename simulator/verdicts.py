@@ -212,7 +212,8 @@ Ledger = tuple[bool, dict[str, list[str]], list[dict[str, str]]]
 
 
 def read_ledger(simulation: "Simulation") -> Ledger:
-    """The Ledger table: helper turns still held (by helper alias) and claims still running."""
+    """The Ledger table: helper turns still held or waited for (by helper alias) and claims
+    still running."""
     table = simulation.stack.tables.get("Ledger")
     if table is None:
         return False, {}, []
@@ -231,6 +232,11 @@ def read_ledger(simulation: "Simulation") -> Ledger:
             if holders:
                 instance_id = key.removeprefix("helper#")
                 held[alias_of.get(instance_id, instance_id)] = holders
+        elif key.startswith("waiting#"):
+            # A waiter left in a helper's line once every execution has ended is a leak too:
+            # the line's count (the `line` index) would see it until MaxWaitHours.
+            instance_id, _, holder = key.removeprefix("waiting#").partition("#")
+            held.setdefault(alias_of.get(instance_id, instance_id), []).append(f"in line: {holder}")
         elif key.startswith("snapshot#") and item.get("status", {}).get("S") == "running":
             snapshot_id = key.removeprefix("snapshot#")
             running.append(

@@ -57,7 +57,8 @@ class ValidationScript:
 
 # Folders Windows lets every local user write in, as installed (a minimal ACL model): a script
 # there, or under them, is one any user could change (Windows Server defaults; "Check" on a real
-# instance with `icacls`, README). C:\ProgramData: BUILTIN\Users may create files and folders.
+# instance with `icacls`, docs/simulated.md). C:\ProgramData: BUILTIN\Users may create files and
+# folders.
 USER_WRITABLE_FOLDERS = {
     "c:\\users\\public": "BUILTIN\\Users",
     "c:\\windows\\temp": "BUILTIN\\Users",

@@ -2,8 +2,8 @@
 
 Each case changes the base scenario (scenarios/base.json: web1 with a data volume D, the
 stack's helper, one VSS snapshot of D delivered by its event) and states the outcome an
-operator would see. The README's table "What was tried, and what happened" is rendered
-from this list (table.py), so the two cannot drift.
+operator would see. The table of docs/faults.md, "What was tried, and what happened", is
+rendered from this list (table.py), so the two cannot drift.
 """
 
 from dataclasses import dataclass, field

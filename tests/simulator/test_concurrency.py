@@ -172,3 +172,23 @@ def test_restores_sharing_a_helper_take_turns_on_it(shared_helper: Run) -> None:
     assert len(restores) == 2
     assert restores[0].started_at == restores[1].started_at
     assert restores[0].virtual_seconds != restores[1].virtual_seconds
+
+
+def test_a_restore_that_waited_past_max_wait_hours_ages_out_and_one_alert_names_it() -> None:
+    run = finished_run(SCENARIOS / "long-line.json")
+    report = run.report
+    # The scenario's own expectations, and nothing left in the helper's line (locks_held
+    # counts waiters left in line as well as turns held).
+    assert report.ok, failures(report)
+    assert report.locks_held == {}
+    verdicts = {alias: report.snapshot(alias).verdict for alias in ("night1.D", "night1.E")}
+    assert verdicts == {"night1.D": "verified", "night1.E": "verified"}
+    aged = report.snapshot("night1.F")
+    assert aged.verdict == "failed"
+    assert "WaitedTooLong" in aged.reason
+    assert run.actions("night1.F") == []  # it never reached the helper
+    # No alert of its own at the time: the reconciliation's one alert names it.
+    (alert,) = report.alerts
+    assert "waited too long" in alert["subject"]
+    assert run.snapshot_ids["night1.F"] in alert["message"]
+    assert run.snapshot_ids["night1.E"] not in alert["message"]

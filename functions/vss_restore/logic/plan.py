@@ -10,7 +10,7 @@ RECORDED_ID = "recorded-shadow-copy-id"
 RECORDED_SET = "recorded-shadow-set-id"
 NEWEST = "newest-on-each-volume"
 # The newest-copy rule cannot tell the backup's shadow copy from a Previous Versions copy
-# taken after it (README, "The verdict"): a verdict reached by it says so.
+# taken after it (docs/design.md, "The verdict"): a verdict reached by it says so.
 WEAKER_RULES = frozenset({NEWEST})
 
 # What was done to one volume of the restored disk (the verdict's words for each).
