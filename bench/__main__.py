@@ -79,6 +79,21 @@ def cost_rows(short: dict[str, Any], long: dict[str, Any]) -> list[Row]:
         )
     rows.append(
         Row(
+            "2. consistent snapshot kept (changed data vs its source)",
+            f"{short['consistent_snapshot_changed_gib']:.3f} GiB = "
+            f"{_dollars(short['consistent_snapshot_dollars_per_month'])}/month "
+            "(ListChangedBlocks on the simulator's block model)"
+            + (
+                f"; not measured: {'; '.join(short['consistent_snapshot_unmeasured'])}"
+                if short["consistent_snapshot_unmeasured"]
+                else ""
+            ),
+            "-",
+            None,
+        )
+    )
+    rows.append(
+        Row(
             "2. orchestration cost per minute",
             f"30 min: {_dollars(long['orchestration_dollars_per_minute'])}/min; "
             f"2 min: {_dollars(short['orchestration_dollars_per_minute'])}/min",

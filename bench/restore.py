@@ -9,6 +9,7 @@ from typing import Any
 
 from bench import model, scenarios
 from bench.runs import ExecutionTrace, Run, run
+from operator_cli.storage import PRICE_PER_GB_MONTH
 from simulator.template import load_template
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -164,6 +165,11 @@ def cost(result: Run, revert_seconds: float, volume_gib: int) -> dict[str, Any]:
         "lambda_requests": invocations * prices.per_request,
         "volume": volume_gib * volume_hours / prices.hours_per_month * prices.per_gb_month,
     }
+    # What the consistent snapshot adds to the bill each month it is kept: its changed data
+    # against the source (ListChangedBlocks), at the EBS snapshot Standard price.
+    stored = result.consistent_changes
+    changed_gib = sum(r.consistent_gib for r in stored)
+    unmeasured = [str(u) for r in stored for u in r.unmeasured]
     minutes = (trace.ended_at - trace.started_at) / 60
     orchestration = dollars["transitions"] + dollars["lambda_gb_seconds"]
     orchestration += dollars["lambda_requests"]
@@ -184,6 +190,9 @@ def cost(result: Run, revert_seconds: float, volume_gib: int) -> dict[str, Any]:
         "lambda_gb_seconds": round(gb_seconds, 3),
         "volume_gib": volume_gib,
         "volume_hours": round(volume_hours, 4),
+        "consistent_snapshot_changed_gib": round(changed_gib, 3),
+        "consistent_snapshot_dollars_per_month": round(changed_gib * PRICE_PER_GB_MONTH, 4),
+        "consistent_snapshot_unmeasured": unmeasured,
         "dollars": {k: round(v, 8) for k, v in dollars.items()},
         "dollars_total": round(sum(dollars.values()), 8),
         "orchestration_dollars": round(orchestration, 8),

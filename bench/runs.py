@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import boto3
+
+from operator_cli import changed
 from simulator.report import Report
 from simulator.runner import Simulation
 from simulator.scenario import load
+from vss_restore import tags
 
 STATE_ENTERED = "StateEntered"
 
@@ -62,6 +66,8 @@ class Run:
     invocation_seconds: list[tuple[str, float]]
     real_seconds: float
     scenario: Mapping[str, Any] = field(repr=False)
+    # The consistent snapshots' changed data, per instance (operator_cli/changed.py).
+    consistent_changes: list[changed.InstanceChanges] = field(default_factory=list)
 
     def restores(self) -> list[ExecutionTrace]:
         """Executions that created a volume: the restores (not the skips of the workflow's
@@ -82,9 +88,34 @@ def run(scenario: Mapping[str, Any]) -> Run:
         attachments = _attachments(simulation, start)
         invocations = Counter(i.function for i in simulation.functions.invocations)
         seconds = [(i.function, i.seconds) for i in simulation.functions.invocations]
+        measured = _consistent_changes(simulation)
     return Run(
-        report, executions, attachments, invocations, seconds, time.monotonic() - began, scenario
+        report,
+        executions,
+        attachments,
+        invocations,
+        seconds,
+        time.monotonic() - began,
+        scenario,
+        measured,
     )
+
+
+def _consistent_changes(simulation: Simulation) -> list[changed.InstanceChanges]:
+    """Each consistent snapshot's changed data against its source, measured as
+    `vss-restore report --storage` does (ListChangedBlocks on the simulator's block model)."""
+    region = simulation.world.region
+    ec2: Any = boto3.client("ec2", region_name=region)
+    with simulation.faults.suspended():
+        consistent = [
+            dict(s)
+            for page in ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"],
+                Filters=[{"Name": f"tag:{tags.RESOURCE}", "Values": [tags.CONSISTENT_SNAPSHOT]}],
+            )
+            for s in page["Snapshots"]
+        ]
+        return changed.measure(boto3.client("ebs", region_name=region), [], consistent)
 
 
 TASK_TIMED_OUT = "TaskTimedOut"

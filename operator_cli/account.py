@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from operator_cli.errors import NO_REGION, NoStack, OperatorError
@@ -92,6 +93,15 @@ class Account:
     def ec2(self) -> EC2Client:
         client: EC2Client = self._client("ec2")
         return client
+
+    @cached_property
+    def ebs(self) -> Any:
+        """EBS direct APIs: the SDK's standard retries (5 attempts) absorb brief throttling."""
+        return self.session.client(
+            "ebs",
+            region_name=self.region,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}),
+        )
 
     @cached_property
     def sfn(self) -> SFNClient:

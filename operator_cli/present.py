@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from operator_cli import changed
 from operator_cli.executions import clock
 from operator_cli.snapshots import PENDING, VssSnapshot
 from operator_cli.storage import PRICE_SOURCE, InstanceStorage, total_monthly
@@ -31,6 +32,8 @@ class Report:
     # Every snapshot of ours kept, whatever its age, per instance (operator_cli/storage.py).
     storage: list[InstanceStorage] = field(default_factory=list)
     account: str = ""  # the account's ID, when the report reads several places
+    # `report --storage`: the changed data, measured (operator_cli/changed.py).
+    measured: list[changed.InstanceChanges] | None = None
 
     @property
     def failures(self) -> list[VssSnapshot]:
@@ -161,6 +164,7 @@ def table(report: Report) -> str:
     if not report.snapshots:
         out.write("\nno VSS snapshot in that time\n")
     out.write(storage_table(report))
+    out.write(measured_table(report))
     return out.getvalue()
 
 
@@ -198,6 +202,41 @@ def storage_table(report: Report) -> str:
         f"\nSNAPSHOTS KEPT (every age): ${total_monthly(report.storage):,.2f} a month, from\n"
         + columns(header, rows, indent=2)
         + f"  {STORAGE_NOTE}; price: {PRICE_SOURCE}\n"
+    )
+
+
+MEASURED_NOTE = (
+    "changed 512 KiB blocks (EBS direct APIs' ListChangedBlocks): each consistent snapshot "
+    "against its source, each backup against the drive's backup before it; the first "
+    "backup of each drive is a full copy, in the estimate above"
+)
+
+
+def measured_table(report: Report) -> str:
+    if report.measured is None:
+        return ""
+    if not report.measured:
+        return "\nMEASURED CHANGES: no pair of snapshots to compare\n"
+    rows = [
+        [
+            r.instance_id or "instance unknown",
+            str(r.pairs_measured),
+            f"{r.consistent_gib:.2f} GiB",
+            f"{r.backups_gib:.2f} GiB",
+            f"${r.monthly_usd:,.2f}",
+            str(len(r.unmeasured)),
+        ]
+        for r in report.measured
+    ]
+    header = ["instance", "pairs", "consistent vs source", "backups", "per month", "not measured"]
+    lines = [
+        f"  not measured: {r.instance_id} {u}\n" for r in report.measured for u in r.unmeasured
+    ]
+    return (
+        f"\nMEASURED CHANGES: ${changed.total_monthly(report.measured):,.2f} a month\n"
+        + columns(header, rows, indent=2)
+        + "".join(lines)
+        + f"  {MEASURED_NOTE}; price: {PRICE_SOURCE}\n"
     )
 
 
@@ -252,6 +291,17 @@ def as_json(report: Report) -> str:
             "estimated_monthly_usd": total_monthly(report.storage),
             "model": STORAGE_NOTE,
             "price": PRICE_SOURCE,
+            **(
+                {}
+                if report.measured is None
+                else {
+                    "measured": {
+                        "instances": [r.as_dict() for r in report.measured],
+                        "monthly_usd": changed.total_monthly(report.measured),
+                        "model": MEASURED_NOTE,
+                    }
+                }
+            ),
         },
         "failures": [s.snapshot_id for s in report.failures],
         "verified_by_weaker_rule": [s.snapshot_id for s in report.weaker],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
+from operator_cli import changed
 from operator_cli.executions import took
 from operator_cli.present import (
+    MEASURED_NOTE,
     STORAGE_NOTE,
     VERDICTS,
     WEAKER_NOTE,
@@ -82,6 +84,7 @@ def body(report: Report) -> list[str]:
         _durations(report),
         _every_snapshot(report),
         _storage(report),
+        _measured(report),
     ]
 
 
@@ -101,6 +104,24 @@ def _storage(report: Report) -> str:
         "<th>consistent</th><th>volume sizes</th><th>stored, from</th>"
         f"<th>per month, from</th></tr></thead><tbody>{rows}</tbody></table>"
         f"<p>{escape(STORAGE_NOTE)}; price: {escape(PRICE_SOURCE)}.</p>"
+    )
+
+
+def _measured(report: Report) -> str:
+    if not report.measured:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(r.instance_id or 'instance unknown')}</td><td>{r.pairs_measured}</td>"
+        f"<td>{r.consistent_gib:.2f} GiB</td><td>{r.backups_gib:.2f} GiB</td>"
+        f"<td>${r.monthly_usd:,.2f}</td>"
+        f"<td>{'<br>'.join(escape(str(u)) for u in r.unmeasured)}</td></tr>"
+        for r in report.measured
+    )
+    return (
+        f"<h2>Measured changes: ${changed.total_monthly(report.measured):,.2f} a month</h2>"
+        "<table><thead><tr><th>instance</th><th>pairs</th><th>consistent vs source</th>"
+        "<th>backups</th><th>per month</th><th>not measured</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table><p>{escape(MEASURED_NOTE)}.</p>"
     )
 
 

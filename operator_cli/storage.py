@@ -9,7 +9,8 @@ one chain; its consistent snapshots are incremental relative to their source, un
 are encrypted with another key than the source (encryption by default on an unencrypted
 source): then they form a second chain, a second full copy. So: one volume size per chain,
 an upper bound for the full copies and a lower bound for the whole (the changes between
-snapshots come on top and can only be measured with EBS direct APIs' ListChangedBlocks).
+snapshots come on top; `report --storage` measures them with EBS direct APIs'
+ListChangedBlocks: operator_cli/changed.py).
 """
 
 from __future__ import annotations
@@ -42,14 +43,13 @@ class InstanceStorage:
         return asdict(self)
 
 
-def kept(account: Account) -> list[InstanceStorage]:
-    """Our snapshots, every age (two filtered listings, never the whole account)."""
+def listed(account: Account) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Our snapshots, every age (two filtered listings, never the whole account): the
+    backup's (those naming their instance) and our consistent ones."""
     settings = account.settings
     backups = _listed(account, settings.vss_tag_key, settings.vss_tag_value)
     consistent = _listed(account, tags.RESOURCE, tags.CONSISTENT_SNAPSHOT)
-    return summarize(
-        [s for s in backups if tags.as_dict(s.get("Tags")).get(tags.INSTANCE_ID)], consistent
-    )
+    return [s for s in backups if tags.as_dict(s.get("Tags")).get(tags.INSTANCE_ID)], consistent
 
 
 def _listed(account: Account, key: str, value: str) -> list[dict[str, Any]]:

@@ -1,12 +1,34 @@
 """What lies on an EBS volume as Windows sees it: partitions, identity, VSS shadow copies."""
 
 import copy
+import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 GIB = 1024**3
 MIB = 1024**2
+# EBS stores and compares snapshots in blocks of 512 KiB: ListChangedBlocks answers
+# BlockSize 524288 (EBS direct APIs reference, ListChangedBlocks, "Response Elements").
+BLOCK_SIZE = 512 * 1024
+
+# The block model (what simulator/ebs.py answers ListChangedBlocks from). Assumed, not
+# measured; small on purpose:
+# - each backup finds DAILY_CHANGE of each data partition rewritten since the one before;
+# - while the shadow copies exist and the snapshot has not started (the timing key
+#   shadow_copy_seconds), each data partition is written at WRITE_RATE; VSS copies each
+#   block's old contents into the shadow copy's diff area on the same volume first
+#   (copy-on-write: Microsoft Learn, "How Volume Shadow Copy Service Works", differential
+#   copy), so each such write costs the volume twice its size;
+# - a revert writes the diff area's old blocks back: the consistent snapshot differs from
+#   its source by what was written after the shadow copy (the diff area's release and
+#   NTFS's own metadata writes are left out).
+# Blocks are placed one after another from the start of each partition (wrapping), so a
+# write changes new blocks until the partition has been written through.
+DAILY_CHANGE = 0.01
+WRITE_RATE = 8 * MIB  # bytes per second
+
+_writes = itertools.count(1)
 
 
 @dataclass
@@ -22,6 +44,19 @@ class ShadowCopy:
     # What its partition's files were when it was taken (name -> SHA-256), as one reads them
     # through its device object.
     files: dict[str, str] = field(default_factory=dict)
+    # The blocks whose contents it holds in its diff area: (first block, count). The block
+    # model's bookkeeping (here and below, compare=False): what the applications write is
+    # not what a restore may change, so two disks compare as Windows sees them.
+    diff_area: list[tuple[int, int]] = field(default_factory=list, compare=False)
+
+
+@dataclass(frozen=True)
+class Write:
+    """Blocks [first, first + count) of a volume, written by one write (its token)."""
+
+    first: int
+    count: int
+    token: int
 
 
 @dataclass
@@ -37,6 +72,7 @@ class Partition:
     reverted_to: str = ""
     # The files on it, name -> SHA-256 of their bytes: only what a test wrote (the e2e kit).
     files: dict[str, str] = field(default_factory=dict)
+    written: int = field(default=0, compare=False)  # blocks written in it (the next lands there)
 
     @property
     def holds_data(self) -> bool:
@@ -52,6 +88,11 @@ class DiskContent:
     size: int
     partitions: list[Partition] = field(default_factory=list)
     shadow_copies: list[ShadowCopy] = field(default_factory=list)
+    # EBS: the volume the chain of snapshots began with. A volume made from a snapshot, and
+    # a snapshot of a volume, continue their source's chain (EBS User Guide, "How Amazon
+    # EBS snapshots work"); ListChangedBlocks compares only snapshots of one lineage.
+    lineage: str = field(default="", compare=False)
+    writes: list[Write] = field(default_factory=list, compare=False)  # oldest first
 
     def clone(self) -> "DiskContent":
         return copy.deepcopy(self)
@@ -85,6 +126,61 @@ class DiskContent:
         partition.files = dict(shadow.files)
         partition.consistent = shadow.id.lower() == partition.backup_shadow_id.lower()
         self.shadow_copies = [s for s in self.shadow_copies if s.partition != shadow.partition]
+        for first, count in shadow.diff_area:
+            self._write(first, count)
+
+    # -- blocks (the model above) -------------------------------------------------------------
+    def blocks(self) -> dict[int, int]:
+        """Block index -> the token of the write that put its contents there."""
+        found: dict[int, int] = {}
+        for write in self.writes:
+            for index in range(write.first, write.first + write.count):
+                found[index] = write.token
+        return found
+
+    def day_of_writes(self) -> None:
+        """What a day's work rewrites on each data partition before the next backup."""
+        for partition in self.partitions:
+            if partition.holds_data:
+                self._write_on(partition, int(partition.size * DAILY_CHANGE) // BLOCK_SIZE)
+
+    def keep_writing(self, seconds: float) -> None:
+        """The writers, released by the shadow copies' creation, go on for `seconds`."""
+        count = int(WRITE_RATE * seconds) // BLOCK_SIZE
+        for partition in self.partitions:
+            if not partition.holds_data or count <= 0:
+                continue
+            written = self._write_on(partition, count)
+            for shadow in self.shadow_copies:
+                if shadow.partition == partition.number:
+                    shadow.diff_area.extend(written)
+                    self._write_on(partition, count)  # the old contents, into its diff area
+
+    def _write_on(self, partition: Partition, count: int) -> list[tuple[int, int]]:
+        """`count` blocks written where the partition's next write lands: (first, count)."""
+        start = self._first_block(partition)
+        size = max(partition.size // BLOCK_SIZE, 1)
+        offset = partition.written % size
+        head = min(count, size - offset)
+        written = [(start + offset, head), (start, min(count - head, offset))]
+        written = [(first, n) for first, n in written if n > 0]
+        for first, n in written:
+            self._write(first, n)
+        partition.written += count
+        return written
+
+    def _first_block(self, partition: Partition) -> int:
+        """Partitions lie one after another from 1 MiB (the gaps Windows leaves: ignored)."""
+        offset = MIB
+        for other in self.partitions:
+            if other.number == partition.number:
+                break
+            offset += other.size
+        return offset // BLOCK_SIZE
+
+    def _write(self, first: int, count: int) -> None:
+        if count > 0:
+            self.writes.append(Write(first, count, next(_writes)))
 
 
 def braced_guid(value: uuid.UUID) -> str:

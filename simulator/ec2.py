@@ -113,10 +113,15 @@ def _create_volume(world: World, original: Method) -> Method:
             # EBS: a volume restored from an encrypted snapshot keeps the snapshot's key unless
             # the request names another (moto would take the account's default key).
             volume.kms_key_id = source_key
-        key_state = _key_state(backend, volume.kms_key_id) if volume.encrypted else "Enabled"
+        state = key_state(backend, volume.kms_key_id) if volume.encrypted else "Enabled"
         volume.create_time = world.clock.now()
         world.volume_created(volume.id, snapshot_id, int(volume.size))
-        if key_state not in ("Enabled", ""):
+        if snapshot_id and (volume.kms_key_id or None) != (source_key or None):
+            # Encrypted with another key than its snapshot (or encrypted from an unencrypted
+            # one): its first snapshot is a full copy (EBS User Guide, "How Amazon EBS
+            # snapshots work"), a lineage of its own.
+            world.volume_contents[volume.id].lineage = volume.id
+        if state not in ("Enabled", ""):
             # EBS asks KMS for the volume's data key at creation (KMS Developer Guide, "How
             # Amazon EBS uses KMS"); a disabled key takes part in no cryptographic operation,
             # and what it protects fails "when the KMS key is used again, such as to decrypt
@@ -124,13 +129,13 @@ def _create_volume(world: World, original: Method) -> Method:
             # "authenticates the KMS key asynchronously ... the action can appear to complete,
             # but eventually fails" (EC2 API Reference, CreateVolume, KmsKeyId): the volume
             # ends in `error` (how soon: check).
-            world.volumes[volume.id].failure = f"KMS key {volume.kms_key_id} is {key_state}"
+            world.volumes[volume.id].failure = f"KMS key {volume.kms_key_id} is {state}"
         return volume
 
     return create_volume
 
 
-def _key_state(backend: Any, key_id: str | None) -> str:
+def key_state(backend: Any, key_id: str | None) -> str:
     """The KMS key's state as KMS has it ("" when the key is not one moto knows)."""
     if not key_id:
         return ""

@@ -11,7 +11,7 @@ from moto.ec2.models import ec2_backends
 from moto.kms.models import kms_backends
 
 from simulator.aliases import Aliases
-from simulator.disks import ShadowCopy, new_identity, windows_disk
+from simulator.disks import DiskContent, ShadowCopy, new_identity, windows_disk
 from simulator.ec2 import multi_volume_event
 from simulator.scenario import InstanceSpec, SnapshotSpec, VolumeSpec
 from simulator.windows import WindowsHost
@@ -241,6 +241,7 @@ class Estate:
                         install_date=now - seconds(age * 86400),
                     )
                 )
+        content.lineage = volume_id
         self.world.volume_contents[volume_id] = content
         host.add_disk(volume_id, own=True, system=spec.system)
 
@@ -309,9 +310,15 @@ class Estate:
                 Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
             )
         set_id = self.aliases.new_guid()
+        for volume in volumes:
+            self._content(instance_alias, volume).day_of_writes()
         shadows = {v.alias: self._create_shadow_copies(instance_alias, v, set_id) for v in volumes}
         # `create` released the writers: the volumes keep changing until the snapshots start.
         self.world.clock.sleep(self.world.timing.shadow_copy_seconds)
+        for volume in volumes:
+            self._content(instance_alias, volume).keep_writing(
+                self.world.timing.shadow_copy_seconds
+            )
         made: dict[str, str] = {}
         previous = self.world.snapshot_event_kind
         self.world.snapshot_event_kind = "createSnapshot" if events == "single" else ""
@@ -361,6 +368,11 @@ class Estate:
                     }
                 ],
             )
+
+    def _content(self, instance_alias: str, volume: VolumeSpec) -> DiskContent:
+        return self.world.content_of_volume(
+            self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
+        )
 
     def _create_shadow_copies(
         self, instance_alias: str, volume: VolumeSpec, set_id: str
@@ -476,8 +488,11 @@ class Estate:
                     older.append(shadow)
             extra = self.aliases.substitute(dict(spec.tags))
             if spec.kind == "vss-backup":
+                content.day_of_writes()
                 set_id = self.aliases.new_guid()
                 shadows = self._create_shadow_copies(instance_alias, volume, set_id)
+                # As a backup run: the writers go on until the snapshot starts.
+                content.keep_writing(self.world.timing.shadow_copy_seconds)
                 snapshot_id = self._snapshot(
                     spec.alias,
                     instance_alias,

@@ -26,6 +26,7 @@ from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from simulator import ebs as ebs_patches
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
 from simulator import helpers, lambdas, sfn, speedups, ssm
@@ -184,6 +185,7 @@ class Simulation:
         faults_module.install(patches, self.faults)
         speedups.install(patches)
         ec2_patches.install(patches, self.world)
+        ebs_patches.install(patches, self.world)
         helpers.install(patches, self.world, self.fleet)
         LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)

@@ -132,6 +132,9 @@ class World:
         # InsufficientVolumeCapacity (EC2 API Reference, "Error codes": "There is not enough
         # capacity to fulfill your EBS volume provision request").
         self.full_zones: set[str] = set()
+        # Snapshots the operator may not read with EBS direct APIs (no ebs:ListChangedBlocks
+        # on them in its policy): simulator/ebs.py refuses them.
+        self.ebs_refused: set[str] = set()
         self._seq = itertools.count()
         self._instant = 0
 
@@ -177,7 +180,9 @@ class World:
             self.volume_sources[volume_id] = snapshot_id
         source = self.snapshot_contents.get(snapshot_id or "")
         self.volume_contents[volume_id] = (
-            source.clone() if source else DiskContent("RAW", "", size_gib * 1024**3)
+            source.clone()
+            if source
+            else DiskContent("RAW", "", size_gib * 1024**3, lineage=volume_id)
         )
 
     def volume_state(self, volume_id: str, attached: bool) -> str:

@@ -10,8 +10,10 @@ from bench import coldstart, model, runs, scenarios
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
+from simulator.disks import BLOCK_SIZE, GIB, WRITE_RATE
 from simulator.faults import Faults, parse_fault
 from simulator.scenario import load
+from simulator.world import Timing
 
 
 def test_the_restore_without_orchestration_is_the_sum_of_the_modelled_operations() -> None:
@@ -182,6 +184,22 @@ def test_one_restore_costs_its_transitions_lambda_time_and_volume_hours(
         result["lambda_billed_seconds"] * 0.25 * 0.0000133334, rel=1e-3
     )
     assert 0 < result["volume_hours"] < result["restore_minutes"] / 60
+
+
+def test_one_restore_measures_its_consistent_snapshots_changed_data_against_the_source(
+    one_restore: restore_module.Run,
+) -> None:
+    result = restore_module.cost(one_restore, model.SHORT_REVERT_SECONDS, 50)
+    # The simulator's block model (simulator/disks.py): what was written after the shadow
+    # copy on D:'s one data partition is written back by the revert (the bench's model
+    # leaves shadow_copy_seconds at the simulator's default).
+    written = int(WRITE_RATE * Timing().shadow_copy_seconds) // BLOCK_SIZE
+
+    assert result["consistent_snapshot_unmeasured"] == []
+    assert result["consistent_snapshot_changed_gib"] == round(written * BLOCK_SIZE / GIB, 3)
+    assert result["consistent_snapshot_dollars_per_month"] == round(
+        result["consistent_snapshot_changed_gib"] * 0.05, 4
+    )
 
 
 def test_each_invocation_is_billed_for_its_time_on_the_virtual_clock_waits_included(
