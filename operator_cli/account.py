@@ -134,6 +134,10 @@ class Account:
     def iam(self) -> Any:
         return self._client("iam")
 
+    @cached_property
+    def service_quotas(self) -> Any:
+        return self._client("service-quotas")
+
     # -- the stack --------------------------------------------------------------------------
     @property
     def stack(self) -> tuple[dict[str, str], dict[str, str]]:

@@ -5,13 +5,14 @@ Every check reads only (Describe/List/Get calls); nothing here changes the accou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from operator_cli import doctor_fleet, doctor_instances
 from operator_cli.account import Account
+from operator_cli.doctor_check import Check
 from operator_cli.errors import NoStack
 from vss_restore import clock, tags
 from vss_restore.logic.helper import Source, problems
@@ -25,21 +26,11 @@ REQUIRED_OUTPUTS = ("StateMachineArn", "AlertTopicArn", "BackupInstancePolicyArn
 PENDING = "PendingConfirmation"
 
 
-@dataclass(frozen=True)
-class Check:
-    """One check: what was looked at, whether it passed, what was found, what to do."""
-
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def checks(account: Account, now: datetime | None = None) -> list[Check]:
-    """Every check, in the order an operator would fix them."""
+def checks(
+    account: Account, now: datetime | None = None, *, on_instances: bool = False
+) -> list[Check]:
+    """Every check, in the order an operator would fix them. Only with `on_instances` is
+    anything run on the backed-up instances (doctor_instances.py)."""
     try:
         outputs, parameters = account.stack
     except NoStack:
@@ -52,8 +43,13 @@ def checks(account: Account, now: datetime | None = None) -> list[Check]:
         found += _rules(account, machine)
     found.append(_alerts(account, outputs.get("AlertTopicArn", "")))
     settings = _settings(parameters)
-    found += _helpers(account, parameters, settings)
-    found += _backed_up(account, outputs.get("BackupInstancePolicyArn", ""), settings, now)
+    if settings.helper_mode == "fleet":
+        found += doctor_fleet.checks(account, parameters, outputs, now or clock.now())
+    else:
+        found += _helpers(account, parameters, settings)
+    found += _backed_up(
+        account, outputs.get("BackupInstancePolicyArn", ""), settings, now, on_instances
+    )
     return found
 
 
@@ -156,9 +152,6 @@ def alerts_check(topic: str, subscriptions: list[dict[str, Any]]) -> Check:
 
 
 def _helpers(account: Account, parameters: dict[str, str], settings: Settings) -> list[Check]:
-    mode = settings.helper_mode
-    if mode != "named":
-        return [Check("helpers", False, f"HelperMode {mode} is not checked by this version")]
     ids = [i.strip() for i in parameters.get("HelperInstanceIds", "").split(",") if i.strip()]
     if not ids:
         return [
@@ -189,7 +182,7 @@ def _fix(wrong: list[str]) -> str:
 
 
 def _backed_up(
-    account: Account, policy: str, settings: Settings, now: datetime | None
+    account: Account, policy: str, settings: Settings, now: datetime | None, on_instances: bool
 ) -> list[Check]:
     instances = list(
         _instances(
@@ -212,10 +205,18 @@ def _backed_up(
         ]
     agents = _agents(account, [str(i["InstanceId"]) for i in instances])
     verdicts = _verdicts(account, instances, settings, now or clock.now())
-    return [
+    found = [
         _instance(account, instance, agents.get(str(instance["InstanceId"])), policy, verdicts)
         for instance in instances
     ]
+    if on_instances:  # those whose agent can run it: the others' checks say why not
+        reachable = [
+            i
+            for i, agent in agents.items()
+            if agent.get("PingStatus") == "Online" and agent.get("PlatformType") == "Windows"
+        ]
+        found += doctor_instances.checks(account, reachable)
+    return found
 
 
 def _instance(

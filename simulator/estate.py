@@ -37,6 +37,9 @@ FAR_FUTURE_SECONDS = 10 * 365 * 86400
 # moto runs instances from any image ID when it loads no images of its own.
 WINDOWS_SERVER_AMI = "ami-0c2b0d3fb02824d92"
 
+# The module documents/backup.ps1 imports (it stops when it is not installed).
+BACKUP_MODULE = "AWS.Tools.EC2"
+
 
 @dataclass(frozen=True)
 class VssMarker:
@@ -149,6 +152,7 @@ class Estate:
             self.world.content_of_volume,
             validation_scripts=spec.validation_scripts,
             read_only_scan=spec.read_only_scan,
+            powershell_modules=spec.powershell_modules,
         )
         system = next(v for v in spec.volumes if v.system)
         root = instance.block_device_mapping[instance.root_device_name]
@@ -284,6 +288,17 @@ class Estate:
         the run stopped before it: its shadow copies then stay on the live volumes)."""
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
+        if BACKUP_MODULE not in self.specs[instance_alias].powershell_modules:
+            # documents/backup.ps1 refuses before anything else: no shadow copy, no snapshot.
+            self.backup_summaries.append(
+                {
+                    "instance": instance_alias,
+                    "backup": name,
+                    "ok": False,
+                    "problems": [f"the PowerShell module {BACKUP_MODULE} is not installed"],
+                }
+            )
+            return {}
         volumes, problems = self._volumes_of(instance_alias, volume_aliases)
         self.backup_summaries.append(
             {"instance": instance_alias, "backup": name, "ok": not problems, "problems": problems}

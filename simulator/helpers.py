@@ -121,15 +121,27 @@ def _parameter(backend: Any, name: str, value: str, now: datetime) -> Any:
 
 
 def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
-    """The operator's VPC with one private subnet per zone, for HelperSubnetIds."""
+    """The operator's VPC with one private subnet per zone, for HelperSubnetIds, reaching SSM
+    through interface endpoints with private DNS (Systems Manager User Guide, "Improve the
+    security of EC2 instances by using VPC endpoints for Systems Manager")."""
     ec2: Any = boto3.client("ec2", region_name=world.region)
     vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+    # A VPC's DNS support and hostnames: what an endpoint's private DNS needs.
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.80.{index}.0/24", AvailabilityZone=zone)[
             "Subnet"
         ]["SubnetId"]
         for index, zone in enumerate(zones)
     ]
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{world.region}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=subnets,
+            PrivateDnsEnabled=True,
+        )
     return vpc, subnets
 
 
@@ -225,6 +237,8 @@ def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
         if fleet.never_online > 0:
             fleet.never_online -= 1
             online_at = None
+        elif not reaches_ssm(backend, subnet, world.region):
+            online_at = None
         else:
             online_at = now + seconds(world.timing.helper_boot_seconds)
         fleet.launched[instance.id] = LaunchedHelper(instance.id, zone, now, online_at)
@@ -234,6 +248,41 @@ def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
         return reservation
 
     return run_instances
+
+
+def reaches_ssm(backend: Any, subnet: Any, region: str) -> bool:
+    """Whether an instance launched in the subnet can reach SSM, without which its agent never
+    registers (never Online): interface endpoints for ssm, ssmmessages and ec2messages in the
+    VPC with private DNS (Systems Manager User Guide, "Improve the security of EC2 instances
+    by using VPC endpoints for Systems Manager"), or a route 0.0.0.0/0 of the subnet's route
+    table (its own, else the VPC's main one) to a NAT gateway, or to an internet gateway with
+    a public IP given at launch (VPC User Guide, "Configure route tables")."""
+    needed = {f"com.amazonaws.{region}.{s}" for s in ("ssm", "ssmmessages", "ec2messages")}
+    endpoints = {
+        e.service_name
+        for e in backend.vpc_end_points.values()
+        if e.vpc_id == subnet.vpc_id
+        and str(e.vpc_endpoint_type).lower() == "interface"
+        and e.private_dns_enabled
+        and str(e.state).lower() == "available"
+    }
+    if needed <= endpoints:
+        return True
+    tables = backend.route_tables.values()
+    own = [t for t in tables if subnet.id in t._associations.values()]
+    main = [t for t in tables if t.vpc_id == subnet.vpc_id and t.main_association_id]
+    public_ip = str(subnet.map_public_ip_on_launch).lower() == "true"
+    for route in (own or main)[0].routes if (own or main) else []:
+        if route.destination_cidr_block != "0.0.0.0/0":
+            continue
+        # A private NAT gateway reaches other networks, not the internet (VPC User Guide,
+        # "NAT gateways": connectivity types).
+        nat = route.nat_gateway
+        if nat is not None and nat.connectivity_type == "public" and nat.state == "available":
+            return True
+        if str(getattr(route.gateway, "id", "")).startswith("igw-") and public_ip:
+            return True
+    return False
 
 
 def _reservation_of(backend: Any, instance_id: str) -> Any:

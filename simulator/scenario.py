@@ -21,6 +21,10 @@ class ScenarioError(Exception):
     """The scenario does not follow the documented schema, or refers to what it lacks."""
 
 
+# What README asks of each backed-up instance: the module the nightly backup imports.
+DEFAULT_POWERSHELL_MODULES = {"AWS.Tools.EC2": "4.1.700"}
+
+
 @dataclass(frozen=True)
 class VolumeSpec:
     alias: str
@@ -54,6 +58,10 @@ class InstanceSpec:
     validation_scripts: Mapping[str, ValidationScript] = field(default_factory=dict)
     launched_before: float = 0.0  # seconds before the run's start (EC2's LaunchTime)
     read_only_scan: str = "refused"  # Repair-Volume -Scan on a read-only disk (WindowsHost)
+    # PowerShell modules installed for all users, by name: their version (WindowsHost).
+    powershell_modules: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_POWERSHELL_MODULES)
+    )
 
     def volume(self, alias: str) -> VolumeSpec:
         for volume in self.volumes:
@@ -252,6 +260,7 @@ def _instance(alias: str, spec: Mapping[str, Any], region: str) -> InstanceSpec:
             for path, script in (spec.get("validation_scripts") or {}).items()
         },
         read_only_scan=str(spec.get("read_only_scan", "refused")),
+        powershell_modules=dict(spec.get("powershell_modules", DEFAULT_POWERSHELL_MODULES)),
         launched_before=float(spec.get("launched_before", 0)),
     )
 

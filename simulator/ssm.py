@@ -1,9 +1,10 @@
 """Run Command as a Windows helper's SSM agent runs it, over moto's SSM backend."""
 
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from moto.core.responses import ActionResult
 from moto.ssm.models import Command, SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
+from simulator import powershell
 from simulator.patching import Patches
 from simulator.windows import ToolRun
 from simulator.world import World, arn, base_event, iso_ms, seconds
@@ -52,6 +54,40 @@ REBOOT_EXIT_CODE = 3010
 REBOOT_SECONDS = 90.0
 # The disk tool's actions that run on after the script starts, and their timing keys.
 _LONG_PARTS = {"Revert": "revert_seconds", "Check": "check_seconds"}
+# AWS's own Run Command document for PowerShell, as every account has it (Systems Manager,
+# Documents, Owned by Amazon: AWS-RunPowerShellScript, schema 1.2, its plugin
+# aws:runPowerShellScript): the commands' lines run as one script.
+RUN_POWERSHELL = "AWS-RunPowerShellScript"
+RUN_POWERSHELL_CONTENT: dict[str, Any] = {
+    "schemaVersion": "1.2",
+    "description": "Run a PowerShell script or specify the paths to scripts to run.",
+    "parameters": {
+        "commands": {
+            "type": "StringList",
+            "description": "(Required) Specify the commands to run or the paths to an "
+            "existing script on the instance.",
+        },
+        "workingDirectory": {"type": "String", "default": ""},
+        "executionTimeout": {
+            "type": "String",
+            "default": "3600",
+            "allowedPattern": "([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]{3})"
+            "|(172[0-7][0-9]{2})|(172800)",
+        },
+    },
+    "runtimeConfig": {
+        "aws:runPowerShellScript": {
+            "properties": [
+                {
+                    "id": "0.aws:runPowerShellScript",
+                    "runCommand": "{{ commands }}",
+                    "workingDirectory": "{{ workingDirectory }}",
+                    "timeoutSeconds": "{{ executionTimeout }}",
+                }
+            ]
+        }
+    },
+}
 
 
 class SsmError(ServiceException):
@@ -274,6 +310,10 @@ class Invocation:
             self.stderr = "the command was cancelled: its process was stopped"
         elif self.rejection:
             self.stderr, self.exit_code = self.rejection, 1
+        elif self.run is None and self.document.name == RUN_POWERSHELL:
+            self.stdout, self.stderr, self.exit_code = powershell.run(
+                self.world.host(self.instance_id), self.parameters.get("commands", "")
+            )
         elif self.run is None:
             self.exit_code = 0
         else:
@@ -451,6 +491,9 @@ class Agents:
             document_name, {}, ("aws:runPowerShellScript",), 3600, False
         )
         flat, rejection = _agent_parameters(document, parameters)
+        if document.name == RUN_POWERSHELL and not rejection:
+            # Its plugin's timeoutSeconds is the executionTimeout parameter.
+            document = replace(document, step_timeout=float(flat["executionTimeout"]))
         now = self.world.clock.now()
         for instance_id in instance_ids:
             on_instance = self.by_instance.setdefault(instance_id, [])
@@ -514,6 +557,8 @@ def _agent_parameters(
     for name, definition in document.parameters.items():
         given_value = given.get(name)
         value = given_value[0] if given_value else str(definition.get("default", ""))
+        if given_value and definition.get("type") == "StringList":
+            value = "\n".join(given_value)  # a script's lines, one after the other
         values[name] = value
         pattern = definition.get("allowedPattern")
         if pattern and not re.search(pattern, value):
@@ -563,6 +608,7 @@ def _check_send(
 
 
 def install(patches: Patches, world: World, agents: Agents) -> None:
+    _aws_documents(world, agents)
     patches.wrap(
         SimpleSystemManagerBackend, "send_command", functools.partial(_send_command, world, agents)
     )
@@ -594,6 +640,34 @@ def install(patches: Patches, world: World, agents: Agents) -> None:
         SimpleSystemManagerResponse,
         "list_command_invocations",
         lambda response: ActionResult(_list_command_invocations(world, agents, response)),
+    )
+
+
+def _aws_documents(world: World, agents: Agents) -> None:
+    """AWS's own documents the project sends (names starting AWS- cannot be created by an
+    account: written into moto as AWS has them)."""
+    from moto.ssm.models import Document, Documents, ssm_backends
+
+    backend = ssm_backends[world.account_id][world.region]
+    document: Any = Document  # moto's class is abstract to mypy (CloudFormationModel)
+    made = document(
+        account_id=world.account_id,
+        name=RUN_POWERSHELL,
+        version_name=None,
+        content=json.dumps(RUN_POWERSHELL_CONTENT),
+        document_type="Command",
+        document_format="JSON",
+        requires=None,
+        attachments=None,
+        target_type=None,
+    )
+    backend._documents[RUN_POWERSHELL] = Documents(made)
+    agents.documents[RUN_POWERSHELL] = CommandDocument(
+        name=RUN_POWERSHELL,
+        parameters=RUN_POWERSHELL_CONTENT["parameters"],
+        steps=("aws:runPowerShellScript",),
+        step_timeout=3600,
+        is_disk_tool=False,
     )
 
 

@@ -106,6 +106,8 @@ class WindowsHost:
     shadow_copy_watchers: list[Callable[[str, ShadowCopy], None]] = field(default_factory=list)
     # "refused": Repair-Volume -Scan fails on a read-only disk (43006); "allowed": it scans.
     read_only_scan: str = "refused"
+    # PowerShell modules installed for all users, by name: their version.
+    powershell_modules: Mapping[str, str] = field(default_factory=dict)
     # Each reboot of the machine and why (an SSM command that exited 3010, a scenario step).
     reboots: list[str] = field(default_factory=list)
     # Reboots during which an attached disk carried the boot disk's signature/GUID.

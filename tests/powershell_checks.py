@@ -109,6 +109,11 @@ def commands_named(node: tree_sitter.Node, name: str = "") -> list[tree_sitter.N
     ]
 
 
+def command_names(script: str) -> list[str]:
+    """Every command the script calls, in order (`Get-Module`, `Write-Output`, ...)."""
+    return [_command_name(c) for c in commands_named(parse_tree(script).root_node)]
+
+
 def _changing_commands(node: tree_sitter.Node) -> list[tree_sitter.Node]:
     return [c for c in commands_named(node) if CHANGING.match(_command_name(c))]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import Any, TextIO
 
@@ -14,6 +15,8 @@ EXAMPLES = """examples:
   vss-restore doctor                      every check of the stack vss-restore
   vss-restore doctor --stack vss-prod     another stack
   vss-restore doctor --json               the checks as JSON (exit 1 if any fails)
+  vss-restore doctor --on-instances       also ask each backed-up instance, through SSM Run
+                                          Command, whether AWS.Tools.EC2 is installed
   vss-restore doctor --profiles prod,test --regions eu-west-1,us-east-1
                                           every account and Region (exit 1 if any fails)"""
 
@@ -26,18 +29,27 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Reads the stack and the account (never changes them) and prints, per "
         "check, OK or what to do: the stack's outputs, the workflow and its rules, who gets "
         "the alerts, the helpers, and every backed-up instance (SSM Online, Windows, IMDSv2, "
-        "its role's backup policy, its last verification). Exit 0 when all pass, 1 otherwise.",
+        "its role's backup policy, its last verification); with HelperMode=fleet, the subnets, "
+        "their way to SSM, the image, the type, the security group, the quota and the running "
+        "helpers. --on-instances also runs one read-only command on the backed-up instances. "
+        "Exit 0 when all pass, 1 otherwise.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument(
+        "--on-instances",
+        action="store_true",
+        help="also run a read-only PowerShell command (AWS-RunPowerShellScript) on each "
+        "backed-up instance: is AWS.Tools.EC2 installed? Without it nothing is run on them",
+    )
     places.add_options(parser)
 
 
 def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     if places.wanted(args):
         return _many(args, account, out)
-    found = doctor.checks(account)
+    found = doctor.checks(account, on_instances=args.on_instances)
     passed = all(check.ok for check in found)
     if args.json:
         document = {"ok": passed, "checks": [check.as_dict() for check in found]}
@@ -49,7 +61,9 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
 
 def _many(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     wanted = places.expand(account.where, args.profiles, args.regions)
-    done, unread = places.read_each(wanted, doctor.checks)
+    done, unread = places.read_each(
+        wanted, functools.partial(doctor.checks, on_instances=args.on_instances)
+    )
     passed = not unread and all(check.ok for _, found in done for check in found)
     if args.json:
         document = {

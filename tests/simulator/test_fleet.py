@@ -201,3 +201,21 @@ def test_the_demo_shows_each_launched_helper_terminated_with_its_billed_seconds_
         assert rows[helper["instance_id"]] == [helper["zone"], billed, cost, "terminated"]
     assert "helpers: 2 launched, " in table
     assert table.endswith(f"IAM: {report.calls_allowed} calls allowed, 0 refused\nOK")
+
+
+def test_a_subnet_that_cannot_reach_ssm_launches_a_helper_that_never_comes_online() -> None:
+    # fleet-never-online's story, with no fault: the ssmmessages endpoint is gone from the
+    # VPC, whose subnets have no route out (simulator/helpers.py, reaches_ssm).
+    scenario = _scenario("fleet-never-online")
+    scenario.pop("fleet")
+    with Simulation(load(scenario)) as simulation:
+        ec2 = simulation.ec2_client()
+        region = simulation.world.region
+        [endpoint] = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": "service-name", "Values": [f"com.amazonaws.{region}.ssmmessages"]}]
+        )["VpcEndpoints"]
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])
+        report = simulation.run()
+
+    assert report.ok, failures(report)
+    assert len(report.helpers) == 1
