@@ -21,7 +21,7 @@ VSS = {"ConsistentSnapshot": "WindowsVSS"}
 
 
 # The healthy account's vCPU quota (Service Quotas ec2/L-1216C47A), raised from the new
-# account's 5 (simulator/quotas.py) as docs/deploy.md asks: MaxHelpers 5 m6i.large of 2 vCPUs
+# account's 5 (simulator/quotas.py) as the README asks: MaxHelpers 5 m6i.large of 2 vCPUs
 # and the account's own instances fit.
 RAISED_QUOTA = 32
 
