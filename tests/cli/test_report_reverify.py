@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from simulator import Simulation, load
-from tests.cli.harness import pointed_at, vss_restore
+from tests.cli.harness import operating, pointed_at, vss_restore
 from vss_restore import tags
 
 DRIVE = [{"alias": "C", "device": "/dev/sda1", "size": 30, "drive_letters": ["C"], "system": True}]
@@ -44,6 +45,12 @@ SCENARIO = {
                 {"alias": "D", "device": "xvdb", "size": 50, "drive_letters": ["D"]},
             ]
         },
+        "web3": {
+            "volumes": [
+                *DRIVE,
+                {"alias": "D", "device": "xvdb", "size": 50, "drive_letters": ["D"]},
+            ]
+        },
         "helper": {"helper": True},
     },
     "steps": [
@@ -53,6 +60,8 @@ SCENARIO = {
         {"backup": "web2", "name": "web2-night2", "volumes": ["D"]},
         {"at": 172800, "disable_key": "web1.D"},
         {"run_schedule": "StartReverificationsFunction"},
+        # Taken, announced by no event: no verdict yet (nothing to re-verify).
+        {"backup": "web3", "name": "web3-night3", "volumes": ["D"], "events": "none"},
     ],
     "expect": {
         "snapshots": {
@@ -63,7 +72,7 @@ SCENARIO = {
     },
 }
 SINCE = ("--since", "2026-11-01")
-FAILED, PASSED, UNTOUCHED = "night1.D", "web2-night1.D", "night2.D"
+FAILED, PASSED, UNTOUCHED, PENDING = "night1.D", "web2-night1.D", "night2.D", "web3-night3.D"
 KEY = "KeyNotUsable"
 
 
@@ -88,7 +97,7 @@ def report(simulation: Simulation, *argv: str) -> str:
 def test_the_table_lists_the_failed_reverification_with_its_reason(account: Simulation) -> None:
     out = report(account, *SINCE)
 
-    assert "4 VSS snapshots: 4 verified, 0 failed, 0 pending; 1 FAILED RE-VERIFICATION\n" in out
+    assert "5 VSS snapshots: 4 verified, 0 failed, 1 pending; 1 FAILED RE-VERIFICATION\n" in out
     assert "\nFAILED\n" not in out  # every verdict stands
     section = out.split("\nFAILED RE-VERIFICATION (every age)\n", 1)[1].split("\n\n", 1)[0]
     (row,) = [line for line in section.splitlines() if line.startswith("  snap-")]
@@ -117,7 +126,7 @@ def test_each_row_of_the_table_says_its_latest_reverification(account: Simulatio
 def test_the_section_lists_a_failed_reverification_older_than_since(account: Simulation) -> None:
     out = report(account, "--since", "2026-11-02")
 
-    assert "2 VSS snapshots: 2 verified, 0 failed, 0 pending; 1 FAILED RE-VERIFICATION\n" in out
+    assert "3 VSS snapshots: 2 verified, 0 failed, 1 pending; 1 FAILED RE-VERIFICATION\n" in out
     section, listing = out.split("\nFAILED RE-VERIFICATION (every age)\n", 1)[1].split("\n\n", 1)
     assert snap(account, FAILED) in section
     assert snap(account, FAILED) not in listing  # taken before --since: not in the listing
@@ -172,7 +181,7 @@ def test_html_has_a_tile_and_a_section_for_the_failed_reverification(
     out = report(account, *SINCE, "--format", "html", "--output", str(page))
 
     assert out == (
-        f"wrote {page}: 4 VSS snapshots: 4 verified, 0 failed, 0 pending; "
+        f"wrote {page}: 5 VSS snapshots: 4 verified, 0 failed, 1 pending; "
         "1 FAILED RE-VERIFICATION\n"
     )
     html = page.read_text()
@@ -233,3 +242,41 @@ def test_status_json_carries_the_reverification(account: Simulation) -> None:
     assert said.code == 0
     found = json.loads(said.out)
     assert (found["reverification"], found["reverification_failed"]) == (None, False)
+
+
+def test_start_reverify_refuses_a_snapshot_without_a_verdict(account: Simulation) -> None:
+    said = vss_restore("start", snap(account, PENDING), "--reverify", *pointed_at(account))
+
+    assert (said.code, said.out) == (2, "")
+    assert said.err == (
+        f"vss-restore: {snap(account, PENDING)} is not verified (no verdict yet): there is "
+        "nothing to re-verify; restore it without --reverify\n"
+    )
+
+
+# Last: it changes the account (the key enabled again, night 1 of web1 re-verified).
+def test_once_the_key_is_enabled_again_a_reverification_clears_the_failure(
+    account: Simulation,
+) -> None:
+    failed = snap(account, FAILED)
+    with operating(account):
+        kms: Any = boto3.client("kms", region_name=account.world.region)
+        ec2: Any = boto3.client("ec2", region_name=account.world.region)
+        key = ec2.describe_snapshots(SnapshotIds=[failed])["Snapshots"][0]["KmsKeyId"]
+        kms.enable_key(KeyId=key.rsplit("/", 1)[1])
+
+        said = vss_restore("start", failed, "--reverify", "--follow", *pointed_at(account))
+
+    assert said.code == 0, said.out + said.err
+    assert f"re-verification: {failed} verified\n" in said.out
+    status = vss_restore("status", failed, "--json", *pointed_at(account))
+    assert status.code == 0, status.out
+    found = json.loads(status.out)
+    assert (found["reverification"]["result"], found["reverification_failed"]) == (
+        tags.VERIFIED,
+        False,
+    )
+    assert ":on-demand-reverify-" in found["reverification"]["execution"]
+    out = report(account, *SINCE)
+    assert re.search(r"\n\d VSS snapshots: \d verified, 0 failed, \d pending\n", out)
+    assert "RE-VERIFICATION" not in out
