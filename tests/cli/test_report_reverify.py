@@ -7,12 +7,17 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from operator_cli import present_many
+from operator_cli.account import Account
+from operator_cli.cli import parser, where
+from operator_cli.commands import report as report_command
 from simulator import Simulation, load
 from tests.cli.harness import operating, pointed_at, vss_restore
 from vss_restore import tags
@@ -200,6 +205,26 @@ def test_html_has_a_tile_and_a_section_for_the_failed_reverification(
     )
     row = every.split(f"<code>{snap(account, PASSED)}</code>", 1)[1].split("</tr>", 1)[0]
     assert re.search(r'<div class="rule">re-verified verified 2026-11-03 \d\d:\d\d</div>', row)
+
+
+def test_many_places_count_every_places_failed_reverifications(account: Simulation) -> None:
+    # Two places read as `report --profiles/--regions` reads each (one account simulated:
+    # its report twice, as a second Region with the same findings would give).
+    args = parser().parse_args(["report", *pointed_at(account)])
+    read = Account(where(args, {}))
+    since, now = datetime(2026, 11, 1, tzinfo=UTC), datetime.now(UTC)
+    places = [
+        present_many.Place(profile, report_command._report(read, since, now, many=True))
+        for profile in ("a", "b")
+    ]
+    many = present_many.merged(since, now, places, [])
+
+    assert present_many.headline(many).endswith("; 2 FAILED RE-VERIFICATIONS")
+    assert json.loads(present_many.as_json(many))["summary"]["reverify_failed"] == 2
+    html = present_many.page(many)
+    assert re.search(r'<div class="tile reverify"[^>]*><b class="failed">2</b>', html)
+    assert html.count("<h4>Failed re-verifications (1)</h4>") == 2  # one per place
+    assert present_many.table(many).count("\nFAILED RE-VERIFICATION (every age)\n") == 2
 
 
 @pytest.mark.parametrize(
