@@ -49,6 +49,7 @@ table.listing{table-layout:fixed}.nowrap{white-space:nowrap}
 .failures td{background:#fff5f5}.reason{max-width:520px}
 .ok{color:#1b7f3b;font-weight:600}
 .rule{color:#57606a;font-size:12px;margin-top:2px}.weaker{color:#9a6700;font-weight:600}
+.rule.failed{color:#c62828;font-weight:600}
 ul.volumes{margin:2px 0 0;padding-left:16px;font-size:12px;color:#57606a}
 .note{border-left:4px solid #9a6700;background:#fff8c5;padding:6px 10px}
 footer{margin-top:28px;color:#57606a;font-size:12px}
