@@ -144,9 +144,7 @@ def resources(simulation: Simulation) -> dict[str, dict[str, dict[str, str]]]:
     """Every volume, instance, image, snapshot and network interface of the account, with
     its tags: what an operator would list in the console."""
     ec2: Any = boto3.client("ec2", region_name=simulation.world.region)
-    instances = [
-        i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-    ]
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     listed = {
         "volume": (ec2.describe_volumes()["Volumes"], "VolumeId", "Tags"),
         "instance": (instances, "InstanceId", "Tags"),

@@ -1,8 +1,6 @@
 """docs/recover.md shows each way of recovering with its real output, and nothing a
 recovery creates is untagged (issue #15, "Done when")."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.cli.recover_page import PAGE, PATHS, Normalized, Ran, render, run_session, section_of
@@ -13,8 +11,9 @@ RECOVERED_AT = f"{tags.PREFIX}recovered-at"
 
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[tuple[list[Ran], Normalized]]:
-    yield run_session()
+def session() -> tuple[list[Ran], Normalized]:
+    """One run of every way, shared: the page and the listing see the same account."""
+    return run_session()
 
 
 def test_the_page_shows_what_the_commands_print_on_the_simulator(
