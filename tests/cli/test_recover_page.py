@@ -1,6 +1,8 @@
 """docs/recover.md shows each way of recovering with its real output, and nothing a
 recovery creates is untagged (issue #15, "Done when")."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.cli.recover_page import PAGE, PATHS, Normalized, Ran, render, run_session, section_of
@@ -75,3 +77,23 @@ def test_nothing_a_recovery_creates_is_untagged(session: tuple[list[Ran], Normal
     assert len(verify_first["volume"]) == 1
     assert len(verify_first["snapshot"]) == 1
     assert gained_kinds >= {"volume", "instance", "network-interface", "snapshot"}
+
+
+def test_the_normalization_changes_only_ids_and_the_real_clocks_time() -> None:
+    normalized = Normalized(
+        started=datetime(2026, 12, 5, 11, 0, tzinfo=UTC),
+        ended=datetime(2026, 12, 5, 11, 2, tzinfo=UTC),
+    )
+    printed = (
+        "vol-0abc12345678def01 from snap-1234567890abcdef0 of 2026-11-25 00:00:10, "
+        "as of 2026-12-05 11:01:30 UTC, recovered-at 2026-12-05T11:01:30Z, "
+        "on-demand-snap-1234567890abcdef0-20261205T110130Z, again vol-0abc12345678def01, "
+        "then vol-0ffffffffffffffff"
+    )
+
+    assert normalized(printed) == (
+        "vol-00000000000000001 from snap-00000000000000001 of 2026-11-25 00:00:10, "
+        "as of 2026-11-27 09:30:00 UTC, recovered-at 2026-11-27T09:30:00Z, "
+        "on-demand-snap-00000000000000001-20261127T093000Z, again vol-00000000000000001, "
+        "then vol-00000000000000002"
+    )
