@@ -34,9 +34,9 @@ class Step:
         return None if end is None else (end - self.entered).total_seconds()
 
 
-def execution_name(snapshot_id: str, now: datetime) -> str:
+def execution_name(snapshot_id: str, now: datetime, kind: str = "on-demand") -> str:
     """A name an operator recognises in the console: what, and when (UTC)."""
-    return _NAME_UNSAFE.sub("-", f"on-demand-{snapshot_id}-{now:%Y%m%dT%H%M%SZ}")[:80]
+    return _NAME_UNSAFE.sub("-", f"{kind}-{snapshot_id}-{now:%Y%m%dT%H%M%SZ}")[:80]
 
 
 def execution_arn(account: Account, name_or_arn: str) -> str:

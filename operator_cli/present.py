@@ -34,11 +34,19 @@ class Report:
     account: str = ""  # the account's ID, when the report reads several places
     # `report --storage`: the changed data, measured (operator_cli/changed.py).
     measured: list[changed.InstanceChanges] | None = None
+    # Every verified snapshot, whatever its age, whose latest re-verification failed
+    # (snapshots.reverify_failures): the weekly sample reaches further back than --since.
+    reverify_failures: list[VssSnapshot] = field(default_factory=list)
 
     @property
     def failures(self) -> list[VssSnapshot]:
         failed = [s for s in self.snapshots if s.status == tags.FAILED]
         return sorted(failed, key=lambda s: s.checked_at or s.started.isoformat(), reverse=True)
+
+    @property
+    def failed_reverifications(self) -> list[VssSnapshot]:
+        """The latest failed re-verifications first."""
+        return sorted(self.reverify_failures, key=lambda s: s.reverified_at, reverse=True)
 
     @property
     def weaker(self) -> list[VssSnapshot]:
@@ -74,7 +82,23 @@ def headline(report: Report) -> str:
     counts = report.counts()
     total = len(report.snapshots)
     noun = "snapshot" if total == 1 else "snapshots"
-    return f"{total} VSS {noun}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+    failed = len(report.reverify_failures)
+    reverify = f"; {failed} FAILED RE-VERIFICATION" + ("S" if failed > 1 else "") if failed else ""
+    return f"{total} VSS {noun}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + reverify
+
+
+REVERIFY_NOTE = (
+    "verified the night it was taken, but restored again later (the weekly re-verification) "
+    "it failed: a restore today would likely fail the same way; the verdict stands as the "
+    "night found it"
+)
+
+
+def reverified(snapshot: VssSnapshot) -> str:
+    """The latest re-verification in a few words: "failed 2026-11-08 00:12", or ""."""
+    if not snapshot.reverify_result:
+        return ""
+    return f"{snapshot.reverify_result} {snapshot.reverified_at[:16].replace('T', ' ')}"
 
 
 WEAKER_NOTE = (
@@ -129,6 +153,22 @@ def table(report: Report) -> str:
             for s in report.failures
         ]
         out.write(columns(["snapshot", "instance", "started (UTC)", "reason"], rows, indent=2))
+    if report.reverify_failures:
+        out.write("\nFAILED RE-VERIFICATION (every age)\n")
+        rows = [
+            [
+                s.snapshot_id,
+                instance_label(s),
+                s.drive_letters or s.device or "-",
+                f"{s.started:%Y-%m-%d %H:%M}",
+                reverified(s),
+                s.reverify_reason or "-",
+            ]
+            for s in report.failed_reverifications
+        ]
+        header = ["snapshot", "instance", "drives", "started (UTC)", "re-verified (UTC)", "reason"]
+        out.write(columns(header, rows, indent=2))
+        out.write(f"  {REVERIFY_NOTE}\n")
     for _, sets in report.groups():
         out.write(f"\n{instance_label(sets[0][1][0])}\n")
         for _, members in sets:
@@ -145,6 +185,7 @@ def table(report: Report) -> str:
                     rule_label(s) or "-",
                     _clip(s.volumes, 70) or "-",
                     _clip(s.reason, 60) or "-",
+                    reverified(s) or "-",
                 ]
                 for s in members
             ]
@@ -159,6 +200,7 @@ def table(report: Report) -> str:
                 "rule",
                 "volumes",
                 "reason",
+                "re-verified (UTC)",
             ]
             out.write(columns(header, rows, indent=4))
     if not report.snapshots:
@@ -281,6 +323,7 @@ def as_json(report: Report) -> str:
         "generated": report.generated.isoformat(),
         "summary": {
             **{verdict: counts[verdict] for verdict in VERDICTS},
+            "reverify_failed": len(report.reverify_failures),
             "by_day": [
                 {"day": day, **{verdict: c[verdict] for verdict in VERDICTS}}
                 for day, c in report.by_day()
@@ -305,6 +348,8 @@ def as_json(report: Report) -> str:
         },
         "failures": [s.snapshot_id for s in report.failures],
         "verified_by_weaker_rule": [s.snapshot_id for s in report.weaker],
+        # Whatever their age: each with its verdict and its latest re-verification.
+        "reverify_failures": [s.as_dict() for s in report.failed_reverifications],
         "instances": [
             {
                 "instance_id": instance_id or None,

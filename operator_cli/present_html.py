@@ -8,6 +8,7 @@ from operator_cli import changed
 from operator_cli.executions import took
 from operator_cli.present import (
     MEASURED_NOTE,
+    REVERIFY_NOTE,
     STORAGE_NOTE,
     VERDICTS,
     WEAKER_NOTE,
@@ -15,6 +16,7 @@ from operator_cli.present import (
     duration,
     headline,
     instance_label,
+    reverified,
     set_label,
 )
 from operator_cli.snapshots import PENDING, VssSnapshot
@@ -47,6 +49,7 @@ table.listing{table-layout:fixed}.nowrap{white-space:nowrap}
 .failures td{background:#fff5f5}.reason{max-width:520px}
 .ok{color:#1b7f3b;font-weight:600}
 .rule{color:#57606a;font-size:12px;margin-top:2px}.weaker{color:#9a6700;font-weight:600}
+.rule.failed{color:#c62828;font-weight:600}
 ul.volumes{margin:2px 0 0;padding-left:16px;font-size:12px;color:#57606a}
 .note{border-left:4px solid #9a6700;background:#fff8c5;padding:6px 10px}
 footer{margin-top:28px;color:#57606a;font-size:12px}
@@ -79,6 +82,7 @@ def body(report: Report) -> list[str]:
     return [
         _tiles(report),
         _failures(report),
+        _reverify_failures(report),
         _weaker(report),
         _per_day(report),
         _durations(report),
@@ -132,7 +136,42 @@ def _tiles(report: Report) -> str:
         f"</b>{v}</div>"
         for v in VERDICTS
     )
+    tiles += reverify_tile(len(report.reverify_failures))
     return f'<div class="tiles" aria-label="{escape(headline(report))}">{tiles}</div>'
+
+
+def reverify_tile(count: int) -> str:
+    """How many verified snapshots failed their latest re-verification (red when any)."""
+    colour = COLOURS[tags.FAILED] if count else "#d0d7de"
+    number = f'<b class="{tags.FAILED}">{count}</b>' if count else f"<b>{count}</b>"
+    return (
+        f'<div class="tile reverify" style="border-left-color:{colour}">{number}'
+        "re-verification failed</div>"
+    )
+
+
+def _reverify_failures(report: Report) -> str:
+    """Absent when none: the tile says 0."""
+    if not report.reverify_failures:
+        return ""
+    rows = "".join(
+        "<tr>"
+        f"<td><code>{escape(s.snapshot_id)}</code></td>"
+        f"<td>{escape(instance_label(s))}</td>"
+        f"<td>{escape(_drive(s))}</td>"
+        f'<td class="nowrap">{s.started:%Y-%m-%d %H:%M}</td>'
+        f'<td class="nowrap">{escape(_moment(s.reverified_at))}</td>'
+        f'<td class="reason">{escape(s.reverify_reason)}</td>'
+        "</tr>"
+        for s in report.failed_reverifications
+    )
+    return (
+        f"<h2>Failed re-verifications ({len(report.reverify_failures)})</h2>"
+        f"<p>{escape(REVERIFY_NOTE[:1].upper() + REVERIFY_NOTE[1:])}.</p>"
+        '<table class="failures"><thead><tr><th>snapshot</th><th>instance</th><th>drive</th>'
+        "<th>started (UTC)</th><th>re-verified</th><th>reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _failures(report: Report) -> str:
@@ -312,6 +351,10 @@ def _rule_and_volumes(snapshot: VssSnapshot) -> str:
     if snapshot.volumes:
         items = "".join(f"<li>{escape(part)}</li>" for part in snapshot.volumes.split("; "))
         out += f'<ul class="volumes">{items}</ul>'
+    if snapshot.reverify_result:
+        failed = " failed" if snapshot.reverify_result == tags.FAILED else ""
+        why = f": {snapshot.reverify_reason}" if failed and snapshot.reverify_reason else ""
+        out += f'<div class="rule{failed}">re-verified {escape(reverified(snapshot) + why)}</div>'
     return out
 
 

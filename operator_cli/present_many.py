@@ -50,6 +50,9 @@ class ManyReport:
             found, key=lambda f: f[1].checked_at or f[1].started.isoformat(), reverse=True
         )
 
+    def reverify_failures(self) -> list[tuple[Place, VssSnapshot]]:
+        return [(place, s) for place in self.places for s in place.report.failed_reverifications]
+
     def scope(self) -> str:
         accounts = {place.report.account for place in self.places}
         regions = {place.report.region for place in self.places}
@@ -68,6 +71,9 @@ def headline(many: ManyReport) -> str:
     total = len(many.snapshots)
     noun = "snapshot" if total == 1 else "snapshots"
     verdicts = ", ".join(f"{counts[v]} {v}" for v in present.VERDICTS)
+    failed = len(many.reverify_failures())
+    if failed:
+        verdicts += f"; {failed} FAILED RE-VERIFICATION" + ("S" if failed > 1 else "")
     unread = f"; {_count(len(many.unread), 'place')} NOT READ" if many.unread else ""
     return f"{total} VSS {noun} in {many.scope()}: {verdicts}{unread}"
 
@@ -124,7 +130,10 @@ def as_json(many: ManyReport) -> str:
     document: dict[str, Any] = {
         "since": many.since.isoformat(),
         "generated": many.generated.isoformat(),
-        "summary": {verdict: counts[verdict] for verdict in present.VERDICTS},
+        "summary": {
+            **{verdict: counts[verdict] for verdict in present.VERDICTS},
+            "reverify_failed": len(many.reverify_failures()),
+        },
         "estimated_monthly_usd": round(
             sum(total_monthly(p.report.storage) for p in many.places), 2
         ),
@@ -148,6 +157,7 @@ def page(many: ManyReport) -> str:
         f'<b class="{v}">{counts[v]}</b>{v}</div>'
         for v in present.VERDICTS
     )
+    tiles += present_html.reverify_tile(len(many.reverify_failures()))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -46,10 +46,22 @@ class VssSnapshot:
     duration_seconds: float | None  # the execution's, when it has ended
     rule: str = ""  # which rule chose the shadow copies (vss-restore:rule)
     volumes: str = ""  # each volume in a few words (vss-restore:volumes)
+    # The latest re-verification (the weekly sample, vss-restore:reverify-* beside the
+    # verdict): when, verified or failed, why, and its execution; "" when none yet.
+    reverified_at: str = ""
+    reverify_result: str = ""
+    reverify_reason: str = ""
+    reverify_execution: str = ""
 
     @property
     def weaker_rule(self) -> bool:
         return is_weaker(self.rule)
+
+    @property
+    def reverify_failed(self) -> bool:
+        """Verified the night it was taken, but its latest re-verification failed (a key
+        disabled or a permission removed since): a restore today would likely fail too."""
+        return self.status == tags.VERIFIED and self.reverify_result == tags.FAILED
 
     @property
     def day(self) -> str:
@@ -101,19 +113,45 @@ def why_not_vss(snapshot: dict[str, Any], settings: Settings) -> str:
 def since(account: Account, cutoff: datetime) -> list[VssSnapshot]:
     """Every VSS snapshot of the account started at or after `cutoff`, with its verdict."""
     settings = account.settings
-    found: dict[str, dict[str, Any]] = {}
     # Two filtered listings (the stack's marker, AWS's VSS tooling): never the whole account.
-    for key, value in (
-        (settings.vss_tag_key, settings.vss_tag_value),
-        (tags.AWS_APP_CONSISTENT, "true"),
-    ):
+    return _rows(
+        account,
+        _listed(
+            account,
+            ((settings.vss_tag_key, settings.vss_tag_value), (tags.AWS_APP_CONSISTENT, "true")),
+            cutoff,
+        ),
+    )
+
+
+def reverify_failures(account: Account) -> list[VssSnapshot]:
+    """Every verified VSS snapshot, whatever its age, whose latest re-verification failed.
+
+    The weekly sample re-restores backups up to ReverifyWindowDays old, older than a
+    report's --since: one listing filtered on the outcome's tag finds them wherever they are,
+    without reading the account's other snapshots."""
+    found = _listed(account, ((tags.REVERIFY_RESULT, tags.FAILED),), None)
+    return [row for row in _rows(account, found) if row.reverify_failed]
+
+
+def _listed(
+    account: Account, markers: Iterable[tuple[str, str]], cutoff: datetime | None
+) -> dict[str, dict[str, Any]]:
+    """The account's own VSS snapshots carrying any of the tags, started since `cutoff`."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, value in markers:
         pages = account.ec2.get_paginator("describe_snapshots").paginate(
             OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
         )
         for page in pages:
             for snapshot in page["Snapshots"]:
-                if snapshot["StartTime"] >= cutoff and is_vss(dict(snapshot), settings):
+                recent = cutoff is None or snapshot["StartTime"] >= cutoff
+                if recent and is_vss(dict(snapshot), account.settings):
                     found[snapshot["SnapshotId"]] = dict(snapshot)
+    return found
+
+
+def _rows(account: Account, found: dict[str, dict[str, Any]]) -> list[VssSnapshot]:
     instances = _instances_of(account, found.values())
     names = _instance_names(account, set(instances.values()))
     durations = _durations(account, found.values())
@@ -151,6 +189,10 @@ def _row(
         duration_seconds=durations.get(execution) if execution else None,
         rule=snapshot_tags.get(tags.RULE, ""),
         volumes=snapshot_tags.get(tags.VOLUMES, ""),
+        reverified_at=snapshot_tags.get(tags.REVERIFIED_AT, ""),
+        reverify_result=snapshot_tags.get(tags.REVERIFY_RESULT, ""),
+        reverify_reason=snapshot_tags.get(tags.REVERIFY_REASON, ""),
+        reverify_execution=snapshot_tags.get(tags.REVERIFY_EXECUTION, ""),
     )
 
 

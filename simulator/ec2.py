@@ -154,7 +154,16 @@ def _run_instances(world: World, original: Method) -> Method:
 
     def run_instances(backend: Any, *args: Any, **kwargs: Any) -> Any:
         with world.instantly():
-            return original(backend, *args, **kwargs)
+            reservation = original(backend, *args, **kwargs)
+        # EC2 API Reference, RunInstances, TagSpecifications: resource type
+        # "network-interface" tags the network interfaces created during launch; moto
+        # ignores it, which would hide an untagged interface from the tests.
+        found = kwargs.get("tags") or {}
+        interface_tags = found.get("network-interface", {}) if isinstance(found, dict) else {}
+        for instance in reservation.instances if interface_tags else []:
+            for interface in instance.nics.values():
+                interface.add_tags(interface_tags)
+        return reservation
 
     return run_instances
 

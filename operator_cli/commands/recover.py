@@ -369,15 +369,15 @@ def _show_plan(
         if c.newer_unverified is not None:
             later = c.newer_unverified
             out.write(
-                f"  note: drive {c.backup.label}: a newer backup, {later.snapshot_id} of "
+                f"  note: for drive {c.backup.label} a newer backup, {later.snapshot_id} of "
                 f"{later.taken:%Y-%m-%d %H:%M} UTC, is not recoverable ({later.why_not()}); "
                 "--verify-first restores it now\n"
             )
         if c.verify_first:
             out.write(
-                f"  drive {c.backup.label}: {c.backup.snapshot_id} has no verified consistent "
-                f"snapshot ({c.backup.why_not()}): the restore workflow runs for it first, "
-                "keeping its volume\n"
+                f"  drive {c.backup.label} from {c.backup.snapshot_id}, which has no verified "
+                f"consistent snapshot ({c.backup.why_not()}): the restore workflow runs for it "
+                "first, keeping its volume\n"
             )
     volumes = f"{len(choices)} {args.volume_type} volume(s) in {zone}"
     if target is not None:
@@ -443,6 +443,7 @@ def _new_instance(
         "MaxCount": 1,
         "TagSpecifications": [
             specification("instance", instance_tags),
+            specification("network-interface", instance_tags),
             specification("volume", {**instance_tags, tags.RESOURCE: LAUNCH_ROOT}),
         ],
     }

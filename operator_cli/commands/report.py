@@ -94,6 +94,7 @@ def _report(
         storage=storage.summarize(backups, consistent),
         account=account.account_id if many else "",
         measured=changed.measure(account.ebs, backups, consistent, calls) if calls else None,
+        reverify_failures=snapshots.reverify_failures(account),
     )
 
 

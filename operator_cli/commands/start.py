@@ -20,7 +20,10 @@ EXAMPLES = """examples:
   vss-restore start snap-0123456789abcdef0            start it, print the execution, return
   vss-restore start snap-0123456789abcdef0 --follow   each step live, then the verdict
   vss-restore start snap-... --follow --timeout 2h --json
-                                                      wait quietly, print the result as JSON"""
+                                                      wait quietly, print the result as JSON
+  vss-restore start snap-... --reverify --follow      restore a verified snapshot again (after
+                                                      fixing what its re-verification found)"""
+REVERIFY_KIND = "on-demand-reverify"
 
 
 def add(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -40,6 +43,13 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         "--keep-volume",
         action="store_true",
         help="keep the restored volume (detached, in the helper's AZ) for a recovery",
+    )
+    parser.add_argument(
+        "--reverify",
+        action="store_true",
+        help="restore a verified snapshot again, as the weekly re-verification does: no second "
+        "consistent snapshot, the outcome in vss-restore:reverify-* beside the verdict, which "
+        "stands (exit 1 unless it passes with --follow)",
     )
     parser.add_argument(
         "--follow",
@@ -65,31 +75,42 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
     snapshot = snapshots.describe(account, args.snapshot)
     if not snapshots.is_vss(snapshot, account.settings):
         raise OperatorError(snapshots.why_not_vss(snapshot, account.settings))
+    verdict = tags.as_dict(snapshot.get("Tags")).get(tags.STATUS, "")
+    if args.reverify and verdict != tags.VERIFIED:
+        # The workflow would skip it (logic/resolve.py, NOT_VERIFIED): say so before starting.
+        raise OperatorError(
+            f"{args.snapshot} is not verified ({verdict or 'no verdict yet'}): there is nothing "
+            "to re-verify; restore it without --reverify"
+        )
     request: dict[str, Any] = {"snapshot_id": args.snapshot}
     if args.helper:
         request["helper_instance_id"] = args.helper
     if args.keep_volume:
         request["keep_volume"] = True
+    if args.reverify:
+        request["reverify"] = True
+    kind = REVERIFY_KIND if args.reverify else "on-demand"
     started = account.sfn.start_execution(
         stateMachineArn=account.state_machine_arn,
-        name=executions.execution_name(args.snapshot, datetime.now(UTC)),
+        name=executions.execution_name(args.snapshot, datetime.now(UTC), kind),
         input=json.dumps(request),
     )
     arn = started["executionArn"]
+    what = "re-verification" if args.reverify else "restore"
     if not args.follow:
         if args.json:
             _json(out, {"snapshot_id": args.snapshot, "execution_arn": arn, "status": "RUNNING"})
         else:
-            out.write(f"started the restore of {args.snapshot}: {arn}\n")
+            out.write(f"started the {what} of {args.snapshot}: {arn}\n")
             out.write(f"see where it stands: vss-restore status {arn}\n")
         return OK
     if not args.json:
-        out.write(f"started the restore of {args.snapshot}: {arn}\n")
+        out.write(f"started the {what} of {args.snapshot}: {arn}\n")
     # With --json the steps are followed all the same, but not shown.
     shown = io.StringIO() if args.json else out
     follower = Follower(account, arn, shown, timeout_seconds=args.timeout.total_seconds())
     status = follower.run()
-    result = _result(account, arn, args.snapshot, follower, status)
+    result = _result(account, arn, args.snapshot, follower, status, reverify=args.reverify)
     if args.json:
         _json(out, result)
     else:
@@ -98,7 +119,12 @@ def run(args: argparse.Namespace, account: Account, out: TextIO) -> int:
 
 
 def _result(
-    account: Account, arn: str, snapshot_id: str, follower: Follower, status: str
+    account: Account,
+    arn: str,
+    snapshot_id: str,
+    follower: Follower,
+    status: str,
+    reverify: bool = False,
 ) -> dict[str, Any]:
     """How the restore ended (or that it still runs), its time per step, and its verdict."""
     result: dict[str, Any] = {
@@ -123,7 +149,17 @@ def _result(
         (v for v in executions.verdicts(described) if v.get("snapshot_id") == snapshot_id), {}
     )
     verdict = found.get(tags.STATUS, "")
-    if verdict in (tags.VERIFIED, tags.FAILED):
+    if reverify:
+        # Its outcome is beside the verdict (vss-restore:reverify-*), if this execution wrote it.
+        if found.get(tags.REVERIFY_EXECUTION) == arn:
+            result["verdict"] = {
+                "status": found.get(tags.REVERIFY_RESULT, ""),
+                "reason": found.get(tags.REVERIFY_REASON, ""),
+                "reverify": True,
+            }
+        elif reported.get("status") == "skipped":
+            result["verdict"] = {"status": "skipped", "reason": reported.get("reason", "")}
+    elif verdict in (tags.VERIFIED, tags.FAILED):
         result["verdict"] = {
             "status": verdict,
             "consistent_snapshot": found.get(tags.RESULT_SNAPSHOT, ""),
@@ -149,7 +185,9 @@ def _show(result: dict[str, Any], timeout_seconds: float, out: TextIO) -> None:
     for row in result["time_per_step"][:8]:
         out.write(f"  {row['step']:<40} {executions.took(row['seconds']):>12}  {row['times']}x\n")
     verdict = result["verdict"]
-    if verdict["status"] == tags.VERIFIED:
+    if verdict.get("reverify"):
+        out.write(f"re-verification: {snapshot_id} {verdict['status']}\n  {verdict['reason']}\n")
+    elif verdict["status"] == tags.VERIFIED:
         out.write(
             f"verdict: {snapshot_id} verified; consistent snapshot "
             f"{verdict['consistent_snapshot']}\n  {verdict['reason']}\n"

@@ -28,7 +28,8 @@ def add(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="where a restore stands (a snapshot, an execution, or the latest executions)",
         description="A snapshot's verdict, an execution's current step, or the latest "
-        "executions. Exit 0 when verified (or the execution succeeded), 1 otherwise.",
+        "executions. Exit 0 when verified (or the execution succeeded), 1 otherwise: also 1 "
+        "for a verified snapshot whose latest re-verification failed.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -82,6 +83,23 @@ def _snapshot(account: Account, snapshot_id: str) -> dict[str, Any]:
         return result | {"verdict": None}
     arn = found.get(tags.EXECUTION, "")
     rule = found.get(tags.RULE, "")
+    # The latest re-verification, as its tags beside the verdict say (steps.record_reverified):
+    # only ever written on a verified snapshot, after its verdict.
+    reverification = (
+        {
+            "at": found.get(tags.REVERIFIED_AT, ""),
+            "result": found[tags.REVERIFY_RESULT],
+            "reason": found.get(tags.REVERIFY_REASON, ""),
+            "execution": found.get(tags.REVERIFY_EXECUTION, ""),
+        }
+        if found.get(tags.REVERIFY_RESULT)
+        else None
+    )
+    reverify_failed = (
+        status == tags.VERIFIED
+        and reverification is not None
+        and reverification["result"] == tags.FAILED
+    )
     result |= {
         "verdict": status,
         "checked_at": found.get(tags.CHECKED_AT, ""),
@@ -93,7 +111,9 @@ def _snapshot(account: Account, snapshot_id: str) -> dict[str, Any]:
         "volumes": _volumes(account, snapshot_id, arn),
         "volumes_summary": found.get(tags.VOLUMES, ""),
         "execution": _execution_if_kept(account, arn),
-        "ok": status == tags.VERIFIED,
+        "reverification": reverification,
+        "reverification_failed": reverify_failed,
+        "ok": status == tags.VERIFIED and not reverify_failed,
     }
     return result
 
@@ -208,6 +228,16 @@ def _show_snapshot(found: dict[str, Any], out: TextIO) -> None:
     _show_volumes(found["volumes"], found["volumes_summary"], out)
     if found["execution"]:
         _show_execution(found["execution"], out, heading="execution")
+    again = found["reverification"]
+    if again:
+        out.write(f"re-verified: {again['result']} at {again['at'] or '?'}")
+        out.write(f": {again['reason']}\n" if again["reason"] else "\n")
+        out.write(f"  by: {again['execution']}\n")
+    if found["reverification_failed"]:
+        out.write(
+            "NOT OK: verified the night it was taken, but its latest re-verification failed "
+            "(exit 1): a restore today would likely fail the same way\n"
+        )
 
 
 def _show_volumes(volumes: list[dict[str, Any]], summary: str, out: TextIO) -> None:

@@ -141,7 +141,12 @@ def test_report_json_of_two_accounts_has_each_place_and_the_total(
     said = vss_restore("report", *SINCE, "--profiles", "a,b", "--format", "json")
 
     document = json.loads(said.out)
-    assert document["summary"] == {"verified": 8, "failed": 2, "pending": 2}
+    assert document["summary"] == {
+        "verified": 8,
+        "failed": 2,
+        "pending": 2,
+        "reverify_failed": 0,
+    }
     assert [(p["account_id"], p["region"], p["profile"]) for p in document["places"]] == [
         ("123456789012", two_nights.world.region, "a"),
         (SECOND, SECOND_REGION, "b"),

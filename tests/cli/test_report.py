@@ -333,3 +333,35 @@ def test_report_shows_the_snapshots_kept_their_sizes_and_the_monthly_storage(
     assert "SNAPSHOTS KEPT (every age): $11.50 a month, from" in table
     html = vss_restore("report", *SINCE, "--format", "html", *pointed_at(two_nights)).out
     assert "<h2>Snapshots kept: $11.50 a month, from</h2>" in html
+
+
+def test_no_reverification_failed_no_section_a_zero_tile_and_empty_fields(
+    two_nights: Simulation,
+) -> None:
+    table = vss_restore("report", *SINCE, *pointed_at(two_nights))
+    assert table.code == 0, table.err
+    assert "RE-VERIFICATION" not in table.out
+    assert re.search(r"  re-verified \(UTC\)\n", table.out)
+    (verified,) = ids(two_nights, "night1.D")
+    (row,) = [line for line in table.out.splitlines() if line.startswith(f"    {verified}")]
+    assert row.endswith("  -")  # never re-verified
+
+    document = json.loads(
+        vss_restore("report", *SINCE, "--format", "json", *pointed_at(two_nights)).out
+    )
+    assert (document["summary"]["reverify_failed"], document["reverify_failures"]) == (0, [])
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                vss_restore("report", *SINCE, "--format", "csv", *pointed_at(two_nights)).out
+            )
+        )
+    )
+    assert {(r["reverified_at"], r["reverify_result"], r["reverify_reason"]) for r in rows} == {
+        ("", "", "")
+    }
+
+    html = vss_restore("report", *SINCE, "--format", "html", *pointed_at(two_nights)).out
+    assert re.search(r'<div class="tile reverify"[^>]*><b>0</b>re-verification failed', html)
+    assert "Failed re-verifications" not in html
+    assert "re-verified " not in html
