@@ -7,6 +7,8 @@
   (InsufficientInstanceCapacity, EC2 API Reference "Error codes"); the ClientToken makes a
   retry return the same instance, and the same token with other parameters is refused
   (IdempotentParameterMismatch, EC2 API Reference "Ensuring idempotency"); moto does neither.
+  The account's On-Demand vCPU quota (VcpuLimitExceeded) is simulator/quotas.py's, checked
+  after the client token.
 - Windows boot to SSM Online: MODELLED, not measured. AWS publishes no figure; the console
   says "wait at least 4 minutes after launching an instance" before the Windows password,
   written by EC2Launch during the first boot, is there, and GetPasswordData's reference

@@ -3,6 +3,7 @@
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -29,7 +30,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from simulator import ebs as ebs_patches
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
-from simulator import helpers, lambdas, sfn, speedups, ssm
+from simulator import helpers, lambdas, quotas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy, rule_name
@@ -104,6 +105,9 @@ class Simulation:
         self.faults = Faults([parse_fault(dict(f)) for f in scenario.faults], current_function)
         self.world = World(self.clock, Timing.with_overrides(dict(scenario.timing)), self.faults)
         self.world.region = scenario.region
+        # Unset: no limit while the estate is made, then the account default (simulator/quotas.py).
+        quota = scenario.quotas.get("on_demand_standard_vcpus")
+        self.world.standard_vcpu_quota = math.inf if quota is None else float(quota)
         self.aliases = Aliases(
             scenario.region, self.world.account_id, zlib.crc32(scenario.name.encode())
         )
@@ -186,6 +190,8 @@ class Simulation:
         speedups.install(patches)
         ec2_patches.install(patches, self.world)
         ebs_patches.install(patches, self.world)
+        # The quota first: the fleet's launch (around it) answers a retried token before it.
+        quotas.install(patches, self.world)
         helpers.install(patches, self.world, self.fleet)
         LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)
@@ -202,6 +208,8 @@ class Simulation:
             self.estate = Estate(self.world, self.aliases, self._marker(template))
             for spec in self.scenario.instances.values():
                 self.estate.create_instance(spec)
+            if "on_demand_standard_vcpus" not in self.scenario.quotas:
+                self.world.standard_vcpu_quota = quotas.account_default(self.estate.backend)
             overrides = {
                 name: str(self.aliases.substitute(value))
                 for name, value in self.scenario.parameters.items()
@@ -385,6 +393,13 @@ class Simulation:
                 )
             host.reboot(f"step {index}")
             self._say(f"step {index}: {step['reboot']} reboots")
+        elif "stop" in step:
+            # Someone stops an instance of the account (its vCPUs leave the quota's count).
+            instance_id = self.aliases.lookup("instance", step["stop"])
+            self.world.settle()
+            with self.faults.suspended(), self.world.instantly():
+                self.ec2_client().stop_instances(InstanceIds=[instance_id])
+            self._say(f"step {index}: {step['stop']} stopped")
         elif "disable_key" in step:
             self._disable_key(index, step["disable_key"])
         elif "abort" in step:

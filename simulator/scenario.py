@@ -104,6 +104,8 @@ class Scenario:
     # HelperMode=fleet: "zones" (one subnet each, the operator's HelperSubnetIds), the
     # "zones_without_capacity" for helpers, how many helpers "never_online".
     fleet: Mapping[str, Any] = field(default_factory=dict)
+    # The account's quotas (simulator/quotas.py): "on_demand_standard_vcpus".
+    quotas: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _schema() -> dict[str, Any]:
@@ -194,6 +196,7 @@ def _build(document: Mapping[str, Any], path: Path | None) -> Scenario:
         max_executions=int(limits.get("max_executions", 1000)),
         source=path,
         fleet=dict(document.get("fleet") or {}),
+        quotas=dict(document.get("quotas") or {}),
     )
 
 
@@ -204,6 +207,7 @@ def _check_references(document: Mapping[str, Any], instances: Mapping[str, Insta
             step.get("backup"),
             (step.get("set_ping_status") or {}).get("instance"),
             step.get("reboot"),
+            step.get("stop"),
         ]
         start = step.get("start") or {}
         named.append(start.get("helper"))

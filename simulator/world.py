@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from simulator.clock import VirtualClock
 from simulator.disks import DiskContent
 from simulator.faults import Faults
+from simulator.quotas import DEFAULT_STANDARD_VCPUS
 from simulator.windows import WindowsHost
 
 
@@ -115,6 +116,8 @@ class World:
         self.faults = faults
         self.region = "us-east-1"
         self.account_id = "123456789012"
+        # EC2's On-Demand standard vCPU quota (simulator/quotas.py), set from the scenario.
+        self.standard_vcpu_quota = DEFAULT_STANDARD_VCPUS
         self.volume_contents: dict[str, DiskContent] = {}
         self.snapshot_contents: dict[str, DiskContent] = {}
         self.volumes: dict[str, Readiness] = {}

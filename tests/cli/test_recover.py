@@ -20,6 +20,8 @@ def two_backups() -> dict[str, Any]:
         "name": "cli-recover",
         "start": "2026-11-24T23:40:00Z",
         "parameters": {"HelperMode": "named", "HelperInstanceIds": "${instance:helper}"},
+        # Room for --as-new-instance's launch beside the three (simulator/quotas.py).
+        "quotas": {"on_demand_standard_vcpus": 16},
         "instances": {
             "web1": {
                 "volumes": [

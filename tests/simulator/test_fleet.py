@@ -175,6 +175,8 @@ def test_by_default_a_helper_is_launched_and_the_backed_up_server_is_never_one()
     helper as the origin's setup has it: the revert runs on a launched helper only."""
     scenario = _scenario("no-helper-configured")
     del scenario["parameters"]["HelperMode"]
+    # Two helpers and web1 need 6 vCPUs: an account whose quota was raised (README, prerequisites).
+    scenario["quotas"] = {"on_demand_standard_vcpus": 16}
     scenario["steps"].append({"advance": 1800})  # the idle helper is retired
     scenario["expect"] = {
         "snapshots": {"night1.D": {"verdict": "verified"}, "night1.C": {"verdict": "verified"}},
