@@ -530,6 +530,46 @@ CASES: list[Case] = [
         tried="helper's SSM agent lost during the revert, back 14 min later",
         change=_lost({"set_ping_status": {"instance": "helper", "status": "Online"}, "at": 900}),
     ),
+    # Someone stops or terminates the helper itself: EC2's state-change event fails the
+    # waiting Revert at once (HelperLost), not at the command's or the state's timeout.
+    Case(
+        id="helper-stopped-mid-revert",
+        step="Revert the shadow copies",
+        tried="someone stops the helper during the revert",
+        injected="stopping lasts 60 s (modelled)",
+        change={
+            **REVERT_RUNNING,
+            "faults": [{"windows": "Revert", "helper_lost": "stop", "after_seconds": 30}],
+        },
+        **_failed(r"HelperLost: helper i-\w+ is stopping", commands={"Inspect": 1, "Revert": 1}),
+        took=(0, 400),
+    ),
+    Case(
+        id="helper-terminated-mid-revert",
+        step="Revert the shadow copies",
+        tried="someone terminates the helper during the revert",
+        injected="shutting-down lasts 30 s (modelled), then EC2 detaches our volume",
+        change={
+            **REVERT_RUNNING,
+            "faults": [{"windows": "Revert", "helper_lost": "terminate", "after_seconds": 30}],
+        },
+        **_failed(
+            r"HelperLost: helper i-\w+ is shutting-down", commands={"Inspect": 1, "Revert": 1}
+        ),
+        took=(0, 400),
+    ),
+    Case(
+        id="fleet-helper-terminated",
+        step="Revert the shadow copies",
+        tried="someone terminates the fleet's helper during the revert",
+        change={
+            **_fleet({"windows": "Revert", "helper_lost": "terminate", "after_seconds": 30}),
+            **REVERT_RUNNING,
+        },
+        **_failed(
+            r"HelperLost: helper i-\w+ is shutting-down", commands={"Inspect": 1, "Revert": 1}
+        ),
+    ),
     # -- Detach the volume: ec2:DetachVolume ----------------------------------------------
     Case(
         id="detach-throttled",

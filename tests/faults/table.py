@@ -123,6 +123,11 @@ def _fault(fault: dict[str, Any]) -> str:
                 f'next "{fault["event"]}" event twice, {fault["duplicate_after_seconds"]:g} s apart'
             )
         return f'next "{fault["event"]}" event {fault["delay_seconds"]:g} s late'
+    if "helper_lost" in fault:
+        return (
+            f"someone {fault['helper_lost']}s the helper {fault.get('after_seconds', 0):g} s"
+            f" into the next {fault['windows']}"
+        )
     if "windows" in fault:
         return f"Windows fails the next {fault['windows']} with `{fault['error']}`"
     return f"next {fault['outcome'].replace('_', ' ')}"
