@@ -24,6 +24,8 @@ TIMING_KEYS = (
     "check_seconds",
 )
 OUTCOMES = ("volume_error", "snapshot_error")
+# What someone may do to the helper a disk tool action runs on (simulator/instance_loss.py).
+HELPER_LOSSES = ("stop", "terminate")
 WINDOWS_ACTIONS = ("Inspect", "Revert", "Check")
 # Events the workflow's actions cause, that a fault may lose, delay or repeat.
 EVENTS = (
