@@ -192,3 +192,12 @@ def test_our_volume_left_by_a_terminated_helper_is_deleted_and_nothing_else(
     # Only ours: the helper's own volume, detached too (launched here without
     # DeleteOnTermination), is not the cleanup's to delete.
     assert world.volume(root) is not None
+
+
+def test_the_sample_event_of_a_helper_nobody_waits_on_fails_nothing(
+    world: Any, lambda_context: Any, tasks: WaitingTasks
+) -> None:
+    found = helper_lost.handler(world.event("helper_lost"), lambda_context)
+
+    assert found == {"instance_id": world.helper_id, "state": "stopped", "waits": {}}
+    assert tasks.answers == []
