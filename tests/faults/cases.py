@@ -119,10 +119,10 @@ SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
 TEN = "10 VSS snapshots of D, their events at the same instant"
-# DynamoDB UpdateItems a free turn takes before "Give back the helper": note the helper on
-# the claim, make the helper's item (its first turn). Queueing is a PutItem, the grant a
-# TransactWriteItems and leaving the line a DeleteItem.
-TURN_UPDATES = 2
+# "Give back the helper"'s own UpdateItems: other steps update the ledger before it (the
+# helper noted on the claim, the helper's item made, each answered command wait taken out
+# of the `line` index), so the fault aims at the function.
+GIVE_BACK = "GiveBackTurnFunction"
 
 
 def _ten(concurrency: int) -> dict[str, Any]:
@@ -604,14 +604,14 @@ CASES: list[Case] = [
         id="give-back-throttled",
         step="Give back the helper",
         tried=THROTTLED,
-        change={"faults": [throttled("dynamodb:UpdateItem", skip=TURN_UPDATES)]},
+        change={"faults": [throttled("dynamodb:UpdateItem", function=GIVE_BACK)]},
         retried_by="GiveBackTurnFunction",
     ),
     Case(
         id="give-back-refused",
         step="Give back the helper",
         tried=PERMANENT,
-        change={"faults": [refused("dynamodb:UpdateItem", DENIED, skip=TURN_UPDATES)]},
+        change={"faults": [refused("dynamodb:UpdateItem", DENIED, function=GIVE_BACK)]},
         **_failed(DENIED),
     ),
     # -- Snapshot the consistent volume: ec2:DescribeSnapshots, ec2:CreateSnapshot --------

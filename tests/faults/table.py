@@ -112,7 +112,8 @@ def _fault(fault: dict[str, Any]) -> str:
     if "action" in fault:
         times = "once" if fault["times"] == 1 else f"{fault['times']} times"
         skip = f", after {fault['skip']} calls" if fault.get("skip") else ""
-        return f"`{fault['action']}` {fault['error']}, {times}{skip}"
+        whose = f" ({fault['function']}'s calls)" if fault.get("function") else ""
+        return f"`{fault['action']}` {fault['error']}{whose}, {times}{skip}"
     if "timing" in fault:
         return f"next `{fault['timing']}` {fault['seconds']:g} s"
     if "event" in fault:
