@@ -108,6 +108,25 @@ def remove_temporary_volume(
     count(TEMPORARY_VOLUME_DELETED)
 
 
+def give_back_helper(
+    ec2: Ec2,
+    ledger: Ledger,
+    states: StepFunctions,
+    helper_id: str,
+    execution: str,
+    snapshot_id: str,
+    helper_concurrency: int,
+) -> None:
+    """Our turn (or place in line) on the helper, back: handed to the next in line, unless
+    the helper is lost (stopped or terminated), when nobody may be handed a turn on it and
+    its line is told to choose another helper (turns.give_back_lost_turn)."""
+    state = ec2.instance_state(helper_id)
+    if state in LOST_STATES:
+        give_back_lost_turn(ledger, states, helper_id, execution, snapshot_id, f"is {state}")
+    else:
+        give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
+
+
 def _volume_made_for(ec2: Ec2, execution: str, snapshot_id: str) -> str:
     """The volume this execution made for the snapshot, when the state never got its ID: the
     create failed after CreateVolume, while waiting for the volume."""
@@ -186,13 +205,7 @@ def clean_up(
         if ec2.delete_snapshot(consistent_id):
             count(CONSISTENT_SNAPSHOT_DELETED)
     if helper_id:
-        helper_state = ec2.instance_state(helper_id)
-        if helper_state in LOST_STATES:
-            # Nobody may be handed a turn on a lost helper: the line chooses another.
-            why = f"is {helper_state}"
-            give_back_lost_turn(ledger, states, helper_id, execution, snapshot_id, why)
-        else:
-            give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
+        give_back_helper(ec2, ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_REVERIFY_FAILED if reverify else RESTORE_FAILED)
     # Last, so that a cleanup retried while a detach finishes alerts once. A restore that
     # waited too long is named in the reconciliation's one alert instead: a long line ages

@@ -1134,6 +1134,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "SnapshotFailedFunctionRole",
                 "HelperLostFunctionRole",  # the restores waiting on a lost helper's commands
                 "CleanUpFunctionRole",  # the restores in a lost helper's line
+                "ReleaseExecutionFunctionRole",  # the same, for an execution that died
             },
         ),
         "invoke one of our functions": (

@@ -9,8 +9,10 @@ import boto3
 import pytest
 
 from tests.unit.test_callbacks import WaitingTasks
-from vss_restore import lost
+from vss_restore import lost, turns
+from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger, Waiting, command_key
+from vss_restore.cleanup import give_back_helper
 from vss_restore.errors import CleanupPending
 from vss_restore.handlers import clean_up, command_finished, helper_lost, run_disk_tool
 
@@ -201,3 +203,33 @@ def test_the_sample_event_of_a_helper_nobody_waits_on_fails_nothing(
 
     assert found == {"instance_id": world.helper_id, "state": "stopped", "waits": {}}
     assert tasks.answers == []
+
+
+def _queue(ledger: Ledger, helper: str, holder: str, token: str, at_ms: int) -> None:
+    ledger.queue_for_turn(helper, holder, token, at_ms, at_ms // 1000 + 3600)
+
+
+@pytest.mark.parametrize(("state", "handed"), [("running", True), ("stopped", False)])
+def test_a_turn_given_back_on_a_lost_helper_is_handed_to_nobody_and_its_line_told(
+    world: Any, tasks: WaitingTasks, state: str, handed: bool
+) -> None:
+    ledger = _ledger()
+    now_ms = int(time.time() * 1000)
+    assert turns.take_turn(ledger, tasks, world.helper_id, "exec-a", "snap-a", 1, "token-a")
+    _queue(ledger, world.helper_id, "exec-b|snap-b", "token-b", now_ms + 1)
+    if state == "stopped":
+        _lose(world, world.helper_id, "stopped")
+
+    give_back_helper(Ec2(), ledger, tasks, world.helper_id, "exec-a", "snap-a", 1)
+
+    answered = {token: (kind, body) for token, kind, body in tasks.answers}
+    if handed:
+        assert answered["token-b"][0] == "success"  # the next in line has the turn
+    else:
+        kind, cause = answered["token-b"]
+        assert kind == "HelperLost"
+        assert cause["errorMessage"] == (
+            f"helper {world.helper_id} is stopped: choose another helper"
+        )
+        assert ledger.holders(world.helper_id) == {}
+        assert ledger.waiter(world.helper_id, "exec-b|snap-b") is None
