@@ -12,8 +12,10 @@
   written by EC2Launch during the first boot, is there, and GetPasswordData's reference
   recommends waiting "up to 15 minutes". The model: Online 240 s after launch
   (Timing.helper_boot_seconds); a scenario can make a helper never come Online.
-- TerminateInstances: the agent stops answering (ConnectionLost) and the instance's disks
-  leave Windows: a helper terminated by someone mid-revert is lost.
+- TerminateInstances: the agent stops answering (ConnectionLost), its commands never end
+  (they expire: simulator/instance_loss.py), the instance's disks leave Windows, and EC2's
+  "EC2 Instance State-change Notification" events (shutting-down, terminated) follow. A
+  helper stopped or terminated by someone else mid-revert: simulator/instance_loss.py.
 - Billing: Windows On-Demand is per second with a one-minute minimum, from running until
   terminated (AWS What's New, 2021-06-11, "per second billing for EC2 Windows Server").
 """
