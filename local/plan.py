@@ -318,6 +318,12 @@ PLAN: tuple[Step, ...] = (
         expect={"command_id": COMMAND, "outcome": "no task waits for it"},
     ),
     Step(
+        "HelperLostFunction",
+        "helper_lost",
+        "EC2's event for the helper stopped: no task waits on a command there (one Query)",
+        expect={"instance_id": HELPER, "state": "stopped", "waits": {}},
+    ),
+    Step(
         "PlanRevertFunction",
         "plan_revert",
         "the sample's inspection report: revert the recorded shadow copy",

@@ -24,6 +24,8 @@ TIMING_KEYS = (
     "check_seconds",
 )
 OUTCOMES = ("volume_error", "snapshot_error")
+# What someone may do to the helper a disk tool action runs on (simulator/instance_loss.py).
+HELPER_LOSSES = ("stop", "terminate")
 WINDOWS_ACTIONS = ("Inspect", "Revert", "Check")
 # Events the workflow's actions cause, that a fault may lose, delay or repeat.
 EVENTS = (
@@ -50,7 +52,7 @@ class InjectedError(ServiceException):
 
 @dataclass
 class Fault:
-    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "linger" | "event"
+    kind: str  # "api" | "timing" | "outcome" | "windows" | "scan" | "linger" | "event" | "lost"
     target: str  # "ec2:CreateVolume", a timing key, an outcome, a disk tool action, a detail-type
     times: int | None  # None: every time
     skip: int = 0
@@ -115,6 +117,14 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     if "revert_lingers_seconds" in spec:
         return Fault(
             "linger", str(spec["windows"]), seconds=float(spec["revert_lingers_seconds"]), **common
+        )
+    if "helper_lost" in spec:
+        return Fault(
+            "lost",
+            str(spec["windows"]),
+            error=str(spec["helper_lost"]),
+            seconds=float(spec.get("after_seconds", 0)),
+            **common,
         )
     if "scan_result" in spec:
         return Fault("scan", str(spec["windows"]), scan_result=str(spec["scan_result"]), **common)
@@ -208,6 +218,12 @@ class Faults:
         """How long VSS goes on reverting after DiskShadow returns, if a fault says."""
         fault = self._take("linger", action)
         return fault.seconds if fault else 0.0
+
+    def helper_lost(self, action: str) -> tuple[str, float]:
+        """Whether someone stops or terminates the helper the next such action begins on, and
+        how many seconds after it began: ("stop" | "terminate" | "", seconds)."""
+        fault = self._take("lost", action)
+        return (fault.error, fault.seconds) if fault else ("", 0.0)
 
     def scan_result(self, action: str) -> str:
         """What the next Check's scan must find on its first volume, if a fault says."""

@@ -14,8 +14,10 @@
   written by EC2Launch during the first boot, is there, and GetPasswordData's reference
   recommends waiting "up to 15 minutes". The model: Online 240 s after launch
   (Timing.helper_boot_seconds); a scenario can make a helper never come Online.
-- TerminateInstances: the agent stops answering (ConnectionLost) and the instance's disks
-  leave Windows: a helper terminated by someone mid-revert is lost.
+- TerminateInstances: the agent stops answering (ConnectionLost), its commands never end
+  (they expire: simulator/instance_loss.py), the instance's disks leave Windows, and EC2's
+  "EC2 Instance State-change Notification" events (shutting-down, terminated) follow. A
+  helper stopped or terminated by someone else mid-revert: simulator/instance_loss.py.
 - Billing: Windows On-Demand is per second with a one-minute minimum, from running until
   terminated (AWS What's New, 2021-06-11, "per second billing for EC2 Windows Server").
 """
@@ -39,7 +41,7 @@ from moto.ssm.models import ssm_backends
 from simulator.disks import new_identity, windows_disk
 from simulator.patching import Patches
 from simulator.windows import WindowsHost
-from simulator.world import ManagedInstance, World, seconds
+from simulator.world import ManagedInstance, World, arn, base_event, seconds
 from vss_restore import tags
 from vss_restore.settings import DEFAULT_HELPER_IMAGE
 
@@ -47,6 +49,7 @@ from vss_restore.settings import DEFAULT_HELPER_IMAGE
 AMAZON_WINDOWS_AMI = "ami-0f1e2d3c4b5a69788"
 AMAZON_LINUX_AMI = "ami-0a1b2c3d4e5f60789"
 BILLING_MINIMUM_SECONDS = 60.0
+STATE_CHANGE = "EC2 Instance State-change Notification"
 _IDENTITY_SEEDS = uuid.UUID("4b6f1a2e-8c3d-4e5f-9a0b-1c2d3e4f5a6b")
 Method = Callable[..., Any]
 
@@ -349,6 +352,23 @@ class _ComesOnline:
         )
 
 
+def state_changed(world: World, instance_id: str, state: str, at: datetime) -> None:
+    """EC2's "EC2 Instance State-change Notification" for the instance's new state: source
+    aws.ec2, `detail.instance-id`, `detail.state`, no tags (EC2 User Guide, "State change
+    events for Amazon EC2 instances"). EC2's own event: never faulted."""
+    world.queue_event(
+        at + seconds(world.timing.event_delivery_seconds),
+        base_event(
+            world,
+            STATE_CHANGE,
+            at,
+            [arn(world, "instance", instance_id)],
+            {"instance-id": instance_id, "state": state},
+        ),
+        faultable=False,
+    )
+
+
 def _terminate_instances(world: World, fleet: Fleet, original: Method) -> Method:
     def terminate_instances(
         backend: Any, instance_ids: list[str], *args: Any, **kwargs: Any
@@ -365,6 +385,14 @@ def _terminate_instances(world: World, fleet: Fleet, original: Method) -> Method
             managed = world.managed.get(instance_id)
             if managed is not None:
                 managed.ping_status = "ConnectionLost"
+            for happening in world.happenings:  # its agent's commands die with it
+                if getattr(happening, "instance_id", None) == instance_id:
+                    lose_command = getattr(happening, "lose", None)
+                    if lose_command is not None:
+                        lose_command(world.clock.now())
+            # moto ends the termination at once; EC2's two events follow each other here.
+            for state in ("shutting-down", "terminated"):
+                state_changed(world, instance_id, state, world.clock.now())
         return result
 
     return terminate_instances

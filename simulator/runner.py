@@ -30,7 +30,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from simulator import ebs as ebs_patches
 from simulator import ec2 as ec2_patches
 from simulator import faults as faults_module
-from simulator import helpers, lambdas, quotas, sfn, speedups, ssm
+from simulator import helpers, instance_loss, lambdas, quotas, sfn, speedups, ssm
 from simulator.aliases import AliasError, Aliases
 from simulator.clock import Participant, VirtualClock
 from simulator.deploy import Stack, deploy, rule_name
@@ -193,6 +193,7 @@ class Simulation:
         # The quota first: the fleet's launch (around it) answers a retried token before it.
         quotas.install(patches, self.world)
         helpers.install(patches, self.world, self.fleet)
+        instance_loss.install(self.world, self.fleet)
         LaggingIndexes(self.clock.now).install(patches)
         ssm.install(patches, self.world, self.agents)
         lambdas.install(patches, self.functions)
@@ -393,13 +394,16 @@ class Simulation:
                 )
             host.reboot(f"step {index}")
             self._say(f"step {index}: {step['reboot']} reboots")
-        elif "stop" in step:
-            # Someone stops an instance of the account (its vCPUs leave the quota's count).
-            instance_id = self.aliases.lookup("instance", step["stop"])
+        elif "stop_instance" in step or "terminate_instance" in step:
+            how = "stop" if "stop_instance" in step else "terminate"
+            alias = step[f"{how}_instance"]
+            instance_id = self.aliases.lookup("instance", alias)
             self.world.settle()
-            with self.faults.suspended(), self.world.instantly():
-                self.ec2_client().stop_instances(InstanceIds=[instance_id])
-            self._say(f"step {index}: {step['stop']} stopped")
+            try:
+                instance_loss.lose(self.world, self.fleet, instance_id, how, self.clock.now())
+            except ValueError as exc:
+                raise ScenarioError(f"step {index}: {exc}") from exc
+            self._say(f"step {index}: someone {how}s {alias}")
         elif "disable_key" in step:
             self._disable_key(index, step["disable_key"])
         elif "abort" in step:

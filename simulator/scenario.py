@@ -207,7 +207,8 @@ def _check_references(document: Mapping[str, Any], instances: Mapping[str, Insta
             step.get("backup"),
             (step.get("set_ping_status") or {}).get("instance"),
             step.get("reboot"),
-            step.get("stop"),
+            step.get("stop_instance"),
+            step.get("terminate_instance"),
         ]
         start = step.get("start") or {}
         named.append(start.get("helper"))

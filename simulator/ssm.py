@@ -154,6 +154,26 @@ class Invocation:
     # (nothing of its end ran); a revert DiskShadow runs cannot be stopped and goes on.
     cancelled_at: datetime | None = None
     killed: bool = False
+    # Its instance was stopped or terminated (simulator/instance_loss.py): the agent is gone,
+    # nothing of the command ends; at its expiry it is TimedOut, DeliveryTimedOut.
+    lost_at: datetime | None = None
+
+    @property
+    def expires_at(self) -> datetime:
+        """The command's expiry: its delivery timeout plus its execution timeout (SSM API
+        Reference, Command ExpiresAfter: "If a command expires, it changes status to
+        DeliveryTimedOut for all invocations that have the status InProgress, Pending, or
+        Delayed")."""
+        return self.delivery_deadline + seconds(self.document.step_timeout)
+
+    def lose(self, at: datetime) -> None:
+        """Its instance stops or terminates now: a command not ended never ends on it."""
+        ended = self.ended_at()
+        if self.lost_at is not None or self.finished or (ended is not None and ended <= at):
+            return
+        self.lost_at = at
+        self.waiting_until = None
+        self.done_at = None
 
     @property
     def visible_at(self) -> datetime:
@@ -196,7 +216,7 @@ class Invocation:
         return min(self.done_at, self.started_at + seconds(self.document.step_timeout))
 
     def next_due(self) -> datetime | None:
-        if self.finished or self.timed_out_delivery:
+        if self.finished or self.timed_out_delivery or self.lost_at is not None:
             return None
         if self.started_at is None:
             return self._start_due()
@@ -271,6 +291,9 @@ class Invocation:
             return
         self.acquired_at = at
         action = self.run.action
+        someone, after = self.world.faults.helper_lost(action)
+        if someone and self.world.lose_instance_at is not None:
+            self.world.lose_instance_at(self.instance_id, someone, at + seconds(after))
         self.run.trailing_output = self.world.faults.trailing_output(action)
         long_part = self.run.start(self.world.faults.windows_error(action))
         if long_part:
@@ -294,8 +317,8 @@ class Invocation:
         if self.finished or self.timed_out_delivery or self.cancelled_at is not None:
             return
         self.cancelled_at = at
-        if self.started_at is None:
-            return
+        if self.started_at is None or self.lost_at is not None:
+            return  # no agent hears it: the command expires all the same
         reverting = self.run is not None and self.run.action == "Revert"
         stopped = at + seconds(CANCEL_SECONDS)
         if not reverting:
@@ -340,6 +363,8 @@ class Invocation:
 
     def ended_at(self) -> datetime | None:
         """When the invocation reached its final status, once that is known."""
+        if self.lost_at is not None:
+            return self.expires_at
         if self.timed_out_delivery:
             return self.delivery_deadline
         if self.cancelled_at is not None and self.started_at is None:
@@ -353,6 +378,15 @@ class Invocation:
 
     def status(self, now: datetime) -> tuple[str, str]:
         """(Status, StatusDetails) as GetCommandInvocation tells them."""
+        if self.lost_at is not None:
+            # Never Success nor Failed: the agent that would report its end is gone.
+            if now >= self.expires_at:
+                return "TimedOut", "DeliveryTimedOut"
+            if self.cancelled_at is not None:
+                return "Cancelling", "Cancelling"
+            if self.started_at is None:
+                return "Delayed", "Delayed"
+            return "InProgress", "InProgress"
         if self.timed_out_delivery:
             return "TimedOut", "DeliveryTimedOut"
         if self.cancelled_at is not None:
@@ -543,7 +577,15 @@ class Agents:
         self.world.settle()
         now = self.world.clock.now()
         statuses = [i.status(now)[0] for (c, _), i in self.invocations.items() if c == command_id]
-        for status in ("InProgress", "Cancelling", "Pending", "TimedOut", "Failed", "Cancelled"):
+        for status in (
+            "InProgress",
+            "Cancelling",
+            "Delayed",
+            "Pending",
+            "TimedOut",
+            "Failed",
+            "Cancelled",
+        ):
             if status in statuses:
                 return status
         return "Success"
@@ -576,7 +618,12 @@ def _check_send(
     parameters: Mapping[str, list[str]],
 ) -> None:
     """What the SSM service itself refuses at SendCommand."""
-    unknown = [i for i in instance_ids if i not in world.managed]
+    # SendCommand: "Invalid states are: Shutting-down and Terminated" (SSM API Reference).
+    unknown = [
+        i
+        for i in instance_ids
+        if i not in world.managed or world.lost.get(i) in {"shutting-down", "terminated"}
+    ]
     if unknown or not instance_ids:
         raise SsmError("InvalidInstanceId", f"Instances {unknown} not in a valid state for account")
     if document is None:

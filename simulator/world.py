@@ -36,6 +36,10 @@ class Timing:
     shadow_copy_seconds: float = 10.0
     # A launched Windows helper, launch to SSM Online: modelled (simulator/helpers.py).
     helper_boot_seconds: float = 240.0
+    # Someone stops or terminates an instance: stopping / shutting-down lasts this long.
+    # MODELLED (simulator/instance_loss.py): no published figure for a Windows shutdown.
+    instance_stop_seconds: float = 60.0
+    instance_terminate_seconds: float = 30.0
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, float]) -> "Timing":
@@ -138,6 +142,10 @@ class World:
         # Snapshots the operator may not read with EBS direct APIs (no ebs:ListChangedBlocks
         # on them in its policy): simulator/ebs.py refuses them.
         self.ebs_refused: set[str] = set()
+        # Instances someone stopped or terminated: their state when it began (instance_loss.py).
+        self.lost: dict[str, str] = {}
+        # Set by instance_loss.install: lose an instance at a moment (a fault's doing).
+        self.lose_instance_at: Callable[[str, str, datetime], None] | None = None
         self._seq = itertools.count()
         self._instant = 0
 

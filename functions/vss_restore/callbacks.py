@@ -46,7 +46,7 @@ def run_disk_tool(
     else:
         since = clock.iso(clock.now())
         command_id = steps.run_disk_tool(ssm, settings, instance_id, parameters, execution)
-    ledger.wait_for(key, Waiting(token, execution, command_id, since), _epoch())
+    ledger.wait_for(key, Waiting(token, execution, command_id, since), _epoch(), instance_id)
     # An event that came before the token was kept found no task: one look covers it.
     disk_tool_ended(ssm, ledger, states, action, volume_id, command_id, instance_id)
     return command_id
@@ -73,7 +73,8 @@ def disk_tool_ended(
     command_id: str,
     instance_id: str,
 ) -> str:
-    waiting = ledger.waiting(command_key(volume_id, action))
+    key = command_key(volume_id, action)
+    waiting = ledger.waiting(key)
     if waiting is None or waiting.operation != command_id:
         return NOBODY_WAITS  # another restore's, a superseded command, or a token expired
 
@@ -83,7 +84,11 @@ def disk_tool_ended(
         )
         return {**progress.as_dict(), "report": report} if progress.ready else None
 
-    return _complete(states, waiting.token, result)
+    outcome = _complete(states, waiting.token, result)
+    if outcome != RUNNING:
+        # The token is spent: a helper lost from now on has nothing here to fail.
+        ledger.stop_indexing_wait(key, waiting.token)
+    return outcome
 
 
 def command_waited_for(ledger: Ledger, volume_id: str, action: str) -> Waiting | None:

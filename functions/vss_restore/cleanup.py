@@ -14,6 +14,7 @@ from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import CleanupPending, NotOurs, WaitedTooLong
 from vss_restore.logic.alert import failure_alert
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict, lines, summary
+from vss_restore.lost import LOST_STATES
 from vss_restore.observability import (
     CONSISTENT_SNAPSHOT_DELETED,
     RESTORE_FAILED,
@@ -23,7 +24,7 @@ from vss_restore.observability import (
     logger,
 )
 from vss_restore.steps import record_failed, record_reverified
-from vss_restore.turns import give_back_turn
+from vss_restore.turns import give_back_lost_turn, give_back_turn
 
 MAX_REASON = 250  # a tag value holds 256
 
@@ -81,15 +82,49 @@ def remove_temporary_volume(
         return
     attachments = [a for a in volume.get("Attachments", []) if a.get("State") != "detached"]
     for attachment in attachments:
+        instance_id = str(attachment["InstanceId"])
         # EC2 refuses to detach a volume still attaching: that one waits for a later try.
-        if attachment.get("State") in {"attached", "busy"}:
-            disk_tool.stop(str(attachment["InstanceId"]), volume_id)
-            ec2.detach_volume(volume_id, str(attachment["InstanceId"]), force=True)
+        if attachment.get("State") not in {"attached", "busy"}:
+            continue
+        state = ec2.instance_state(instance_id)
+        if state in {"stopping", "shutting-down", "terminated"}:
+            # A helper lost: no disk tool runs there any more, and its commands cannot be
+            # cancelled (the agent is gone). Stopping: detached once stopped. Shutting down:
+            # EC2 itself detaches a volume attached after launch (DeleteOnTermination false,
+            # as AttachVolume leaves it) when the instance terminates, and keeps it (EC2 User
+            # Guide, "Preserve data when an instance is terminated"): deleted once available.
+            logger.info("helper lost", extra={"instance_id": instance_id, "state": state})
+        elif state == "stopped":
+            # Windows is down: no command can act on the disk; a plain detach (EC2 User Guide,
+            # "Detach an Amazon EBS volume": a volume can be detached from a stopped instance).
+            ec2.detach_volume(volume_id, instance_id)
+        else:
+            disk_tool.stop(instance_id, volume_id)
+            ec2.detach_volume(volume_id, instance_id, force=True)
     # AWS deletes a volume in the error state too.
     if attachments or volume.get("State") not in {"available", "error"}:
         raise CleanupPending(f"{volume_id} is {volume.get('State')}, waiting to delete it")
     ec2.delete_volume(volume_id)
     count(TEMPORARY_VOLUME_DELETED)
+
+
+def give_back_helper(
+    ec2: Ec2,
+    ledger: Ledger,
+    states: StepFunctions,
+    helper_id: str,
+    execution: str,
+    snapshot_id: str,
+    helper_concurrency: int,
+) -> None:
+    """Our turn (or place in line) on the helper, back: handed to the next in line, unless
+    the helper is lost (stopped or terminated), when nobody may be handed a turn on it and
+    its line is told to choose another helper (turns.give_back_lost_turn)."""
+    state = ec2.instance_state(helper_id)
+    if state in LOST_STATES:
+        give_back_lost_turn(ledger, states, helper_id, execution, snapshot_id, f"is {state}")
+    else:
+        give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
 
 
 def _volume_made_for(ec2: Ec2, execution: str, snapshot_id: str) -> str:
@@ -170,7 +205,7 @@ def clean_up(
         if ec2.delete_snapshot(consistent_id):
             count(CONSISTENT_SNAPSHOT_DELETED)
     if helper_id:
-        give_back_turn(ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
+        give_back_helper(ec2, ledger, states, helper_id, execution, snapshot_id, helper_concurrency)
     count(RESTORE_REVERIFY_FAILED if reverify else RESTORE_FAILED)
     # Last, so that a cleanup retried while a detach finishes alerts once. A restore that
     # waited too long is named in the reconciliation's one alert instead: a long line ages

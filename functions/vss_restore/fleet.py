@@ -28,6 +28,8 @@ from vss_restore.observability import logger
 from vss_restore.settings import Settings
 
 RUNNING = "running"
+# How long after its launch a helper missing from DescribeInstances is not yet judged gone.
+LAUNCH_VISIBLE_SECONDS = 120
 # A helper in these states will not revert anything any more (someone stopped it, or it was
 # terminated): EC2 instance lifecycle, User Guide "Instance state changes".
 GONE = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
@@ -78,7 +80,8 @@ def prepare(
     # The source volume's zone is the one preferred (module docstring of logic/fleet.py).
     source = ec2.volume(source_volume_id) if source_volume_id else None
     source_zone = str((source or {}).get("AvailabilityZone", ""))
-    online = _online_helpers(ec2, ssm)
+    helpers = ec2.our_helpers()
+    online = _online_helpers(helpers, ssm)
     wait = settings.max_wait_hours * 3600
     loads = {
         h.instance_id: turns.load(ledger, h.instance_id, max_wait_seconds=wait) for h in online
@@ -86,7 +89,11 @@ def prepare(
     free = [h for h in online if loads[h.instance_id] < settings.helper_concurrency]
     if free:
         return _reuse(places, settings, pick_helper(free, loads, source_zone, snapshot_id))
-    place = places.take(f"{execution}|{snapshot_id}", settings.max_helpers, _epoch())
+    owner = f"{execution}|{snapshot_id}"
+    place = places.take(owner, settings.max_helpers, _epoch())
+    if place is None and _free_places_of_lost(places, settings, helpers):
+        # A helper terminated by someone gave its place back now, not at the next retirement.
+        place = places.take(owner, settings.max_helpers, _epoch())
     if place is None:
         if online:  # every place taken: wait in the line of the least busy helper
             return _reuse(places, settings, pick_helper(online, loads, source_zone, snapshot_id))
@@ -108,8 +115,25 @@ def _reuse(places: Places, settings: Settings, helper: Helper) -> dict[str, Any]
     return {**helper.as_dict(), "ready": True}
 
 
-def _online_helpers(ec2: Ec2, ssm: Ssm) -> list[Helper]:
-    running = [i for i in ec2.our_helpers() if i.get("State", {}).get("Name") == RUNNING]
+def _free_places_of_lost(places: Places, settings: Settings, helpers: list[dict[str, Any]]) -> bool:
+    """Give back the places whose helper is terminated (gone from `our_helpers`); whether any
+    was. A stopped helper keeps its place until the retirement terminates it (idle)."""
+    living = {str(i["InstanceId"]) for i in helpers}
+    # EC2's API is eventually consistent ("Eventual consistency in the Amazon EC2 API"): an
+    # instance just launched may not be listed yet; its place is not judged that soon.
+    settled = _epoch() - LAUNCH_VISIBLE_SECONDS
+    lost = [
+        p
+        for p in places.all(settings.max_helpers)
+        if p.instance_id and p.instance_id not in living and p.since < settled
+    ]
+    for place in lost:
+        places.free(place)
+    return bool(lost)
+
+
+def _online_helpers(helpers: list[dict[str, Any]], ssm: Ssm) -> list[Helper]:
+    running = [i for i in helpers if i.get("State", {}).get("Name") == RUNNING]
     if not running:
         return []
     agents = ssm.instance_information([str(i["InstanceId"]) for i in running])

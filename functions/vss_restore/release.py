@@ -17,7 +17,7 @@ from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import RUNNING, Ledger
 from vss_restore.aws.sns import Sns
 from vss_restore.aws.states import StepFunctions
-from vss_restore.cleanup import DiskTool, reason_of, remove_temporary_volume
+from vss_restore.cleanup import DiskTool, give_back_helper, reason_of, remove_temporary_volume
 from vss_restore.errors import AwsThrottled, CleanupPending, NotOurs, SnapshotNotFound
 from vss_restore.logic.release_report import (
     StatusChange,
@@ -35,7 +35,6 @@ from vss_restore.observability import (
     logger,
 )
 from vss_restore.steps import record_failed, record_reverified
-from vss_restore.turns import give_back_turn
 
 # Lambda calls an event that failed again after about 1 and 3 minutes. A detach still not
 # done 2 minutes after the execution ended is given up on the next call: the alert then
@@ -75,7 +74,8 @@ def release_execution(
                 released.append(done)
         elif claim["helper"]:
             # A cleanup that could not finish closed the claim but kept the turn.
-            give_back_turn(
+            give_back_helper(
+                ec2,
                 ledger,
                 states,
                 claim["helper"],
@@ -152,7 +152,9 @@ def _release_claim(
     ledger.finish(snapshot_id, execution, verdict[tags.STATUS])
     if held.get("helper"):
         # Its turn, or its place in line if it died waiting for one.
-        give_back_turn(ledger, states, held["helper"], execution, snapshot_id, helper_concurrency)
+        give_back_helper(
+            ec2, ledger, states, held["helper"], execution, snapshot_id, helper_concurrency
+        )
     count(CLAIM_RELEASED)
     return {
         "snapshot_id": snapshot_id,

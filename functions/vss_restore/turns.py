@@ -7,10 +7,12 @@ table: a waiter looks for a free turn itself once queued, and a giver who leaves
 free looks again once the index has caught up (`give_back_turn`).
 """
 
+import json
+
 from vss_restore import clock, tags
 from vss_restore.aws.ledger import Ledger, Turns, Waiter
 from vss_restore.aws.states import StepFunctions
-from vss_restore.errors import WaitedTooLong
+from vss_restore.errors import HelperLost, WaitedTooLong
 from vss_restore.logic.resolve import ALREADY_VERIFIED, BEING_RESTORED
 
 # A claim or a turn not given back within this long belongs to an execution that died.
@@ -126,6 +128,36 @@ def give_back_turn(
         # yet, and may have looked before our turn was free. Look once more, later.
         clock.sleep(INDEX_CATCH_UP_SECONDS)
         hand_over(ledger, states, instance_id, limit)
+
+
+def give_back_lost_turn(
+    ledger: Ledger,
+    states: StepFunctions,
+    instance_id: str,
+    execution: str,
+    snapshot_id: str,
+    why: str,
+) -> list[str]:
+    """Our turn on a helper that is lost (stopped or terminated): freed, handed to nobody;
+    every restore in its line fails its wait with HelperLost and chooses another helper (the
+    workflow's "Take a turn on the helper" catches it). Who was told.
+
+    A waiter between a dead token and its task's next attempt (no token) only loses its
+    place: that attempt queues anew and may find the dead helper's turns free; its restore
+    then fails at its first step on the helper (docs/helpers.md)."""
+    ledger.give_back_turn(instance_id, holder(execution, snapshot_id))
+    told = []
+    for _, name in ledger.line(instance_id, LINE_PAGE):
+        waiter = ledger.waiter(instance_id, name)
+        if waiter is None:
+            continue
+        if waiter.token:
+            message = f"helper {instance_id} {why}: choose another helper"
+            cause = json.dumps({"errorType": HelperLost.__name__, "errorMessage": message})
+            states.fail(waiter.token, HelperLost.__name__, cause)
+            told.append(name)
+        ledger.stop_waiting(instance_id, name, waiter.token)
+    return told
 
 
 def hand_over(ledger: Ledger, states: StepFunctions, instance_id: str, limit: int) -> list[str]:

@@ -119,10 +119,10 @@ SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"
 
 TEN = "10 VSS snapshots of D, their events at the same instant"
-# DynamoDB UpdateItems a free turn takes before "Give back the helper": note the helper on
-# the claim, make the helper's item (its first turn). Queueing is a PutItem, the grant a
-# TransactWriteItems and leaving the line a DeleteItem.
-TURN_UPDATES = 2
+# "Give back the helper"'s own UpdateItems: other steps update the ledger before it (the
+# helper noted on the claim, the helper's item made, each answered command wait taken out
+# of the `line` index), so the fault aims at the function.
+GIVE_BACK = "GiveBackTurnFunction"
 
 
 def _ten(concurrency: int) -> dict[str, Any]:
@@ -533,6 +533,46 @@ CASES: list[Case] = [
         tried="helper's SSM agent lost during the revert, back 14 min later",
         change=_lost({"set_ping_status": {"instance": "helper", "status": "Online"}, "at": 900}),
     ),
+    # Someone stops or terminates the helper itself: EC2's state-change event fails the
+    # waiting Revert at once (HelperLost), not at the command's or the state's timeout.
+    Case(
+        id="helper-stopped-mid-revert",
+        step="Revert the shadow copies",
+        tried="someone stops the helper during the revert",
+        injected="stopping lasts 60 s (modelled)",
+        change={
+            **REVERT_RUNNING,
+            "faults": [{"windows": "Revert", "helper_lost": "stop", "after_seconds": 30}],
+        },
+        **_failed(r"HelperLost: helper i-\w+ is stopping", commands={"Inspect": 1, "Revert": 1}),
+        took=(0, 400),
+    ),
+    Case(
+        id="helper-terminated-mid-revert",
+        step="Revert the shadow copies",
+        tried="someone terminates the helper during the revert",
+        injected="shutting-down lasts 30 s (modelled), then EC2 detaches our volume",
+        change={
+            **REVERT_RUNNING,
+            "faults": [{"windows": "Revert", "helper_lost": "terminate", "after_seconds": 30}],
+        },
+        **_failed(
+            r"HelperLost: helper i-\w+ is shutting-down", commands={"Inspect": 1, "Revert": 1}
+        ),
+        took=(0, 400),
+    ),
+    Case(
+        id="fleet-helper-terminated",
+        step="Revert the shadow copies",
+        tried="someone terminates the fleet's helper during the revert",
+        change={
+            **_fleet({"windows": "Revert", "helper_lost": "terminate", "after_seconds": 30}),
+            **REVERT_RUNNING,
+        },
+        **_failed(
+            r"HelperLost: helper i-\w+ is shutting-down", commands={"Inspect": 1, "Revert": 1}
+        ),
+    ),
     # -- Detach the volume: ec2:DetachVolume ----------------------------------------------
     Case(
         id="detach-throttled",
@@ -567,14 +607,14 @@ CASES: list[Case] = [
         id="give-back-throttled",
         step="Give back the helper",
         tried=THROTTLED,
-        change={"faults": [throttled("dynamodb:UpdateItem", skip=TURN_UPDATES)]},
+        change={"faults": [throttled("dynamodb:UpdateItem", function=GIVE_BACK)]},
         retried_by="GiveBackTurnFunction",
     ),
     Case(
         id="give-back-refused",
         step="Give back the helper",
         tried=PERMANENT,
-        change={"faults": [refused("dynamodb:UpdateItem", DENIED, skip=TURN_UPDATES)]},
+        change={"faults": [refused("dynamodb:UpdateItem", DENIED, function=GIVE_BACK)]},
         **_failed(DENIED),
     ),
     # -- Snapshot the consistent volume: ec2:DescribeSnapshots, ec2:CreateSnapshot --------

@@ -112,7 +112,8 @@ def _fault(fault: dict[str, Any]) -> str:
     if "action" in fault:
         times = "once" if fault["times"] == 1 else f"{fault['times']} times"
         skip = f", after {fault['skip']} calls" if fault.get("skip") else ""
-        return f"`{fault['action']}` {fault['error']}, {times}{skip}"
+        whose = f" ({fault['function']}'s calls)" if fault.get("function") else ""
+        return f"`{fault['action']}` {fault['error']}{whose}, {times}{skip}"
     if "timing" in fault:
         return f"next `{fault['timing']}` {fault['seconds']:g} s"
     if "event" in fault:
@@ -123,6 +124,11 @@ def _fault(fault: dict[str, Any]) -> str:
                 f'next "{fault["event"]}" event twice, {fault["duplicate_after_seconds"]:g} s apart'
             )
         return f'next "{fault["event"]}" event {fault["delay_seconds"]:g} s late'
+    if "helper_lost" in fault:
+        return (
+            f"someone {fault['helper_lost']}s the helper {fault.get('after_seconds', 0):g} s"
+            f" into the next {fault['windows']}"
+        )
     if "windows" in fault:
         return f"Windows fails the next {fault['windows']} with `{fault['error']}`"
     return f"next {fault['outcome'].replace('_', ' ')}"

@@ -108,6 +108,7 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "FindUnverifiedInstancesFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CommandFinishedFunctionRole": LAMBDA_DEAD_LETTERS,
     "SnapshotFailedFunctionRole": LAMBDA_DEAD_LETTERS,
+    "HelperLostFunctionRole": LAMBDA_DEAD_LETTERS,
 }
 
 # SendTaskSuccess and SendTaskFailure take no resource-level permissions.
@@ -209,7 +210,12 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     reporting = iam.principals(stack)["ReconcileFunctionRole"].actions
     assert deleting == expected_actions("ReconcileFunctionRole")
     assert reporting == expected_actions("ReconcileFunctionRole", deleting_orphans=False)
-    assert deleting - reporting == {"ec2:DetachVolume", "ec2:DeleteVolume", *STOP_DISK_TOOL}
+    assert deleting - reporting == {
+        "ec2:DetachVolume",
+        "ec2:DeleteVolume",
+        "ec2:DescribeInstances",  # is the orphan's helper lost? (cleanup.py)
+        *STOP_DISK_TOOL,
+    }
 
 
 def test_the_retention_may_delete_snapshots_only_when_told_to(
@@ -1061,9 +1067,36 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
             set(),
         ),
-        "rewrite a waiting task's token for a command": (
+        # Only to take an answered wait out of the `line` index (Ledger.stop_indexing_wait).
+        "update a waiting task's item for a command": (
             Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}),
-            set(),
+            {"RunDiskToolFunctionRole", "CommandFinishedFunctionRole", "HelperLostFunctionRole"},
+        ),
+        "find the commands waited for on a helper through the index": (
+            Request(
+                "dynamodb:Query", [line], {"dynamodb:LeadingKeys": ["commands#i-0123456789abcdef0"]}
+            ),
+            {"HelperLostFunctionRole"},
+        ),
+        "read a waiting task's token for a command": (
+            Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": ["command#vol-1#x"]}),
+            {
+                "RunDiskToolFunctionRole",
+                "CommandFinishedFunctionRole",
+                "DiskToolResultFunctionRole",
+                "HelperLostFunctionRole",
+            },
+        ),
+        "a helper lost reads a helper's turns": (
+            Request("dynamodb:GetItem", [ledger], {"dynamodb:LeadingKeys": [turns]}),
+            {
+                "PrepareHelperFunctionRole",
+                "RetireHelpersFunctionRole",
+                "TakeTurnFunctionRole",
+                "GiveBackTurnFunctionRole",
+                "CleanUpFunctionRole",
+                "ReleaseExecutionFunctionRole",
+            },
         ),
         "note the unverified instances in the ledger": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [unverified]}),
@@ -1099,6 +1132,9 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "SnapshotVolumeFunctionRole",
                 "ResolveSnapshotFunctionRole",
                 "SnapshotFailedFunctionRole",
+                "HelperLostFunctionRole",  # the restores waiting on a lost helper's commands
+                "CleanUpFunctionRole",  # the restores in a lost helper's line
+                "ReleaseExecutionFunctionRole",  # the same, for an execution that died
             },
         ),
         "invoke one of our functions": (

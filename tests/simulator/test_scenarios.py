@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulator import faults
+from simulator import faults, instance_loss
 from simulator.__main__ import main
 from simulator.scenario import DEFAULT_TEMPLATE, SCHEMA_PATH, ScenarioError, load
 from simulator.template import TemplateError, load_template
@@ -92,15 +92,26 @@ def test_the_readme_documents_every_key_of_the_schema() -> None:
 
 def test_the_schema_offers_the_faults_and_timings_the_simulator_knows() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
-    _, timing_fault, _, windows_fault, scan_fault, event_fault, linger_fault, trailer_fault = (
-        schema["$defs"]["fault"]["oneOf"]
-    )
+    (
+        _,
+        timing_fault,
+        _,
+        windows_fault,
+        scan_fault,
+        event_fault,
+        linger_fault,
+        trailer_fault,
+        lost_fault,
+    ) = schema["$defs"]["fault"]["oneOf"]
     assert linger_fault["properties"]["windows"]["const"] in faults.WINDOWS_ACTIONS
     assert tuple(timing_fault["properties"]["timing"]["enum"]) == faults.TIMING_KEYS
     assert tuple(windows_fault["properties"]["windows"]["enum"]) == faults.WINDOWS_ACTIONS
     assert scan_fault["properties"]["windows"]["const"] in faults.WINDOWS_ACTIONS
     assert tuple(event_fault["properties"]["event"]["enum"]) == faults.EVENTS
     assert tuple(trailer_fault["properties"]["windows"]["enum"]) == faults.WINDOWS_ACTIONS
+    assert tuple(lost_fault["properties"]["windows"]["enum"]) == faults.WINDOWS_ACTIONS
+    assert tuple(lost_fault["properties"]["helper_lost"]["enum"]) == faults.HELPER_LOSSES
+    assert tuple(instance_loss.HOW) == faults.HELPER_LOSSES
     assert set(schema["$defs"]["timing"]["properties"]) == set(Timing.__dataclass_fields__)
 
 

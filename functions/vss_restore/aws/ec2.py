@@ -198,6 +198,12 @@ class Ec2:
                     raise DeviceNameTaken(f"{device} on {instance_id}") from exc
                 raise
 
+    def instance_state(self, instance_id: str) -> str:
+        """pending, running, stopping, stopped, shutting-down or terminated; a terminated
+        instance stays visible about an hour, then is not found: terminated too."""
+        instance = self.instance(instance_id)
+        return str((instance or {}).get("State", {}).get("Name", "terminated"))
+
     def detach_volume(self, volume_id: str, instance_id: str, *, force: bool = False) -> None:
         with throttling_is_transient():
             self.client.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Force=force)

@@ -51,6 +51,12 @@ def consistent_key(snapshot_id: str) -> str:
     return f"consistent#{snapshot_id}"
 
 
+def commands_on_key(instance_id: str) -> str:
+    """The `line` index partition of the disk tool commands waited for on one instance: what
+    a helper lost finds in one Query (lost.py)."""
+    return f"commands#{instance_id}"
+
+
 @dataclass(frozen=True)
 class Waiting:
     """A task waiting for an operation's end: its token, and what it waits for."""
@@ -499,21 +505,58 @@ class Ledger:
                 },
             )
 
-    def wait_for(self, key: str, waiting: Waiting, now: int) -> None:
-        """Store the token of the task that waits; a retried task's token replaces it."""
+    def wait_for(self, key: str, waiting: Waiting, now: int, instance_id: str = "") -> None:
+        """Store the token of the task that waits; a retried task's token replaces it. With
+        `instance_id` (a command on a helper), the wait is in the `line` index under
+        `commands#<instance>` while its token is live, for a helper lost (lost.py)."""
+        item = {
+            "pk": {"S": key},
+            "token": {"S": waiting.token},
+            # Not "execution": the by-execution index holds claims only.
+            "waiting_execution": {"S": waiting.execution},
+            "operation": {"S": waiting.operation},
+            "since": {"S": waiting.since},
+            "expires_at": {"N": str(now + WAITING_SECONDS)},
+        }
+        if instance_id:
+            item[LINE_INDEX] = {"S": commands_on_key(instance_id)}
+            item["queued_at"] = {"N": str(now * 1000)}
         with throttling_is_transient():
-            self.client.put_item(
+            self.client.put_item(TableName=self.table, Item=item)
+
+    def stop_indexing_wait(self, key: str, token: str) -> None:
+        """Take an answered wait out of the `line` index (its token is spent), if its token is
+        still that one: a helper lost later finds nothing to fail there."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="REMOVE #line, queued_at",
+                    ConditionExpression="#token = :token AND attribute_exists(#line)",
+                    ExpressionAttributeNames={"#line": LINE_INDEX, "#token": "token"},
+                    ExpressionAttributeValues={":token": {"S": token}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def waits_on(self, instance_id: str, since_ms: int, at_most: int) -> list[str]:
+        """The keys of the command waits on the instance whose token may be live (queued since
+        `since_ms`), through the `line` index: one Query, nothing read when none."""
+        with throttling_is_transient():
+            found = self.client.query(
                 TableName=self.table,
-                Item={
-                    "pk": {"S": key},
-                    "token": {"S": waiting.token},
-                    # Not "execution": the by-execution index holds claims only.
-                    "waiting_execution": {"S": waiting.execution},
-                    "operation": {"S": waiting.operation},
-                    "since": {"S": waiting.since},
-                    "expires_at": {"N": str(now + WAITING_SECONDS)},
+                IndexName=LINE_INDEX,
+                KeyConditionExpression="#line = :line AND queued_at >= :since",
+                ExpressionAttributeNames={"#line": LINE_INDEX},
+                ExpressionAttributeValues={
+                    ":line": {"S": commands_on_key(instance_id)},
+                    ":since": {"N": str(since_ms)},
                 },
-            )
+                Limit=at_most,
+            )["Items"]
+        return [_text(item, "pk") for item in found]
 
     def waiting(self, key: str) -> Waiting | None:
         item = self._item(key)
