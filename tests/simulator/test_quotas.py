@@ -129,7 +129,7 @@ def test_at_the_quota_the_restore_waits_for_room_then_launches_its_helper() -> N
         helpers = [i for r in found["Reservations"] for i in r["Instances"]]
 
     assert report.ok, failures(report)
-    stopped = next(n for n, line in enumerate(said) if "step 2: batch1 stopped" in line)
+    stopped = next(n for n, line in enumerate(said) if "step 2: someone stops batch1" in line)
     refused = [n for n, line in enumerate(said) if "HelperLaunchDelayed: VcpuLimitExceeded" in line]
     assert refused  # tried again later, each time refused by the quota
     assert max(refused) < stopped
