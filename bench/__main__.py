@@ -1,4 +1,4 @@
-"""`python -m bench`: the four measurements of issue #7, one table, bench/results.json."""
+"""`python -m bench`: the measurements of issues #7 and #13, one table, bench/results.json."""
 
 import argparse
 import json
@@ -8,13 +8,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, model
+from bench import allin, coldstart, model
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet")
+MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet", "allin")
 
 
 def _seconds(value: float) -> str:
@@ -164,6 +164,88 @@ def fleet_rows(f: dict[str, Any]) -> list[Row]:
     ]
 
 
+def allin_rows(night: dict[str, Any], one: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, b in (
+        (
+            f"5. all-in per verified snapshot, fleet mode ({night['snapshots']} snapshots, "
+            f"MaxHelpers {night['max_helpers']})",
+            night,
+        ),
+        ("5. all-in per verified snapshot, fleet mode (one snapshot alone)", one),
+    ):
+        each = b["dollars_per_verified_by_item"]
+        rows.append(
+            Row(
+                name,
+                f"{_dollars(b['dollars_per_verified'])} ({b['verified']}/{b['snapshots']} "
+                f"verified): helpers {_dollars(each['helper_instances'])} "
+                f"({b['helpers_launched']} x m6i.large Windows at "
+                f"${b['prices']['helper_dollars_per_hour']}/h, UNVERIFIED price), their root "
+                f"volumes {_dollars(each['helper_root_volumes'])}, temporary volumes "
+                f"{_dollars(each['temporary_volumes'])}, consistent snapshot 1 month "
+                f"{_dollars(each['consistent_snapshots_one_month'])}, transitions "
+                f"{_dollars(each['transitions'])}, Lambda {_dollars(each['lambda'])}, "
+                f"DynamoDB {_dollars(each['dynamodb'])}",
+                f"<= ${allin.GOAL_DOLLARS}",
+                b["dollars_per_verified"] <= allin.GOAL_DOLLARS,
+            )
+        )
+        rows.append(
+            Row(
+                name.replace("all-in per verified snapshot", "helpers idle, share of billed time"),
+                f"{b['helper_idle_share']:.1%} ({b['helper_billed_seconds']:,.0f} s billed, "
+                f"{b['helper_busy_seconds']:,.0f} s with a restore's volume attached)",
+                f"<= {allin.GOAL_IDLE_SHARE:.0%}",
+                b["helper_idle_share"] <= allin.GOAL_IDLE_SHARE,
+            )
+        )
+    return rows
+
+
+# What each measurement writes in results.json.
+KEYS: dict[str, tuple[str, ...]] = {
+    "overhead": ("overhead", "overhead_30min"),
+    "cost": ("cost",),
+    "coldstart": ("coldstart",),
+    "fleet": ("fleet",),
+    "allin": ("allin",),
+}
+
+
+def keep_previous(path: Path, results: dict[str, Any], ran: list[str]) -> dict[str, Any]:
+    """A partial run (--only) keeps the other measurements' figures of the file it rewrites,
+    and says which ones it kept."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return results
+    kept = [m for m in MEASUREMENTS if m not in ran and all(k in previous for k in KEYS[m])]
+    for m in kept:
+        for key in KEYS[m]:
+            results[key] = previous[key]
+    if kept:
+        results["kept_from_previous_run"] = kept
+        seconds = previous.get("real_seconds_by_part", {})
+        results["real_seconds_by_part"] = {**seconds, **results["real_seconds_by_part"]}
+    return results
+
+
+def rows_of(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    if "overhead" in results:
+        rows += overhead_rows(results["overhead"])
+    if "cost" in results:
+        rows += cost_rows(results["cost"]["2min"], results["cost"]["30min"])
+    if "coldstart" in results:
+        rows += coldstart_rows(results["coldstart"])
+    if "fleet" in results:
+        rows += fleet_rows(results["fleet"])
+    if "allin" in results:
+        rows += allin_rows(results["allin"]["night"], results["allin"]["one_snapshot"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, default=list(MEASUREMENTS))
@@ -184,7 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"latencies": model.LATENCIES, "why": model.WHY},
         "prices": asdict(model.PRICES),
     }
-    rows: list[Row] = []
     real: dict[str, float] = {}
     if "overhead" in args.only or "cost" in args.only:
         short = restore_module.restore_run(model.SHORT_REVERT_SECONDS)
@@ -196,29 +277,35 @@ def main(argv: list[str] | None = None) -> int:
         if "overhead" in args.only:
             results["overhead"] = restore_module.overhead(short, model.SHORT_REVERT_SECONDS)
             results["overhead_30min"] = restore_module.overhead(long, model.LONG_REVERT_SECONDS)
-            rows += overhead_rows(results["overhead"])
         if "cost" in args.only:
             size = model.DATA_VOLUME_GIB
             results["cost"] = {
                 "2min": restore_module.cost(short, model.SHORT_REVERT_SECONDS, size),
                 "30min": restore_module.cost(long, model.LONG_REVERT_SECONDS, size),
             }
-            rows += cost_rows(results["cost"]["2min"], results["cost"]["30min"])
         real["one restore, 2 and 30 min"] = time.monotonic() - began
     if "coldstart" in args.only:
         mark = time.monotonic()
         results["coldstart"] = coldstart.measure_cold_start(args.repetitions)
-        rows += coldstart_rows(results["coldstart"])
         real["cold start"] = time.monotonic() - mark
     if "fleet" in args.only:
         mark = time.monotonic()
         spec = fleet_module.FleetSpec(instances=args.instances, helpers=args.helpers)
         results["fleet"] = fleet_module.measure(spec, shards=not args.one_simulation)
-        rows += fleet_rows(results["fleet"])
         real["fleet"] = time.monotonic() - mark
-    results["table"] = [asdict(row) for row in rows]
+    if "allin" in args.only:
+        mark = time.monotonic()
+        results["allin"] = {
+            "night": allin.measure(allin.FleetModeSpec(instances=args.instances)),
+            "one_snapshot": allin.one_snapshot(),
+        }
+        real["all-in cost, fleet mode"] = time.monotonic() - mark
     results["real_seconds"] = round(time.monotonic() - began, 1)
     results["real_seconds_by_part"] = {k: round(v, 1) for k, v in real.items()}
+    if args.json and set(args.only) != set(MEASUREMENTS):
+        results = keep_previous(Path(args.json), results, args.only)
+    rows = rows_of(results)
+    results["table"] = [asdict(row) for row in rows]
 
     print(render(rows))
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in real.items())
