@@ -8,13 +8,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import allin, coldstart, model
+from bench import allin, coldstart, model, scale
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet", "allin")
+MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet", "allin", "scale")
 
 
 def _seconds(value: float) -> str:
@@ -203,6 +203,109 @@ def allin_rows(night: dict[str, Any], one: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def scale_rows(s: dict[str, Any]) -> list[Row]:
+    c, f, o, o72, b = s["check"], s["fleet"], s["overload"], s["overload_72h"], s["backup"]
+    worst = c["figures"][c["worst"]]
+    rows = [
+        Row(
+            f"6. fast model (bench/des.py) vs full simulator, {c['snapshots']} snapshots",
+            f"worst {c['worst']}: {worst['model']:,} vs {worst['full']:,} "
+            f"({worst['deviation']:.2%}); {len(c['figures'])} figures compared",
+            "each within 2%",
+            c["within"],
+        )
+    ]
+    name = (
+        f"7. {f['instances']:,} instances / {f['snapshots_expected']:,} snapshots "
+        f"(MaxHelpers {f['max_helpers']}, concurrency {f['concurrency']})"
+    )
+    hours = f["all_verified_after_first_event_seconds"]
+    most = ", ".join(f"{a} {n:,}" for a, n in list(f["throttled"].items())[:3])
+    details = {
+        "all verified within 6 h of the first event": f"{f['verified']:,}/"
+        f"{f['snapshots_expected']:,} verified, the last {(hours or 0) / 3600:.2f} h after the "
+        "first event",
+        "0 failed by throttling, line size or waiting": f"{f['failed']} failed: "
+        + (", ".join(f"{n} {why}" for why, n in f["failed_why"].items()) or "none"),
+        "<= 1% of EC2 calls throttled": f"{f['ec2_throttled_share']:.1%} of "
+        f"{f['ec2_calls']:,} calls ({most})",
+        "DescribeVolumes <= 5/s at peak": f"{f['peak_describe_volumes_per_second']}/s at peak "
+        "(each wait for a volume looks once a second)",
+        "<= $0.02 per verified snapshot": f"{_dollars(f['dollars_per_verified'])} all-in",
+        "helpers idle <= 10%": f"{f['helper_idle_share']:.1%} of billed time",
+    }
+    short = {
+        "all verified within 6 h of the first event": "verified",
+        "0 failed by throttling, line size or waiting": "failed",
+        "<= 1% of EC2 calls throttled": "EC2 throttled",
+        "DescribeVolumes <= 5/s at peak": "DescribeVolumes",
+        "<= $0.02 per verified snapshot": "all-in cost",
+        "helpers idle <= 10%": "helpers idle",
+    }
+    for goal, met in f["goals"].items():
+        rows.append(Row(f"{name}: {short[goal]}", details[goal], goal, met))
+    item = s["largest_ledger_item_bytes"]
+    rows.append(
+        Row(
+            f"{name}: other limits",
+            f"peaks: StartExecution {f['peak_start_executions_per_second']}/s (refill 300/s), "
+            f"transitions {f['peak_transitions_per_second']}/s (1,500/s), Lambda ~"
+            f"{f['peak_lambda_concurrency_estimate']} concurrent (1,000), a helper's turns item "
+            f"{f['peak_turn_item_writes_per_second']} writes/s (1,000 WCU); largest ledger item "
+            f"{item} B (full simulator, 300 snapshots)",
+            "under each; item <= 10 KB",
+            item <= scale.GOAL_ITEM_BYTES
+            and f["peak_start_executions_per_second"] <= 300
+            and f["peak_transitions_per_second"] <= 1500
+            and f["peak_lambda_concurrency_estimate"] <= 1000
+            and f["peak_turn_item_writes_per_second"] <= 1000,
+        )
+    )
+    for over in (o, o72):
+        rows.append(
+            Row(
+                f"8. overload: MaxHelpers 1, {over['snapshots']} snapshots at once, "
+                f"HelperMaxHours {over['helper_max_hours']:g}",
+                f"{over['verified']} verified, {over['failed']} failed"
+                + (
+                    f" ({', '.join(f'{n} {why}' for why, n in over['failed_why'].items())})"
+                    if over["failed"]
+                    else ""
+                )
+                + f"; longest wait in line {over['longest_wait_seconds'] / 3600:.1f} h",
+                "0 failed, backlog carried",
+                over["failed"] == 0,
+            )
+        )
+    e = s["overload_evidence"]
+    rows.append(
+        Row(
+            "8. overload in the full simulator: MaxHelpers 1, HelperMaxHours 1, "
+            f"{e['snapshots']} at once",
+            f"{e['verdicts']}; helper terminated at "
+            f"{e['helpers'][0]['terminated_at']} s; "
+            + "; ".join(f"{n} x {why[:90]}" for why, n in e["reasons"].items()),
+            "-",
+            None,
+        )
+    )
+    by = ", ".join(
+        f"{r['max_concurrency']}: {r['instances_not_started_before_cutoff']:,} not started, "
+        f"{r['snapshots_failed_throttled']:,} snapshots throttled"
+        for r in b["by_concurrency"]
+    )
+    rows.append(
+        Row(
+            f"9. nightly backup of {b['instances']:,} instances in its window (1 h to start, 2 h)",
+            f"MaxConcurrency {by}; CreateSnapshot's refill alone needs "
+            f"{b['create_snapshot_bound_seconds']:,.0f} s for {b['snapshots']:,}",
+            "fits",
+            b["fits"],
+        )
+    )
+    return rows
+
+
 # What each measurement writes in results.json.
 KEYS: dict[str, tuple[str, ...]] = {
     "overhead": ("overhead", "overhead_30min"),
@@ -210,7 +313,15 @@ KEYS: dict[str, tuple[str, ...]] = {
     "coldstart": ("coldstart",),
     "fleet": ("fleet",),
     "allin": ("allin",),
+    "scale": ("scale",),
 }
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 def keep_previous(path: Path, results: dict[str, Any], ran: list[str]) -> dict[str, Any]:
@@ -243,6 +354,8 @@ def rows_of(results: dict[str, Any]) -> list[Row]:
         rows += fleet_rows(results["fleet"])
     if "allin" in results:
         rows += allin_rows(results["allin"]["night"], results["allin"]["one_snapshot"])
+    if "scale" in results:
+        rows += scale_rows(results["scale"])
     return rows
 
 
@@ -300,6 +413,23 @@ def main(argv: list[str] | None = None) -> int:
             "one_snapshot": allin.one_snapshot(),
         }
         real["all-in cost, fleet mode"] = time.monotonic() - mark
+    if "scale" in args.only:
+        mark = time.monotonic()
+        full = results.get("allin") or _previous(Path(args.json)).get("allin")
+        if not full:
+            print("scale needs the all-in measurement first (--only allin scale)", file=sys.stderr)
+            return 2
+        night = full["night"]
+        results["scale"] = {
+            "check": scale.check(night, allin.FleetModeSpec(instances=args.instances)),
+            "fleet": scale.fleet(night),
+            "overload": scale.overload(night),
+            "overload_72h": scale.overload(night, max_hours=72),
+            "overload_evidence": scale.overload_evidence(),
+            "backup": scale.backup_window(night),
+            "largest_ledger_item_bytes": night.get("largest_item_bytes", 0),
+        }
+        real["scale (fast model)"] = time.monotonic() - mark
     results["real_seconds"] = round(time.monotonic() - began, 1)
     results["real_seconds_by_part"] = {k: round(v, 1) for k, v in real.items()}
     if args.json and set(args.only) != set(MEASUREMENTS):

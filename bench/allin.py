@@ -187,6 +187,7 @@ def summarize(result: Run) -> dict[str, Any]:
         "dynamodb_writes": sum(calls[a] for a in DYNAMODB_WRITES),
         "dynamodb_reads": sum(calls[a] for a in DYNAMODB_READS),
         "api_calls": dict(calls.most_common()),
+        "largest_item_bytes": result.largest_item_bytes,
         "failures": report.failures,
         "last_restore_ended_at": max((e.ended_at for e in result.restores()), default=0.0),
     }
@@ -278,6 +279,7 @@ def bill(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "failures": [f for s in summaries for f in s["failures"]],
         "real_seconds": round(max(s["real_seconds"] for s in summaries), 1),
+        "largest_item_bytes": max(s.get("largest_item_bytes", 0) for s in summaries),
         "parts": len(summaries),
         "last_restore_ended_at": round(max(s["last_restore_ended_at"] for s in summaries), 1),
     }

@@ -68,9 +68,8 @@ HOLD_SECONDS = (
     + LAMBDA
     + (LAMBDA + T["detach_seconds"])
 )
-# CreateVolume's call, the end of its Lambda; the attach request, that of AttachVolume's.
+# CreateVolume's call, at the end of its Lambda's modelled 0.2 s.
 CREATE_AFTER = 2 * LAMBDA
-ATTACH_AFTER = 3 * LAMBDA + T["volume_available_seconds"]
 # After "Give back the helper": its Lambda, the snapshot task (its Lambda, the snapshot, its
 # event and the execution that answers it), keep the volume?, delete, record, report.
 AFTER_GIVE_BACK = 7 * LAMBDA + T["snapshot_seconds"] + T["event_delivery_seconds"]
@@ -109,20 +108,21 @@ LAUNCH_CALLS: Calls = [(0.15, "ec2:DescribeSubnets"), (0.2, "ec2:RunInstances")]
 POLL_CALLS: Calls = [(0.0, "ec2:DescribeInstances"), (0.1, "ssm:DescribeInstanceInformation")]
 RESOLVE_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots"), (0.3, "ec2:DescribeSnapshots")]
 SKIP_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots")]
-# In the turn, from its start (the mutating calls first: a throttled one delays the rest).
-HOLD_CALLS: Calls = [
-    (CREATE_AFTER, "ec2:CreateVolume"),
-    *[(CREATE_AFTER + k, "ec2:DescribeVolumes") for k in range(3)],
-    (2.6, "ec2:DescribeInstances"),
-    (2.6, "ec2:AttachVolume"),
-    *[(2.6 + k * 0.6, "ec2:DescribeVolumes") for k in range(6)],
-    (5.8, "ssm:SendCommand"),
-    (28.2, "ssm:SendCommand"),
-    (150.6, "ssm:SendCommand"),
-    *[(t + d, "ssm:GetCommandInvocation") for t in (5.8, 28.2, 150.6) for d in (0.2, 21, 22)],
-    (213.0, "ec2:DetachVolume"),
-    *[(213.0 + k * 0.8, "ec2:DescribeVolumes") for k in range(5)],
-]
+# In the turn: each wait for a volume polls DescribeVolumes once a second, one poll after
+# the other, until the modelled latency has passed since the call that started it; AttachVolume
+# and DetachVolume look at the volume first (their device name, its state).
+CREATE_POLLS_BEFORE, ATTACH_POLLS_BEFORE, DETACH_POLLS_BEFORE = 0, 2, 1
+# A disk tool command from its SendCommand to the end of its task (the agent's pick-up, the
+# run, the status-change event, the callback), and the Lambda steps between two commands.
+COMMAND_AFTER_CALL = T["command_delivery_seconds"] + T["event_delivery_seconds"] + LAMBDA
+COMMANDS = (
+    ("inspect", T["inspect_seconds"], LAMBDA),  # then "Plan the revert"
+    ("revert", T["revert_seconds"], 0.0),
+    ("check", T["check_seconds"], 0.0),
+)
+# GetCommandInvocation: once by the Lambda that sends the command, twice by the callback.
+COMMAND_LOOKS: Calls = [(0.2, "ssm:GetCommandInvocation")]
+CALLBACK_LOOKS = 2
 AFTER_CALLS: Calls = [
     (0.4, "ec2:CreateSnapshot"),
     (0.4, "ec2:DescribeSnapshots"),
@@ -222,6 +222,9 @@ class Night:
     backup: list[list[float]] = field(default_factory=list)
     backup_concurrency: int = 10
     backup_cutoff_seconds: float = 3600.0  # Duration 2 h, Cutoff 1 h (template.yaml)
+    # With `arrivals`: the backup's CreateSnapshot of each, taken from the shared bucket when
+    # the snapshot began (snapshot_seconds and the event's delivery before its event).
+    arrivals_take_backup_tokens: bool = False
     # What a snapshot's consistent copy keeps, and the ledger's requests, per restore: read
     # off the full simulator (block model, authorizer), not modelled here.
     consistent_gib_per_restore: float = 0.0
@@ -234,7 +237,7 @@ class Helper:
     number: int
     launched_at: float
     online_at: float
-    used: float
+    used: int  # when a restore last took or waited for it (whole seconds, as the ledger)
     holders: int = 0
     line: list["Restore"] = field(default_factory=list)
     terminated_at: float | None = None
@@ -280,6 +283,7 @@ class Model:
         self.starts_per_second: Counter[int] = Counter()
         self.turn_writes_per_second: Counter[tuple[int, int]] = Counter()
         self.volume_gib_seconds = 0.0
+        self.waits: list[float] = []  # each restore's time in a helper's line
         self.executions = 0
         self.last_event = 0.0
 
@@ -289,10 +293,16 @@ class Model:
         heapq.heappush(self.queue, (when, self.seq, action))
 
     def run(self) -> None:
+        began = T["snapshot_seconds"] + T["event_delivery_seconds"]
         for number, (t, gib) in enumerate(self.night.arrivals):
             r = Restore(number, t, gib)
             self.restores.append(r)
             self.at(t, lambda r=r: self.start(r))
+            if self.night.arrivals_take_backup_tokens:
+                self.at(
+                    max(t - began, 0.0),
+                    lambda: self.call("ec2:CreateSnapshot", lambda: None, None, False),
+                )
         self.backups_waiting = list(enumerate(self.night.backup))
         self.backups_waiting.reverse()
         self.backup_slots = self.night.backup_concurrency
@@ -444,7 +454,7 @@ class Model:
         if self.places < self.night.max_helpers:
             self.places += 1
             self.calls_at(LAUNCH_CALLS, self.now)
-            h = Helper(len(self.helpers), decided, decided + self.night.boot_seconds, decided)
+            h = Helper(len(self.helpers), decided, decided + self.night.boot_seconds, int(decided))
             self.helpers.append(h)
             r.helper = h
             self.at(decided, lambda: self.boot_poll(r, h))
@@ -483,7 +493,7 @@ class Model:
         self.step(1, 0)  # "Is the helper up?"
         self.step()  # "Take a turn on the helper"
         if reused:
-            h.used = self.now  # fleet._reuse: the place noted used
+            h.used = int(self.now)  # fleet._reuse: the place noted used (epoch seconds)
         r.helper = h
         if h.holders < self.night.concurrency and not h.line:
             self.hold(r, h, self.now)
@@ -506,26 +516,95 @@ class Model:
 
     def hold(self, r: Restore, h: Helper, start: float) -> None:
         """The turn, from `start` ("Take a turn" entered, or the previous holder's "Give back
-        the helper"): CreateVolume (a throttled one delays the rest) and the helper's work."""
+        the helper"), step by step: a throttled call delays what follows; one throttled past
+        botocore's and the task's retries fails the restore (its Catch gives the turn back)."""
+        if r.queued_at is not None:
+            self.waits.append(start - r.queued_at)
         r.queued_at = None
         h.holders += 1
-        self.calls_at(HOLD_CALLS[1:], start)
+        state: dict[str, float] = {}
+
+        def abort() -> None:
+            if r.verdict:
+                return
+            self.fail(r, "throttled past every retry")
+            self.release(h)
+
+        def create() -> None:
+            self.call("ec2:CreateVolume", created, abort)
 
         def created() -> None:
-            created_at = self.now
-            give_back = created_at - CREATE_AFTER + HOLD_SECONDS
-            self.at(give_back, lambda: self.give_back(r, h, created_at))
+            state["created"] = self.now
+            self.volume_wait(T["volume_available_seconds"], CREATE_POLLS_BEFORE, attach, abort)
 
-        self.at(
-            start + CREATE_AFTER,
-            lambda: self.call("ec2:CreateVolume", created, lambda: self.fail_holding(r, h)),
-        )
+        def attach() -> None:
+            self.calls_at([(LAMBDA, "ec2:DescribeInstances")], self.now)
+            self.at(self.now + LAMBDA, lambda: self.call("ec2:AttachVolume", attached, abort))
 
-    def give_back(self, r: Restore, h: Helper, created_at: float) -> None:
-        began = created_at - CREATE_AFTER
-        h.busy.append((began + ATTACH_AFTER, self.now))
-        h.holders -= 1
+        def attached() -> None:
+            state["attached"] = self.now
+            self.volume_wait(T["attach_seconds"], ATTACH_POLLS_BEFORE, lambda: command(0), abort)
+
+        def command(k: int) -> None:
+            if k == len(COMMANDS):
+                detach()
+                return
+            _, seconds, after = COMMANDS[k]
+
+            def sent() -> None:
+                self.calls_at(COMMAND_LOOKS, self.now)
+                end = self.now + seconds + COMMAND_AFTER_CALL
+                self.calls_at(
+                    [(seconds + COMMAND_AFTER_CALL - LAMBDA, "ssm:GetCommandInvocation")]
+                    * CALLBACK_LOOKS,
+                    self.now,
+                )
+                self.at(end + after, lambda: command(k + 1))
+
+            self.at(self.now + LAMBDA, lambda: self.call("ssm:SendCommand", sent, abort))
+
+        def detach() -> None:
+            self.at(self.now + LAMBDA, lambda: self.call("ec2:DetachVolume", detached, abort))
+
+        def detached() -> None:
+            self.volume_wait(
+                T["detach_seconds"],
+                DETACH_POLLS_BEFORE,
+                lambda: self.give_back(r, h, state["created"], state["attached"]),
+                abort,
+            )
+
+        self.at(start + CREATE_AFTER, create)
+
+    def volume_wait(
+        self,
+        latency: float,
+        before: int,
+        then: Callable[[], None],
+        abort: Callable[[], None],
+    ) -> None:
+        """A handler's wait for its volume: DescribeVolumes once a second, one after the
+        other, until `latency` has passed since the call (the handler's own look first)."""
+        ready = self.now + latency
+        self.calls_at([(0.0, "ec2:DescribeVolumes")] * before, self.now)
+
+        def poll() -> None:
+            self.call("ec2:DescribeVolumes", looked, abort)
+
+        def looked() -> None:
+            if self.now >= ready - 1e-9:
+                then()
+            else:
+                self.at(self.now + 1.0, poll)
+
+        poll()
+
+    def give_back(self, r: Restore, h: Helper, created_at: float, attached_at: float) -> None:
+        h.busy.append((attached_at, self.now))
         self.turn_writes_per_second[(h.number, int(self.now))] += 1
+        if r.verdict == "failed":
+            self.release(h)
+            return
         if h.terminated_at is not None:
             self.fail(r, "its helper was terminated (HelperMaxHours) mid-restore")
         else:
@@ -538,17 +617,15 @@ class Model:
             r.verdict = "verified"
             r.ended_at = self.now + AFTER_GIVE_BACK
             self.at(self.now + SKIP_STARTS_AFTER_GIVE_BACK, self.skip_execution)
+        self.release(h)
+
+    def release(self, h: Helper) -> None:
+        """The turn given back, handed to the oldest waiter."""
+        h.holders -= 1
         if h.line and h.holders < self.night.concurrency and h.terminated_at is None:
             nxt = h.line.pop(0)
             start = self.now
             self.at(self.now + LAMBDA, lambda: self.hold(nxt, h, start))
-
-    def fail_holding(self, r: Restore, h: Helper) -> None:
-        h.holders -= 1
-        self.fail(r, "throttled past every retry")
-        if h.line:
-            nxt = h.line.pop(0)
-            self.at(self.now + LAMBDA, lambda: self.hold(nxt, h, self.now))
 
     def skip_execution(self) -> None:
         self.executions += 1
@@ -575,8 +652,8 @@ class Model:
             elif h.online_at > self.now:
                 continue
             elif h.load() > 0:
-                h.used = self.now
-            elif self.now - h.used >= self.night.idle_minutes * 60:
+                h.used = int(self.now)  # the ledger keeps whole epoch seconds
+            elif int(self.now) - h.used >= self.night.idle_minutes * 60:
                 self.terminate(h)
         if self.busy():
             self.at(self.now + RETIRE_PERIOD, self.retire)
@@ -607,7 +684,8 @@ def figures(m: Model) -> dict[str, Any]:
     verified = [r for r in m.restores if r.verdict == "verified"]
     failed = [r for r in m.restores if r.verdict == "failed"]
     billed = [max((h.terminated_at or m.now) - h.launched_at, 60.0) for h in m.helpers]
-    busy = sum(e - s for h in m.helpers for s, e in h.busy)
+    busy_each = [_covered(h.busy) for h in m.helpers]
+    busy = sum(busy_each)
     ec2 = {a: c for a, c in m.calls.items() if a.startswith("ec2:")}
     ec2_throttled = sum(v for a, v in m.throttled.items() if a.startswith("ec2:"))
     first = min((r.arrived for r in m.restores), default=0.0)
@@ -626,6 +704,15 @@ def figures(m: Model) -> dict[str, Any]:
         "helpers_launched": len(m.helpers),
         "helper_billed_seconds": round(sum(billed), 1),
         "helper_busy_seconds": round(busy, 1),
+        "helpers_detail": [
+            {"billed_seconds": round(b, 1), "busy_seconds": round(u, 1)}
+            for b, u in zip(billed, busy_each, strict=True)
+        ],
+        "backup_instances_missed": m.backups_missed,
+        "backup_snapshots_failed": m.backup_snapshots_failed,
+        "backup_ended_at": round(max(m.backup_ends, default=0.0), 1),
+        "first_event_at": round(first, 1),
+        "longest_wait_seconds": round(max(m.waits, default=0.0), 1),
         "temporary_volume_gib_seconds": round(m.volume_gib_seconds, 1),
         "consistent_snapshot_gib": round(len(verified) * n.consistent_gib_per_restore, 4),
         "dynamodb_writes": round(len(m.restores) * n.dynamodb_writes_per_restore),
@@ -650,6 +737,16 @@ def figures(m: Model) -> dict[str, Any]:
         "peak_lambda_concurrency_estimate": math.ceil(peak_lambda),
         "peak_turn_item_writes_per_second": max(m.turn_writes_per_second.values(), default=0),
     }
+
+
+def _covered(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered (a helper at HelperConcurrency > 1 holds turns that overlap)."""
+    covered, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            covered += stop - max(start, end)
+            end = stop
+    return covered
 
 
 def arrivals_of(scenario: dict[str, Any]) -> list[tuple[float, float]]:

@@ -2,12 +2,14 @@
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import boto3
+from moto.dynamodb.models import DynamoDBBackend
 
 from operator_cli import changed
 from simulator.report import Report
@@ -93,6 +95,8 @@ class Run:
     launched_helpers: list[LaunchedHelper] = field(default_factory=list)
     # Every AWS call the stack's principals made, judged by IAM: by action ("ec2:...").
     api_calls: Counter[str] = field(default_factory=Counter)
+    # The largest item any write left in a DynamoDB table (bytes, as DynamoDB sizes it).
+    largest_item_bytes: int = 0
 
     def restores(self) -> list[ExecutionTrace]:
         """Executions that created a volume: the restores (not the skips of the workflow's
@@ -106,7 +110,7 @@ class Run:
 def run(scenario: Mapping[str, Any]) -> Run:
     """Run the scenario in the simulator and keep what the measurements read."""
     began = time.monotonic()
-    with Simulation(load(dict(scenario))) as simulation:
+    with _item_sizes() as largest, Simulation(load(dict(scenario))) as simulation:
         report = simulation.run()
         start = simulation.clock.start
         executions = _traces(simulation, start)
@@ -137,7 +141,33 @@ def run(scenario: Mapping[str, Any]) -> Run:
         volumes,
         launched,
         calls,
+        largest[0],
     )
+
+
+@contextmanager
+def _item_sizes() -> Iterator[list[int]]:
+    """The size of every item a PutItem or UpdateItem leaves (moto's Item.size(), the sum of
+    attribute names and values as DynamoDB counts them toward its 400 KB limit)."""
+    largest = [0]
+    originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item")}
+
+    def sizing(original: Any) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            item = original(*args, **kwargs)
+            if item is not None:
+                largest[0] = max(largest[0], int(item.size()))
+            return item
+
+        return write
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, sizing(original))
+    try:
+        yield largest
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
 
 
 # The instances' own backup (the estate's ready-made snapshots are its calls): not the

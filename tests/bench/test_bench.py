@@ -265,57 +265,5 @@ def test_the_table_says_which_goals_are_met() -> None:
     assert [line.split()[-1] for line in lines[2:]] == ["yes", "NO", "-"]
 
 
-def test_a_fleet_mode_night_bills_every_item_per_verified_snapshot() -> None:
-    result = allin.one_snapshot()
-    price = allin.helper_price()
-
-    assert result["verified"] == 1
-    assert result["failures"] == []
-    assert result["helpers_launched"] == 1
-    helper = result["helpers_detail"][0]
-    # Billed from launch to termination: the modelled boot (240 s), the restore's turn and
-    # HelperIdleMinutes (10) before the five-minute schedule terminates it.
-    assert helper["billed_seconds"] > 240 + helper["busy_seconds"] + 600
-    assert helper["terminated_at"] is not None
-    assert result["dollars"]["helper_instances"] == pytest.approx(
-        helper["billed_seconds"] * price.dollars_per_hour / 3600, rel=1e-4
-    )
-    assert result["dollars"]["transitions"] == pytest.approx(result["transitions"] * 0.025e-3)
-    assert result["consistent_snapshot_gib"] > 0  # the block model's changed data
-    assert result["dollars_per_verified"] == pytest.approx(
-        sum(result["dollars"].values()), rel=1e-4
-    )
-    assert result["helper_idle_share"] == pytest.approx(
-        1 - helper["busy_seconds"] / helper["billed_seconds"], abs=1e-4
-    )
-    # The price is the template's, and says it is not verified.
-    assert price.dollars_per_hour == 0.188
-    assert "UNVERIFIED" in price.source
-
-
-def test_a_retried_task_counts_as_a_transition() -> None:
-    # Two snapshots, one helper place: the second restore's "Prepare the helper" fails with
-    # HelperLaunchDelayed while the first one's helper boots, and is retried.
-    scenario = scenarios.fleet_mode(instances=1, max_helpers=1, throttle_every=None)
-    scenario["snapshots"] = dict(list(scenario["snapshots"].items())[:2])
-    scenario["steps"] = [
-        s
-        for s in scenario["steps"]
-        if "deliver" not in s or s["deliver"]["snapshot"] in scenario["snapshots"]
-    ]
-    result = runs.run(scenario)
-
-    retried = [
-        s
-        for e in result.executions
-        for s in e.entered
-        if s.state.endswith(runs.RETRIED_AFTER_ERROR)
-    ]
-    assert result.report.ok, result.report.failures
-    assert retried
-    assert {s.state for s in retried} == {"Prepare the helper" + runs.RETRIED_AFTER_ERROR}
-    assert result.invocations["PrepareHelperFunction"] == 2 + len(retried)
-
-
 def test_a_helper_at_concurrency_above_one_is_busy_once_for_overlapping_restores() -> None:
     assert allin._merge([(0, 10), (5, 15), (20, 30)]) == 25
