@@ -151,12 +151,13 @@ local-invoke: setup ## sam build, then sam local invoke every function with its 
 	PATH="$(dir $(RUNTIME_PYTHON)):$$PATH" $(OFFLINE) $(BIN)/python -m local.invoke \
 		--runtime-python "$(RUNTIME_PYTHON)" $(if $(filter 1 true yes,$(LOCAL_INVOKE_STRICT)),--strict)
 
-# --- performance (#7) -------------------------------------------------------------------
+# --- performance (#7, #13) ---------------------------------------------------------------
 
-# Overhead, cost, cold start and the 300-snapshot fleet on the simulator's virtual clock:
-# one table, and bench/results.json rewritten. About 10 minutes of real time on 2 cores.
+# Overhead, cost, cold start, the 300-snapshot fleet, the all-in cost in fleet mode and the
+# fast model's 10,000-instance night, overload and backup window, on the simulator's virtual
+# clock: one table, and bench/results.json rewritten. About 20 minutes of real time on 2 cores.
 .PHONY: bench
-bench: setup ## Measure overhead, cost, cold start and a fleet's night (bench/README.md)
+bench: setup ## Measure overhead, cost, cold start, a fleet's night and its scale (bench/README.md)
 	$(OFFLINE) $(BIN)/python -m bench --json bench/results.json
 
 # --- your account -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`python -m bench`: the four measurements of issue #7, one table, bench/results.json."""
+"""`python -m bench`: the measurements of issues #7 and #13, one table, bench/results.json."""
 
 import argparse
 import json
@@ -8,13 +8,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, model
+from bench import allin, coldstart, model, scale
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet")
+MEASUREMENTS = ("overhead", "cost", "coldstart", "fleet", "allin", "scale")
 
 
 def _seconds(value: float) -> str:
@@ -164,6 +164,201 @@ def fleet_rows(f: dict[str, Any]) -> list[Row]:
     ]
 
 
+def allin_rows(night: dict[str, Any], one: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, b in (
+        (
+            f"5. all-in per verified snapshot, fleet mode ({night['snapshots']} snapshots, "
+            f"MaxHelpers {night['max_helpers']})",
+            night,
+        ),
+        ("5. all-in per verified snapshot, fleet mode (one snapshot alone)", one),
+    ):
+        each = b["dollars_per_verified_by_item"]
+        rows.append(
+            Row(
+                name,
+                f"{_dollars(b['dollars_per_verified'])} ({b['verified']}/{b['snapshots']} "
+                f"verified): helpers {_dollars(each['helper_instances'])} "
+                f"({b['helpers_launched']} x m6i.large Windows at "
+                f"${b['prices']['helper_dollars_per_hour']}/h, UNVERIFIED price), their root "
+                f"volumes {_dollars(each['helper_root_volumes'])}, temporary volumes "
+                f"{_dollars(each['temporary_volumes'])}, consistent snapshot 1 month "
+                f"{_dollars(each['consistent_snapshots_one_month'])}, transitions "
+                f"{_dollars(each['transitions'])}, Lambda {_dollars(each['lambda'])}, "
+                f"DynamoDB {_dollars(each['dynamodb'])}",
+                f"<= ${allin.GOAL_DOLLARS}",
+                b["dollars_per_verified"] <= allin.GOAL_DOLLARS,
+            )
+        )
+        rows.append(
+            Row(
+                name.replace("all-in per verified snapshot", "helpers idle, share of billed time"),
+                f"{b['helper_idle_share']:.1%} ({b['helper_billed_seconds']:,.0f} s billed, "
+                f"{b['helper_busy_seconds']:,.0f} s with a restore's volume attached)",
+                f"<= {allin.GOAL_IDLE_SHARE:.0%}",
+                b["helper_idle_share"] <= allin.GOAL_IDLE_SHARE,
+            )
+        )
+    return rows
+
+
+def scale_rows(s: dict[str, Any]) -> list[Row]:
+    c, f, o, o72, b = s["check"], s["fleet"], s["overload"], s["overload_72h"], s["backup"]
+    worst = c["figures"][c["worst"]]
+    rows = [
+        Row(
+            f"6. fast model (bench/des.py) vs full simulator, {c['snapshots']} snapshots",
+            f"worst {c['worst']}: {worst['model']:,} vs {worst['full']:,} "
+            f"({worst['deviation']:.2%}); {len(c['figures'])} figures compared",
+            "each within 2%",
+            c["within"],
+        )
+    ]
+    name = (
+        f"7. {f['instances']:,} instances / {f['snapshots_expected']:,} snapshots "
+        f"(MaxHelpers {f['max_helpers']}, concurrency {f['concurrency']})"
+    )
+    hours = f["all_verified_after_first_event_seconds"]
+    most = ", ".join(f"{a} {n:,}" for a, n in list(f["throttled"].items())[:3])
+    details = {
+        "all verified within 6 h of the first event": f"{f['verified']:,}/"
+        f"{f['snapshots_expected']:,} verified, the last {(hours or 0) / 3600:.2f} h after the "
+        "first event",
+        "0 failed by throttling, line size or waiting": f"{f['failed']} failed: "
+        + (", ".join(f"{n} {why}" for why, n in f["failed_why"].items()) or "none"),
+        "<= 1% of EC2 calls throttled": f"{f['ec2_throttled_share']:.1%} of "
+        f"{f['ec2_calls']:,} calls ({most})",
+        "DescribeVolumes <= 5/s at peak": f"{f['peak_describe_volumes_per_second']}/s at peak "
+        "(each wait for a volume looks once a second)",
+        "<= $0.02 per verified snapshot": f"{_dollars(f['dollars_per_verified'])} all-in",
+        "helpers idle <= 10%": f"{f['helper_idle_share']:.1%} of billed time",
+    }
+    short = {
+        "all verified within 6 h of the first event": "verified",
+        "0 failed by throttling, line size or waiting": "failed",
+        "<= 1% of EC2 calls throttled": "EC2 throttled",
+        "DescribeVolumes <= 5/s at peak": "DescribeVolumes",
+        "<= $0.02 per verified snapshot": "all-in cost",
+        "helpers idle <= 10%": "helpers idle",
+    }
+    for goal, met in f["goals"].items():
+        rows.append(Row(f"{name}: {short[goal]}", details[goal], goal, met))
+    item = s["largest_ledger_item_bytes"]
+    rows.append(
+        Row(
+            f"{name}: other limits",
+            f"peaks: StartExecution {f['peak_start_executions_per_second']}/s (refill 300/s), "
+            f"transitions {f['peak_transitions_per_second']}/s (1,500/s), Lambda ~"
+            f"{f['peak_lambda_concurrency_estimate']} concurrent (1,000), a helper's turns item "
+            f"{f['peak_turn_item_writes_per_second']} writes/s (1,000 WCU); largest ledger item "
+            f"{item} B (full simulator, 300 snapshots)",
+            "under each; item <= 10 KB",
+            item <= scale.GOAL_ITEM_BYTES
+            and f["peak_start_executions_per_second"] <= 300
+            and f["peak_transitions_per_second"] <= 1500
+            and f["peak_lambda_concurrency_estimate"] <= 1000
+            and f["peak_turn_item_writes_per_second"] <= 1000,
+        )
+    )
+    for over in (o, o72):
+        rows.append(
+            Row(
+                f"8. overload: MaxHelpers 1, {over['snapshots']} snapshots at once, "
+                f"HelperMaxHours {over['helper_max_hours']:g}",
+                f"{over['verified']} verified, {over['failed']} failed"
+                + (
+                    f" ({', '.join(f'{n} {why}' for why, n in over['failed_why'].items())})"
+                    if over["failed"]
+                    else ""
+                )
+                + f"; longest wait in line {over['longest_wait_seconds'] / 3600:.1f} h",
+                "0 failed, backlog carried",
+                over["failed"] == 0,
+            )
+        )
+    e = s["overload_evidence"]
+    rows.append(
+        Row(
+            "8. overload in the full simulator: MaxHelpers 1, HelperMaxHours 1, "
+            f"{e['snapshots']} at once",
+            f"{e['verdicts']}; helper terminated at "
+            f"{e['helpers'][0]['terminated_at']} s; "
+            + "; ".join(f"{n} x {why[:90]}" for why, n in e["reasons"].items()),
+            "-",
+            None,
+        )
+    )
+    by = ", ".join(
+        f"{r['max_concurrency']}: {r['instances_not_started_before_cutoff']:,} not started, "
+        f"{r['snapshots_failed_throttled']:,} snapshots throttled"
+        for r in b["by_concurrency"]
+    )
+    rows.append(
+        Row(
+            f"9. nightly backup of {b['instances']:,} instances in its window (1 h to start, 2 h)",
+            f"MaxConcurrency {by}; CreateSnapshot's refill alone needs "
+            f"{b['create_snapshot_bound_seconds']:,.0f} s for {b['snapshots']:,}",
+            "fits",
+            b["fits"],
+        )
+    )
+    return rows
+
+
+# What each measurement writes in results.json.
+KEYS: dict[str, tuple[str, ...]] = {
+    "overhead": ("overhead", "overhead_30min"),
+    "cost": ("cost",),
+    "coldstart": ("coldstart",),
+    "fleet": ("fleet",),
+    "allin": ("allin",),
+    "scale": ("scale",),
+}
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def keep_previous(path: Path, results: dict[str, Any], ran: list[str]) -> dict[str, Any]:
+    """A partial run (--only) keeps the other measurements' figures of the file it rewrites,
+    and says which ones it kept."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return results
+    kept = [m for m in MEASUREMENTS if m not in ran and all(k in previous for k in KEYS[m])]
+    for m in kept:
+        for key in KEYS[m]:
+            results[key] = previous[key]
+    if kept:
+        results["kept_from_previous_run"] = kept
+        seconds = previous.get("real_seconds_by_part", {})
+        results["real_seconds_by_part"] = {**seconds, **results["real_seconds_by_part"]}
+    return results
+
+
+def rows_of(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    if "overhead" in results:
+        rows += overhead_rows(results["overhead"])
+    if "cost" in results:
+        rows += cost_rows(results["cost"]["2min"], results["cost"]["30min"])
+    if "coldstart" in results:
+        rows += coldstart_rows(results["coldstart"])
+    if "fleet" in results:
+        rows += fleet_rows(results["fleet"])
+    if "allin" in results:
+        rows += allin_rows(results["allin"]["night"], results["allin"]["one_snapshot"])
+    if "scale" in results:
+        rows += scale_rows(results["scale"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, default=list(MEASUREMENTS))
@@ -184,7 +379,6 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"latencies": model.LATENCIES, "why": model.WHY},
         "prices": asdict(model.PRICES),
     }
-    rows: list[Row] = []
     real: dict[str, float] = {}
     if "overhead" in args.only or "cost" in args.only:
         short = restore_module.restore_run(model.SHORT_REVERT_SECONDS)
@@ -196,29 +390,52 @@ def main(argv: list[str] | None = None) -> int:
         if "overhead" in args.only:
             results["overhead"] = restore_module.overhead(short, model.SHORT_REVERT_SECONDS)
             results["overhead_30min"] = restore_module.overhead(long, model.LONG_REVERT_SECONDS)
-            rows += overhead_rows(results["overhead"])
         if "cost" in args.only:
             size = model.DATA_VOLUME_GIB
             results["cost"] = {
                 "2min": restore_module.cost(short, model.SHORT_REVERT_SECONDS, size),
                 "30min": restore_module.cost(long, model.LONG_REVERT_SECONDS, size),
             }
-            rows += cost_rows(results["cost"]["2min"], results["cost"]["30min"])
         real["one restore, 2 and 30 min"] = time.monotonic() - began
     if "coldstart" in args.only:
         mark = time.monotonic()
         results["coldstart"] = coldstart.measure_cold_start(args.repetitions)
-        rows += coldstart_rows(results["coldstart"])
         real["cold start"] = time.monotonic() - mark
     if "fleet" in args.only:
         mark = time.monotonic()
         spec = fleet_module.FleetSpec(instances=args.instances, helpers=args.helpers)
         results["fleet"] = fleet_module.measure(spec, shards=not args.one_simulation)
-        rows += fleet_rows(results["fleet"])
         real["fleet"] = time.monotonic() - mark
-    results["table"] = [asdict(row) for row in rows]
+    if "allin" in args.only:
+        mark = time.monotonic()
+        results["allin"] = {
+            "night": allin.measure(allin.FleetModeSpec(instances=args.instances)),
+            "one_snapshot": allin.one_snapshot(),
+        }
+        real["all-in cost, fleet mode"] = time.monotonic() - mark
+    if "scale" in args.only:
+        mark = time.monotonic()
+        full = results.get("allin") or _previous(Path(args.json)).get("allin")
+        if not full:
+            print("scale needs the all-in measurement first (--only allin scale)", file=sys.stderr)
+            return 2
+        night = full["night"]
+        results["scale"] = {
+            "check": scale.check(night, allin.FleetModeSpec(instances=args.instances)),
+            "fleet": scale.fleet(night),
+            "overload": scale.overload(night),
+            "overload_72h": scale.overload(night, max_hours=72),
+            "overload_evidence": scale.overload_evidence(),
+            "backup": scale.backup_window(night),
+            "largest_ledger_item_bytes": night.get("largest_item_bytes", 0),
+        }
+        real["scale (fast model)"] = time.monotonic() - mark
     results["real_seconds"] = round(time.monotonic() - began, 1)
     results["real_seconds_by_part"] = {k: round(v, 1) for k, v in real.items()}
+    if args.json and set(args.only) != set(MEASUREMENTS):
+        results = keep_previous(Path(args.json), results, args.only)
+    rows = rows_of(results)
+    results["table"] = [asdict(row) for row in rows]
 
     print(render(rows))
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in real.items())

@@ -2,12 +2,14 @@
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import boto3
+from moto.dynamodb.models import DynamoDBBackend
 
 from operator_cli import changed
 from simulator.report import Report
@@ -56,6 +58,27 @@ class Attachment:
     detached_at: float | None
 
 
+@dataclass(frozen=True)
+class TemporaryVolume:
+    """A volume the workflow made from a snapshot: its size and its life (what gp3 bills)."""
+
+    volume_id: str
+    gib: float
+    created_at: float
+    deleted_at: float | None
+
+
+@dataclass(frozen=True)
+class LaunchedHelper:
+    """A helper the fleet launched (HelperMode=fleet), as EC2 bills it: per second, one
+    minute at least, from launch to termination (simulator/helpers.py)."""
+
+    instance_id: str
+    launched_at: float
+    terminated_at: float | None
+    billed_seconds: float
+
+
 @dataclass
 class Run:
     report: Report
@@ -68,6 +91,12 @@ class Run:
     scenario: Mapping[str, Any] = field(repr=False)
     # The consistent snapshots' changed data, per instance (operator_cli/changed.py).
     consistent_changes: list[changed.InstanceChanges] = field(default_factory=list)
+    temporary_volumes: list[TemporaryVolume] = field(default_factory=list)
+    launched_helpers: list[LaunchedHelper] = field(default_factory=list)
+    # Every AWS call the stack's principals made, judged by IAM: by action ("ec2:...").
+    api_calls: Counter[str] = field(default_factory=Counter)
+    # The largest item any write left in a DynamoDB table (bytes, as DynamoDB sizes it).
+    largest_item_bytes: int = 0
 
     def restores(self) -> list[ExecutionTrace]:
         """Executions that created a volume: the restores (not the skips of the workflow's
@@ -81,7 +110,7 @@ class Run:
 def run(scenario: Mapping[str, Any]) -> Run:
     """Run the scenario in the simulator and keep what the measurements read."""
     began = time.monotonic()
-    with Simulation(load(dict(scenario))) as simulation:
+    with _item_sizes() as largest, Simulation(load(dict(scenario))) as simulation:
         report = simulation.run()
         start = simulation.clock.start
         executions = _traces(simulation, start)
@@ -89,6 +118,17 @@ def run(scenario: Mapping[str, Any]) -> Run:
         invocations = Counter(i.function for i in simulation.functions.invocations)
         seconds = [(i.function, i.seconds) for i in simulation.functions.invocations]
         measured = _consistent_changes(simulation)
+        volumes = _temporary_volumes(simulation, start)
+        launched = [
+            LaunchedHelper(
+                h.instance_id,
+                _offset(h.launched_at, start),
+                _offset(h.terminated_at, start) if h.terminated_at else None,
+                h.billed_seconds(simulation.clock.now()),
+            )
+            for h in simulation.fleet.launched.values()
+        ]
+        calls = _api_calls(simulation)
     return Run(
         report,
         executions,
@@ -98,7 +138,75 @@ def run(scenario: Mapping[str, Any]) -> Run:
         time.monotonic() - began,
         scenario,
         measured,
+        volumes,
+        launched,
+        calls,
+        largest[0],
     )
+
+
+@contextmanager
+def _item_sizes() -> Iterator[list[int]]:
+    """The size of every item a PutItem or UpdateItem leaves (moto's Item.size(), the sum of
+    attribute names and values as DynamoDB counts them toward its 400 KB limit)."""
+    largest = [0]
+    originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item")}
+
+    def sizing(original: Any) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            item = original(*args, **kwargs)
+            if item is not None:
+                largest[0] = max(largest[0], int(item.size()))
+            return item
+
+        return write
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, sizing(original))
+    try:
+        yield largest
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+
+# The instances' own backup (the estate's ready-made snapshots are its calls): not the
+# workflow's.
+BACKUP_PRINCIPAL = "BackupInstancePolicy"
+
+
+def _api_calls(simulation: Simulation) -> Counter[str]:
+    """Each of the stack's calls once (the backup's left out): a call IAM judges as several
+    requests (CreateVolume's tags at birth, the KMS grant EC2 asks for) counts under its own
+    operation only."""
+    if simulation.authorizer is None:
+        return Counter()
+    return Counter(
+        c.action
+        for c in simulation.authorizer.calls
+        if c.principal != BACKUP_PRINCIPAL
+        and (not c.operation or c.action.partition(":")[2] == c.operation)
+    )
+
+
+def _temporary_volumes(simulation: Simulation, start: datetime) -> list[TemporaryVolume]:
+    world = simulation.world
+    found = []
+    for volume_id in world.volume_sources:
+        created = world.volumes[volume_id].started_at
+        source = world.snapshot_contents.get(world.volume_sources[volume_id])
+        if created is None or source is None:
+            continue
+        deleted = world.volumes_deleted.get(volume_id)
+        found.append(
+            TemporaryVolume(
+                volume_id,
+                source.size / 1024**3,
+                _offset(created, start),
+                _offset(deleted, start) if deleted else None,
+            )
+        )
+    return found
 
 
 def _consistent_changes(simulation: Simulation) -> list[changed.InstanceChanges]:
@@ -119,7 +227,13 @@ def _consistent_changes(simulation: Simulation) -> list[changed.InstanceChanges]
 
 
 TASK_TIMED_OUT = "TaskTimedOut"
+TASK_SCHEDULED = "TaskScheduled"
 RETRIED = " (timed out, retried)"
+RETRIED_AFTER_ERROR = " (failed, retried)"
+
+
+def _base(state: str) -> str:
+    return state.removesuffix(RETRIED).removesuffix(RETRIED_AFTER_ERROR)
 
 
 def _offset(moment: datetime, start: datetime) -> float:
@@ -134,6 +248,10 @@ def _traces(simulation: Simulation, start: datetime) -> list[ExecutionTrace]:
             described = client.describe_execution(executionArn=execution.arn)
             entered: list[Entered] = []
             token: str | None = None
+            # Step Functions bills each Retry of a task as a transition: a task scheduled
+            # again after its timeout or its error, named after the task.
+            scheduled = False
+            suffix = RETRIED_AFTER_ERROR
             while True:
                 page = client.get_execution_history(
                     executionArn=execution.arn,
@@ -141,18 +259,23 @@ def _traces(simulation: Simulation, start: datetime) -> list[ExecutionTrace]:
                     **({"nextToken": token} if token else {}),
                 )
                 for event in page["events"]:
-                    if str(event["type"]).endswith(STATE_ENTERED):
+                    kind = str(event["type"])
+                    if kind.endswith(STATE_ENTERED):
                         details = event.get("stateEnteredEventDetails") or {}
                         entered.append(
                             Entered(
                                 str(details.get("name", "?")), _offset(event["timestamp"], start)
                             )
                         )
-                    elif event["type"] == TASK_TIMED_OUT and entered:
-                        # Step Functions bills the Retry that follows as a transition;
-                        # named after the task, however many times it timed out before.
-                        state = entered[-1].state.removesuffix(RETRIED) + RETRIED
+                        scheduled = False
+                    elif kind == TASK_TIMED_OUT:
+                        suffix = RETRIED
+                    elif kind == TASK_SCHEDULED and scheduled and entered:
+                        state = _base(entered[-1].state) + suffix
                         entered.append(Entered(state, _offset(event["timestamp"], start)))
+                        suffix = RETRIED_AFTER_ERROR
+                    elif kind == TASK_SCHEDULED:
+                        scheduled = True
                 token = page.get("nextToken")
                 if not token:
                     break

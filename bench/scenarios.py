@@ -155,3 +155,45 @@ def fleet(
         # Hours of virtual time: far more real seconds than one restore needs.
         "limits": {"execution_real_seconds": 7200, "max_executions": 4 * len(snapshots) + 100},
     }
+
+
+# HelperMode=fleet: after the last restore, the helpers must be gone. A helper idle for
+# HelperIdleMinutes (10, the template's default) is terminated by the five-minute schedule
+# (RetireHelpersFunction): 10 + 5 min, and one more period for the schedule's phase.
+FLEET_RETIRE_SECONDS = 20 * 60
+
+
+def fleet_mode(
+    *,
+    instances: int = 100,
+    max_helpers: int = 5,
+    burst_seconds: float = 60.0,
+    throttle_every: int | None = 20,
+    concurrency: int = 1,
+    name: str = "bench-fleet-mode",
+) -> dict[str, Any]:
+    """The nightly burst as the template deploys by default (HelperMode=fleet): no helper
+    runs when the events arrive; the workflow launches up to `max_helpers` (MaxHelpers),
+    each waits for its Windows to boot (the simulator's modelled 240 s), serves the restores
+    in its line, and is terminated once idle for HelperIdleMinutes."""
+    whole = fleet(
+        instances=instances,
+        helpers=0,
+        burst_seconds=burst_seconds,
+        throttle_every=throttle_every,
+        concurrency=concurrency,
+        name=name,
+    )
+    whole["description"] = (
+        f"bench: {len(whole['snapshots'])} snapshot events of {instances} instances within "
+        f"{burst_seconds:g} s, HelperMode=fleet, MaxHelpers {max_helpers}, concurrency "
+        f"{concurrency}"
+    )
+    whole["parameters"] = {
+        "HelperMode": "fleet",
+        "MaxHelpers": str(max_helpers),
+        "HelperConcurrency": str(concurrency),
+    }
+    whole["steps"].append({"advance": FLEET_RETIRE_SECONDS})
+    whole["expect"] = {"max_attached_per_helper": concurrency, "locks_free": True}
+    return whole

@@ -248,6 +248,7 @@ def _delete_volume(world: World, original: Method) -> Method:
             raise _error("IncorrectState", f"The volume '{volume_id}' is 'creating'")
         deleted = original(backend, volume_id, *args, **kwargs)
         world.volume_contents.pop(volume_id, None)
+        world.volumes_deleted[volume_id] = world.clock.now()
         return deleted
 
     return delete_volume

@@ -126,6 +126,7 @@ class World:
         self.snapshot_contents: dict[str, DiskContent] = {}
         self.volumes: dict[str, Readiness] = {}
         self.volume_sources: dict[str, str] = {}  # volume -> the snapshot it was made from
+        self.volumes_deleted: dict[str, datetime] = {}  # volume -> when DeleteVolume took it
         self.snapshots: dict[str, Readiness] = {}
         self.snapshots_deleted: list[str] = []  # in the order their deletion took effect
         self.attachments: list[AttachmentRecord] = []

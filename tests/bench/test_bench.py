@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import coldstart, model, runs, scenarios
+from bench import allin, coldstart, model, runs, scenarios
 from bench import fleet as fleet_module
 from bench import restore as restore_module
 from bench.table import Row, render
@@ -263,3 +263,7 @@ def test_the_table_says_which_goals_are_met() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["measurement", "value", "goal", "met?"]
     assert [line.split()[-1] for line in lines[2:]] == ["yes", "NO", "-"]
+
+
+def test_a_helper_at_concurrency_above_one_is_busy_once_for_overlapping_restores() -> None:
+    assert allin._merge([(0, 10), (5, 15), (20, 30)]) == 25

@@ -1019,3 +1019,55 @@ def test_the_backup_describes_its_snapshots_as_the_retention_recognizes_them() -
     script = (Path(__file__).resolve().parents[2] / "documents" / "backup.ps1").read_text()
     (written,) = re.findall(r"\$description = '([^{']*)\{0\}", script)
     assert written == BACKUP_DESCRIPTION_PREFIX
+
+
+# --- the window's rate: BackupMaxConcurrency and BackupMaxErrors ---------------------------------
+# SSM's own patterns for a maintenance window task (botocore's ssm service model, shapes
+# MaxConcurrency and MaxErrors, at most 7 characters): the parameters must accept no less.
+SSM_MAX_CONCURRENCY = r"^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$"
+SSM_MAX_ERRORS = r"^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$"
+
+
+def test_the_backup_task_runs_at_the_rate_its_parameters_give(template: dict[str, Any]) -> None:
+    task = template["Resources"]["BackupTask"]["Properties"]
+    parameters = template["Parameters"]
+
+    assert task["MaxConcurrency"] == {"Ref": "BackupMaxConcurrency"}
+    assert task["MaxErrors"] == {"Ref": "BackupMaxErrors"}
+    # As before the parameters: ten at a time, every instance tried.
+    assert parameters["BackupMaxConcurrency"]["Default"] == "10"
+    assert parameters["BackupMaxErrors"]["Default"] == "100%"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("BackupMaxConcurrency", "10", True),
+        ("BackupMaxConcurrency", "2%", True),
+        ("BackupMaxConcurrency", "100%", True),
+        ("BackupMaxConcurrency", "250", True),
+        ("BackupMaxConcurrency", "0", False),
+        ("BackupMaxConcurrency", "0%", False),
+        ("BackupMaxConcurrency", "101%", False),
+        ("BackupMaxConcurrency", "05", False),
+        ("BackupMaxConcurrency", "10 %", False),
+        ("BackupMaxConcurrency", "12345678", False),
+        ("BackupMaxErrors", "100%", True),
+        ("BackupMaxErrors", "0", True),
+        ("BackupMaxErrors", "0%", True),
+        ("BackupMaxErrors", "5", True),
+        ("BackupMaxErrors", "50%", True),
+        ("BackupMaxErrors", "-1", False),
+        ("BackupMaxErrors", "150%", False),
+        ("BackupMaxErrors", "all", False),
+    ],
+)
+def test_the_backup_rate_parameters_take_what_ssm_takes(
+    template: dict[str, Any], name: str, value: str, allowed: bool
+) -> None:
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    ssm = SSM_MAX_CONCURRENCY if name == "BackupMaxConcurrency" else SSM_MAX_ERRORS
+
+    assert bool(re.fullmatch(pattern, value)) is allowed
+    # Nothing the parameter lets through would SSM refuse.
+    assert not allowed or (re.fullmatch(ssm, value) and len(value) <= 7)

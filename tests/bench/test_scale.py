@@ -1,0 +1,152 @@
+"""The fast model of a fleet-mode night (bench/des.py) and what the bench asks of it."""
+
+from typing import Any
+
+import pytest
+
+from bench import allin, des, model, runs, scale, scenarios
+
+
+def test_a_turn_lasts_what_the_model_says_the_helper_works() -> None:
+    # Take the turn, create (2 s), attach (3 s), inspect, plan, revert, check, detach (3 s):
+    # the 216.2 s the full simulator's traces show (bench/README.md's phases).
+    assert pytest.approx(216.2) == des.HOLD_SECONDS
+    assert model.total(model.helper_operations(model.timing())) < des.HOLD_SECONDS
+
+
+def test_a_token_bucket_gives_its_burst_then_its_refill() -> None:
+    bucket = des.TokenBucket(des.Bucket(100, 20, "test"))
+
+    burst = sum(bucket.take(0.0) for _ in range(150))
+    a_second_later = sum(bucket.take(1.0) for _ in range(50))
+
+    assert burst == 100
+    assert a_second_later == 20
+
+
+SMALL = scenarios.fleet_mode(instances=1, max_helpers=1, throttle_every=None)
+
+
+@pytest.fixture(scope="module")
+def small_run() -> runs.Run:
+    """The full simulator's fleet-mode night of one instance (C: and D:)."""
+    return runs.run(SMALL)
+
+
+@pytest.fixture(scope="module")
+def small_night(small_run: runs.Run) -> dict[str, Any]:
+    """Its bill, as bench/allin.py makes it."""
+    return allin.bill([allin.summarize(small_run)])
+
+
+def test_a_fleet_mode_night_bills_every_item_per_verified_snapshot(
+    small_night: dict[str, Any],
+) -> None:
+    result = small_night
+    price = allin.helper_price()
+
+    assert result["verified"] == 2
+    assert result["failures"] == []
+    assert result["helpers_launched"] == 1
+    helper = result["helpers_detail"][0]
+    # Billed from launch to termination: the modelled boot (240 s), the restores' turns and
+    # HelperIdleMinutes (10) counted from the last five-minute look that saw it busy (up to
+    # one period before its last turn ended) until the look that terminates it.
+    assert helper["billed_seconds"] >= 240 + helper["busy_seconds"] + 600 - 300
+    assert helper["terminated_at"] is not None
+    assert result["dollars"]["helper_instances"] == pytest.approx(
+        helper["billed_seconds"] * price.dollars_per_hour / 3600, rel=1e-4
+    )
+    assert result["dollars"]["transitions"] == pytest.approx(result["transitions"] * 0.025e-3)
+    assert result["consistent_snapshot_gib"] > 0  # the block model's changed data
+    assert result["dollars_per_verified"] == pytest.approx(
+        sum(result["dollars"].values()) / 2, rel=1e-4
+    )
+    assert result["helper_idle_share"] == pytest.approx(
+        1 - helper["busy_seconds"] / helper["billed_seconds"], abs=1e-4
+    )
+    assert 0 < result["largest_item_bytes"] < scale.GOAL_ITEM_BYTES
+    # The price is the template's, and says it is not verified.
+    assert price.dollars_per_hour == 0.188
+    assert "UNVERIFIED" in price.source
+
+
+def test_a_retried_task_counts_as_a_transition(small_run: runs.Run) -> None:
+    # One helper place: the second restore' "Prepare the helper" fails with
+    # HelperLaunchDelayed while the first one's helper boots, and is retried.
+    retried = [
+        s
+        for e in small_run.executions
+        for s in e.entered
+        if s.state.endswith(runs.RETRIED_AFTER_ERROR)
+    ]
+
+    assert small_run.report.ok, small_run.report.failures
+    assert retried
+    assert {s.state for s in retried} == {"Prepare the helper" + runs.RETRIED_AFTER_ERROR}
+    assert small_run.invocations["PrepareHelperFunction"] == 2 + len(retried)
+
+
+def test_the_model_matches_the_full_simulator_on_a_small_fleet_mode_night(
+    small_night: dict[str, Any],
+) -> None:
+    full = small_night
+    modelled = des.figures(des.run(des.Night(des.arrivals_of(SMALL), max_helpers=1)))
+
+    for key in ("verified", "helper_billed_seconds", "helper_busy_seconds", "transitions"):
+        assert modelled[key] == pytest.approx(full[key], rel=0.02), key
+    # The schedules' invocations (one each five minutes) run on until each run stops: the
+    # simulator's 20 minutes after the last execution, the model's once nothing is left.
+    assert modelled["lambda_invocations"] == pytest.approx(full["lambda_invocations"], rel=0.15)
+
+
+def test_the_check_reports_each_figure_and_the_worst(small_night: dict[str, Any]) -> None:
+    full = {**small_night, "api_calls": {"ec2:DescribeVolumes": 1}}
+
+    checked = scale.check(full, allin.FleetModeSpec(instances=1, max_helpers=1))
+
+    assert set(checked["figures"]) == set(scale.CHECKED)
+    assert checked["figures"]["ec2_calls"]["within"] is False  # one call is not the model's
+    assert checked["within"] is False
+    assert checked["worst"] == "ec2_calls"
+
+
+def test_a_backlog_past_helper_max_hours_loses_the_restores_in_its_line() -> None:
+    # One helper, 60 restores at once: 3.6 h of turns. The retirement terminates a helper
+    # older than HelperMaxHours whatever it holds (functions/vss_restore/fleet.py), and the
+    # line of a terminated helper is not moved (the full simulator shows the same: bench
+    # README, measurement 8).
+    arrivals = [(0.0, 50.0)] * 60
+    short = des.figures(des.run(des.Night(arrivals, max_helpers=1, max_hours=1)))
+    long = des.figures(des.run(des.Night(arrivals, max_helpers=1, max_hours=72)))
+
+    assert short["failed"] > 0
+    assert all("HelperMaxHours" in why for why in short["failed_why"])
+    assert long["failed"] == 0
+    assert long["verified"] == 60
+    assert long["longest_wait_seconds"] > 3 * 3600  # carried over, in line
+
+
+def test_a_window_that_starts_no_backup_after_its_cutoff_misses_instances() -> None:
+    backup = [[30.0, 50.0]] * 400
+    slow = des.run(
+        des.Night([], backup=backup, backup_concurrency=2, backup_cutoff_seconds=600, limits=True)
+    )
+    fast = des.run(des.Night([], backup=backup, backup_concurrency=40, backup_cutoff_seconds=600))
+
+    assert slow.backups_missed > 0
+    assert fast.backups_missed == 0
+    assert len(fast.restores) + 2 * fast.backups_missed + fast.backup_snapshots_failed == 800
+
+
+def test_polls_beyond_the_describe_rate_are_throttled_and_counted() -> None:
+    # 400 restores at once on 100 helpers of 4 turns: their volume waits look once a
+    # second each, far beyond DescribeVolumes' 20 a second.
+    night = des.Night([(0.0, 50.0)] * 400, max_helpers=100, concurrency=4, boot_seconds=60)
+    f = des.figures(des.run(night))
+
+    assert f["throttled"].get("ec2:DescribeVolumes", 0) > 0
+    assert f["peak_describe_volumes_per_second"] > scale.GOAL_DESCRIBE_VOLUMES_PER_SECOND
+    unlimited = des.figures(des.run(des.Night(night.arrivals, 100, 4, 60, limits=False)))
+    assert unlimited["throttled"] == {}
+    assert unlimited["verified"] == 400
