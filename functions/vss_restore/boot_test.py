@@ -17,7 +17,7 @@ from vss_restore.clock import iso
 from vss_restore.errors import BootTestFailed, BootTestTimedOut, CleanupPending, NotOurs
 from vss_restore.logic import boot_test as logic
 from vss_restore.logic import fleet
-from vss_restore.settings import Settings
+from vss_restore.settings import Settings, require_boot_test
 
 DONE = "done"
 # Beyond the two boots' bound, the stop, swap and termination get this much in all.
@@ -67,6 +67,7 @@ def _plan(
     state: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
+    require_boot_test(settings)
     snapshot_tags = tags.as_dict(ec2.snapshot(snapshot_id).get("Tags"))
     instance_id = snapshot_tags.get(tags.INSTANCE_ID, "")
     instance = ec2.instance(instance_id) if instance_id else None
@@ -76,7 +77,12 @@ def _plan(
         for s in (ec2.snapshots_tagged(tags.INSTANCE_ID, instance_id) if instance_id else [])
         if tags.as_dict(s.get("Tags")).get(tags.RESOURCE) == tags.CONSISTENT_SNAPSHOT
     ]
-    managed = bool(instance_id) and instance_id in ssm.instance_information([instance_id])
+    # Judged by SSM only where the clone's agent can reach SSM (the endpoints' group given).
+    managed = (
+        settings.boot_test_reaches_ssm
+        and bool(instance_id)
+        and instance_id in ssm.instance_information([instance_id])
+    )
     decided = logic.plan(snapshot_tags, instance, image, tested, now, managed_by_ssm=managed)
     if decided.action == "skip":
         return {"phase": DONE, "done": True, "result": "skipped", "reason": decided.reason}

@@ -71,6 +71,9 @@ class Settings:
     boot_test: str = "never"
     boot_test_security_group: str = ""
     boot_test_subnet_ids: tuple[str, ...] = ()
+    # Its security group lets HTTPS out to the SSM endpoints (else nothing): a clone of an
+    # SSM-managed source must then come Online; without, the status checks decide.
+    boot_test_reaches_ssm: bool = False
     helper_hourly_price: float = 0.0
 
     @classmethod
@@ -139,12 +142,11 @@ class Settings:
             ),
             boot_test_subnet_ids=_ids(env, "BOOT_TEST_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID")
             or _ids(env, "HELPER_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID"),
+            boot_test_reaches_ssm=_true_or_false(env, "BOOT_TEST_SSM", cls.boot_test_reaches_ssm),
             helper_hourly_price=_price(env.get("HELPER_HOURLY_PRICE", "")),
         )
         if settings.helper_mode == "fleet":
             _require_fleet(settings)
-        if settings.boot_test != "never":
-            _require_boot_test(settings)
         if settings.helper_concurrency < 1:
             raise InvalidRequest(f"HELPER_CONCURRENCY {settings.helper_concurrency} is below 1")
         return settings
@@ -190,8 +192,9 @@ def _price(value: str) -> float:
     return float(value)
 
 
-def _require_boot_test(settings: Settings) -> None:
-    """The boot test launches as the fleet does: the stack passes these when it is on."""
+def require_boot_test(settings: Settings) -> None:
+    """The boot test launches as the fleet does: the stack passes these to its function
+    (only) when it is on."""
     missing = [
         name
         for name, value in (
