@@ -12,6 +12,7 @@ from typing import Any
 
 from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.sns import Sns
 from vss_restore.aws.ssm import Ssm
 from vss_restore.clock import iso
 from vss_restore.errors import BootTestFailed, BootTestTimedOut, CleanupPending, NotOurs
@@ -27,6 +28,7 @@ SWAP_ALLOWANCE = timedelta(minutes=30)
 def advance(
     ec2: Ec2,
     ssm: Ssm,
+    sns: Sns,
     settings: Settings,
     *,
     execution: str,
@@ -42,7 +44,7 @@ def advance(
         )
     # Written out (not a table of functions): tests/security's call map follows each call.
     if phase == "plan":
-        return _plan(ec2, ssm, settings, execution, snapshot_id, state, now)
+        return _plan(ec2, ssm, sns, settings, execution, snapshot_id, state, now)
     if phase == "first-boot":
         return _first_boot(ec2, ssm, settings, execution, snapshot_id, state, now)
     if phase == "stopping":
@@ -52,7 +54,7 @@ def advance(
     if phase == "attaching":
         return _attaching(ec2, ssm, settings, execution, snapshot_id, state, now)
     if phase == "booting":
-        return _booting(ec2, ssm, settings, execution, snapshot_id, state, now)
+        return _booting(ec2, ssm, sns, settings, execution, snapshot_id, state, now)
     if phase == "terminating":
         return _terminating(ec2, ssm, settings, execution, snapshot_id, state, now)
     return {**state, "phase": DONE, "done": True}
@@ -61,6 +63,7 @@ def advance(
 def _plan(
     ec2: Ec2,
     ssm: Ssm,
+    sns: Sns,
     settings: Settings,
     execution: str,
     snapshot_id: str,
@@ -88,6 +91,7 @@ def _plan(
         return {"phase": DONE, "done": True, "result": "skipped", "reason": decided.reason}
     if decided.action == "not-testable":
         _record(ec2, snapshot_id, tags.NOT_TESTABLE, decided.reason, now, 0)
+        _alert(sns, settings, snapshot_id, tags.NOT_TESTABLE, decided.reason, execution)
         return {
             "phase": DONE,
             "done": True,
@@ -225,6 +229,7 @@ def _attaching(
 def _booting(
     ec2: Ec2,
     ssm: Ssm,
+    sns: Sns,
     settings: Settings,
     execution: str,
     snapshot_id: str,
@@ -265,6 +270,8 @@ def _booting(
     if settings.helper_hourly_price:
         reason += "; " + logic.cost_text(seconds, settings.helper_hourly_price)
     _record(ec2, snapshot_id, result, reason, now, seconds)
+    if result != tags.BOOTED:
+        _alert(sns, settings, snapshot_id, result, reason, execution)
     ec2.terminate_instance(instance_id)
     return {**state, "phase": "terminating", "recorded": True, "result": result, "reason": reason}
 
@@ -294,6 +301,8 @@ def _terminating(
 
 def clean_up(
     ec2: Ec2,
+    sns: Sns,
+    settings: Settings,
     *,
     execution: str,
     snapshot_id: str,
@@ -307,7 +316,11 @@ def clean_up(
     state = dict(state or {})
     if not state.get("recorded"):
         reason = f"the boot test failed: {error}"[: tags.MAX_VALUE_LENGTH]
-        _record(ec2, snapshot_id, tags.FAILED, reason, now, 0)
+        # A retry (CleanupPending) sees the same input: record and alert once.
+        found = tags.as_dict(ec2.snapshot(snapshot_id).get("Tags"))
+        if found.get(tags.BOOT_TEST_REASON) != reason:
+            _record(ec2, snapshot_id, tags.FAILED, reason, now, 0)
+            _alert(sns, settings, snapshot_id, tags.FAILED, reason, execution)
         state.update(recorded=True, result=tags.FAILED, reason=reason)
     waiting = []
     for instance in ec2.instances_tagged(tags.EXECUTION, execution):
@@ -334,6 +347,14 @@ def _record(
     ec2: Ec2, snapshot_id: str, result: str, reason: str, now: datetime, seconds: int
 ) -> None:
     ec2.tag(snapshot_id, logic.verdict_tags(result, reason, now, seconds))
+
+
+def _alert(
+    sns: Sns, settings: Settings, snapshot_id: str, result: str, reason: str, execution: str
+) -> None:
+    if settings.alert_topic_arn:
+        alert = logic.failure_alert(snapshot_id, result, reason, execution)
+        sns.publish(settings.alert_topic_arn, alert.subject, alert.message)
 
 
 def _our_instance(ec2: Ec2, state: dict[str, Any], execution: str) -> dict[str, Any]:

@@ -195,6 +195,8 @@ def _price(value: str) -> float:
 def require_boot_test(settings: Settings) -> None:
     """The boot test launches as the fleet does: the stack passes these to its function
     (only) when it is on."""
+    if settings.boot_test == "never":
+        raise InvalidRequest("BOOT_TEST is never: the boot test is off (template: BootTest)")
     missing = [
         name
         for name, value in (

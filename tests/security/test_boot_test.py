@@ -336,7 +336,11 @@ def test_off_by_default_nothing_of_the_boot_test_is_deployed_or_allowed() -> Non
         "ec2:DescribeInstanceStatus",
         "ssm:DescribeInstanceInformation",
     }
-    assert principals[CLEANER].actions <= {"ec2:DescribeInstances", "ec2:DescribeVolumes"}
+    assert principals[CLEANER].actions <= {
+        "ec2:DescribeInstances",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+    }
 
 
 def test_the_launch_the_code_makes_is_the_one_iam_allows(stack: Stack) -> None:

@@ -99,7 +99,10 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "PrepareHelperFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE,
     # BootTest=Weekly: the throwaway instance's launch, its root made from the (perhaps
     # encrypted) consistent snapshot, attached and started on (docs/boot-test.md).
-    "BootTestFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE | EBS_USES_THE_SNAPSHOTS_KEY,
+    "BootTestFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE
+    | EBS_USES_THE_SNAPSHOTS_KEY
+    | SNS_USES_THE_TOPICS_KEY,
+    "CleanUpBootTestFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
     "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,

@@ -141,6 +141,16 @@ def test_a_clone_that_never_comes_online_is_a_failed_boot_test_with_its_reason(
     assert 20 * 60 <= int(result[tags.BOOT_TEST_SECONDS]) <= 23 * 60
 
 
+def test_a_failed_boot_test_alerts_once_and_a_booted_one_not(
+    booted: BootTestRun, never_online: BootTestRun
+) -> None:
+    assert booted.report.alerts == []
+    [alert] = never_online.report.alerts
+    consistent = never_online.consistent["night1.C"]
+    assert alert["subject"] == f"vss-restore: {consistent} did not boot"
+    assert "not SSM Online 20 min after the start" in alert["message"]
+
+
 def test_a_failed_boot_test_leaves_the_restores_verdict_alone(never_online: BootTestRun) -> None:
     [snapshot] = [s for s in never_online.report.snapshots if s.alias == "night1.C"]
     assert snapshot.verdict == "verified"

@@ -13,6 +13,7 @@ from moto import mock_aws
 from vss_restore import boot_test as steps
 from vss_restore import tags
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.sns import Sns
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import InvalidRequest
 from vss_restore.logic import boot_test
@@ -218,6 +219,7 @@ def test_a_source_whose_image_is_gone_gets_a_not_testable_verdict_and_nothing_la
     state = steps.advance(
         Ec2(account),
         Ssm(boto3.client("ssm", region_name="us-east-1")),
+        Sns(boto3.client("sns", region_name="us-east-1")),
         _settings(),
         execution="arn:exec",
         snapshot_id=snapshot,

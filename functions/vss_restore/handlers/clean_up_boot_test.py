@@ -7,7 +7,9 @@ from typing import Any
 
 from vss_restore import boot_test, clock
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.sns import Sns
 from vss_restore.observability import observed
+from vss_restore.settings import Settings
 from vss_restore.state import SNAPSHOT_ID, optional, text
 
 
@@ -21,6 +23,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     said = f"{error.get('Error', 'error')}: {cause}".strip(": ")
     return boot_test.clean_up(
         Ec2(),
+        Sns(),
+        Settings.from_environment(),
         execution=text(event, "execution"),
         snapshot_id=text(event, "consistent.snapshot_id", SNAPSHOT_ID),
         state=optional(event, "boot_test.state"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from vss_restore import tags
 from vss_restore.clock import iso
+from vss_restore.logic.alert import Alert, console_link
 from vss_restore.settings import Settings
 
 # BootTest: "never" (the default) or "weekly": per source instance, at most one boot test in
@@ -196,6 +197,26 @@ def verdict_tags(result: str, reason: str, at: datetime, seconds: int) -> dict[s
         tags.BOOT_TEST_REASON: reason,
         tags.BOOT_TEST_SECONDS: str(seconds),
     }
+
+
+def failure_alert(snapshot_id: str, result: str, reason: str, execution: str) -> Alert:
+    """What the operator reads when a system drive's consistent snapshot did not boot (or
+    could not be booted): the restore itself was verified; this is about the snapshot."""
+    what = "did not boot" if result == tags.FAILED else "could not be boot-tested"
+    return Alert(
+        subject=f"vss-restore: {snapshot_id} {what}",
+        message="\n".join(
+            [
+                f"The consistent snapshot {snapshot_id} of a system drive {what}.",
+                f"Why: {reason}",
+                "The restore that made it was verified (its file system and shadow copy);"
+                " the boot test tells whether Windows starts from it. The snapshot carries"
+                f" {tags.BOOT_TEST}={result} and {tags.BOOT_TEST_REASON}; the throwaway"
+                " instance and its volumes were removed (docs/boot-test.md).",
+                f"Execution: {console_link(execution)}",
+            ]
+        ),
+    )
 
 
 def boot_seen(
