@@ -375,7 +375,7 @@ PLAN: tuple[Step, ...] = (
         error="InvalidRequest",
     ),
     Step(
-        "CleanUpBootTestFunction",
+        "BootTestFunction",
         "clean_up_boot_test",
         "the boot test's clean-up after a test already recorded: nothing of it left to remove",
         expect={"done": True, "result": "skipped"},

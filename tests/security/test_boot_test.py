@@ -32,7 +32,6 @@ BOOT_TEST = {
 # A customer's own Windows image (its golden AMI): the source's, whoever owns it.
 SOURCES_IMAGE = "ami-0123456789abcdef0"
 STEP = "BootTestFunctionRole"
-CLEANER = "CleanUpBootTestFunctionRole"
 CLONE = {tags.RESOURCE: tags.BOOT_TEST_INSTANCE}
 CLONE_ROOT = {tags.RESOURCE: tags.BOOT_TEST_ROOT}
 PRODUCTION = {"Name": "web1", "ConsistentSnapshot": "WindowsVSS"}
@@ -200,7 +199,7 @@ def test_only_the_clone_is_stopped_or_started_and_only_by_the_step(
 
 
 def test_only_the_clone_is_terminated_by_the_boot_test(principals: dict[str, Principal]) -> None:
-    assert _who(principals, [_on_instance("ec2:TerminateInstances", CLONE)]) == {STEP, CLEANER}
+    assert _who(principals, [_on_instance("ec2:TerminateInstances", CLONE)]) == {STEP}
     assert not _who(principals, [_on_instance("ec2:TerminateInstances", PRODUCTION)])
 
 
@@ -242,16 +241,16 @@ def test_no_role_swaps_anything_of_production_through_the_boot_test(
     principals: dict[str, Principal], action: str, instance: dict[str, str], volume: dict[str, str]
 ) -> None:
     allowed = _who(principals, [_volume_call(action, instance, volume)])
-    assert not allowed & {STEP, CLEANER}, allowed
+    assert not allowed & {STEP}, allowed
 
 
 def test_only_the_boot_tests_volumes_are_deleted_by_it(principals: dict[str, Principal]) -> None:
     for found in (CLONE, CLONE_ROOT):
         request = Request("ec2:DeleteVolume", [_ec2("volume", "vol-0123456789abcdef0", **found)])
-        assert _who(principals, [request]) >= {STEP, CLEANER}
+        assert _who(principals, [request]) >= {STEP}
     for found in (PRODUCTION, {}, {tags.RESOURCE: tags.TEMPORARY_VOLUME}):
         request = Request("ec2:DeleteVolume", [_ec2("volume", "vol-0123456789abcdef0", **found)])
-        assert not _who(principals, [request]) & {STEP, CLEANER}, found
+        assert not _who(principals, [request]) & {STEP}, found
 
 
 def _root_from(snapshot_tags: dict[str, str], root_tags: dict[str, str]) -> Request:
@@ -287,11 +286,11 @@ def test_the_result_is_written_on_consistent_snapshots_only_and_only_its_keys(
     principals: dict[str, Principal],
 ) -> None:
     consistent = {tags.RESOURCE: tags.CONSISTENT_SNAPSHOT}
-    assert _who(principals, [_tagging(consistent, list(tags.BOOT_TEST_KEYS))]) >= {STEP, CLEANER}
+    assert _who(principals, [_tagging(consistent, list(tags.BOOT_TEST_KEYS))]) >= {STEP}
     backup = {"ConsistentSnapshot": "WindowsVSS"}
-    assert not _who(principals, [_tagging(backup, list(tags.BOOT_TEST_KEYS))]) & {STEP, CLEANER}
+    assert not _who(principals, [_tagging(backup, list(tags.BOOT_TEST_KEYS))]) & {STEP}
     verdict = [tags.STATUS, tags.BOOT_TEST]
-    assert not _who(principals, [_tagging(consistent, verdict)]) & {STEP, CLEANER}
+    assert not _who(principals, [_tagging(consistent, verdict)]) & {STEP}
 
 
 def test_the_security_group_lets_nothing_in_and_only_https_to_the_endpoints_out(
@@ -335,11 +334,6 @@ def test_off_by_default_nothing_of_the_boot_test_is_deployed_or_allowed() -> Non
         "ec2:DescribeSubnets",
         "ec2:DescribeInstanceStatus",
         "ssm:DescribeInstanceInformation",
-    }
-    assert principals[CLEANER].actions <= {
-        "ec2:DescribeInstances",
-        "ec2:DescribeVolumes",
-        "ec2:DescribeSnapshots",
     }
 
 

@@ -102,7 +102,6 @@ BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "BootTestFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE
     | EBS_USES_THE_SNAPSHOTS_KEY
     | SNS_USES_THE_TOPICS_KEY,
-    "CleanUpBootTestFunctionRole": SNS_USES_THE_TOPICS_KEY,
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
     "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
@@ -446,7 +445,7 @@ OURS = f"aws:ResourceTag/{tags.RESOURCE}"
 HELPER_TAG = f"aws:ResourceTag/{tags.HELPER}"
 # BootTest=Weekly: the boot test's roles touch only its own instance and volumes, never a
 # helper or a temporary volume (docs/boot-test.md).
-BOOT_TEST_ROLES = {"BootTestFunctionRole", "CleanUpBootTestFunctionRole"}
+BOOT_TEST_ROLES = {"BootTestFunctionRole"}
 BOOT_TEST_TAGS = {
     # action: (what the volume must carry, what the instance must carry)
     "ec2:AttachVolume": (tags.BOOT_TEST_ROOT, tags.BOOT_TEST_INSTANCE),

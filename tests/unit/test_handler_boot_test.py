@@ -1,4 +1,4 @@
-"""Handlers boot_test and clean_up_boot_test (docs/boot-test.md)."""
+"""Handler boot_test: a step of the boot test, or its clean-up (docs/boot-test.md)."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ import pytest
 
 from vss_restore import tags
 from vss_restore.errors import CleanupPending, InvalidRequest
-from vss_restore.handlers import boot_test, clean_up_boot_test
+from vss_restore.handlers import boot_test
 from vss_restore.logic import boot_test as logic
 
 IMAGE = "ami-0123456789abcdef0"
@@ -24,9 +24,7 @@ def test_the_clean_up_after_a_recorded_test_touches_nothing(
     world: Any, lambda_context: Any
 ) -> None:
     made = world.ec2.create_snapshot(VolumeId=world.temporary_volume())["SnapshotId"]
-    found = clean_up_boot_test.handler(
-        world.event("clean_up_boot_test", consistent=made), lambda_context
-    )
+    found = boot_test.handler(world.event("clean_up_boot_test", consistent=made), lambda_context)
     assert (found["done"], found["result"]) == (True, "skipped")
     assert not world.ec2.describe_snapshots(SnapshotIds=[made])["Snapshots"][0].get("Tags")
 
@@ -78,8 +76,8 @@ def test_after_a_failed_step_the_clone_goes_the_failure_is_recorded_and_producti
 
     with pytest.raises(CleanupPending, match=clone):
         # the clone was told to terminate: the state machine retries until it is gone
-        clean_up_boot_test.handler(event, lambda_context)
-    again = clean_up_boot_test.handler(event, lambda_context)
+        boot_test.handler(event, lambda_context)
+    again = boot_test.handler(event, lambda_context)
     assert (again["done"], again["result"]) == (True, tags.FAILED)
 
     def state_of(instance_id: str) -> str:
