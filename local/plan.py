@@ -375,6 +375,18 @@ PLAN: tuple[Step, ...] = (
         expect={"ready": True},
     ),
     Step(
+        "BootTestFunction",
+        "boot_test",
+        "the boot test's step on this stack (BootTest=Never): refused, the workflow never calls it",
+        error="InvalidRequest",
+    ),
+    Step(
+        "BootTestFunction",
+        "clean_up_boot_test",
+        "the boot test's clean-up after a test already recorded: nothing of it left to remove",
+        expect={"done": True, "result": "skipped"},
+    ),
+    Step(
         "SnapshotFailedFunction",
         "snapshot_failed",
         "a failed-snapshot event for it: no task waits (this sample sent no token)",

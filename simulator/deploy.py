@@ -345,6 +345,17 @@ def _name_resource(
         group = ec2.create_security_group(
             GroupName=default, Description=named("GroupDescription", default), VpcId=vpc
         )["GroupId"]
+        egress = resolver.resolve(properties.get("SecurityGroupEgress", []))
+        if egress:
+            # EC2's default egress (all to anywhere) stays unless egress rules are given
+            # (CloudFormation, AWS::EC2::SecurityGroup, SecurityGroupEgress).
+            ec2.revoke_security_group_egress(
+                GroupId=group,
+                IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+            )
+            ec2.authorize_security_group_egress(
+                GroupId=group, IpPermissions=[_ip_permission(rule) for rule in egress]
+            )
         refs[logical_id] = group
         attributes[(logical_id, "GroupId")] = group
     elif kind == "AWS::IAM::Role":
@@ -410,3 +421,16 @@ def _create_table(name: str, properties: Mapping[str, Any], kind: str, region: s
         ),
         **{key: properties[key] for key in _TABLE_KEYS if key in properties},
     )
+
+
+def _ip_permission(rule: dict[str, Any]) -> dict[str, Any]:
+    """A SecurityGroupEgress rule of the template as EC2's IpPermissions entry."""
+    permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
+    if "FromPort" in rule:
+        permission["FromPort"] = int(rule["FromPort"])
+        permission["ToPort"] = int(rule["ToPort"])
+    if "CidrIp" in rule:
+        permission["IpRanges"] = [{"CidrIp": rule["CidrIp"]}]
+    if "DestinationSecurityGroupId" in rule:
+        permission["UserIdGroupPairs"] = [{"GroupId": rule["DestinationSecurityGroupId"]}]
+    return permission

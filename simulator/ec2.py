@@ -225,6 +225,20 @@ def _detach_volume(world: World, original: Method) -> Method:
         world.settle()
         volume = backend.get_volume(volume_id)
         attachment = volume.attachment
+        instance = attachment.instance if attachment is not None else None
+        if (
+            not world.is_instant  # a termination detaches its volumes itself
+            and instance is not None
+            and instance.state != "stopped"
+            and _device(attachment.device) == _device(instance.root_device_name)
+        ):
+            # "If an EBS volume is the root device of an instance, it can't be detached while
+            # the instance is running. To detach the root volume, stop the instance first."
+            # (EC2 API Reference, DetachVolume). The error code: check on a real account.
+            raise _error(
+                "IncorrectState",
+                f"Unable to detach root volume '{volume_id}' from instance '{instance.id}'",
+            )
         if attachment is not None and attachment.status in {"attaching", "detaching"}:
             raise _error(
                 "IncorrectState", f"Volume '{volume_id}' is in the '{attachment.status}' state."

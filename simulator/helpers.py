@@ -20,6 +20,14 @@
   helper stopped or terminated by someone else mid-revert: simulator/instance_loss.py.
 - Billing: Windows On-Demand is per second with a one-minute minimum, from running until
   terminated (AWS What's New, 2021-06-11, "per second billing for EC2 Windows Server").
+- The boot test's throwaway instance (docs/boot-test.md), launched from the source's own
+  image: its launch root is fresh Windows; started again on a root swapped in while stopped,
+  it comes SSM Online after the same modelled boot time only when that root is a bootable
+  Windows system volume (a system partition and C:, consistent); a scenario can make it
+  never boot. EC2's status checks follow the boot: "initializing", then "ok" once booted,
+  "impaired" once the boot time has passed without it (EC2 User Guide, "Status checks for
+  your instances": the instance status check is the reachability of the instance's OS).
+  Its agent reaches SSM only if its security group lets HTTPS out to the endpoints.
 """
 
 import hashlib
@@ -34,11 +42,11 @@ import boto3
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
-from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ssm.models import ssm_backends
 
-from simulator.disks import new_identity, windows_disk
+from simulator.disks import DiskContent, new_identity, windows_disk
 from simulator.patching import Patches
 from simulator.windows import WindowsHost
 from simulator.world import ManagedInstance, World, arn, base_event, seconds
@@ -47,6 +55,9 @@ from vss_restore.settings import DEFAULT_HELPER_IMAGE
 
 # The AMI the public parameter names in the simulated account (an ID of AWS's form).
 AMAZON_WINDOWS_AMI = "ami-0f1e2d3c4b5a69788"
+# The (older) Windows Server image the scenarios' own instances were launched from
+# (simulator/estate.py): still registered, as AWS keeps its images for a while.
+SOURCES_WINDOWS_AMI = "ami-0c2b0d3fb02824d92"
 AMAZON_LINUX_AMI = "ami-0a1b2c3d4e5f60789"
 BILLING_MINIMUM_SECONDS = 60.0
 STATE_CHANGE = "EC2 Instance State-change Notification"
@@ -68,6 +79,27 @@ class LaunchedHelper:
 
 
 @dataclass
+class BootTestInstance:
+    """A boot test's throwaway instance: its runs (billed), and when it boots, if ever."""
+
+    instance_id: str
+    launched_at: datetime
+    reaches_ssm: bool
+    runs: list[list[datetime | None]] = field(default_factory=list)  # [start, end]
+    started_at: datetime | None = None  # the latest start
+    boots_at: datetime | None = None  # None: this start never boots
+    swapped: bool = False  # started on a root other than its launch root
+    terminated_at: datetime | None = None
+
+    def billed_seconds(self, now: datetime) -> float:
+        return sum(
+            max(((end or now) - start).total_seconds(), BILLING_MINIMUM_SECONDS)
+            for start, end in self.runs
+            if start is not None
+        )
+
+
+@dataclass
 class Fleet:
     """What the simulated account knows of the helpers launched, and the scenario's knobs."""
 
@@ -76,6 +108,8 @@ class Fleet:
     launched: dict[str, LaunchedHelper] = field(default_factory=dict)
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token: (params, id)
     root_volumes: set[str] = field(default_factory=set)  # the helpers' own C: volumes
+    boot_tests: dict[str, BootTestInstance] = field(default_factory=dict)
+    boot_tests_never_online: int = 0  # the next this many swapped-in roots never boot
 
     def running(self) -> list[LaunchedHelper]:
         return [h for h in self.launched.values() if h.terminated_at is None]
@@ -86,6 +120,7 @@ def seed(world: World) -> None:
     backend = ec2_backends[world.account_id][world.region]
     for ami_id, name, platform in (
         (AMAZON_WINDOWS_AMI, "Windows_Server-2022-English-Full-Base-2026.11.12", "windows"),
+        (SOURCES_WINDOWS_AMI, "Windows_Server-2022-English-Full-Base-2026.08.13", "windows"),
         (AMAZON_LINUX_AMI, "al2023-ami-2023.6.20261110.0-kernel-6.1-x86_64", None),
     ):
         backend.amis[ami_id] = Ami(
@@ -125,10 +160,12 @@ def _parameter(backend: Any, name: str, value: str, now: datetime) -> Any:
     )
 
 
-def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
+def network(world: World, zones: list[str]) -> tuple[str, list[str], str]:
     """The operator's VPC with one private subnet per zone, for HelperSubnetIds, reaching SSM
     through interface endpoints with private DNS (Systems Manager User Guide, "Improve the
-    security of EC2 instances by using VPC endpoints for Systems Manager")."""
+    security of EC2 instances by using VPC endpoints for Systems Manager"). The endpoints
+    have a security group of their own (the third value: what BootTestEndpointSecurityGroupId
+    names)."""
     ec2: Any = boto3.client("ec2", region_name=world.region)
     vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
     # A VPC's DNS support and hostnames: what an endpoint's private DNS needs.
@@ -139,6 +176,9 @@ def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
         ]["SubnetId"]
         for index, zone in enumerate(zones)
     ]
+    endpoints_group = ec2.create_security_group(
+        GroupName="ssm-endpoints", Description="SSM interface endpoints", VpcId=vpc
+    )["GroupId"]
     for service in ("ssm", "ssmmessages", "ec2messages"):
         ec2.create_vpc_endpoint(
             VpcId=vpc,
@@ -146,8 +186,9 @@ def network(world: World, zones: list[str]) -> tuple[str, list[str]]:
             VpcEndpointType="Interface",
             SubnetIds=subnets,
             PrivateDnsEnabled=True,
+            SecurityGroupIds=[endpoints_group],
         )
-    return vpc, subnets
+    return vpc, subnets, endpoints_group
 
 
 # Windows Server AMIs' root device, and its size (AWS's Windows Server 2022 base AMIs: 30 GiB).
@@ -180,6 +221,29 @@ def install(patches: Patches, world: World, fleet: Fleet) -> None:
         "terminate_instances",
         lambda original: _terminate_instances(world, fleet, original),
     )
+    patches.wrap(
+        InstanceBackend, "stop_instances", lambda original: _stop_instances(world, fleet, original)
+    )
+    patches.wrap(
+        InstanceBackend,
+        "start_instances",
+        lambda original: _start_instances(world, fleet, original),
+    )
+    checks = Instance.instance_status
+
+    def instance_status(instance: Any) -> dict[str, Any]:
+        clone = fleet.boot_tests.get(instance.id)
+        if clone is None or instance.state != "running":
+            return dict(checks.fget(instance))  # type: ignore[attr-defined]
+        return _boot_test_status(world, clone)
+
+    patches.replace(Instance, "instance_status", property(instance_status))
+
+
+def _launch_tag(kwargs: dict[str, Any]) -> str:
+    found = kwargs.get("tags") or {}
+    instance_tags = found.get("instance", {}) if isinstance(found, dict) else {}
+    return str(instance_tags.get(tags.RESOURCE, ""))
 
 
 def _is_fleet_launch(kwargs: dict[str, Any]) -> bool:
@@ -198,7 +262,8 @@ def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
         security_group_names: Any,
         **kwargs: Any,
     ) -> Any:
-        if not _is_fleet_launch(kwargs):
+        boot_test = _launch_tag(kwargs) == tags.BOOT_TEST_INSTANCE
+        if not boot_test and not _is_fleet_launch(kwargs):
             return original(backend, image_id, count, user_data, security_group_names, **kwargs)
         world.settle()
         token = str(kwargs.get("client_token") or "")
@@ -239,6 +304,18 @@ def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
         now = world.clock.now()
         instance.launch_time = now  # moto stamps the real time; EC2's is the virtual one
         instance.platform = image.platform
+        if boot_test:
+            fleet.tokens[token] = (asked, instance.id)
+            _first_boot_of_a_clone(world, instance)
+            fleet.boot_tests[instance.id] = BootTestInstance(
+                instance.id,
+                now,
+                reaches_ssm(backend, subnet, world.region) and _https_out(backend, kwargs),
+                runs=[[now, None]],
+                started_at=now,
+                boots_at=now + seconds(world.timing.helper_boot_seconds),
+            )
+            return reservation
         if fleet.never_online > 0:
             fleet.never_online -= 1
             online_at = None
@@ -253,6 +330,146 @@ def _run_instances(world: World, fleet: Fleet, original: Method) -> Method:
         return reservation
 
     return run_instances
+
+
+def _https_out(backend: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether the instance's security groups let HTTPS out to the SSM endpoints: to
+    anywhere, or to a security group the VPC's interface endpoints carry. A group without
+    such an egress rule keeps the agent from SSM (it calls out on 443 only)."""
+    endpoint_groups = {
+        str(group)
+        for endpoint in backend.vpc_end_points.values()
+        for group in (getattr(endpoint, "security_group_ids", None) or [])
+    }
+    for group_id in kwargs.get("security_group_ids") or []:
+        group = backend.get_security_group_from_id(group_id)
+        for rule in getattr(group, "egress_rules", []):
+            protocol = str(rule.ip_protocol)
+            ports = protocol == "-1" or (
+                protocol == "tcp" and int(rule.from_port) <= 443 <= int(rule.to_port)
+            )
+            anywhere = rule.ip_range.get("CidrIp") == "0.0.0.0/0"
+            to_endpoints = rule.source_group.get("GroupId") in endpoint_groups
+            if ports and (anywhere or to_endpoints):
+                return True
+    return False
+
+
+def _first_boot_of_a_clone(world: World, instance: Any) -> None:
+    """The launch root: the image's own fresh Windows (thrown away by the boot test)."""
+    root = instance.block_device_mapping[instance.root_device_name]
+    seed_id = uuid.uuid5(_IDENTITY_SEEDS, instance.id)
+    world.volume_contents[root.volume_id] = windows_disk(
+        size_gib=WINDOWS_ROOT_GIB,
+        partition_style="GPT",
+        drive_letters=["C"],
+        system=True,
+        identity=new_identity("GPT", seed_id),
+    )
+
+
+def bootable(content: DiskContent | None) -> bool:
+    """A Windows system volume Windows can start from: a system partition (EFI or System
+    Reserved), C:, and its data consistent (a torn system volume is what the test is for)."""
+    if content is None:
+        return False
+    system = any(
+        not p.drive_letter and p.file_system in {"FAT32", "NTFS"} for p in content.partitions
+    )
+    has_c = any(p.drive_letter.upper() == "C" for p in content.partitions)
+    return system and has_c and content.consistent
+
+
+def _boot_test_status(world: World, clone: BootTestInstance) -> dict[str, Any]:
+    now = world.clock.now()
+    if clone.boots_at is not None and now >= clone.boots_at:
+        status = "ok"
+    elif clone.started_at is not None and (now - clone.started_at).total_seconds() >= (
+        world.timing.helper_boot_seconds
+    ):
+        status = "impaired"  # no boot within the time a boot takes: the OS does not answer
+    else:
+        status = "initializing"
+    detail = {"ok": "passed", "impaired": "failed", "initializing": "initializing"}[status]
+    return {"Details": [{"Name": "reachability", "Status": detail}], "Status": status}
+
+
+def _stop_instances(world: World, fleet: Fleet, original: Method) -> Method:
+    def stop_instances(backend: Any, instance_ids: list[str], *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        result = original(backend, instance_ids, *args, **kwargs)
+        now = world.clock.now()
+        for instance_id in instance_ids:
+            clone = fleet.boot_tests.get(instance_id)
+            if clone is not None and clone.runs and clone.runs[-1][1] is None:
+                clone.runs[-1][1] = now
+                clone.boots_at = None
+            managed = world.managed.get(instance_id)
+            if managed is not None:
+                managed.ping_status = "ConnectionLost"
+        return result
+
+    return stop_instances
+
+
+def _start_instances(world: World, fleet: Fleet, original: Method) -> Method:
+    def start_instances(backend: Any, instance_ids: list[str], *args: Any, **kwargs: Any) -> Any:
+        world.settle()
+        for instance_id in instance_ids:
+            instance = backend.get_instance(instance_id)
+            if instance.root_device_name not in instance.block_device_mapping:
+                # An EBS-backed instance needs its root device to start. The code: check.
+                raise EC2ClientError(
+                    "InvalidBlockDeviceMapping",
+                    f"The instance '{instance_id}' has no volume at its root device "
+                    f"{instance.root_device_name}.",
+                )
+        result = original(backend, instance_ids, *args, **kwargs)
+        now = world.clock.now()
+        for instance_id in instance_ids:
+            clone = fleet.boot_tests.get(instance_id)
+            if clone is None:
+                continue
+            instance = backend.get_instance(instance_id)
+            root = instance.block_device_mapping[instance.root_device_name].volume_id
+            clone.runs.append([now, None])
+            clone.started_at = now
+            clone.swapped = True
+            never = fleet.boot_tests_never_online > 0
+            if never:
+                fleet.boot_tests_never_online -= 1
+            boots = bootable(world.volume_contents.get(root)) and not never
+            clone.boots_at = now + seconds(world.timing.helper_boot_seconds) if boots else None
+            if clone.boots_at is not None and clone.reaches_ssm:
+                world.happenings.append(_CloneComesOnline(world, clone, clone.boots_at))
+        return result
+
+    return start_instances
+
+
+class _CloneComesOnline:
+    """The clone's own SSM agent registers under the throwaway instance's ID once it booted."""
+
+    def __init__(self, world: World, clone: BootTestInstance, at: datetime) -> None:
+        self.world, self.clone, self.at = world, clone, at
+        self.done = False
+
+    def next_due(self) -> datetime | None:
+        if self.done or self.clone.terminated_at is not None or self.clone.boots_at != self.at:
+            return None
+        return self.at
+
+    def happen(self, at: datetime) -> None:
+        self.done = True
+        self.world.managed[self.clone.instance_id] = ManagedInstance(
+            instance_id=self.clone.instance_id,
+            ping_status="Online",
+            platform_type="Windows",
+            platform_name="Microsoft Windows Server 2022 Datacenter",
+            platform_version="10.0.20348",
+            computer_name="clone of the source",
+            ip_address="10.80.0.20",
+        )
 
 
 def reaches_ssm(backend: Any, subnet: Any, region: str) -> bool:
@@ -382,6 +599,11 @@ def _terminate_instances(world: World, fleet: Fleet, original: Method) -> Method
             helper = fleet.launched.get(instance_id)
             if helper is not None and helper.terminated_at is None:
                 helper.terminated_at = world.clock.now()
+            clone = fleet.boot_tests.get(instance_id)
+            if clone is not None and clone.terminated_at is None:
+                clone.terminated_at = world.clock.now()
+                if clone.runs and clone.runs[-1][1] is None:
+                    clone.runs[-1][1] = clone.terminated_at
             managed = world.managed.get(instance_id)
             if managed is not None:
                 managed.ping_status = "ConnectionLost"

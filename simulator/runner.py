@@ -118,6 +118,7 @@ class Simulation:
         self.fleet = helpers.Fleet(
             full_zones=set(fleet.get("zones_without_capacity", [])),
             never_online=int(fleet.get("never_online", 0)),
+            boot_tests_never_online=int(fleet.get("boot_tests_never_online", 0)),
         )
         self.executions: list[_Execution] = []
         self._by_arn: dict[str, _Execution] = {}
@@ -227,8 +228,12 @@ class Simulation:
         """The operator's VPC and subnets for the fleet, one per zone the scenario lists."""
         region = self.world.region
         zones = list(self.scenario.fleet.get("zones", [f"{region}a", f"{region}b"]))
-        vpc, subnets = helpers.network(self.world, zones)
-        return {"HelperVpcId": vpc, "HelperSubnetIds": ",".join(subnets), **overrides}
+        vpc, subnets, endpoints_group = helpers.network(self.world, zones)
+        found = {"HelperVpcId": vpc, "HelperSubnetIds": ",".join(subnets)}
+        if overrides.get("BootTest", "Never") != "Never":
+            # The operator names the endpoints' group (a scenario may set it "" for none).
+            found["BootTestEndpointSecurityGroupId"] = endpoints_group
+        return {**found, **overrides}
 
     def _authorize(self, patches: Patches) -> Authorizer:
         """From here on every call of a handler, the state machine, an EventBridge rule or the
@@ -862,6 +867,10 @@ class Simulation:
         if left:
             # Helpers are throwaway: a run that ends with one of ours still running leaks money.
             report.failures.append("helpers of ours left running: " + ", ".join(left))
+        clones = [c.instance_id for c in self.fleet.boot_tests.values() if c.terminated_at is None]
+        if clones:
+            # The boot test's clone of a production server must never outlive its test.
+            report.failures.append("boot test instances left: " + ", ".join(clones))
         if volumes_left:
             report.failures.append(
                 "volumes left behind: " + ", ".join(v["volume_id"] for v in volumes_left)

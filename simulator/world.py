@@ -159,6 +159,11 @@ class World:
         finally:
             self._instant -= 1
 
+    @property
+    def is_instant(self) -> bool:
+        """Inside `instantly()`: EC2 doing its own part of a call (a termination's detaches)."""
+        return bool(self._instant)
+
     def _wait(self, key: str, default: float) -> float:
         return 0.0 if self._instant else self.faults.seconds(key, default)
 

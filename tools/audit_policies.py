@@ -45,12 +45,13 @@ with warnings.catch_warnings():
     )
 
 # The default parameters (HelperMode=fleet), named mode, and those that add the conditional
-# statements (DeletesOrphanVolumes, DeletesExpiredSnapshots).
+# statements (DeletesOrphanVolumes, DeletesExpiredSnapshots, BootTests).
 PARAMETER_SETS: tuple[Mapping[str, str], ...] = (
     {},
     {"HelperMode": "named"},
     {"DeleteOrphanVolumes": "true"},
     {"DeleteExpiredSnapshots": "true"},
+    {"BootTest": "Weekly", "BootTestEndpointSecurityGroupId": "sg-0123456789abcdef0"},
 )
 
 MARKER = re.compile(r"^\s*#\s*parliament:(?P<rest>.*)$")

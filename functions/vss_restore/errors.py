@@ -131,3 +131,13 @@ class HelperLost(PermanentError):
 
 class WaitedTooLong(PermanentError):
     """The restore waited in line for a helper's turn longer than MaxWaitHours."""
+
+
+class BootTestFailed(PermanentError):
+    """The boot test's throwaway instance went somewhere it should not (terminated by
+    someone, a volume in error, a step refused): the test fails, with this reason, and
+    everything it made is removed."""
+
+
+class BootTestTimedOut(PermanentError):
+    """The boot test ran past its bound (HelperBootMinutes per boot, plus the swap's time)."""

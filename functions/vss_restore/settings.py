@@ -65,6 +65,16 @@ class Settings:
     # The weekly re-verification (handlers/start_reverifications.py) only: the window, in
     # days, its sample of older verified backups is drawn from.
     reverify_window_days: int = 30
+    # The boot test of system drives (docs/boot-test.md): "never" (the default) or "weekly";
+    # its security group (no inbound; egress HTTPS to the SSM endpoints only, or none), its
+    # subnets (HelperSubnetIds unless given), and the price shown for its instance-seconds.
+    boot_test: str = "never"
+    boot_test_security_group: str = ""
+    boot_test_subnet_ids: tuple[str, ...] = ()
+    # Its security group lets HTTPS out to the SSM endpoints (else nothing): a clone of an
+    # SSM-managed source must then come Online; without, the status checks decide.
+    boot_test_reaches_ssm: bool = False
+    helper_hourly_price: float = 0.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -126,6 +136,14 @@ class Settings:
             reverify_window_days=_whole_number(
                 env, "REVERIFY_WINDOW_DAYS", cls.reverify_window_days, 1, 365
             ),
+            boot_test=_boot_test(env.get("BOOT_TEST", cls.boot_test)),
+            boot_test_security_group=_matching(
+                env, "BOOT_TEST_SECURITY_GROUP", SECURITY_GROUP_PATTERN, "a security group ID"
+            ),
+            boot_test_subnet_ids=_ids(env, "BOOT_TEST_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID")
+            or _ids(env, "HELPER_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID"),
+            boot_test_reaches_ssm=_true_or_false(env, "BOOT_TEST_SSM", cls.boot_test_reaches_ssm),
+            helper_hourly_price=_price(env.get("HELPER_HOURLY_PRICE", "")),
         )
         if settings.helper_mode == "fleet":
             _require_fleet(settings)
@@ -153,6 +171,43 @@ def _require_fleet(settings: Settings) -> None:
     ]
     if missing:
         raise InvalidRequest(f"HELPER_MODE fleet needs {', '.join(missing)}")
+
+
+BOOT_TEST_MODES = ("never", "weekly")
+PRICE_PATTERN = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,6})?$")
+
+
+def _boot_test(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in BOOT_TEST_MODES:
+        raise InvalidRequest(f"BOOT_TEST {value!r} is not one of {', '.join(BOOT_TEST_MODES)}")
+    return mode
+
+
+def _price(value: str) -> float:
+    if not value.strip():
+        return 0.0
+    if not PRICE_PATTERN.match(value.strip()):
+        raise InvalidRequest(f"HELPER_HOURLY_PRICE {value!r} is not a price in USD per hour")
+    return float(value)
+
+
+def require_boot_test(settings: Settings) -> None:
+    """The boot test launches as the fleet does: the stack passes these to its function
+    (only) when it is on."""
+    if settings.boot_test == "never":
+        raise InvalidRequest("BOOT_TEST is never: the boot test is off (template: BootTest)")
+    missing = [
+        name
+        for name, value in (
+            ("BOOT_TEST_SECURITY_GROUP", settings.boot_test_security_group),
+            ("BOOT_TEST_SUBNET_IDS or HELPER_SUBNET_IDS", settings.boot_test_subnet_ids),
+            ("HELPER_INSTANCE_PROFILE", settings.helper_instance_profile),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidRequest(f"BOOT_TEST {settings.boot_test} needs {', '.join(missing)}")
 
 
 def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:

@@ -56,6 +56,21 @@ REVERIFY_REASON: Final = f"{PREFIX}reverify-reason"
 REVERIFY_EXECUTION: Final = f"{PREFIX}reverify-execution"
 REVERIFY_KEYS: Final = (REVERIFIED_AT, REVERIFY_RESULT, REVERIFY_REASON, REVERIFY_EXECUTION)
 
+# The boot test of a system drive (docs/boot-test.md), on the consistent snapshot it booted:
+# when, BOOTED | FAILED | NOT_TESTABLE, why in a few words, and the throwaway instance's
+# billed seconds. The throwaway instance and its launch root carry RESOURCE=BOOT_TEST_INSTANCE,
+# the volume made from the consistent snapshot RESOURCE=BOOT_TEST_ROOT: nothing else may be
+# stopped, detached, terminated or deleted by the boot test (in code and in IAM).
+BOOT_TESTED_AT: Final = f"{PREFIX}boot-tested-at"
+BOOT_TEST: Final = f"{PREFIX}boot-test"
+BOOT_TEST_REASON: Final = f"{PREFIX}boot-test-reason"
+BOOT_TEST_SECONDS: Final = f"{PREFIX}boot-test-seconds"
+BOOT_TEST_KEYS: Final = (BOOT_TESTED_AT, BOOT_TEST, BOOT_TEST_REASON, BOOT_TEST_SECONDS)
+BOOTED: Final = "booted"
+NOT_TESTABLE: Final = "not-testable"
+BOOT_TEST_INSTANCE: Final = "boot-test-instance"
+BOOT_TEST_ROOT: Final = "boot-test-root"
+
 # Snapshots made by AWS's own VSS tooling (snapshots taken during the freeze).
 AWS_APP_CONSISTENT: Final = "AppConsistent"
 AWS_VSS_CONFIG: Final = "AwsVssConfig"

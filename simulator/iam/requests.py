@@ -77,6 +77,7 @@ class Requests:
             "ec2:RunInstances": self._run_instances,
             "ec2:TerminateInstances": self._instances_action,
             "ec2:StopInstances": self._instances_action,
+            "ec2:StartInstances": self._instances_action,
             "ssm:GetParameter": self._get_parameter,
             "kms:DescribeKey": self._describe_key,
             "sns:Publish": self._publish,
@@ -279,7 +280,8 @@ class Requests:
         image_keys = {
             "ec2:Owner": "amazon"
             if getattr(image, "owner_alias", "") == "amazon"
-            else str(getattr(image, "owner_id", ""))
+            else str(getattr(image, "owner_id", "")),
+            "ec2:RootDeviceType": str(getattr(image, "root_device_type", "")),
         }
         subnet_id = str(params.get("SubnetId", ""))
         subnet = ec2.get_subnet(subnet_id) if subnet_id else None

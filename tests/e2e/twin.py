@@ -77,15 +77,19 @@ class SimulatedStage:
         """The scenario names the helper in HelperInstanceIds from the start."""
 
     def remove_fixture(self) -> None:
-        """What deleting the fixture stack does: the data volume, then the instances. Their
-        root volumes go first here: the simulator finishes a detach on a later look, which
-        moto's TerminateInstances (detach, then delete at once) does not wait for."""
+        """What deleting the fixture stack does: the data volume, then the instances, whose
+        termination takes their root volumes (DeleteOnTermination). A running instance's
+        root cannot be detached (EC2 API Reference, DetachVolume; the simulator refuses it)."""
         aliases = self.simulation.aliases
         instances = [aliases.instances["source"], aliases.instances["helper"]]
+        found = self.account.ec2.describe_instances(InstanceIds=instances)["Reservations"]
+        roots = {(i["InstanceId"], i["RootDeviceName"]) for r in found for i in r["Instances"]}
         attached = self.account.ec2.describe_volumes(
             Filters=[{"Name": "attachment.instance-id", "Values": instances}]
         )["Volumes"]
         for volume in attached:
+            if any((a["InstanceId"], a["Device"]) in roots for a in volume["Attachments"]):
+                continue
             self.account.detach_and_delete(volume["VolumeId"])
         self.account.ec2.terminate_instances(InstanceIds=instances)
         self.removed.append("fixture")

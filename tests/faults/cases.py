@@ -163,6 +163,19 @@ def _fleet(*faults: dict[str, Any], never_online: int = 0) -> dict[str, Any]:
     }
 
 
+def _boot_test(*faults: dict[str, Any], never_online: int = 0) -> dict[str, Any]:
+    """BootTest=Weekly (docs/boot-test.md): the snapshot is of web1's system drive C:,
+    restored on a helper the fleet launches; its consistent snapshot is then booted on a
+    throwaway instance of web1's image, which is terminated whatever happens."""
+    return {
+        "parameters": {"HelperMode": "fleet", "HelperInstanceIds": "", "BootTest": "Weekly"},
+        "snapshots": {"snap": {"volume": "web1.C"}},
+        "fleet": {"boot_tests_never_online": never_online},
+        "faults": list(faults),
+        "steps": [{"deliver": {"snapshot": "snap", "event": "createSnapshot"}}, {"advance": 1800}],
+    }
+
+
 def _malformed(reason: str) -> dict[str, Any]:
     """Not a request the workflow understands: the execution fails at once, no restore tried;
     ReleaseExecution alerts that the request was refused."""
@@ -684,6 +697,35 @@ CASES: list[Case] = [
             "VolumeFailed.*consistent snapshot",
             snapshot_deleted="error",
         ),
+    ),
+    # -- Boot-test the system drive (BootTest=Weekly): ec2:RunInstances and the swap -------
+    Case(
+        id="boot-test-throttled",
+        step="Boot-test the system drive",
+        tried=THROTTLED,
+        injected="BootTest=Weekly, a snapshot of the system drive C:; then booted",
+        change=_boot_test(throttled("ec2:RunInstances", function="BootTestFunction")),
+        retried_by="BootTestFunction",
+        volumes_created=2,  # the temporary volume and the boot test's root
+    ),
+    Case(
+        id="boot-test-refused",
+        step="Boot-test the system drive",
+        tried=PERMANENT,
+        injected="BootTest=Weekly; the clean-up tags boot-test=failed on the consistent"
+        " snapshot and alerts; the restore stays verified",
+        change=_boot_test(refused("ec2:RunInstances", EC2_DENIED, function="BootTestFunction")),
+        alert=True,
+    ),
+    Case(
+        id="boot-test-never-boots",
+        step="Boot-test the system drive",
+        tried=TIMEOUT + "the clone never boots past HelperBootMinutes",
+        injected="BootTest=Weekly, HelperBootMinutes 20; boot-test=failed, alerted, the clone"
+        " terminated and its root deleted; the restore stays verified",
+        change=_boot_test(never_online=1),
+        alert=True,
+        volumes_created=2,
     ),
     # -- Delete the temporary volume: ec2:DeleteVolume -------------------------------------
     Case(

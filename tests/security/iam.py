@@ -90,6 +90,8 @@ WIDEST = {
     "HelperMode": "fleet",
     "HelperSubnetIds": "subnet-0aaa1111bbb22233a,subnet-0aaa1111bbb22233b",
     "HelperVpcId": "vpc-0aaa1111bbb222333",
+    "BootTest": "Weekly",
+    "BootTestEndpointSecurityGroupId": "sg-0aaa1111bbb222334",
 }
 
 # The same settings at their narrowest (the fleet's subnets and VPC follow HelperMode).
@@ -97,6 +99,16 @@ NARROWEST = {
     "DeleteOrphanVolumes": "false",
     "DeleteExpiredSnapshots": "false",
     "HelperMode": "named",
+    "BootTest": "Never",
+}
+# What a setting needs besides itself to add its statements (the boot test launches as the
+# fleet does: docs/boot-test.md).
+NEEDS = {
+    "BootTest": {
+        "HelperMode": "fleet",
+        "HelperSubnetIds": WIDEST["HelperSubnetIds"],
+        "HelperVpcId": WIDEST["HelperVpcId"],
+    }
 }
 
 
@@ -109,7 +121,8 @@ def table(parameters: Mapping[str, str] | None = None) -> str:
     given = dict(parameters or {})
     with_deletes = Stack({**given, **WIDEST}).roles()
     only_with = {
-        name: Stack({**given, **NARROWEST, name: WIDEST[name]}).roles() for name in NARROWEST
+        name: Stack({**given, **NARROWEST, **NEEDS.get(name, {}), name: WIDEST[name]}).roles()
+        for name in NARROWEST
     }
     without = Stack({**given, **NARROWEST}).roles()
     lines = [

@@ -97,6 +97,11 @@ LAUNCH_TAGS_AND_PASSES_THE_ROLE = frozenset({"ec2:CreateTags", "iam:PassRole"})
 
 BEYOND_THE_ADAPTERS: dict[str, frozenset[str]] = {
     "PrepareHelperFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE,
+    # BootTest=Weekly: the throwaway instance's launch, its root made from the (perhaps
+    # encrypted) consistent snapshot, attached and started on (docs/boot-test.md).
+    "BootTestFunctionRole": LAUNCH_TAGS_AND_PASSES_THE_ROLE
+    | EBS_USES_THE_SNAPSHOTS_KEY
+    | SNS_USES_THE_TOPICS_KEY,
     "CreateVolumeFunctionRole": EBS_USES_THE_SNAPSHOTS_KEY,
     "AttachVolumeFunctionRole": EBS_GRANTS_THE_INSTANCE_THE_KEY,
     "CleanUpFunctionRole": SNS_USES_THE_TOPICS_KEY,
@@ -444,6 +449,15 @@ def _string_equals(condition: Any, key: str) -> Any:
 
 OURS = f"aws:ResourceTag/{tags.RESOURCE}"
 HELPER_TAG = f"aws:ResourceTag/{tags.HELPER}"
+# BootTest=Weekly: the boot test's roles touch only its own instance and volumes, never a
+# helper or a temporary volume (docs/boot-test.md).
+BOOT_TEST_ROLES = {"BootTestFunctionRole"}
+BOOT_TEST_TAGS = {
+    # action: (what the volume must carry, what the instance must carry)
+    "ec2:AttachVolume": (tags.BOOT_TEST_ROOT, tags.BOOT_TEST_INSTANCE),
+    "ec2:DetachVolume": (tags.BOOT_TEST_INSTANCE, tags.BOOT_TEST_INSTANCE),
+    "ec2:DeleteVolume": ([tags.BOOT_TEST_INSTANCE, tags.BOOT_TEST_ROOT], None),
+}
 
 
 @pytest.mark.parametrize("action", ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume"])
@@ -459,7 +473,12 @@ def test_attach_detach_and_delete_need_our_volume_tag_and_the_helper_tag(
             assert statement.actions == (action,), "one action per tag-conditioned statement"
             [resource] = statement.resources
             kind = _resource_kind(resource)
-            if kind == "ec2:volume":
+            if principal.name in BOOT_TEST_ROLES:
+                volume_tag, instance_tag = BOOT_TEST_TAGS[action]
+                wanted = volume_tag if kind == "ec2:volume" else instance_tag
+                assert wanted is not None, (principal.name, statement.sid, resource)
+                assert statement.condition == {"StringEquals": {OURS: wanted}}
+            elif kind == "ec2:volume":
                 assert statement.condition == {"StringEquals": {OURS: tags.TEMPORARY_VOLUME}}
             else:
                 assert kind == "ec2:instance", (principal.name, statement.sid, resource)
@@ -475,9 +494,12 @@ def test_a_volume_is_created_only_with_our_tag_in_the_request(
             if statement.matches_action("ec2:CreateVolume"):
                 for resource in statement.resources:
                     if _resource_kind(resource) == "ec2:volume":
-                        assert (
-                            _string_equals(statement.condition, f"aws:RequestTag/{tags.RESOURCE}")
-                            == tags.TEMPORARY_VOLUME
+                        assert _string_equals(
+                            statement.condition, f"aws:RequestTag/{tags.RESOURCE}"
+                        ) == (
+                            tags.BOOT_TEST_ROOT
+                            if principal.name == "BootTestFunctionRole"
+                            else tags.TEMPORARY_VOLUME
                         )
 
 
@@ -504,10 +526,15 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
                 continue
             at_creation = _string_equals(statement.condition, "ec2:CreateAction")
             keys = statement.condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
-            if at_creation == "RunInstances":  # the fleet's helper and its root volume
-                assert principal.name == "PrepareHelperFunctionRole"
-                assert _string_equals(statement.condition, f"aws:RequestTag/{tags.RESOURCE}") == (
-                    tags.LAUNCHED_HELPER
+            if at_creation == "RunInstances":  # a launched instance and its root volume
+                launched = {
+                    "PrepareHelperFunctionRole": tags.LAUNCHED_HELPER,  # the fleet's helper
+                    "BootTestFunctionRole": tags.BOOT_TEST_INSTANCE,  # the boot test's clone
+                }
+                assert principal.name in launched
+                assert (
+                    _string_equals(statement.condition, f"aws:RequestTag/{tags.RESOURCE}")
+                    == (launched[principal.name])
                 )
                 assert {_resource_kind(r) for r in statement.resources} == {
                     "ec2:instance",
@@ -516,11 +543,16 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
             elif at_creation:
                 assert at_creation in {"CreateVolume", "CreateSnapshot"}
             elif _string_equals(statement.condition, f"aws:ResourceTag/{tags.RESOURCE}"):
-                # OneCopy: a consistent snapshot marked verified before its source goes.
                 assert (
                     _string_equals(statement.condition, f"aws:ResourceTag/{tags.RESOURCE}")
                     == tags.CONSISTENT_SNAPSHOT
                 )
+                assert [_resource_kind(r) for r in statement.resources] == ["ec2:snapshot"]
+                if principal.name in BOOT_TEST_ROLES:
+                    # The boot test's result, beside the snapshot's own tags.
+                    assert sorted(keys or ["<any key>"]) == sorted(tags.BOOT_TEST_KEYS)
+                    continue
+                # OneCopy: a consistent snapshot marked verified before its source goes.
                 assert sorted(keys or ["<any key>"]) == sorted([tags.STATUS, tags.CHECKED_AT])
                 assert principal.name == "RetentionFunctionRole"
             else:
@@ -922,7 +954,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 [SNAPSHOTS_KEY],
                 {**ebs, "kms:GrantIsForAWSResource": "true"},
             ),
-            {"CreateVolumeFunctionRole"},
+            {"CreateVolumeFunctionRole", "BootTestFunctionRole"},
         ),
         "grant the helper the volume's key as EBS attaches it": (
             Request(
@@ -934,7 +966,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                     "kms:GrantConstraintType": "EncryptionContextSubset",
                 },
             ),
-            {"CreateVolumeFunctionRole", "AttachVolumeFunctionRole"},
+            {"CreateVolumeFunctionRole", "AttachVolumeFunctionRole", "BootTestFunctionRole"},
         ),
         "grant a person the snapshot's key": (
             Request(

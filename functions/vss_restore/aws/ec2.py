@@ -287,6 +287,60 @@ class Ec2:
         with throttling_is_transient():
             self.client.terminate_instances(InstanceIds=[str(instance["InstanceId"])])
 
+    # -- the boot test of system drives (docs/boot-test.md) -------------------------------
+    def stop_instance(self, instance_id: str) -> None:
+        with throttling_is_transient():
+            self.client.stop_instances(InstanceIds=[instance_id])
+
+    def start_instance(self, instance_id: str) -> None:
+        with throttling_is_transient():
+            self.client.start_instances(InstanceIds=[instance_id])
+
+    def terminate_instance(self, instance_id: str) -> None:
+        with throttling_is_transient():
+            self.client.terminate_instances(InstanceIds=[instance_id])
+
+    def status_checks(self, instance_id: str) -> tuple[str, str]:
+        """(system status, instance status): ok | impaired | initializing |
+        insufficient-data | not-applicable; ("", "") when EC2 reports none (not running)."""
+        with throttling_is_transient():
+            found = self.client.describe_instance_status(InstanceIds=[instance_id])[
+                "InstanceStatuses"
+            ]
+        if not found:
+            return "", ""
+        return (
+            str(found[0].get("SystemStatus", {}).get("Status", "")),
+            str(found[0].get("InstanceStatus", {}).get("Status", "")),
+        )
+
+    def volumes_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_volumes").paginate(
+                Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+            )
+            return [dict(volume) for page in pages for volume in page["Volumes"]]
+
+    def boot_test_root(
+        self,
+        *,
+        snapshot_id: str,
+        availability_zone: str,
+        client_token: str,
+        root_tags: dict[str, str],
+    ) -> str:
+        """A gp3 volume from the consistent snapshot (its own encryption: a snapshot's
+        volume is encrypted with the snapshot's key)."""
+        with throttling_is_transient():
+            created = self.client.create_volume(
+                SnapshotId=snapshot_id,
+                AvailabilityZone=availability_zone,
+                VolumeType="gp3",
+                ClientToken=client_token,
+                TagSpecifications=[_at_birth("volume", root_tags)],
+            )
+        return str(created["VolumeId"])
+
 
 def _at_birth(resource_type: str, resource_tags: dict[str, str]) -> "TagSpecificationTypeDef":
     """Tags given in the create call itself, so that IAM can demand them (aws:RequestTag)."""
