@@ -1,4 +1,5 @@
-"""The daily reconciliation: restore the VSS snapshots no event restored, find orphan volumes.
+"""The daily reconciliation: restore the VSS snapshots no event restored, find orphan volumes,
+remove what a lost execution's boot test left (BootTest=Weekly).
 
 Events get lost and executions fail to start; executions die and leave volumes. Once a day
 this looks at what is there instead of what was announced.
@@ -23,10 +24,17 @@ from vss_restore.logic.reconciliation import (
     DELETED,
     MAX_ACTIONS_PER_RUN,
     MAX_AGED_OUT_PER_ALERT,
+    TERMINATED,
+    BootTestLeftover,
     Orphan,
     aged_out_alert,
+    boot_test_bound,
+    boot_test_left,
+    boot_test_leftover,
+    boot_test_leftovers_alert,
     claim_in_hand,
     execution_name,
+    is_boot_test_resource,
     is_execution_of,
     orphan,
     orphans_alert,
@@ -58,6 +66,15 @@ def reconcile(
     aged_out = alert_aged_out(ledger, sns, settings)
     orphans = find_orphan_volumes(ec2, sfn, settings, now, disk_tool)
     deleted = [o.volume_id for o in orphans if o.action == DELETED]
+    leftovers = sweep_boot_tests(ec2, sfn, settings, now) if settings.boot_test != "never" else []
+    if leftovers:
+        for left_over in leftovers:
+            logger.warning("boot-test leftover", extra={"leftover": left_over.as_dict()})
+        if settings.alert_topic_arn:
+            alert = boot_test_leftovers_alert(
+                leftovers, bound=boot_test_bound(settings.helper_boot_minutes)
+            )
+            sns.publish(settings.alert_topic_arn, alert.subject, alert.message)
     if orphans:
         for found in orphans:
             logger.warning("orphan temporary volume", extra={"orphan": found.as_dict()})
@@ -78,6 +95,7 @@ def reconcile(
         "aged_out": aged_out,
         "orphans": [o.volume_id for o in orphans],
         "orphans_deleted": deleted,
+        "boot_test_leftovers": [left_over.resource_id for left_over in leftovers],
     }
     logger.info("reconciled", extra={"summary": summary})
     return summary
@@ -185,3 +203,134 @@ def _remove(ec2: Ec2, disk_tool: DiskTool, volume: dict[str, Any]) -> str:
     except ClientError as exc:
         return f"left: {error_code(exc)}: {error_message(exc)}"
     return DELETED
+
+
+# After terminating a boot test's instance, look this long for its root to come free (EC2's
+# termination takes about a minute: MODELLED 30 s, simulator/world.py); what is still
+# attached then is deleted by the next run. The function's timeout is 300 s.
+BOOT_TEST_VOLUME_WAIT_SECONDS = 120
+BOOT_TEST_VOLUME_PAUSE_SECONDS = 10
+GONE_VOLUME_STATES = frozenset({"deleting", "deleted"})
+DELETABLE_VOLUME_STATES = frozenset({"available", "error"})
+
+
+def sweep_boot_tests(
+    ec2: Ec2, sfn: StepFunctions, settings: Settings, now: datetime
+) -> list[BootTestLeftover]:
+    """The boot test's instances and volumes (tagged so) of this stack's executions that no
+    longer run, or that Step Functions does not know and are older than the boot test's
+    bound: terminate the instances, delete the volumes once free. docs/boot-test.md."""
+    statuses: dict[str, str] = {}
+
+    def left(resource: dict[str, Any]) -> str | None:
+        """The execution's status if the resource is a lost boot test's, else None."""
+        if not is_boot_test_resource(resource):
+            return None
+        execution = tags.as_dict(resource.get("Tags")).get(tags.EXECUTION, "")
+        if not is_execution_of(execution, settings.state_machine_arn):
+            # Another stack's boot test, or one without its execution: not ours to judge.
+            logger.info("not this stack's boot test", extra={"resource": _id_of(resource)})
+            return None
+        if execution not in statuses:
+            statuses[execution] = sfn.status(execution)
+        created = resource.get("LaunchTime") or resource.get("CreateTime") or now
+        found = statuses[execution]
+        if not boot_test_left(
+            found, created, now, helper_boot_minutes=settings.helper_boot_minutes
+        ):
+            return None
+        return found
+
+    leftovers: list[BootTestLeftover] = []
+    actions = 0
+    for instance in ec2.instances_tagged(tags.RESOURCE, tags.BOOT_TEST_INSTANCE):
+        status = left(instance)
+        if status is None:
+            continue
+        found = boot_test_leftover(instance, status)
+        if actions < MAX_ACTIONS_PER_RUN:
+            actions += 1
+            found = replace(found, action=_terminate(ec2, instance))
+        else:
+            found = replace(found, action="left for the next run")
+        leftovers.append(found)
+    waiting: dict[str, BootTestLeftover] = {}
+    for kind in (tags.BOOT_TEST_ROOT, tags.BOOT_TEST_INSTANCE):
+        for volume in ec2.volumes_tagged(tags.RESOURCE, kind):
+            if volume.get("State") in GONE_VOLUME_STATES:
+                continue
+            status = left(volume)
+            if status is None:
+                continue
+            found = boot_test_leftover(volume, status)
+            if volume.get("State") in DELETABLE_VOLUME_STATES and actions < MAX_ACTIONS_PER_RUN:
+                actions += 1
+                leftovers.append(replace(found, action=_delete(ec2, volume)))
+            elif actions < MAX_ACTIONS_PER_RUN:
+                waiting[found.resource_id] = found  # attached to the instance going away
+            else:
+                leftovers.append(replace(found, action="left for the next run"))
+    leftovers += _delete_once_free(ec2, waiting, actions)
+    return leftovers
+
+
+def _delete_once_free(
+    ec2: Ec2, waiting: dict[str, BootTestLeftover], actions: int
+) -> list[BootTestLeftover]:
+    """Delete each volume once its terminated instance let it go (or say EC2 deleted it with
+    the instance: DeleteOnTermination), looking for a bounded while."""
+    done: list[BootTestLeftover] = []
+    waited = 0
+    while waiting:
+        for volume_id, found in list(waiting.items()):
+            volume = ec2.volume(volume_id)
+            if volume is None or volume.get("State") in GONE_VOLUME_STATES:
+                done.append(replace(found, action="deleted with its instance"))
+            elif volume.get("State") in DELETABLE_VOLUME_STATES:
+                if actions >= MAX_ACTIONS_PER_RUN:
+                    done.append(replace(found, action="left for the next run"))
+                else:
+                    actions += 1
+                    done.append(replace(found, action=_delete(ec2, volume)))
+            else:
+                continue
+            del waiting[volume_id]
+        if not waiting or waited >= BOOT_TEST_VOLUME_WAIT_SECONDS:
+            break
+        clock.sleep(BOOT_TEST_VOLUME_PAUSE_SECONDS)
+        waited += BOOT_TEST_VOLUME_PAUSE_SECONDS
+    done += [
+        replace(found, action="still attached; deleted by the next run")
+        for found in waiting.values()
+    ]
+    return done
+
+
+def _terminate(ec2: Ec2, instance: dict[str, Any]) -> str:
+    """Terminate a lost boot test's throwaway instance; nothing else (and IAM agrees)."""
+    if not is_boot_test_resource(instance):  # checked by the caller; once more, here
+        return "left untouched: not tagged as the boot test's"
+    try:
+        ec2.terminate_instance(str(instance["InstanceId"]))
+    except AwsThrottled:
+        return "left for the next run: throttled"
+    except ClientError as exc:
+        return f"left: {error_code(exc)}: {error_message(exc)}"
+    return TERMINATED
+
+
+def _delete(ec2: Ec2, volume: dict[str, Any]) -> str:
+    """Delete a lost boot test's free volume; nothing else (and IAM agrees)."""
+    if not is_boot_test_resource(volume):
+        return "left untouched: not tagged as the boot test's"
+    try:
+        ec2.delete_volume(str(volume["VolumeId"]))
+    except AwsThrottled:
+        return "left for the next run: throttled"
+    except ClientError as exc:
+        return f"left: {error_code(exc)}: {error_message(exc)}"
+    return DELETED
+
+
+def _id_of(resource: dict[str, Any]) -> str:
+    return str(resource.get("InstanceId") or resource.get("VolumeId"))

@@ -32,6 +32,7 @@ BOOT_TEST = {
 # A customer's own Windows image (its golden AMI): the source's, whoever owns it.
 SOURCES_IMAGE = "ami-0123456789abcdef0"
 STEP = "BootTestFunctionRole"
+SWEEP = "ReconcileFunctionRole"  # removes what a lost boot test left
 CLONE = {tags.RESOURCE: tags.BOOT_TEST_INSTANCE}
 CLONE_ROOT = {tags.RESOURCE: tags.BOOT_TEST_ROOT}
 PRODUCTION = {"Name": "web1", "ConsistentSnapshot": "WindowsVSS"}
@@ -199,8 +200,43 @@ def test_only_the_clone_is_stopped_or_started_and_only_by_the_step(
 
 
 def test_only_the_clone_is_terminated_by_the_boot_test(principals: dict[str, Principal]) -> None:
-    assert _who(principals, [_on_instance("ec2:TerminateInstances", CLONE)]) == {STEP}
+    # The step, and the reconciliation when the step's execution was lost.
+    assert _who(principals, [_on_instance("ec2:TerminateInstances", CLONE)]) == {STEP, SWEEP}
     assert not _who(principals, [_on_instance("ec2:TerminateInstances", PRODUCTION)])
+
+
+@pytest.mark.parametrize(
+    "found",
+    [
+        PRODUCTION,
+        {},
+        CLONE_ROOT,  # the volume's tag on an instance: not the clone
+        {tags.HELPER: tags.HELPER_VALUE, tags.RESOURCE: tags.LAUNCHED_HELPER},
+        {tags.RESOURCE: tags.TEMPORARY_VOLUME},
+        {"vss-restore:resource ": tags.BOOT_TEST_INSTANCE},  # a lookalike key
+        {tags.RESOURCE: "boot-test-instance-x"},  # a lookalike value
+    ],
+    ids=["production", "untagged", "root-tag", "helper", "temporary", "key-lookalike", "value"],
+)
+def test_the_sweep_terminates_nothing_but_the_clone(
+    principals: dict[str, Principal], found: dict[str, str]
+) -> None:
+    assert not _who(principals, [_on_instance("ec2:TerminateInstances", found)]) & {SWEEP}
+
+
+def test_the_sweep_deletes_the_boot_tests_volumes_only(principals: dict[str, Principal]) -> None:
+    for found in (CLONE, CLONE_ROOT):
+        request = Request("ec2:DeleteVolume", [_ec2("volume", "vol-0123456789abcdef0", **found)])
+        assert SWEEP in _who(principals, [request]), found
+    # DeleteOrphanVolumes is false in this stack: not even our temporary volumes.
+    for found in (PRODUCTION, {}, {tags.RESOURCE: tags.TEMPORARY_VOLUME}, {tags.HELPER: "true"}):
+        request = Request("ec2:DeleteVolume", [_ec2("volume", "vol-0123456789abcdef0", **found)])
+        assert SWEEP not in _who(principals, [request]), found
+    # Nor does it stop, start, detach or attach anything of the boot test.
+    for action in ("ec2:StopInstances", "ec2:StartInstances"):
+        assert SWEEP not in _who(principals, [_on_instance(action, CLONE)])
+    for action, volume in (("ec2:DetachVolume", CLONE), ("ec2:AttachVolume", CLONE_ROOT)):
+        assert SWEEP not in _who(principals, [_volume_call(action, CLONE, volume)])
 
 
 def _volume_call(action: str, instance: dict[str, str], volume: dict[str, str]) -> Request:
@@ -335,6 +371,12 @@ def test_off_by_default_nothing_of_the_boot_test_is_deployed_or_allowed() -> Non
         "ec2:DescribeInstanceStatus",
         "ssm:DescribeInstanceInformation",
     }
+    # Nor may the reconciliation terminate or delete anything of a boot test.
+    sweep = principals[SWEEP].actions
+    assert "ec2:TerminateInstances" not in sweep
+    for found in (CLONE, CLONE_ROOT):
+        request = Request("ec2:DeleteVolume", [_ec2("volume", "vol-0123456789abcdef0", **found)])
+        assert not allows(principals[SWEEP].statements, request), found
 
 
 def test_the_launch_the_code_makes_is_the_one_iam_allows(stack: Stack) -> None:

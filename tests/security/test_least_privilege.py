@@ -40,7 +40,8 @@ from vss_restore.aws.places import PLACE_PREFIX
 # named here and left out of the narrower one.
 GUARDED_BY_A_SETTING = {
     # reconcile._remove runs only with DeleteOrphanVolumes=true (settings.delete_orphan_volumes).
-    "ReconcileFunctionRole": ("reconcile._remove",),
+    # reconcile.sweep_boot_tests runs only with BootTest=Weekly (settings.boot_test).
+    "ReconcileFunctionRole": ("reconcile._remove", "reconcile.sweep_boot_tests"),
     # retention._delete runs only with DeleteExpiredSnapshots=true (a dry run otherwise).
     "RetentionFunctionRole": ("retention._delete",),
 }
@@ -220,6 +221,8 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
         "ec2:DeleteVolume",
         "ec2:DescribeInstances",  # is the orphan's helper lost? (cleanup.py)
         *STOP_DISK_TOOL,
+        # BootTest=Weekly (the widest stack): what a lost boot test left.
+        "ec2:TerminateInstances",
     }
 
 
@@ -458,6 +461,8 @@ BOOT_TEST_TAGS = {
     "ec2:DetachVolume": (tags.BOOT_TEST_INSTANCE, tags.BOOT_TEST_INSTANCE),
     "ec2:DeleteVolume": ([tags.BOOT_TEST_INSTANCE, tags.BOOT_TEST_ROOT], None),
 }
+# The reconciliation deletes what a lost boot test left (its own statement, the same tags).
+BOOT_TEST_SWEEP = {("ReconcileFunctionRole", "ec2:DeleteVolume")}
 
 
 @pytest.mark.parametrize("action", ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume"])
@@ -477,6 +482,12 @@ def test_attach_detach_and_delete_need_our_volume_tag_and_the_helper_tag(
                 volume_tag, instance_tag = BOOT_TEST_TAGS[action]
                 wanted = volume_tag if kind == "ec2:volume" else instance_tag
                 assert wanted is not None, (principal.name, statement.sid, resource)
+                assert statement.condition == {"StringEquals": {OURS: wanted}}
+            elif (principal.name, action) in BOOT_TEST_SWEEP and statement.condition != {
+                "StringEquals": {OURS: tags.TEMPORARY_VOLUME}
+            }:
+                assert kind == "ec2:volume", (principal.name, statement.sid, resource)
+                wanted = BOOT_TEST_TAGS[action][0]
                 assert statement.condition == {"StringEquals": {OURS: wanted}}
             elif kind == "ec2:volume":
                 assert statement.condition == {"StringEquals": {OURS: tags.TEMPORARY_VOLUME}}

@@ -1,4 +1,5 @@
-"""Lambda (daily schedule): restore VSS snapshots no event restored, report orphan volumes."""
+"""Lambda (daily schedule): restore VSS snapshots no event restored, report orphan volumes,
+remove what lost boot tests left."""
 
 from typing import Any
 

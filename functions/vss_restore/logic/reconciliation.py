@@ -1,7 +1,8 @@
 """The daily reconciliation's decisions: which snapshots to restore, which volumes are orphans."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vss_restore import clock, tags
@@ -125,5 +126,95 @@ def orphans_alert(orphans: list[Orphan], *, hours: int, deleting: bool) -> Alert
     ]
     return Alert(
         f"vss-restore: {len(orphans)} orphan temporary volume(s)",
+        "\n".join(lines),
+    )
+
+
+# -- what a lost boot test left (docs/boot-test.md) --------------------------------------------
+# Step Functions' execution statuses the sweep reads (DescribeExecution `status`).
+EXECUTION_RUNNING = "RUNNING"
+TERMINATED = "terminated"
+# The boot test's own bound past its launch (boot_test.SWAP_ALLOWANCE): a boot test older
+# than 2 x HelperBootMinutes + this has ended, one way or another.
+BOOT_TEST_ALLOWANCE = timedelta(minutes=30)
+
+
+def boot_test_bound(helper_boot_minutes: int) -> timedelta:
+    """How long a boot test may take at most (BootTestTimedOut past it)."""
+    return 2 * timedelta(minutes=helper_boot_minutes) + BOOT_TEST_ALLOWANCE
+
+
+@dataclass(frozen=True)
+class BootTestLeftover:
+    resource_id: str
+    kind: str  # tags.BOOT_TEST_INSTANCE or tags.BOOT_TEST_ROOT (the volume's or instance's tag)
+    source_snapshot: str
+    execution: str
+    execution_status: str  # "" when Step Functions does not know the execution
+    created: str
+    action: str = REPORTED
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def is_boot_test_resource(resource: Mapping[str, Any]) -> bool:
+    """Tagged as the boot test's throwaway instance, its launch root or its swapped-in root:
+    the only instances and volumes the sweep may terminate or delete."""
+    return tags.as_dict(resource.get("Tags")).get(tags.RESOURCE) in {
+        tags.BOOT_TEST_INSTANCE,
+        tags.BOOT_TEST_ROOT,
+    }
+
+
+def boot_test_left(
+    execution_status: str, created: datetime, now: datetime, *, helper_boot_minutes: int
+) -> bool:
+    """Whether a boot test's instance or volume was left by a lost execution: never while
+    the execution runs; at once when it ended; when Step Functions cannot tell (it forgot
+    the execution), only past the boot test's own bound from the resource's creation."""
+    if execution_status == EXECUTION_RUNNING:
+        return False
+    if execution_status:
+        return True
+    return now - created > boot_test_bound(helper_boot_minutes)
+
+
+def boot_test_leftover(resource: Mapping[str, Any], execution_status: str) -> BootTestLeftover:
+    found = tags.as_dict(resource.get("Tags"))
+    created = resource.get("LaunchTime") or resource.get("CreateTime")
+    return BootTestLeftover(
+        resource_id=str(resource.get("InstanceId") or resource.get("VolumeId")),
+        kind=found.get(tags.RESOURCE, ""),
+        source_snapshot=found.get(tags.SOURCE_SNAPSHOT, ""),
+        execution=found.get(tags.EXECUTION, ""),
+        execution_status=execution_status,
+        created=clock.iso(created) if isinstance(created, datetime) else "",
+    )
+
+
+def boot_test_leftovers_alert(leftovers: list[BootTestLeftover], *, bound: timedelta) -> Alert:
+    """The boot test's instances and volumes a lost execution left, and what became of them."""
+    lines = [
+        f"{len(leftovers)} instance(s) or volume(s) of a vss-restore boot test were left by an"
+        " execution that no longer runs (ended, or unknown to Step Functions and older than"
+        f" the boot test's bound, {int(bound.total_seconds() // 60)} min).",
+        "",
+    ]
+    for found in leftovers:
+        what = "Instance" if found.resource_id.startswith("i-") else "Volume"
+        lines += [
+            f"{what + ':':<11} {found.resource_id} ({found.action})",
+            f"  {found.kind}, created {found.created or 'unknown'}"
+            f" from {found.source_snapshot or 'unknown'}",
+            f"  execution {found.execution or 'unknown'} ({found.execution_status or 'not found'})",
+        ]
+    lines += [
+        "",
+        "A boot test its execution lost recorded no result on its snapshot: the instance's"
+        " next backup is boot-tested. Anything left for the next run is removed then.",
+    ]
+    return Alert(
+        f"vss-restore: {len(leftovers)} boot-test leftover(s) of lost executions",
         "\n".join(lines),
     )
