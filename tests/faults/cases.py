@@ -171,6 +171,9 @@ def _boot_test(*faults: dict[str, Any], never_online: int = 0) -> dict[str, Any]
         "parameters": {"HelperMode": "fleet", "HelperInstanceIds": "", "BootTest": "Weekly"},
         "snapshots": {"snap": {"volume": "web1.C"}},
         "fleet": {"boot_tests_never_online": never_online},
+        # The base's instances, the helper and the throwaway clone fit; the quota is not what
+        # these test (a new account's 5 vCPUs refuse the clone: simulator/quotas.py).
+        "quotas": {"on_demand_standard_vcpus": 16},
         "faults": list(faults),
         "steps": [{"deliver": {"snapshot": "snap", "event": "createSnapshot"}}, {"advance": 1800}],
     }
