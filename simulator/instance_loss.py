@@ -43,8 +43,8 @@ def _instance(world: World, instance_id: str) -> Any:
 
 
 @dataclass
-class _Ends:
-    """The stop or termination ends: moto's own StopInstances/TerminateInstances, the event."""
+class _Once:
+    """Something that happens to an instance once, at `due` (a participant of the clock)."""
 
     world: World
     fleet: Fleet
@@ -55,6 +55,10 @@ class _Ends:
 
     def next_due(self) -> datetime | None:
         return None if self.done else self.due
+
+
+class _Ends(_Once):
+    """The stop or termination ends: moto's own StopInstances/TerminateInstances, the event."""
 
     def happen(self, at: datetime) -> None:
         self.done = True
@@ -72,19 +76,8 @@ class _Ends:
         state_changed(self.world, self.instance_id, HOW[self.how][1], at)
 
 
-@dataclass
-class _Later:
+class _Later(_Once):
     """A loss a fault asked for, some seconds after a disk tool action began."""
-
-    world: World
-    fleet: Fleet
-    instance_id: str
-    how: str
-    due: datetime
-    done: bool = False
-
-    def next_due(self) -> datetime | None:
-        return None if self.done else self.due
 
     def happen(self, at: datetime) -> None:
         self.done = True
