@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.test_logic_resolve import described
 from vss_restore import tags, turns
+from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
 from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import InvalidRequest
 from vss_restore.handlers import (
@@ -22,7 +23,6 @@ from vss_restore.handlers import (
 )
 from vss_restore.logic import reverify
 from vss_restore.logic.request import parse_request
-from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
 from vss_restore.logic.resolve import (
     ALREADY_VERIFIED,
     NOT_VERIFIED,
