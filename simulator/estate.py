@@ -67,6 +67,7 @@ class Estate:
         # Each backup's summary as BackupDocument prints it: what it could not back up.
         self.backup_summaries: list[dict[str, Any]] = []
         self.backup_policy_arn = ""  # the stack's BackupInstancePolicy, once deployed
+        self._iam_client: Any = None
 
     @contextlib.contextmanager
     def _on_the_instance(self, instance_id: str) -> Iterator[None]:
@@ -87,7 +88,7 @@ class Estate:
         if not profile:
             return set()
         name = profile.rsplit("/", 1)[-1]
-        iam: Any = boto3.client("iam", region_name=self.world.region)
+        iam = self._iam()
         roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return {
             policy["PolicyArn"]
@@ -96,6 +97,12 @@ class Estate:
                 "AttachedPolicies"
             ]
         }
+
+    def _iam(self) -> Any:
+        """One IAM client for every backup (a client takes long to make; nights make many)."""
+        if self._iam_client is None:
+            self._iam_client = boto3.client("iam", region_name=self.world.region)
+        return self._iam_client
 
     def attach_backup_policy(self, policy_arn: str) -> None:
         """The operator's set-up (docs/backup.md): each instance's role attaches
