@@ -51,6 +51,8 @@ class NightsResult:
     max_snapshots_per_drive: int = 0
     # Each day: {"night": alias prefix, "date", "snapshots": {drive: n}, "deleted": so far}.
     days: list[dict[str, Any]] = field(default_factory=list)
+    # Every snapshot the nights made, by alias: what an operator's listing would name.
+    snapshot_ids: dict[str, str] = field(default_factory=dict)
     held: str = ""
     held_lost: bool = False
     not_ours_lost: list[str] = field(default_factory=list)
@@ -218,6 +220,7 @@ class Nights:
         existing = self._existing()
         made = [a for a in self.ours if a.startswith(self.name)]
         self.result.made = len(made)
+        self.result.snapshot_ids = {a: self.ours[a][0] for a in made}
         self.result.kept = [a for a in made if self.ours[a][0] in existing]
         self.result.deleted = [a for a in made if self.ours[a][0] not in existing]
         if self.hold:

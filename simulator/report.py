@@ -238,7 +238,9 @@ def _last_alert_failures(alerts: list[dict[str, str]], wanted: Mapping[str, Any]
     last = alerts[-1]
     failures = []
     if "subject" in wanted and last["subject"] != wanted["subject"]:
-        failures.append(f"the last alert's subject is {last['subject']!r}, not {wanted['subject']!r}")
+        failures.append(
+            f"the last alert's subject is {last['subject']!r}, not {wanted['subject']!r}"
+        )
     for text in wanted.get("message_contains", []):
         if text not in last["message"]:
             failures.append(f"the last alert's message lacks {text!r}")
