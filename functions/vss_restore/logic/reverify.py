@@ -58,8 +58,8 @@ def sample(
     by_drive: dict[tuple[str, str], list[tuple[Pick, bool]]] = defaultdict(list)
     listed = list(backups)
     for snapshot in listed:
-        if found := _point(snapshot, snapshot["StartTime"]):
-            by_drive[found[0]].append(found[1])
+        if point := _point(snapshot, snapshot["StartTime"]):
+            by_drive[point[0]].append(point[1])
     sources = {str(s["SnapshotId"]) for s in listed}
     for snapshot in consistent:
         snapshot_tags = tags.as_dict(snapshot.get("Tags"))
@@ -67,8 +67,8 @@ def sample(
             continue  # the night's backup is still there: drawn as the backup
         # Dated by its night (the lineage's backup time), as the retention dates it.
         night = parse_time(snapshot_tags.get(tags.BACKUP_TIME, ""))
-        if night is not None and (found := _point(snapshot, night)):
-            by_drive[found[0]].append(found[1])
+        if night is not None and (point := _point(snapshot, night)):
+            by_drive[point[0]].append(point[1])
     since = now - timedelta(days=window_days)
     candidates: dict[str, dict[str, list[Pick]]] = defaultdict(dict)
     for (instance_id, device), found in by_drive.items():
