@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from simulator.scenario import ScenarioError
 from vss_restore import tags
 from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
 
@@ -72,6 +73,23 @@ class Nights:
         # alias -> (snapshot ID, drive): every snapshot of ours the run must account for.
         self.ours: dict[str, tuple[str, str]] = self._declared_backups()
         self.hold_volume = ""
+        self._check_hold(simulation)
+
+    def _check_hold(self, simulation: "Simulation") -> None:
+        """The held snapshot is one the nights will make: NAMEk.VOLUME."""
+        if not self.hold:
+            return
+        volumes = {v.alias for v in simulation.scenario.instances[self.instance].volumes}
+        made = {
+            f"{self.name}{night}.{volume}"
+            for night in range(1, self.result.count + 1)
+            for volume in volumes
+        }
+        if self.hold not in made:
+            raise ScenarioError(
+                f"nights: hold {self.hold!r} is none of the nights' snapshots "
+                f"({self.name}1.{sorted(volumes)[0]} to {self.name}{self.result.count}...)"
+            )
 
     def run(self) -> NightsResult:
         simulation = self.simulation

@@ -16,6 +16,7 @@ import pytest
 
 from simulator import Simulation, load, run_scenario
 from simulator.report import Report
+from simulator.scenario import ScenarioError
 from tests.simulator.runs import SCENARIOS, failures
 from vss_restore import tags
 
@@ -139,3 +140,13 @@ def test_one_copy_keeps_the_consistent_snapshot_alone_once_verified() -> None:
     marked = [s for s in status if status[s] == tags.VERIFIED]
     assert len(marked) == 2 * 3 + 2  # 6 consistent ones marked, the 2 newest sources
     assert len(consistent & set(marked)) == 6
+
+
+def test_a_hold_the_nights_never_make_is_refused_naming_it() -> None:
+    scenario = _one_copy_scenario()
+    scenario["steps"] = [{"nights": {"count": 2, "instance": "web1", "hold": "night3.D"}}]
+    with (
+        Simulation(load(scenario)) as simulation,
+        pytest.raises(ScenarioError, match=r"hold 'night3\.D' is none of the nights' snapshots"),
+    ):
+        simulation.run()
