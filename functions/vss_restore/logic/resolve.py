@@ -84,10 +84,7 @@ def decide(
         VERIFY if made_by_aws_vss else RESTORE,
         "",
         snapshot_id,
-        source_volume_id=str(snapshot.get("VolumeId", "")),
-        volume_size=int(snapshot.get("VolumeSize", 0)),
-        encrypted=bool(snapshot.get("Encrypted", False)),
-        kms_key_id=str(snapshot.get("KmsKeyId", "")),
+        **_ebs_facts(snapshot),
         shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
         drive_letters=snapshot_tags.get(tags.DRIVE_LETTERS, ""),
@@ -98,6 +95,16 @@ def decide(
         device=snapshot_tags.get(tags.DEVICE) or snapshot_tags.get("Device", ""),
         backup_time=_iso(snapshot.get("StartTime")),
     )
+
+
+def _ebs_facts(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What EBS says of the snapshot that the volume made from it needs."""
+    return {
+        "source_volume_id": str(snapshot.get("VolumeId", "")),
+        "volume_size": int(snapshot.get("VolumeSize", 0)),
+        "encrypted": bool(snapshot.get("Encrypted", False)),
+        "kms_key_id": str(snapshot.get("KmsKeyId", "")),
+    }
 
 
 def _our_verified_consistent(snapshot: dict[str, Any], settings: Settings) -> bool:
@@ -120,10 +127,7 @@ def _check_only(snapshot: dict[str, Any], started_at: str) -> Decision:
         VERIFY,
         "",
         str(snapshot["SnapshotId"]),
-        source_volume_id=str(snapshot.get("VolumeId", "")),
-        volume_size=int(snapshot.get("VolumeSize", 0)),
-        encrypted=bool(snapshot.get("Encrypted", False)),
-        kms_key_id=str(snapshot.get("KmsKeyId", "")),
+        **_ebs_facts(snapshot),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
         drive_letters=snapshot_tags.get(tags.DRIVE_LETTERS, ""),
         instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
