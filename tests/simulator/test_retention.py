@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from simulator import Simulation, load, run_scenario
-from simulator.report import Report
+from simulator.report import Report, check_expectations
 from simulator.scenario import ScenarioError
 from tests.simulator.runs import SCENARIOS, failures
 from vss_restore import tags
@@ -150,3 +150,33 @@ def test_a_hold_the_nights_never_make_is_refused_naming_it() -> None:
         pytest.raises(ScenarioError, match=r"hold 'night3\.D' is none of the nights' snapshots"),
     ):
         simulation.run()
+
+
+def test_a_run_whose_nights_lost_a_held_or_foreign_snapshot_fails_whatever_it_expects() -> None:
+    nights = {
+        "instance": "web1",
+        "count": 1,
+        "made": 4,
+        "kept": ["night1.C", "night1.C.consistent", "night1.D", "night1.D.consistent"],
+        "deleted": [],
+        "max_snapshots_per_drive": 2,
+        "days": [],
+        "snapshot_ids": {},
+        "held": "night1.D",
+        "held_lost": True,
+        "not_ours_lost": ["aws-own"],
+    }
+    report = Report("x", 0.0, [], [], [], ok=False, nights=nights)
+    found = check_expectations(report, {})
+    assert "nights: night1.D was deleted while being restored" in found
+    assert "nights: aws-own (not ours) was deleted" in found
+    # and each expectation of expect.nights is held to.
+    wanted = {"kept": ["night1.C"], "max_snapshots_per_drive": 1, "deleted": 1}
+    found = check_expectations(report, {"nights": wanted})
+    assert any("kept lacks [], keeps besides" in f for f in found)
+    assert "nights: a drive held 2 snapshots, more than 1" in found
+    assert "nights: 0 deleted, expected 1" in found
+    last = {"last_alert": {"subject": "s"}}
+    assert "no alert was published, expected a last one" in check_expectations(
+        report, {"nights": last}
+    )
