@@ -68,6 +68,9 @@ class Estate:
         self.backup_summaries: list[dict[str, Any]] = []
         self.backup_policy_arn = ""  # the stack's BackupInstancePolicy, once deployed
         self._iam_client: Any = None
+        # During one backup run: each instance's role policies, read once (IAM's state does
+        # not change within a run; between runs a test may detach the policy).
+        self._policies_memo: dict[str, set[str]] | None = None
 
     @contextlib.contextmanager
     def _on_the_instance(self, instance_id: str) -> Iterator[None]:
@@ -77,9 +80,16 @@ class Estate:
         if self.authorizer is None or INSTANCE_POLICY not in self.authorizer.principals:
             yield
             return
-        holds = self.backup_policy_arn in self.role_policies(instance_id)
+        holds = self.backup_policy_arn in self._policies(instance_id)
         with self.authorizer.acting(INSTANCE_POLICY if holds else WITHOUT_BACKUP_POLICY):
             yield
+
+    def _policies(self, instance_id: str) -> set[str]:
+        if self._policies_memo is None:
+            return self.role_policies(instance_id)
+        if instance_id not in self._policies_memo:
+            self._policies_memo[instance_id] = self.role_policies(instance_id)
+        return self._policies_memo[instance_id]
 
     def role_policies(self, instance_id: str) -> set[str]:
         """The managed policies the role of the instance's profile attaches (IAM's state)."""
@@ -293,6 +303,23 @@ class Estate:
     ) -> dict[str, str]:
         """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows (unless
         the run stopped before it: its shadow copies then stay on the live volumes)."""
+        self._policies_memo = {}
+        try:
+            return self._backup(
+                instance_alias, name, volume_aliases, events, record_shadow_ids, delete_shadows
+            )
+        finally:
+            self._policies_memo = None
+
+    def _backup(
+        self,
+        instance_alias: str,
+        name: str | None,
+        volume_aliases: list[str] | None,
+        events: str,
+        record_shadow_ids: bool,
+        delete_shadows: bool,
+    ) -> dict[str, str]:
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
         if BACKUP_MODULE not in self.specs[instance_alias].powershell_modules:

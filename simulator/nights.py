@@ -212,9 +212,10 @@ class Nights:
 
     # -- what stays -------------------------------------------------------------------------
     def _existing(self) -> set[str]:
-        with self.simulation.faults.suspended():
-            listed = self.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
-        return {str(s["SnapshotId"]) for s in listed}
+        """The account's snapshots, from EC2's own state (the simulator's knowledge, read
+        each day: a listing through the API would cost more than the night itself)."""
+        assert self.simulation.estate is not None
+        return set(self.simulation.estate.backend.snapshots)
 
     def _count_day(self, night: int, moment: datetime) -> None:
         existing = self._existing()
