@@ -122,32 +122,37 @@ def test_one_copy_nights_are_reverified_through_their_consistent_snapshot(
     report = one_copy["report"]
     assert report.ok, failures(report)
     assert sorted(one_copy["drawn"]) == sorted(ONE_COPY_WEEKS)
-    for week, (alias, _, execution) in one_copy["drawn"].items():
-        # An older night's consistent snapshot (its backup gone), never the newest night's,
+    for week, (alias, _, _) in one_copy["drawn"].items():
+        # An older night's consistent snapshot (its backup gone), never the newest night's.
         assert alias.endswith(".consistent"), alias
         assert _night(alias) <= ONE_COPY_WEEKS[week], (week, alias)
-        assert alias.rsplit(".", 1)[0] in report.nights["deleted"] or week == "20261115"
-        # re-verified check-only: inspected and checked, nothing reverted, no new snapshot.
-        (verdict,) = execution.output["verdicts"]
-        assert (verdict["status"], verdict["rule"], verdict["reverify"]) == (
-            tags.VERIFIED,
-            "verify-only",
-            True,
-        )
-        assert (verdict["consistent_snapshot"], verdict["shadow_copies_reverted"]) == ("", [])
+    # Re-verified check-only: inspected and checked, nothing reverted, no snapshot made.
+    (_, _, week_one) = one_copy["drawn"]["20261108"]
+    (verdict,) = week_one.output["verdicts"]
+    assert (verdict["status"], verdict["rule"], verdict["reverify"]) == (
+        tags.VERIFIED,
+        "verify-only",
+        True,
+    )
+    assert (verdict["consistent_snapshot"], verdict["shadow_copies_reverted"]) == ("", [])
     assert report.disk_tool_commands == {"Inspect": 2, "Check": 2}
     assert report.nights["made"] == 15 * 2 * 2  # the re-verifications made no snapshot
 
 
-def test_a_consistent_snapshot_reverified_carries_its_outcome_and_keeps_its_status(
+def test_a_consistent_snapshot_failing_its_reverification_says_so_and_keeps_its_status(
     one_copy: dict[str, Any],
 ) -> None:
+    # Week two's check finds the volume needing a full repair (the scenario's fault).
     _, snapshot_id, execution = one_copy["drawn"]["20261115"]
+    assert (execution.status, execution.error) == ("FAILED", "RestoreFailed")
     found = one_copy["tags"][snapshot_id]
-    assert found[tags.REVERIFY_RESULT] == tags.VERIFIED
+    assert found[tags.REVERIFY_RESULT] == tags.FAILED
+    assert "CheckFailed" in found[tags.REVERIFY_REASON]
     assert found[tags.REVERIFY_EXECUTION].endswith(":" + execution.name)
-    assert found[tags.REVERIFIED_AT]
-    # OneCopy's mark stays as the retention wrote it; the re-verification adds only its own.
+    # OneCopy's mark stays as the retention wrote it; the re-verification adds only its own,
+    # through the verdict roles' TagReverifyOnOurConsistentSnapshots (no call refused).
     assert found[tags.STATUS] == tags.VERIFIED
     assert found[tags.RESOURCE] == tags.CONSISTENT_SNAPSHOT
     assert one_copy["report"].calls_refused == []
+    (alert,) = [a for a in one_copy["report"].alerts if "re-verification" in a["subject"]]
+    assert snapshot_id in alert["subject"]
