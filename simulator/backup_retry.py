@@ -37,9 +37,10 @@ class RetrySettings:
         """Full jitter: uniform in [0, ceiling), as `Get-Random -Minimum 0.0 -Maximum` draws."""
         return rng.uniform(0.0, self.ceiling(attempt))
 
-    def retries(self, code: str, waited_until: float, deadline: float) -> bool:
-        """Whether the script retries a refusal with this code, its wait ending then."""
-        return code in self.codes and waited_until <= deadline
+    def retries(self, code: str, wait: float, budget_left: float) -> bool:
+        """Whether the script retries a refusal with this code after that wait, with that
+        many seconds of its budget left."""
+        return code in self.codes and wait <= budget_left
 
 
 def _assigned(script: str, name: str) -> str:
