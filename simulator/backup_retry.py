@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "documents" / "backup.ps1"
+# AWS.Tools.EC2's own attempts before the script's retry: the AWS SDK for .NET's legacy retry
+# mode (MaxErrorRetry 4: 5 attempts), taken to back off as botocore's legacy mode does.
+# ASSUMED: the SDK's mode and count are to be checked on a real account (docs/real-account.md).
+SDK_ATTEMPTS = 5
 
 
 class RetrySettingsMissing(Exception):

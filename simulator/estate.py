@@ -48,10 +48,6 @@ BACKUP_MODULE = "AWS.Tools.EC2"
 # The backup's document (template.yaml): a scenario's fault with this "function" hits the
 # calls the backup makes on the instance.
 BACKUP_DOCUMENT = "BackupDocument"
-# AWS.Tools.EC2's own retries before the script's: the AWS SDK for .NET's legacy mode
-# (MaxErrorRetry 4, 5 attempts) as botocore's legacy mode makes them. ASSUMED: the SDK's
-# count and mode are to be checked on a real account (docs/real-account.md).
-SDK_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,10 @@ class Estate:
         self.ec2: Any = boto3.client(
             "ec2",
             region_name=world.region,
-            config=Config(retries={"mode": "legacy", "total_max_attempts": SDK_ATTEMPTS}),
+            # The backup's calls retry as AWS.Tools.EC2 does (backup_retry.SDK_ATTEMPTS).
+            config=Config(
+                retries={"mode": "legacy", "total_max_attempts": backup_retry.SDK_ATTEMPTS}
+            ),
         )
         self.retry = backup_retry.settings()
         self.rng = random.Random(aliases.seed)
