@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from vss_restore import tags
+from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
@@ -176,7 +176,8 @@ def clean_up(
     # that snapshot is of a restore not verified, and goes; the verdict says so. A pending one
     # too: EBS accepts its deletion and carries it out once it completes ("Delete an Amazon
     # EBS snapshot"); its completion event then names a snapshot that is gone, which the
-    # resolve step skips (steps.resolve: the ledger's `consistent#<snapshot>` record).
+    # resolve step skips (steps.resolve) by the ledger's `consistent#<snapshot>` record,
+    # written again here (the snapshot step may have failed before writing it).
     made = ec2.snapshots_made_by(execution, snapshot_id) if restoring else []
     deleting = [str(s["SnapshotId"]) for s in made]
     pending = [str(s["SnapshotId"]) for s in made if s.get("State") == "pending"]
@@ -205,6 +206,9 @@ def clean_up(
     if volume_id:
         remove_temporary_volume(ec2, disk_tool, volume_id, snapshot_id)
     for consistent_id in deleting:
+        if consistent_id in pending:
+            # Before the deletion: its completion event comes once the deletion takes effect.
+            ledger.note_consistent_deleted(consistent_id, execution, int(clock.now().timestamp()))
         # Ours, for this snapshot, by this execution (snapshots_made_by: tags, description).
         if ec2.delete_snapshot(consistent_id):
             count(CONSISTENT_SNAPSHOT_DELETED)

@@ -48,9 +48,10 @@ def resolve(
     ec2: Ec2, ledger: Ledger, settings: Settings, snapshot_id: str, reverify: bool = False
 ) -> Decision:
     """Restore, verify or skip the snapshot. One that is gone is SnapshotNotFound, unless it
-    was our consistent snapshot: the ledger still holds the record its snapshot step wrote
-    (`consistent#<snapshot>`, kept 2 days), and its completion event came after a failed
-    restore's cleanup deleted it while pending (cleanup.py)."""
+    was our consistent snapshot, deleted while pending by a failed restore's cleanup, whose
+    completion event came once the deletion took effect: the ledger holds its record
+    (`consistent#<snapshot>`, written by the snapshot step and again by that cleanup, kept
+    2 days from then: Ledger.note_consistent_deleted)."""
     try:
         snapshot = ec2.snapshot(snapshot_id)
     except SnapshotNotFound:

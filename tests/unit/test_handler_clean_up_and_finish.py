@@ -7,8 +7,11 @@ import pytest
 
 from vss_restore import tags
 from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
+from vss_restore.aws.ledger import Ledger, consistent_key
 from vss_restore.errors import CleanupPending, InvalidRequest, RestoreFailed
 from vss_restore.handlers import clean_up, finish
+
+from .conftest import LEDGER_TABLE
 
 
 def _attachments(world: Any, volume_id: str) -> list[dict[str, Any]]:
@@ -319,6 +322,14 @@ def test_a_pending_consistent_snapshot_is_deleted_at_once_and_the_verdict_says_w
     assert world.snapshot_tags(world.snapshot_id)[tags.REASON] == verdict["reason"]
     left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert made not in left
+    # Its record in the ledger, no task waiting on it: its later event is known for ours.
+    recorded = Ledger(LEDGER_TABLE).waiting(consistent_key(made))
+    assert recorded is not None
+    assert (recorded.token, recorded.execution, recorded.operation) == (
+        "",
+        event["execution"],
+        made,
+    )
 
 
 def test_a_snapshot_given_our_tags_without_our_description_is_not_deleted(
