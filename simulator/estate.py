@@ -85,6 +85,10 @@ class Estate:
         # Each backup's summary as BackupDocument prints it: what it could not back up.
         self.backup_summaries: list[dict[str, Any]] = []
         self.backup_policy_arn = ""  # the stack's BackupInstancePolicy, once deployed
+        self._iam_client: Any = None
+        # During one backup run: each instance's role policies, read once (IAM's state does
+        # not change within a run; between runs a test may detach the policy).
+        self._policies_memo: dict[str, set[str]] | None = None
 
     @contextlib.contextmanager
     def _on_the_instance(self, instance_id: str) -> Iterator[None]:
@@ -94,9 +98,16 @@ class Estate:
         if self.authorizer is None or INSTANCE_POLICY not in self.authorizer.principals:
             yield
             return
-        holds = self.backup_policy_arn in self.role_policies(instance_id)
+        holds = self.backup_policy_arn in self._policies(instance_id)
         with self.authorizer.acting(INSTANCE_POLICY if holds else WITHOUT_BACKUP_POLICY):
             yield
+
+    def _policies(self, instance_id: str) -> set[str]:
+        if self._policies_memo is None:
+            return self.role_policies(instance_id)
+        if instance_id not in self._policies_memo:
+            self._policies_memo[instance_id] = self.role_policies(instance_id)
+        return self._policies_memo[instance_id]
 
     def role_policies(self, instance_id: str) -> set[str]:
         """The managed policies the role of the instance's profile attaches (IAM's state)."""
@@ -105,7 +116,7 @@ class Estate:
         if not profile:
             return set()
         name = profile.rsplit("/", 1)[-1]
-        iam: Any = boto3.client("iam", region_name=self.world.region)
+        iam = self._iam()
         roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return {
             policy["PolicyArn"]
@@ -114,6 +125,12 @@ class Estate:
                 "AttachedPolicies"
             ]
         }
+
+    def _iam(self) -> Any:
+        """One IAM client for every backup (a client takes long to make; nights make many)."""
+        if self._iam_client is None:
+            self._iam_client = boto3.client("iam", region_name=self.world.region)
+        return self._iam_client
 
     def attach_backup_policy(self, policy_arn: str) -> None:
         """The operator's set-up (docs/backup.md): each instance's role attaches
@@ -304,6 +321,23 @@ class Estate:
     ) -> dict[str, str]:
         """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows (unless
         the run stopped before it: its shadow copies then stay on the live volumes)."""
+        self._policies_memo = {}
+        try:
+            return self._backup(
+                instance_alias, name, volume_aliases, events, record_shadow_ids, delete_shadows
+            )
+        finally:
+            self._policies_memo = None
+
+    def _backup(
+        self,
+        instance_alias: str,
+        name: str | None,
+        volume_aliases: list[str] | None,
+        events: str,
+        record_shadow_ids: bool,
+        delete_shadows: bool,
+    ) -> dict[str, str]:
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
         if BACKUP_MODULE not in self.specs[instance_alias].powershell_modules:
