@@ -1043,6 +1043,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
+                "RetireHelpersFunctionRole",  # a draining helper's waiter: its task token
             },
         ),
         "queue in a helper's line": (
@@ -1056,7 +1057,14 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
+                "RetireHelpersFunctionRole",  # the line of a draining helper, sent elsewhere
             },
+        ),
+        # ForAllValues: every key of the request must be a place in line (the retirement's
+        # statement on waiting#* lets nothing else through with it).
+        "delete a place in line and a claim at once": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [place, claim]}),
+            set(),
         ),
         "check a waiter's token in a transaction": (
             Request("dynamodb:ConditionCheckItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
@@ -1176,6 +1184,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "ResolveSnapshotFunctionRole",
                 "SnapshotFailedFunctionRole",
                 "HelperLostFunctionRole",  # the restores waiting on a lost helper's commands
+                "RetireHelpersFunctionRole",  # the restores in a draining helper's line
                 "CleanUpFunctionRole",  # the restores in a lost helper's line
                 "ReleaseExecutionFunctionRole",  # the same, for an execution that died
             },
