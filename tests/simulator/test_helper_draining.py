@@ -51,6 +51,17 @@ def test_the_old_helper_finishes_its_turn_past_max_hours_then_is_terminated_once
     assert old.terminated_at - last_detached <= 300 + 60
 
 
+def test_while_the_only_place_holds_a_draining_helper_new_work_waits_and_is_not_lost(
+    night: Run,
+) -> None:
+    delayed = [
+        message
+        for function, error, message in night.errors
+        if function == "PrepareHelperFunction" and error == "HelperLaunchDelayed"
+    ]
+    assert any("still booting or draining (past HelperMaxHours)" in m for m in delayed)
+
+
 def test_the_waiters_go_to_a_new_helper_launched_for_the_rest(night: Run) -> None:
     old, *newer = night.launched_helpers
     assert newer, "no helper launched after the old one drained"
