@@ -226,6 +226,19 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     }
 
 
+def test_the_retirement_sends_a_line_elsewhere_only_in_fleet_mode(
+    principals: dict[str, Principal],
+) -> None:
+    """A draining helper exists only in HelperMode=fleet: named, the retirement may not read
+    or delete a place in line, nor fail a waiting task."""
+    fleet = principals["RetireHelpersFunctionRole"].actions
+    named = iam.principals(Stack({"HelperMode": "named"}))["RetireHelpersFunctionRole"].actions
+    assert {"states:SendTaskFailure", "dynamodb:DeleteItem"} <= fleet
+    assert "states:SendTaskFailure" not in named
+    assert "states:SendTaskSuccess" not in fleet | named  # it never hands a turn over
+    assert "dynamodb:DeleteItem" not in named  # the places' and the waiters' alike
+
+
 def test_the_retention_may_delete_snapshots_only_when_told_to(
     principals: dict[str, Principal], stack: Stack
 ) -> None:
