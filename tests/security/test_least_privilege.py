@@ -1172,7 +1172,8 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         ),
         "keep a waiting task's token for a snapshot": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["consistent#snap-1"]}),
-            {"SnapshotVolumeFunctionRole"},
+            # The cleanup: a pending consistent snapshot deleted (Ledger.note_consistent_deleted).
+            {"SnapshotVolumeFunctionRole", "CleanUpFunctionRole"},
         ),
         "complete a waiting task": (
             Request("states:SendTaskSuccess", [Resource("*")]),

@@ -18,6 +18,9 @@ NOT_VSS = "not-vss-tagged"
 NOT_COMPLETED = "not-completed"
 ALREADY_VERIFIED = "already-verified"
 OWN_OUTPUT = "made-by-vss-restore"
+# Our consistent snapshot, deleted by a failed restore's cleanup while pending: EBS deletes it
+# once it completes, and its completion event then names a snapshot that is gone.
+OWN_OUTPUT_DELETED = "made-by-vss-restore-and-deleted"
 BEING_RESTORED = "being-restored-by-another-execution"
 NOT_VERIFIED = "not-verified-so-not-reverified"
 
