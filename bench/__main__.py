@@ -282,9 +282,9 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
         Row(
             "8. overload in the full simulator: MaxHelpers 1, HelperMaxHours 1, "
             f"{e['snapshots']} at once",
-            f"{e['verdicts']}; helper terminated at "
-            f"{e['helpers'][0]['terminated_at']} s; "
-            + "; ".join(f"{n} x {why[:90]}" for why, n in e["reasons"].items()),
+            f"{e['verdicts']}; {len(e['helpers'])} helper(s), the first terminated at "
+            f"{e['helpers'][0]['terminated_at']} s"
+            + "".join(f"; {n} x {why[:90]}" for why, n in e["reasons"].items()),
             "-",
             None,
         )

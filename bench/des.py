@@ -5,9 +5,10 @@ It replays what the workflow does (statemachine/restore.asl.json, functions/vss_
 fleet.py, turns.py) at the level that decides time and money: each restore's helper choice
 (a free turn on an Online helper, else a launch while MaxHelpers allows, else the least busy
 helper's line, else HelperLaunchDelayed retried with Step Functions' full jitter), the first
-come first served line, the helper's boot and the five-minute retirement of idle and too old
-helpers, each AWS call at its moment against a token bucket per API, and every transition
-and Lambda invocation that Step Functions and Lambda bill. The latencies are bench/model.py's;
+come first served line, the helper's boot and the five-minute retirement of idle helpers and
+of those past HelperMaxHours (drained: their line sent elsewhere, then terminated), each AWS
+call at its moment against a token bucket per API, and every transition and Lambda
+invocation that Step Functions and Lambda bill. The latencies are bench/model.py's;
 what a restore does between two of them (how many calls, how many transitions) is read off
 the full simulator's traces (RESTORE below, checked by `compare` at 300 snapshots).
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from bench import model
 from simulator import backup_retry
+from vss_restore.turns import TURN_LEASE_SECONDS
 
 T = model.LATENCIES
 LAMBDA = T["lambda_seconds"]
@@ -48,6 +50,10 @@ TURN_TIMEOUT_SECONDS = 900.0
 # simulator (where the bench measures it).
 RETIRE_PERIOD = 300.0
 RETIRE_PHASE = 0.2
+# A helper past HelperMaxHours drains (functions/vss_restore/logic/fleet.py, `retirement`):
+# no new work, its line sent elsewhere; past HelperMaxHours and the turn lease, terminated
+# whatever it holds.
+DRAIN_BOUND_SECONDS = float(TURN_LEASE_SECONDS)
 # FindUnverifiedInstancesFunction (the reconciliation's look): hourly.
 HOURLY = 3600.0
 
@@ -459,7 +465,15 @@ class Model:
         self.at(self.now + BEFORE_PREPARE, lambda: self.prepare(r))
 
     def online(self) -> list[Helper]:
-        return [h for h in self.helpers if h.terminated_at is None and h.online_at <= self.now]
+        """Online and taking work: a helper past HelperMaxHours drains."""
+        return [
+            h
+            for h in self.helpers
+            if h.terminated_at is None and h.online_at <= self.now and not self.draining(h)
+        ]
+
+    def draining(self, h: Helper) -> bool:
+        return self.now - h.launched_at > self.night.max_hours * 3600
 
     def prepare(self, r: Restore) -> None:
         """fleet.prepare: a free turn on an Online helper, else a launch, else a line."""
@@ -521,21 +535,21 @@ class Model:
         if h.holders < self.night.concurrency and not h.line:
             self.hold(r, h, self.now)
         else:
-            r.queued_at = self.now
+            r.queued_at = queued = self.now
             h.line.append(r)
-            self.at(self.now + TURN_TIMEOUT_SECONDS, lambda: self.turn_timeout(r))
+            self.at(self.now + TURN_TIMEOUT_SECONDS, lambda: self.turn_timeout(r, queued))
         self.turn_writes_per_second[(h.number, int(self.now))] += 1
 
-    def turn_timeout(self, r: Restore) -> None:
-        if r.queued_at is None or r.verdict:
-            return
+    def turn_timeout(self, r: Restore, queued: float) -> None:
+        if r.queued_at != queued or r.verdict:
+            return  # its turn came, or it was sent to another helper's line
         if self.now - r.queued_at > self.night.max_wait_hours * 3600:
             assert r.helper is not None
             r.helper.line.remove(r)
             self.fail(r, "WaitedTooLong (waiting)")
             return
         self.step()  # the timed-out task, retried
-        self.at(self.now + TURN_TIMEOUT_SECONDS, lambda: self.turn_timeout(r))
+        self.at(self.now + TURN_TIMEOUT_SECONDS, lambda: self.turn_timeout(r, queued))
 
     def hold(self, r: Restore, h: Helper, start: float) -> None:
         """The turn, from `start` ("Take a turn" entered, or the previous holder's "Give back
@@ -663,15 +677,21 @@ class Model:
 
     # -- the schedules -------------------------------------------------------------------
     def retire(self) -> None:
-        """fleet.retire_idle: idle for HelperIdleMinutes, or older than HelperMaxHours."""
+        """fleet.retire_idle: idle for HelperIdleMinutes; past HelperMaxHours drained (its
+        line sent elsewhere) then terminated, or terminated past the turn lease too."""
         self.step(0, 1)
         self.calls_at(RETIRE_CALLS, self.now)
         for h in self.helpers:
             if h.terminated_at is not None:
                 continue
             age = self.now - h.launched_at
-            if age > self.night.max_hours * 3600:
+            if age > self.night.max_hours * 3600 + DRAIN_BOUND_SECONDS:
                 self.terminate(h)
+            elif self.draining(h):
+                if h.load() > 0:
+                    self.send_line_elsewhere(h)
+                else:
+                    self.terminate(h)
             elif h.online_at > self.now:
                 continue
             elif h.load() > 0:
@@ -680,6 +700,15 @@ class Model:
                 self.terminate(h)
         if self.busy():
             self.at(self.now + RETIRE_PERIOD, self.retire)
+
+    def send_line_elsewhere(self, h: Helper) -> None:
+        """turns.send_line_elsewhere: each waiter's task fails with HelperDraining, caught
+        by "Take a turn on the helper" and back to "Prepare the helper" (its retries anew)."""
+        for r in h.line:
+            r.queued_at = None
+            r.launch_attempts = 0
+            self.at(self.now + LAMBDA, lambda r=r: self.prepare(r))
+        h.line.clear()
 
     def terminate(self, h: Helper) -> None:
         h.terminated_at = self.now

@@ -97,6 +97,8 @@ class Run:
     api_calls: Counter[str] = field(default_factory=Counter)
     # The largest item any write left in a DynamoDB table (bytes, as DynamoDB sizes it).
     largest_item_bytes: int = 0
+    # Each invocation whose handler raised: (function logical ID, error name, message).
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
 
     def restores(self) -> list[ExecutionTrace]:
         """Executions that created a volume: the restores (not the skips of the workflow's
@@ -129,6 +131,9 @@ def run(scenario: Mapping[str, Any]) -> Run:
             for h in simulation.fleet.launched.values()
         ]
         calls = _api_calls(simulation)
+        errors = [
+            (i.function, i.error, i.message) for i in simulation.functions.invocations if i.error
+        ]
     return Run(
         report,
         executions,
@@ -142,6 +147,7 @@ def run(scenario: Mapping[str, Any]) -> Run:
         launched,
         calls,
         largest[0],
+        errors,
     )
 
 

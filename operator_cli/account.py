@@ -119,6 +119,10 @@ class Account:
         return client
 
     @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
     def events(self) -> Any:
         return self._client("events")
 

@@ -14,6 +14,7 @@ class Check:
     ok: bool
     found: str
     fix: str = ""
+    warn: bool = False  # passed, but worth a look (printed WARN; the exit code stays 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,11 +14,13 @@ from botocore.exceptions import ClientError
 
 from operator_cli.account import Account
 from operator_cli.doctor_check import Check
-from vss_restore import tags
+from vss_restore import tags, turns
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import HelperImageNotUsable
 from vss_restore.fleet import helper_image
+from vss_restore.logic.fleet import over_age
 from vss_restore.settings import Settings
 
 # The endpoints an SSM agent calls (Systems Manager User Guide, "Improve the security of EC2
@@ -42,6 +44,7 @@ def fleet_settings(parameters: Mapping[str, str]) -> Settings:
         helper_instance_type=parameters.get("HelperInstanceType") or Settings.helper_instance_type,
         max_helpers=int(parameters.get("MaxHelpers") or Settings.max_helpers),
         helper_max_hours=int(parameters.get("HelperMaxHours") or Settings.helper_max_hours),
+        max_wait_hours=int(parameters.get("MaxWaitHours") or Settings.max_wait_hours),
     )
 
 
@@ -61,7 +64,7 @@ def checks(
     found.append(_offered(account, settings.helper_instance_type, zones))
     found.append(_security_group(account, outputs.get("HelperSecurityGroupId", "")))
     found.append(_quota(account, settings, vcpus))
-    found += _running(account, settings, now)
+    found += _running(account, settings, outputs.get("LedgerTable", ""), now)
     return found
 
 
@@ -302,9 +305,10 @@ def quota_check(quota: float, settings: Settings, vcpus: int) -> Check:
     return Check("vCPU quota", True, found + " (shared with the account's other instances)")
 
 
-def _running(account: Account, settings: Settings, now: datetime) -> list[Check]:
-    """Each helper of ours not terminated, with its age; one older than HelperMaxHours was
-    not retired (the retirement is not running, or it is refused)."""
+def _running(account: Account, settings: Settings, table: str, now: datetime) -> list[Check]:
+    """Each helper of ours not terminated, with its age. One past HelperMaxHours drains while
+    restores hold or wait for its turns (WARN); one with none left, or past HelperMaxHours and
+    the turn lease, was not retired (the retirement is not running, or it is refused)."""
     pages = account.ec2.get_paginator("describe_instances").paginate(
         Filters=[
             {"Name": f"tag:{tags.RESOURCE}", "Values": [tags.LAUNCHED_HELPER]},
@@ -318,21 +322,35 @@ def _running(account: Account, settings: Settings, now: datetime) -> list[Check]
     helpers = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
     if not helpers:
         return [Check("running helpers", True, "none (they are launched when restores wait)")]
-    checks = []
-    for instance in helpers:
-        hours = (now - instance["LaunchTime"]).total_seconds() / 3600
-        instance_id = str(instance["InstanceId"])
-        said = f"{instance['State']['Name']}, {hours:.1f} h old"
-        if hours > settings.helper_max_hours:
-            checks.append(
-                Check(
-                    f"helper {instance_id}",
-                    False,
-                    f"{said}, older than HelperMaxHours {settings.helper_max_hours}",
-                    "see the RetireHelpers function's logs; aws ec2 terminate-instances "
-                    f"--instance-ids {instance_id} once no restore uses it",
-                )
-            )
-        else:
-            checks.append(Check(f"helper {instance_id}", True, said))
-    return checks
+    return [_helper_check(account, settings, table, instance, now) for instance in helpers]
+
+
+def _helper_check(
+    account: Account, settings: Settings, table: str, instance: Mapping[str, Any], now: datetime
+) -> Check:
+    seconds = (now - instance["LaunchTime"]).total_seconds()
+    instance_id = str(instance["InstanceId"])
+    said = f"{instance['State']['Name']}, {seconds / 3600:.1f} h old"
+    name = f"helper {instance_id}"
+    if not over_age(seconds, settings.helper_max_hours):
+        return Check(name, True, said)
+    older = f"{said}, older than HelperMaxHours {settings.helper_max_hours}"
+    fix = (
+        "see the RetireHelpers function's logs; aws ec2 terminate-instances "
+        f"--instance-ids {instance_id} once no restore uses it"
+    )
+    if seconds > settings.helper_max_hours * 3600 + turns.TURN_LEASE_SECONDS:
+        lease = turns.TURN_LEASE_SECONDS // 3600
+        return Check(name, False, f"{older} and the {lease} h turn lease", fix)
+    ledger = Ledger(table, client=account.dynamodb)
+    busy = turns.load(ledger, instance_id, max_wait_seconds=settings.max_wait_hours * 3600)
+    if busy:
+        return Check(
+            name,
+            True,
+            f"{older}: draining, {busy} restore(s) holding or waiting for its turns (it takes"
+            " no new work and is terminated once they are done)",
+            "nothing, unless it stays: see the RetireHelpers function's logs",
+            warn=True,
+        )
+    return Check(name, False, older, fix)

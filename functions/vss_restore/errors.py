@@ -129,6 +129,12 @@ class HelperLost(PermanentError):
     """Our helper was stopped or terminated by someone else while it held the volume."""
 
 
+class HelperDraining(TransientError):
+    """The helper whose line the restore waited in is past HelperMaxHours and drains: it
+    finishes the turns it holds and takes no new work; the restore chooses another helper
+    (the workflow's "Take a turn on the helper" catches it)."""
+
+
 class WaitedTooLong(PermanentError):
     """The restore waited in line for a helper's turn longer than MaxWaitHours."""
 

@@ -10,6 +10,7 @@ from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.places import Place, Places
 from vss_restore.aws.ssm import Ssm
+from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import (
     HelperCapacityShort,
     HelperImageNotUsable,
@@ -17,10 +18,19 @@ from vss_restore.errors import (
     HelperNeverOnline,
 )
 from vss_restore.logic.fleet import (
+    DRAINED,
+    DRAINING,
+    IDLE,
+    ORPHAN,
+    TERMINATE,
+    TOO_OLD,
+    HelperSeen,
     client_token,
     image_problems,
     is_our_helper,
     launch_request,
+    over_age,
+    retirement,
     subnet_order,
 )
 from vss_restore.logic.helper import Helper, pick_helper
@@ -81,7 +91,13 @@ def prepare(
     source = ec2.volume(source_volume_id) if source_volume_id else None
     source_zone = str((source or {}).get("AvailabilityZone", ""))
     helpers = ec2.our_helpers()
-    online = _online_helpers(helpers, ssm)
+    # A helper past HelperMaxHours drains: it finishes what it holds and takes nothing new.
+    draining = {
+        str(i["InstanceId"])
+        for i in helpers
+        if over_age(_age_seconds(i), settings.helper_max_hours)
+    }
+    online = [h for h in _online_helpers(helpers, ssm) if h.instance_id not in draining]
     wait = settings.max_wait_hours * 3600
     loads = {
         h.instance_id: turns.load(ledger, h.instance_id, max_wait_seconds=wait) for h in online
@@ -94,12 +110,14 @@ def prepare(
     if place is None and _free_places_of_lost(places, settings, helpers):
         # A helper terminated by someone gave its place back now, not at the next retirement.
         place = places.take(owner, settings.max_helpers, _epoch())
+    if place is not None and place.instance_id in draining:
+        place = None  # the helper this restore launched drains: its place is not ours to use
     if place is None:
         if online:  # every place taken: wait in the line of the least busy helper
             return _reuse(places, settings, pick_helper(online, loads, source_zone, snapshot_id))
         raise HelperLaunchDelayed(
             f"all {settings.max_helpers} places of the fleet (MaxHelpers) hold helpers still"
-            " booting: trying again later"
+            " booting or draining (past HelperMaxHours): trying again later"
         )
     if place.instance_id:  # a retry after our launch succeeded
         instance = ec2.instance(place.instance_id) or {}
@@ -206,35 +224,38 @@ def online(ec2: Ec2, ssm: Ssm, places: Places, settings: Settings, instance_id: 
 
 
 def retire_idle(
-    ec2: Ec2, ledger: Ledger, places: Places, settings: Settings
+    ec2: Ec2, ledger: Ledger, states: StepFunctions, places: Places, settings: Settings
 ) -> dict[str, list[str]]:
-    """Terminate each helper of ours nobody holds or waits for since HelperIdleMinutes, older
-    than HelperMaxHours, or with no place in the ledger (an orphan); free dead places."""
+    """Terminate each helper of ours nobody holds or waits for since HelperIdleMinutes, with
+    no place in the ledger (an orphan), or past HelperMaxHours once drained; send the line of
+    a draining one elsewhere; free dead places. What became of which helper
+    (logic/fleet.py `retirement`)."""
     now = _epoch()
     taken = places.all(settings.max_helpers)
     by_instance = {p.instance_id: p for p in taken if p.instance_id}
-    retired: dict[str, list[str]] = {"idle": [], "too old": [], "orphan": []}
+    retired: dict[str, list[str]] = {
+        outcome: [] for outcome in (IDLE, TOO_OLD, ORPHAN, DRAINED, DRAINING)
+    }
     helpers = ec2.our_helpers()
     for instance in helpers:
         instance_id = str(instance["InstanceId"])
         place = by_instance.get(instance_id)
-        age = _age_seconds(instance)
-        if place is None and age > settings.helper_boot_minutes * 60:
-            reason = "orphan"  # launched, but its place is gone: nothing will use it
-        elif age > settings.helper_max_hours * 3600:
-            reason = "too old"
-        elif (
-            age < settings.helper_boot_minutes * 60
-            and place is not None
-            and place.used == place.since
-        ):
-            continue  # still booting for its restore (online() bounds the boot)
-        elif place is not None and _idle(places, ledger, place, now, settings):
-            reason = "idle"
+        outcome = retirement(
+            _seen(ledger, places, place, instance, now, settings),
+            max_hours=settings.helper_max_hours,
+            idle_minutes=settings.helper_idle_minutes,
+            boot_minutes=settings.helper_boot_minutes,
+            lease_seconds=turns.TURN_LEASE_SECONDS,
+        )
+        if outcome == DRAINING:
+            why = f"is past HelperMaxHours {settings.helper_max_hours} and drains"
+            told = turns.send_line_elsewhere(ledger, states, instance_id, why)
+            logger.info("helper draining", extra={"instance_id": instance_id, "told": told})
+        elif outcome in TERMINATE:
+            _retire(ec2, places, settings, instance, outcome, instance_id)
         else:
             continue
-        _retire(ec2, places, settings, instance, reason, instance_id)
-        retired[reason].append(instance_id)
+        retired[outcome].append(instance_id)
     living = {str(i["InstanceId"]) for i in helpers}
     for place in taken:  # a place whose helper is gone, or whose launch died long ago
         stale = not place.instance_id and now - place.since > settings.helper_boot_minutes * 60
@@ -243,13 +264,28 @@ def retire_idle(
     return retired
 
 
-def _idle(places: Places, ledger: Ledger, place: Place, now: int, settings: Settings) -> bool:
-    """Nobody held or waited for a turn since HelperIdleMinutes: a busy helper seen now has
-    its idle time start again (at most one schedule period late)."""
-    if turns.load(ledger, place.instance_id, max_wait_seconds=settings.max_wait_hours * 3600) > 0:
+def _seen(
+    ledger: Ledger,
+    places: Places,
+    place: Place | None,
+    instance: dict[str, Any],
+    now: int,
+    settings: Settings,
+) -> HelperSeen:
+    """The helper as `retirement` judges it. A busy helper seen now has its idle time start
+    again (at most one schedule period late)."""
+    busy = place is not None and (
+        turns.load(ledger, place.instance_id, max_wait_seconds=settings.max_wait_hours * 3600) > 0
+    )
+    if place is not None and busy:
         places.note_used(place, now)
-        return False
-    return now - place.used >= settings.helper_idle_minutes * 60
+    return HelperSeen(
+        age_seconds=_age_seconds(instance),
+        placed=place is not None,
+        booting=place is not None and place.used == place.since,
+        busy=busy,
+        idle_seconds=now - place.used if place is not None and not busy else 0,
+    )
 
 
 def _retire(

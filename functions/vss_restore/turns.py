@@ -12,7 +12,7 @@ import json
 from vss_restore import clock, tags
 from vss_restore.aws.ledger import Ledger, Turns, Waiter
 from vss_restore.aws.states import StepFunctions
-from vss_restore.errors import HelperLost, WaitedTooLong
+from vss_restore.errors import HelperDraining, HelperLost, WaitedTooLong
 from vss_restore.logic.resolve import ALREADY_VERIFIED, BEING_RESTORED
 
 # A claim or a turn not given back within this long belongs to an execution that died.
@@ -157,6 +157,43 @@ def give_back_lost_turn(
             states.fail(waiter.token, HelperLost.__name__, cause)
             told.append(name)
         ledger.stop_waiting(instance_id, name, waiter.token)
+    return told
+
+
+def send_line_elsewhere(
+    ledger: Ledger, states: StepFunctions, instance_id: str, why: str
+) -> list[str]:
+    """The helper drains (past HelperMaxHours, logic/fleet.py `retirement`): each restore in
+    its line fails its wait with HelperDraining and chooses another helper (the workflow's
+    "Take a turn on the helper" catches it). Who was told. At most LINE_PAGE waiters a run:
+    the next run of the schedule takes the rest, and a waiter with no live token (its task
+    between two attempts) once its next attempt brings one.
+
+    Each waiter's item is deleted first, on the condition that its token is the one read: a
+    grant needs that item (`grant_turn` checks its token in the same transaction), so once it
+    is gone nobody hands this waiter a turn here. A waiter that holds a turn (granted just
+    now, before the delete) keeps it and runs here: the helper drains it."""
+    holders = ledger.peek_turns(instance_id).holders
+    removed: list[Waiter] = []
+    for _, name in ledger.line(instance_id, LINE_PAGE):
+        if name in holders:
+            continue
+        waiter = ledger.waiter(instance_id, name)
+        # No token: its task is between two attempts; told at a later run, once it has one.
+        if waiter is None or not waiter.token:
+            continue
+        if ledger.leave_line(instance_id, name, waiter.token):
+            removed.append(waiter)
+    # A grant that won the race against a delete shows in the turns now: that one runs here.
+    holders = ledger.peek_turns(instance_id).holders
+    told = []
+    for waiter in removed:
+        if waiter.holder in holders:
+            continue
+        message = f"helper {instance_id} {why}: choose another helper"
+        cause = json.dumps({"errorType": HelperDraining.__name__, "errorMessage": message})
+        if states.fail(waiter.token, HelperDraining.__name__, cause):
+            told.append(waiter.holder)
     return told
 
 

@@ -94,9 +94,15 @@ def _many(args: argparse.Namespace, account: Account, out: TextIO) -> int:
 def _print(found: list[doctor.Check], out: TextIO) -> None:
     width = max(len(check.name) for check in found)
     for check in found:
-        out.write(f"{'OK  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.found}\n")
-        if not check.ok and check.fix:
+        out.write(f"{_label(check)}  {check.name:<{width}}  {check.found}\n")
+        if (not check.ok or check.warn) and check.fix:
             out.write(f"      {'':<{width}}  to do: {check.fix}\n")
     failed = sum(not check.ok for check in found)
     passed = not failed
     out.write("all checks passed\n" if passed else f"{failed} of {len(found)} checks failed\n")
+
+
+def _label(check: doctor.Check) -> str:
+    if not check.ok:
+        return "FAIL"
+    return "WARN" if check.warn else "OK  "

@@ -15,7 +15,9 @@ from simulator import Simulation, load
 from simulator.quotas import DEFAULT_STANDARD_VCPUS
 from tests.cli.harness import vss_restore
 from vss_restore import tags
+from vss_restore.aws.ledger import helper_key
 from vss_restore.settings import Settings
+from vss_restore.turns import TURN_LEASE_SECONDS
 
 VSS = {"ConsistentSnapshot": "WindowsVSS"}
 
@@ -106,7 +108,9 @@ def test_a_healthy_fleet_account_passes_every_check() -> None:
     assert said.out.splitlines()[-1] == "all checks passed"
 
 
-def _launch_our_helper(simulation: Simulation, subnet: str) -> str:
+def _launch_our_helper(
+    simulation: Simulation, subnet: str, token: str = "doctor-test-old-helper"
+) -> str:
     """A helper of ours, as the fleet launches it (tagged at launch)."""
     ec2 = simulation.ec2_client()
     parameter = simulation.stack.parameters["HelperImage"]
@@ -123,17 +127,60 @@ def _launch_our_helper(simulation: Simulation, subnet: str) -> str:
         MinCount=1,
         MaxCount=1,
         SubnetId=subnet,
-        ClientToken="doctor-test-old-helper",
+        ClientToken=token,
         TagSpecifications=[{"ResourceType": "instance", "Tags": helper_tags}],
     )["Instances"][0]
     return str(instance["InstanceId"])
 
 
-def _thirteen_hours_old(simulation: Simulation, instance_id: str) -> None:
+def _thirteen_hours_old(simulation: Simulation, instance_id: str, hours: float = 13) -> None:
     """As if RetireHelpers had not run for 13 hours (the clock moves the launch back)."""
     backend = ec2_backends[simulation.world.account_id][simulation.world.region]
     instance = backend.get_instance(instance_id)
-    instance.launch_time = simulation.world.clock.now() - timedelta(hours=13)
+    instance.launch_time = simulation.world.clock.now() - timedelta(hours=hours)
+
+
+def _turn_held_on(simulation: Simulation, instance_id: str) -> None:
+    """A restore holds one of the helper's turns, as the ledger keeps it (turns.py)."""
+    ledger = boto3.client("dynamodb", region_name=simulation.world.region)
+    until = int(simulation.world.clock.now().timestamp()) + 3600
+    ledger.put_item(
+        TableName=simulation.stack.outputs["LedgerTable"],
+        Item={
+            "pk": {"S": helper_key(instance_id)},
+            "holders": {"M": {"execution|snap-0123456789abcdef0": {"N": str(until)}}},
+        },
+    )
+
+
+def test_a_helper_draining_past_max_hours_with_work_on_it_warns_and_fails_past_the_lease() -> None:
+    with account(["us-east-1a"], []) as simulation:
+        [subnet] = subnets(simulation)
+        draining = _launch_our_helper(simulation, subnet)
+        _thirteen_hours_old(simulation, draining)
+        _turn_held_on(simulation, draining)
+        stuck = _launch_our_helper(simulation, subnet, token="doctor-test-stuck-helper")
+        _thirteen_hours_old(simulation, stuck, hours=12 + TURN_LEASE_SECONDS / 3600 + 1)
+        _turn_held_on(simulation, stuck)
+        said = doctor(simulation)
+        checks = json.loads(doctor(simulation, "--json").out)["checks"]
+
+    found = {c["name"]: c for c in checks}
+    warned = found[f"helper {draining}"]
+    assert warned["ok"] is True
+    assert warned["warn"] is True
+    assert warned["found"] == (
+        "running, 13.0 h old, older than HelperMaxHours 12: draining, 1 restore(s) holding or"
+        " waiting for its turns (it takes no new work and is terminated once they are done)"
+    )
+    assert f"WARN  helper {draining}" in said.out
+    failed = found[f"helper {stuck}"]
+    assert failed["ok"] is False
+    assert (
+        failed["found"]
+        == "running, 19.0 h old, older than HelperMaxHours 12 and the 6 h turn lease"
+    )
+    assert f"FAIL  helper {stuck}" in said.out
 
 
 def test_each_fleet_misconfiguration_fails_its_own_check_with_what_to_do() -> None:

@@ -226,6 +226,19 @@ def test_the_reconciliation_may_remove_orphans_only_when_told_to(
     }
 
 
+def test_the_retirement_sends_a_line_elsewhere_only_in_fleet_mode(
+    principals: dict[str, Principal],
+) -> None:
+    """A draining helper exists only in HelperMode=fleet: named, the retirement may not read
+    or delete a place in line, nor fail a waiting task."""
+    fleet = principals["RetireHelpersFunctionRole"].actions
+    named = iam.principals(Stack({"HelperMode": "named"}))["RetireHelpersFunctionRole"].actions
+    assert {"states:SendTaskFailure", "dynamodb:DeleteItem"} <= fleet
+    assert "states:SendTaskFailure" not in named
+    assert "states:SendTaskSuccess" not in fleet | named  # it never hands a turn over
+    assert "dynamodb:DeleteItem" not in named  # the places' and the waiters' alike
+
+
 def test_the_retention_may_delete_snapshots_only_when_told_to(
     principals: dict[str, Principal], stack: Stack
 ) -> None:
@@ -1052,6 +1065,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
+                "RetireHelpersFunctionRole",  # a draining helper's waiter: its task token
             },
         ),
         "queue in a helper's line": (
@@ -1065,7 +1079,14 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "GiveBackTurnFunctionRole",
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
+                "RetireHelpersFunctionRole",  # the line of a draining helper, sent elsewhere
             },
+        ),
+        # ForAllValues: every key of the request must be a place in line (the retirement's
+        # statement on waiting#* lets nothing else through with it).
+        "delete a place in line and a claim at once": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [place, claim]}),
+            set(),
         ),
         "check a waiter's token in a transaction": (
             Request("dynamodb:ConditionCheckItem", [ledger], {"dynamodb:LeadingKeys": [place]}),
@@ -1186,6 +1207,7 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "ResolveSnapshotFunctionRole",
                 "SnapshotFailedFunctionRole",
                 "HelperLostFunctionRole",  # the restores waiting on a lost helper's commands
+                "RetireHelpersFunctionRole",  # the restores in a draining helper's line
                 "CleanUpFunctionRole",  # the restores in a lost helper's line
                 "ReleaseExecutionFunctionRole",  # the same, for an execution that died
             },

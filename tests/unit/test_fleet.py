@@ -7,7 +7,19 @@ import pytest
 
 from tests.unit.conftest import World
 from vss_restore.handlers import helper_online, retire_helpers
-from vss_restore.logic.fleet import image_problems, subnet_order
+from vss_restore.logic.fleet import (
+    DRAINED,
+    DRAINING,
+    IDLE,
+    KEEP,
+    ORPHAN,
+    TOO_OLD,
+    HelperSeen,
+    image_problems,
+    retirement,
+    subnet_order,
+)
+from vss_restore.turns import TURN_LEASE_SECONDS
 
 WINDOWS = {"State": "available", "Platform": "windows", "Architecture": "x86_64"}
 
@@ -79,3 +91,62 @@ def test_the_retirement_schedule_does_nothing_in_named_mode(
     sample: Callable[[str], dict[str, Any]], lambda_context: Any
 ) -> None:
     assert retire_helpers.handler(sample("retire_helpers"), lambda_context) == {"retired": {}}
+
+
+# --- the retirement: what becomes of each helper of ours -----------------------------------
+
+HOUR = 3600
+MAX_HOURS = 12
+
+
+def judged(
+    age_hours: float,
+    *,
+    placed: bool = True,
+    booting: bool = False,
+    busy: bool = False,
+    idle_minutes: float = 0,
+) -> str:
+    seen = HelperSeen(
+        age_seconds=age_hours * HOUR,
+        placed=placed,
+        booting=booting,
+        busy=busy,
+        idle_seconds=idle_minutes * 60,
+    )
+    return retirement(
+        seen,
+        max_hours=MAX_HOURS,
+        idle_minutes=10,
+        boot_minutes=20,
+        lease_seconds=TURN_LEASE_SECONDS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("helper", "outcome"),
+    [
+        # No place in the ledger once past its boot: nothing will use it.
+        ({"age_hours": 1, "placed": False}, ORPHAN),
+        ({"age_hours": 13, "placed": False, "busy": True}, ORPHAN),
+        # Past HelperMaxHours with a turn held or a restore in line: it drains.
+        ({"age_hours": 12.01, "busy": True}, DRAINING),
+        ({"age_hours": 17.9, "busy": True}, DRAINING),
+        # Past HelperMaxHours, nothing on it: drained, terminated.
+        ({"age_hours": 12.01}, DRAINED),
+        # Past HelperMaxHours and the turn lease: terminated whatever it holds.
+        ({"age_hours": 12 + TURN_LEASE_SECONDS / HOUR + 0.01, "busy": True}, TOO_OLD),
+        # Young and nobody on it for HelperIdleMinutes.
+        ({"age_hours": 2, "idle_minutes": 10}, IDLE),
+        # Young and busy, or idle for less, or still booting for its restore, or just
+        # launched with no place yet: kept.
+        ({"age_hours": 2, "busy": True}, KEEP),
+        ({"age_hours": 2, "idle_minutes": 9}, KEEP),
+        ({"age_hours": 0.2, "booting": True, "idle_minutes": 12}, KEEP),
+        ({"age_hours": 0.1, "placed": False}, KEEP),
+        # Exactly HelperMaxHours old is not past it.
+        ({"age_hours": 12, "busy": True}, KEEP),
+    ],
+)
+def test_the_retirement_judges_each_helper(helper: dict[str, Any], outcome: str) -> None:
+    assert judged(**helper) == outcome

@@ -16,7 +16,7 @@ from simulator.patching import Patches
 from tests.unit.conftest import LEDGER_TABLE, REGION
 from vss_restore import clock, turns
 from vss_restore.aws.ledger import Ledger, waiting_key
-from vss_restore.errors import WaitedTooLong
+from vss_restore.errors import HelperDraining, WaitedTooLong
 from vss_restore.logic.reconciliation import aged_out_alert
 
 HELPER = "i-0abc1234def567890"
@@ -34,12 +34,19 @@ class TaskTokens:
 
     def __init__(self) -> None:
         self.completed: list[str] = []
+        self.failed: dict[str, tuple[str, str]] = {}  # token -> (error, cause)
         self.dead: set[str] = set()
 
     def succeed(self, token: str, output: dict[str, Any]) -> bool:
-        if token in self.dead or token in self.completed:
+        if token in self.dead or token in self.completed or token in self.failed:
             return False  # TaskTimedOut: the task waits no more
         self.completed.append(token)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if token in self.dead or token in self.completed or token in self.failed:
+            return False
+        self.failed[token] = (error, cause)
         return True
 
 
@@ -258,6 +265,126 @@ def test_the_aged_out_alert_names_every_snapshot_once() -> None:
     assert "MaxWaitHours (36 h)" in alert.message
     assert alert.message.count("snap-01") == 1
     assert alert.message.count("snap-02") == 1
+
+
+# --- a helper past HelperMaxHours drains: its line goes elsewhere ----------------------------
+
+
+DRAINS = "is past HelperMaxHours 12 and drains"
+
+
+def holder_of(n: int) -> str:
+    return f"{EXECUTION}-{n}|snap-0{n}"
+
+
+def send_elsewhere(ledger: Ledger, tokens: TaskTokens) -> list[str]:
+    return turns.send_line_elsewhere(ledger, tokens, HELPER, DRAINS)  # type: ignore[arg-type]
+
+
+def test_a_draining_helpers_waiters_fail_with_helper_draining_and_its_holder_keeps_its_turn(
+    ledger: Ledger, tokens: TaskTokens, time_: Time
+) -> None:
+    for n in (1, 2, 3):
+        ask(ledger, tokens, n)  # restore 1 holds the turn, 2 and 3 wait
+    time_.passes(1)
+
+    told = send_elsewhere(ledger, tokens)
+
+    assert told == [holder_of(2), holder_of(3)]
+    assert tokens.completed == [token(1)]
+    for n in (2, 3):
+        error, cause = tokens.failed[token(n)]
+        assert error == HelperDraining.__name__ == "HelperDraining"
+        assert f"helper {HELPER} {DRAINS}: choose another helper" in cause
+        assert ledger.waiter(HELPER, holder_of(n)) is None  # its place is gone
+    assert token(1) not in tokens.failed
+    assert holder_of(1) in ledger.peek_turns(HELPER).holders
+    # The holder finishes: nobody is left to hand the turn to, and the helper is idle.
+    give_back(ledger, tokens, 1)
+    time_.passes(1)
+    assert tokens.completed == [token(1)]
+    assert turns.load(ledger, HELPER) == 0
+
+
+def test_a_waiter_granted_a_turn_before_its_place_is_deleted_runs_there_and_is_not_failed(
+    ledger: Ledger, tokens: TaskTokens, time_: Time, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hand-over's grant (the helper's turns and the waiter's token, in one transaction)
+    lands between the retirement's read of the turns and its delete of the waiter's item."""
+    ask(ledger, tokens, 1)
+    ask(ledger, tokens, 2)
+    time_.passes(1)
+    leave_line = ledger.leave_line
+
+    def granted_first(instance_id: str, name: str, task_token: str) -> bool:
+        if name == holder_of(2):
+            ledger.give_back_turn(HELPER, holder_of(1))  # restore 1 is done
+            assert ledger.grant_turn(HELPER, name, task_token, 1, 2**31)
+        return leave_line(instance_id, name, task_token)
+
+    monkeypatch.setattr(ledger, "leave_line", granted_first)
+
+    assert send_elsewhere(ledger, tokens) == []
+    assert tokens.failed == {}
+    assert holder_of(2) in ledger.peek_turns(HELPER).holders  # it runs on the draining helper
+
+
+def test_a_waiter_holding_a_turn_before_the_retirement_looks_is_left_alone(
+    ledger: Ledger, tokens: TaskTokens, time_: Time
+) -> None:
+    ask(ledger, tokens, 1)
+    time_.passes(1)
+    # Granted, its task not told yet: its place in line is still there.
+    ledger.give_back_turn(HELPER, holder_of(1))
+    ledger.queue_for_turn(
+        HELPER, holder_of(2), token(2), int(time_.moment.timestamp() * 1000), 2**31
+    )
+    assert ledger.grant_turn(HELPER, holder_of(2), token(2), 1, 2**31)
+    time_.passes(1)
+
+    assert send_elsewhere(ledger, tokens) == []
+    assert ledger.waiter(HELPER, holder_of(2)) is not None
+    assert tokens.failed == {}
+
+
+def test_a_waiter_between_two_attempts_is_told_once_its_next_attempt_queues(
+    ledger: Ledger, tokens: TaskTokens, time_: Time
+) -> None:
+    ask(ledger, tokens, 1)
+    ask(ledger, tokens, 2)
+    time_.passes(1)
+    waiter = ledger.waiter(HELPER, holder_of(2))
+    assert waiter is not None
+    # A hand-over to its dead token was taken back: in line, with no token for now.
+    assert ledger.grant_turn(HELPER, holder_of(2), token(2), 2, 2**31)
+    ledger.take_back_grant(HELPER, holder_of(2), token(2), 2**31)
+
+    assert send_elsewhere(ledger, tokens) == []
+    assert ledger.waiter(HELPER, holder_of(2)) is not None  # kept: nobody to tell yet
+    ask(ledger, tokens, 2, attempt=1)
+    time_.passes(1)
+    assert send_elsewhere(ledger, tokens) == [holder_of(2)]
+    assert tokens.failed[token(2, 1)][0] == "HelperDraining"
+
+
+def test_the_retirement_reads_at_most_a_hundred_waiters_a_run(
+    ledger: Ledger, tokens: TaskTokens, time_: Time
+) -> None:
+    now_ms = int(time_.moment.timestamp() * 1000)
+    ledger.turns(HELPER, now_ms // 1000)
+    for n in range(150):
+        ledger.queue_for_turn(HELPER, holder_of(n), token(n), now_ms + n, 2**31)
+    time_.passes(1)
+
+    first = send_elsewhere(ledger, tokens)
+    time_.passes(1)
+    second = send_elsewhere(ledger, tokens)
+
+    assert turns.LINE_PAGE == 100
+    assert first == [holder_of(n) for n in range(100)]  # the oldest first
+    assert second == [holder_of(n) for n in range(100, 150)]
+    time_.passes(1)  # the index catches up with the deletes
+    assert turns.load(ledger, HELPER) == 0
 
 
 # --- load counts through the index, bounded ---------------------------------------------------

@@ -371,6 +371,24 @@ class Ledger:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
 
+    def leave_line(self, instance_id: str, holder: str, token: str) -> bool:
+        """Take the holder out of the line if its token is still `token` ("" included: a
+        waiter between two attempts of its task); False if the item changed or is gone."""
+        with throttling_is_transient():
+            try:
+                self.client.delete_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": waiting_key(instance_id, holder)}},
+                    ConditionExpression="#token = :token",
+                    ExpressionAttributeNames={"#token": "token"},
+                    ExpressionAttributeValues={":token": {"S": token}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
+
     def take_back_grant(self, instance_id: str, holder: str, token: str, lease_until: int) -> None:
         """Undo a grant whose token was dead, unless the waiter has since come for its turn
         (a new token, or none once it found the turn its own): it keeps its place in line,

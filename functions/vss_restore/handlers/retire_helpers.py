@@ -1,5 +1,5 @@
-"""Lambda (schedule, HelperMode=fleet): terminate the fleet's helpers that are idle, too old
-or orphaned, and give their places back."""
+"""Lambda (schedule, HelperMode=fleet): terminate the fleet's helpers that are idle, drained,
+too old or orphaned, and give their places back; send a draining helper's line elsewhere."""
 
 from typing import Any
 
@@ -7,6 +7,7 @@ from vss_restore import fleet
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.places import Places
+from vss_restore.aws.states import StepFunctions
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
 
@@ -17,4 +18,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if settings.helper_mode != "fleet":
         return {"retired": {}}
     ledger = Ledger(settings.ledger_table)
-    return {"retired": fleet.retire_idle(Ec2(), ledger, Places(settings.ledger_table), settings)}
+    places = Places(settings.ledger_table)
+    return {"retired": fleet.retire_idle(Ec2(), ledger, StepFunctions(), places, settings)}

@@ -9,6 +9,10 @@ One zone per restore: the helper's. The temporary volume is created where the he
 (a snapshot is regional, a volume zonal), so the zone is chosen once, at launch: the source
 volume's zone first (the operator's subnets there, in their order), then the other subnets,
 when EC2 has no capacity for the instance type in that zone.
+
+A helper past HelperMaxHours drains (`retirement`): it takes no new work, the restores in its
+line go to another helper, and it is terminated once the turns it holds are given back; the
+turn lease (TURN_LEASE_SECONDS) later still, it is terminated whatever it holds.
 """
 
 import hashlib
@@ -28,6 +32,15 @@ TRY_LATER = frozenset(
     {"VcpuLimitExceeded", "InstanceLimitExceeded", "RequestLimitExceeded", "Throttling"}
 )
 HELPER_NAME = "vss-restore helper"
+
+# What the retirement schedule does with a helper of ours (`retirement`).
+ORPHAN = "orphan"  # no place in the ledger: nothing will use it; terminate
+TOO_OLD = "too old"  # past HelperMaxHours and the turn lease: terminate, whatever it holds
+DRAINING = "draining"  # past HelperMaxHours with work on it: no new work, not terminated yet
+DRAINED = "drained"  # past HelperMaxHours, no work left: terminate
+IDLE = "idle"  # nobody held or waited for a turn since HelperIdleMinutes: terminate
+KEEP = "keep"
+TERMINATE = frozenset({ORPHAN, TOO_OLD, DRAINED, IDLE})
 
 
 @dataclass(frozen=True)
@@ -119,3 +132,46 @@ def is_our_helper(instance: Mapping[str, Any]) -> bool:
         found.get(tags.HELPER) == tags.HELPER_VALUE
         and found.get(tags.RESOURCE) == tags.LAUNCHED_HELPER
     )
+
+
+@dataclass(frozen=True)
+class HelperSeen:
+    """One helper of ours as the retirement schedule sees it."""
+
+    age_seconds: float  # since its launch
+    placed: bool  # it has a place in the ledger (fleet#place-N)
+    booting: bool  # launched for a restore that has not used it yet (its place says so)
+    busy: bool  # a restore holds or waits for one of its turns
+    idle_seconds: float  # since its place last noted a restore on it
+
+
+def over_age(age_seconds: float, max_hours: int) -> bool:
+    """Past HelperMaxHours: the helper takes no new work (it drains)."""
+    return age_seconds > max_hours * 3600
+
+
+def retirement(
+    seen: HelperSeen,
+    *,
+    max_hours: int,
+    idle_minutes: int,
+    boot_minutes: int,
+    lease_seconds: int,
+) -> str:
+    """What becomes of the helper: one of ORPHAN, TOO_OLD, DRAINING, DRAINED, IDLE, KEEP.
+
+    Past HelperMaxHours a helper drains instead of failing the work on it: a turn it holds
+    finishes there, a restore in its line goes elsewhere (HelperDraining). A turn lasts at
+    most its lease (`lease_seconds`, a dead holder's turn lapses then), so past HelperMaxHours
+    plus the lease the helper is terminated whatever it holds: a hard bound remains."""
+    if not seen.placed and seen.age_seconds > boot_minutes * 60:
+        return ORPHAN  # launched, but its place is gone
+    if seen.age_seconds > max_hours * 3600 + lease_seconds:
+        return TOO_OLD
+    if over_age(seen.age_seconds, max_hours):
+        return DRAINING if seen.busy else DRAINED
+    if not seen.placed or (seen.booting and seen.age_seconds < boot_minutes * 60):
+        return KEEP  # still booting for its restore (the boot itself is bounded elsewhere)
+    if not seen.busy and seen.idle_seconds >= idle_minutes * 60:
+        return IDLE
+    return KEEP
