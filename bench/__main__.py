@@ -291,18 +291,32 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
             None,
         )
     )
-    by = ", ".join(
-        f"{r['max_concurrency']}: {r['instances_not_started_before_cutoff']:,} not started, "
-        f"{r['snapshots_failed_throttled']:,} snapshots throttled"
-        for r in b["by_concurrency"]
-    )
+    for r in b["by_case"]:
+        default = (r["window_hours"], r["max_concurrency"]) == (
+            b["default_window_hours"],
+            b["default_concurrency"],
+        )
+        rows.append(
+            Row(
+                f"9. nightly backup of {b['instances']:,} instances: {r['window_hours']} h "
+                f"window, MaxConcurrency {r['max_concurrency']}"
+                + (" (the defaults)" if default else ""),
+                f"{r['instances_not_started_before_cutoff']:,} instances not started, "
+                f"{r['snapshots_failed_throttled']:,} snapshots failed throttled, "
+                f"{r['script_retries']:,} script retries, last backup ended at "
+                f"{r['last_backup_ended_at'] / 3600:.2f} h; {r['restores_failed']} restores "
+                "failed" + ("" if default else f"; fits: {'yes' if r['fits'] else 'no'}"),
+                f"fits in {r['window_hours']} h" if default else "-",
+                r["fits"] if default else None,
+            )
+        )
     rows.append(
         Row(
-            f"9. nightly backup of {b['instances']:,} instances in its window (1 h to start, 2 h)",
-            f"MaxConcurrency {by}; CreateSnapshot's refill alone needs "
-            f"{b['create_snapshot_bound_seconds']:,.0f} s for {b['snapshots']:,}",
-            "fits",
-            b["fits"],
+            "9. the backup's floor: CreateSnapshot's refill (100, 5/s, assumed)",
+            f"{b['create_snapshot_bound_seconds']:,.0f} s for {b['snapshots']:,} snapshots; "
+            f"no backup starts in a window's last {b['cutoff_hours']} h",
+            "-",
+            None,
         )
     )
     return rows

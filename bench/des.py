@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import model
+from simulator import backup_retry
 from vss_restore.logic import polling
 
 T = model.LATENCIES
@@ -37,7 +38,8 @@ LAUNCH_RETRY = (60.0, 1.5, 900.0, 20)
 # "AwsThrottled" (a handler's throttled call after botocore's own retries): 3 s growing by 2
 # to at most 60 s, 5 attempts, full jitter.
 THROTTLE_RETRY = (3.0, 2.0, 60.0, 5)
-# botocore's legacy retry mode: 5 attempts in all, the n-th retry after rand(0,1) * 2**n s.
+# botocore's legacy retry mode: 5 attempts in all, the n-th retry after rand(0,1) * 2**n s
+# (the backup's AWS.Tools.EC2 is taken to retry alike: backup_retry.SDK_ATTEMPTS).
 BOTOCORE_ATTEMPTS = 5
 # "Wait for the helper to boot": 30 s between two looks.
 BOOT_POLL_SECONDS = 30.0
@@ -146,6 +148,11 @@ RETIRE_CALLS: Calls = [(0.0, "ec2:DescribeInstances")]
 # shadow_copy_seconds, 10 s). After: `end backup` and `delete shadows` (assumed 5 s).
 BACKUP_BEFORE_SNAPSHOTS = T["command_delivery_seconds"] + 5.0 + 10.0
 BACKUP_AFTER_SNAPSHOTS = 5.0
+# Its CreateSnapshot refused past the SDK's own attempts (backup_retry.SDK_ATTEMPTS, taken as
+# botocore's legacy backoff) is retried as New-SnapshotWithRetry does, with the script's own
+# settings (simulator/backup_retry.py reads them from documents/backup.ps1), the budget
+# counted from the moment its snapshot script begins.
+BACKUP_RETRY = backup_retry.settings()
 
 
 # --- the account's limits ---------------------------------------------------------------
@@ -226,8 +233,10 @@ class Night:
     # The nightly backup itself (instead of `arrivals`): each instance's volumes (GiB), run
     # by the maintenance window MaxConcurrency at a time, no new one after the cutoff.
     backup: list[list[float]] = field(default_factory=list)
-    backup_concurrency: int = 10
-    backup_cutoff_seconds: float = 3600.0  # Duration 2 h, Cutoff 1 h (template.yaml)
+    backup_concurrency: int = 30
+    # No backup starts after this: BackupWindowHours (4 by default) less the Cutoff (1 h).
+    backup_cutoff_seconds: float = 3 * 3600.0
+    backup_retries: bool = True  # documents/backup.ps1's New-SnapshotWithRetry
     # With `arrivals`: the backup's CreateSnapshot of each, taken from the shared bucket when
     # the snapshot began (snapshot_seconds and the event's delivery before its event).
     arrivals_take_backup_tokens: bool = False
@@ -314,7 +323,8 @@ class Model:
         self.backup_slots = self.night.backup_concurrency
         self.backup_ends: list[float] = []
         self.backups_missed = 0  # instances the window never started (past its cutoff)
-        self.backup_snapshots_failed = 0  # CreateSnapshot throttled past the SDK's retries
+        self.backup_snapshots_failed = 0  # CreateSnapshot throttled past every retry
+        self.backup_retries = 0  # the script's retries (New-SnapshotWithRetry)
         for _ in range(min(self.backup_slots, len(self.backups_waiting))):
             self.at(0.0, self.next_backup)
         self.at(RETIRE_PHASE, self.retire)
@@ -336,9 +346,12 @@ class Model:
         # the shadow copies (the simulator's shadow_copy_seconds), then one CreateSnapshot
         # per volume, one after the other, then `end backup` and `delete shadows`.
         at = self.now + BACKUP_BEFORE_SNAPSHOTS
-        self.at(at, lambda: self.backup_snapshot(volumes, 0))
+        deadline = at + BACKUP_RETRY.budget_seconds
+        self.at(at, lambda: self.backup_snapshot(volumes, 0, deadline))
 
-    def backup_snapshot(self, volumes: list[float], k: int) -> None:
+    def backup_snapshot(
+        self, volumes: list[float], k: int, deadline: float, attempt: int = 0
+    ) -> None:
         if k == len(volumes):
             self.backup_ends.append(self.now + BACKUP_AFTER_SNAPSHOTS)
             self.at(self.now + BACKUP_AFTER_SNAPSHOTS, self.next_backup)
@@ -350,11 +363,21 @@ class Model:
             r = Restore(len(self.restores), event, gib)
             self.restores.append(r)
             self.at(event, lambda: self.start(r))
-            self.backup_snapshot(volumes, k + 1)
+            self.backup_snapshot(volumes, k + 1, deadline)
 
         def refused() -> None:
+            wait = BACKUP_RETRY.wait(attempt, self.rng)
+            if self.night.backup_retries and BACKUP_RETRY.retries(
+                "RequestLimitExceeded", wait, deadline - self.now
+            ):
+                self.backup_retries += 1
+                self.at(
+                    self.now + wait,
+                    lambda: self.backup_snapshot(volumes, k, deadline, attempt + 1),
+                )
+                return
             self.backup_snapshots_failed += 1
-            self.backup_snapshot(volumes, k + 1)
+            self.backup_snapshot(volumes, k + 1, deadline)
 
         self.call("ec2:CreateSnapshot", taken, refused, task_retries=False)
 
@@ -750,6 +773,8 @@ def figures(m: Model) -> dict[str, Any]:
         ],
         "backup_instances_missed": m.backups_missed,
         "backup_snapshots_failed": m.backup_snapshots_failed,
+        "backup_retries": m.backup_retries,
+        "create_snapshot_throttled": m.throttled.get("ec2:CreateSnapshot", 0),
         "backup_ended_at": round(max(m.backup_ends, default=0.0), 1),
         "first_event_at": round(first, 1),
         "longest_wait_seconds": round(max(m.waits, default=0.0), 1),

@@ -24,6 +24,15 @@ $ShadowIdPattern = '^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{
 # shadow copies still runs within the document's 1800 s.
 $BackupSeconds = 1200
 $DeleteSeconds = 300
+# CreateSnapshot refused for a rate, once the AWS SDK's own retries are spent, is tried again
+# after rand(0, min(cap, base * 2^n)) s, "full jitter" (AWS Architecture Blog, "Exponential
+# Backoff And Jitter"; EC2 API Reference, "Request throttling for the Amazon EC2 API" asks
+# for exponential backoff), until $RetrySeconds after the snapshot script began: within
+# $BackupSeconds, while the shadow copies exist (docs/backup.md).
+$RetryCodes = @('RequestLimitExceeded', 'SnapshotCreationPerVolumeRateExceeded', 'ConcurrentSnapshotLimitExceeded')
+$RetryBaseSeconds = 2
+$RetryCapSeconds = 30
+$RetrySeconds = 900
 
 # What DiskShadow's exec runs while the shadow copies exist (through snapshot.cmd): one EBS
 # snapshot per planned volume, tagged at birth, and results.json. It reads everything else
@@ -34,19 +43,43 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 2.0
 $ProgressPreference = 'SilentlyContinue'
 
-function Format-ErrorText($ErrorRecord) {
-    $text = [string]$ErrorRecord.Exception.Message
+function Get-ErrorCode($ErrorRecord) {
     # AWS SDK exceptions carry the API's error code (UnauthorizedOperation, ...).
     for ($e = $ErrorRecord.Exception; $null -ne $e; $e = $e.InnerException) {
         $code = $e.PSObject.Properties['ErrorCode']
-        if ($null -ne $code -and $code.Value) { return ('{0}: {1}' -f $code.Value, $text) }
+        if ($null -ne $code -and $code.Value) { return [string]$code.Value }
     }
+    return ''
+}
+
+function Format-ErrorText($ErrorRecord) {
+    $text = [string]$ErrorRecord.Exception.Message
+    $code = Get-ErrorCode $ErrorRecord
+    if ($code) { return ('{0}: {1}' -f $code, $text) }
     return $text
+}
+
+function New-SnapshotWithRetry($Entry, [string]$Description, $Specification) {
+    # The backup's settings ($RetryCodes ...), from plan.json; $deadline is the budget's end.
+    for ($attempt = 0; ; $attempt++) {
+        try {
+            return New-EC2Snapshot -VolumeId $Entry.volume_id -Description $Description -TagSpecification $Specification -Region $plan.region -Force
+        } catch {
+            $code = Get-ErrorCode $_
+            $ceiling = [Math]::Min([double]$plan.retry.cap_seconds, [double]$plan.retry.base_seconds * [Math]::Pow(2, $attempt))
+            $wait = Get-Random -Minimum 0.0 -Maximum $ceiling
+            if ($plan.retry.codes -notcontains $code -or (Get-Date).AddSeconds($wait) -gt $deadline) { throw }
+            $Entry.retries += 1
+            [Console]::Error.WriteLine(('{0}: {1}, retry {2} in {3:N1} s' -f $Entry.volume_id, $code, $Entry.retries, $wait))
+            Start-Sleep -Milliseconds ([int]($wait * 1000))
+        }
+    }
 }
 
 $plan = Get-Content -LiteralPath (Join-Path $PSScriptRoot 'plan.json') -Raw | ConvertFrom-Json
 $results = [ordered]@{ shadow_set_id = ''; shadow_ids_from = 'environment'; error = $null; snapshots = @() }
 $complete = $false
+$deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)
 try {
     # After create, DiskShadow sets each alias (VolumeD = that drive's shadow copy ID) and
     # VSS_SHADOW_SET as environment variables, which this process should inherit.
@@ -74,7 +107,7 @@ try {
     Import-Module AWS.Tools.EC2
     foreach ($volume in @($plan.volumes)) {
         $letters = @($volume.drives | ForEach-Object { $_.letter })
-        $entry = [ordered]@{ volume_id = $volume.volume_id; shadow_copy_ids = ''; snapshot_id = $null; error = $null }
+        $entry = [ordered]@{ volume_id = $volume.volume_id; shadow_copy_ids = ''; snapshot_id = $null; retries = 0; error = $null }
         try {
             $missing = @($volume.drives | Where-Object { $ids[$_.alias] -notmatch $plan.shadow_id_pattern } | ForEach-Object { $_.letter + ':' })
             $tags = [ordered]@{}
@@ -94,7 +127,7 @@ try {
                 $specification.Tags.Add((New-Object -TypeName Amazon.EC2.Model.Tag -ArgumentList $key, ([string]$tags[$key])))
             }
             $description = 'vss-restore backup of {0} {1} ({2})' -f $plan.instance_id, ($letters -join ','), $volume.device
-            $snapshot = New-EC2Snapshot -VolumeId $volume.volume_id -Description $description -TagSpecification $specification -Region $plan.region -Force
+            $snapshot = New-SnapshotWithRetry $entry $description $specification
             $entry.snapshot_id = [string]$snapshot.SnapshotId
             Write-Output ('{0} ({1}): snapshot {2}' -f $volume.volume_id, ($letters -join ','), $entry.snapshot_id)
             if ($missing.Count -gt 0) {
@@ -238,6 +271,7 @@ function Add-SnapshotEntry($VolumeId, [string]$DriveLetters, [string]$Problem) {
         drive_letters = $DriveLetters
         shadow_copy_ids = ''
         snapshot_id = $null
+        retries = 0
         error = $Problem
     }
 }
@@ -356,6 +390,7 @@ try {
         vss_tag_key = $VssTagKey
         vss_tag_value = $VssTagValue
         tag_keys = $TagKeys
+        retry = [ordered]@{ codes = $RetryCodes; base_seconds = $RetryBaseSeconds; cap_seconds = $RetryCapSeconds; budget_seconds = $RetrySeconds }
         shadow_id_pattern = $ShadowIdPattern
         shadows_before = $before
         volumes = @($planned.Values | ForEach-Object { [pscustomobject]$_ })
@@ -404,6 +439,7 @@ try {
                 drive_letters = $letters
                 shadow_copy_ids = [string]$reported[0].shadow_copy_ids
                 snapshot_id = $reported[0].snapshot_id
+                retries = [int]$reported[0].retries
                 error = $reported[0].error
             }
         } else {

@@ -1,15 +1,21 @@
 """The scenario's instances and snapshots, and the nightly VSS backup that makes snapshots."""
 
 import contextlib
+import itertools
+import random
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto.ec2.models import ec2_backends
 from moto.kms.models import kms_backends
 
+from simulator import backup_retry
 from simulator.aliases import Aliases
 from simulator.disks import DiskContent, ShadowCopy, new_identity, windows_disk
 from simulator.ec2 import multi_volume_event
@@ -39,6 +45,9 @@ WINDOWS_SERVER_AMI = "ami-0c2b0d3fb02824d92"
 
 # The module documents/backup.ps1 imports (it stops when it is not installed).
 BACKUP_MODULE = "AWS.Tools.EC2"
+# The backup's document (template.yaml): a scenario's fault with this "function" hits the
+# calls the backup makes on the instance.
+BACKUP_DOCUMENT = "BackupDocument"
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,16 @@ class Estate:
         self.aliases = aliases
         self.marker = marker
         # Any: the tag specifications are built from the scenario, not literal TypedDicts.
-        self.ec2: Any = boto3.client("ec2", region_name=world.region)
+        self.ec2: Any = boto3.client(
+            "ec2",
+            region_name=world.region,
+            # The backup's calls retry as AWS.Tools.EC2 does (backup_retry.SDK_ATTEMPTS).
+            config=Config(
+                retries={"mode": "legacy", "total_max_attempts": backup_retry.SDK_ATTEMPTS}
+            ),
+        )
+        self.retry = backup_retry.settings()
+        self.rng = random.Random(aliases.seed)
         self.specs: dict[str, InstanceSpec] = {}
         self.backups = 0
         # Set once the stack is deployed: the backup then calls as the instance's role does.
@@ -67,6 +85,10 @@ class Estate:
         # Each backup's summary as BackupDocument prints it: what it could not back up.
         self.backup_summaries: list[dict[str, Any]] = []
         self.backup_policy_arn = ""  # the stack's BackupInstancePolicy, once deployed
+        self._iam_client: Any = None
+        # During one backup run: each instance's role policies, read once (IAM's state does
+        # not change within a run; between runs a test may detach the policy).
+        self._policies_memo: dict[str, set[str]] | None = None
 
     @contextlib.contextmanager
     def _on_the_instance(self, instance_id: str) -> Iterator[None]:
@@ -76,9 +98,16 @@ class Estate:
         if self.authorizer is None or INSTANCE_POLICY not in self.authorizer.principals:
             yield
             return
-        holds = self.backup_policy_arn in self.role_policies(instance_id)
+        holds = self.backup_policy_arn in self._policies(instance_id)
         with self.authorizer.acting(INSTANCE_POLICY if holds else WITHOUT_BACKUP_POLICY):
             yield
+
+    def _policies(self, instance_id: str) -> set[str]:
+        if self._policies_memo is None:
+            return self.role_policies(instance_id)
+        if instance_id not in self._policies_memo:
+            self._policies_memo[instance_id] = self.role_policies(instance_id)
+        return self._policies_memo[instance_id]
 
     def role_policies(self, instance_id: str) -> set[str]:
         """The managed policies the role of the instance's profile attaches (IAM's state)."""
@@ -87,7 +116,7 @@ class Estate:
         if not profile:
             return set()
         name = profile.rsplit("/", 1)[-1]
-        iam: Any = boto3.client("iam", region_name=self.world.region)
+        iam = self._iam()
         roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return {
             policy["PolicyArn"]
@@ -96,6 +125,12 @@ class Estate:
                 "AttachedPolicies"
             ]
         }
+
+    def _iam(self) -> Any:
+        """One IAM client for every backup (a client takes long to make; nights make many)."""
+        if self._iam_client is None:
+            self._iam_client = boto3.client("iam", region_name=self.world.region)
+        return self._iam_client
 
     def attach_backup_policy(self, policy_arn: str) -> None:
         """The operator's set-up (docs/backup.md): each instance's role attaches
@@ -286,6 +321,23 @@ class Estate:
     ) -> dict[str, str]:
         """The nightly DiskShadow run: shadow copies, EBS snapshots, delete shadows (unless
         the run stopped before it: its shadow copies then stay on the live volumes)."""
+        self._policies_memo = {}
+        try:
+            return self._backup(
+                instance_alias, name, volume_aliases, events, record_shadow_ids, delete_shadows
+            )
+        finally:
+            self._policies_memo = None
+
+    def _backup(
+        self,
+        instance_alias: str,
+        name: str | None,
+        volume_aliases: list[str] | None,
+        events: str,
+        record_shadow_ids: bool,
+        delete_shadows: bool,
+    ) -> dict[str, str]:
         self.backups += 1
         name = name or f"{instance_alias}-backup{self.backups}"
         if BACKUP_MODULE not in self.specs[instance_alias].powershell_modules:
@@ -300,9 +352,14 @@ class Estate:
             )
             return {}
         volumes, problems = self._volumes_of(instance_alias, volume_aliases)
-        self.backup_summaries.append(
-            {"instance": instance_alias, "backup": name, "ok": not problems, "problems": problems}
-        )
+        summary: dict[str, Any] = {
+            "instance": instance_alias,
+            "backup": name,
+            "ok": not problems,
+            "problems": problems,
+            "retries": [],
+        }
+        self.backup_summaries.append(summary)
         instance_id = self.aliases.instances[instance_alias]
         with self._on_the_instance(instance_id):
             # The script maps drive letters to EBS volumes (Get-EC2Volume by attachment).
@@ -322,28 +379,41 @@ class Estate:
         made: dict[str, str] = {}
         previous = self.world.snapshot_event_kind
         self.world.snapshot_event_kind = "createSnapshot" if events == "single" else ""
+        # The snapshot script begins: its retries' budget runs from here.
+        deadline = self.world.clock.now() + seconds(self.retry.budget_seconds)
         try:
             for volume in volumes:
                 alias = f"{name}.{volume.alias}"
-                made[alias] = self._snapshot(
-                    alias,
-                    instance_alias,
-                    volume,
-                    set_id,
-                    shadows[volume.alias],
-                    record_shadow_ids,
-                    {},
-                )
+                try:
+                    made[alias] = self._snapshot(
+                        alias,
+                        instance_alias,
+                        volume,
+                        set_id,
+                        shadows[volume.alias],
+                        record_shadow_ids,
+                        {},
+                        _Retrying(deadline, summary["retries"]),
+                    )
+                except ClientError as exc:
+                    # As the script reports a volume whose CreateSnapshot failed: the others go on.
+                    summary["ok"] = False
+                    summary["problems"].append(
+                        f"{volume.alias}: not snapshotted: {_code(exc)} after "
+                        f"{_retries_of(summary, volume.alias)} retries of the script's"
+                    )
         finally:
             self.world.snapshot_event_kind = previous
         for volume in volumes if delete_shadows else []:
             self._delete_shadow_copies(instance_alias, volume, shadows[volume.alias])
         if events == "multi":
             self._queue_multi_event(list(made.values()))
-        self._send_output(instance_id, name)
+        self._send_output(instance_id, name, summary["retries"])
         return made
 
-    def _send_output(self, instance_id: str, name: str) -> None:
+    def _send_output(
+        self, instance_id: str, name: str, retries: list[dict[str, Any]] | None = None
+    ) -> None:
         """The SSM agent sends the backup's output to CloudWatch Logs (the maintenance
         window's CloudWatchOutputConfig) with the instance's role: the calls the SSM User
         Guide lists for CloudWatch output (DescribeLogGroups, DescribeLogStreams,
@@ -364,7 +434,12 @@ class Estate:
                 logEvents=[
                     {
                         "timestamp": int(self.world.clock.now().timestamp() * 1000),
-                        "message": f"vss-restore backup {name} done",
+                        "message": f"vss-restore backup {name} done"
+                        + "".join(
+                            f"; {r['volume']}: {r['code']}, retry {r['retry']} in "
+                            f"{r['wait_seconds']:.1f} s"
+                            for r in retries or []
+                        ),
                     }
                 ],
             )
@@ -411,6 +486,7 @@ class Estate:
         shadows: list[ShadowCopy],
         record_shadow_ids: bool,
         extra_tags: Mapping[str, str],
+        retrying: "_Retrying | None" = None,
     ) -> str:
         volume_id = self.aliases.volumes[f"{instance_alias}.{volume.alias}"]
         instance_id = self.aliases.instances[instance_alias]
@@ -428,16 +504,20 @@ class Estate:
         labels = {"Name": f"{instance_alias} {volume.alias}: {alias}", **extra_tags}
         snapshot_tags.update({k: v for k, v in labels.items() if k in snapshot_tags})
         labels = {k: v for k, v in labels.items() if k not in snapshot_tags}
+        request = {
+            "VolumeId": volume_id,
+            # As BackupDocument writes it (documents/backup.ps1).
+            "Description": f"vss-restore backup of {instance_id} "
+            f"{','.join(volume.drive_letters)} ({volume.device})",
+            "TagSpecifications": [
+                {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
+            ],
+        }
         with self._on_the_instance(instance_id):
-            snapshot_id: str = self.ec2.create_snapshot(
-                VolumeId=volume_id,
-                # As BackupDocument writes it (documents/backup.ps1).
-                Description=f"vss-restore backup of {instance_id} "
-                f"{','.join(volume.drive_letters)} ({volume.device})",
-                TagSpecifications=[
-                    {"ResourceType": "snapshot", "Tags": vss_tags.as_list(snapshot_tags)}
-                ],
-            )["SnapshotId"]
+            if retrying is None:
+                snapshot_id: str = self.ec2.create_snapshot(**request)["SnapshotId"]
+            else:
+                snapshot_id = self._create_with_retries(request, volume.alias, retrying)
         self.ec2.create_tags(Resources=[snapshot_id], Tags=vss_tags.as_list(labels))
         content = self.world.snapshot_contents[snapshot_id]
         for shadow in shadows:
@@ -448,6 +528,33 @@ class Estate:
         }
         self.aliases.shadow_sets[alias] = set_id
         return snapshot_id
+
+    def _create_with_retries(
+        self, request: Mapping[str, Any], volume_alias: str, retrying: "_Retrying"
+    ) -> str:
+        """documents/backup.ps1's New-SnapshotWithRetry on the virtual clock: a refusal
+        with one of $RetryCodes, once the SDK's own retries are spent, is tried again after
+        a full-jitter wait, unless the wait would end past the budget."""
+        for attempt in itertools.count():
+            try:
+                with self.world.faults.acting_as(BACKUP_DOCUMENT):
+                    snapshot_id: str = self.ec2.create_snapshot(**request)["SnapshotId"]
+                return snapshot_id
+            except ClientError as exc:
+                wait = self.retry.wait(attempt, self.rng)
+                left = (retrying.deadline - self.world.clock.now()).total_seconds()
+                if not self.retry.retries(_code(exc), wait, left):
+                    raise
+                retrying.log.append(
+                    {
+                        "volume": volume_alias,
+                        "code": _code(exc),
+                        "retry": attempt + 1,
+                        "wait_seconds": round(wait, 3),
+                    }
+                )
+                self.world.clock.sleep(wait)
+        raise AssertionError("unreachable")
 
     def _lose_shadow_copies(self, snapshot_id: str, drives: tuple[str, ...]) -> None:
         """The backup's shadow copies of those drives are gone from the snapshot."""
@@ -541,6 +648,22 @@ class Estate:
         )["SnapshotId"]
         self.aliases.snapshots[spec.alias] = snapshot_id
         return snapshot_id
+
+
+@dataclass(frozen=True)
+class _Retrying:
+    """One backup's retries: when their budget ends, and the log they are written to."""
+
+    deadline: datetime
+    log: list[dict[str, Any]]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _retries_of(summary: Mapping[str, Any], volume_alias: str) -> int:
+    return sum(1 for r in summary["retries"] if r["volume"] == volume_alias)
 
 
 def _role_name(alias: str) -> str:

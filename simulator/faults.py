@@ -162,13 +162,26 @@ class Faults:
         finally:
             self._local.suspended = before
 
+    @contextmanager
+    def acting_as(self, document: str) -> Iterator[None]:
+        """Calls a document makes on an instance (the nightly backup: "BackupDocument"):
+        only the faults aimed at it (`"function": "BackupDocument"`) hit them, even while
+        the simulator's own calls are suspended."""
+        before = getattr(self._local, "acting", "")
+        self._local.acting = document
+        try:
+            yield
+        finally:
+            self._local.acting = before
+
     def _take(self, kind: str, target: str) -> Fault | None:
         with self._lock:
-            if self.is_suspended:
+            acting = getattr(self._local, "acting", "")
+            if self.is_suspended and not acting:
                 return None
-            caller = self._caller()
+            caller = acting or self._caller()
             for fault in self._faults:
-                if fault.function and fault.function != caller:
+                if (acting or fault.function) and fault.function != caller:
                     continue
                 if fault.kind == kind and fault.target == target and fault.take():
                     self.hits.append(f"{kind} {target}")

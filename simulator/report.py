@@ -78,6 +78,9 @@ class Report:
     # HelperMode=fleet: each helper launched, {"instance_id", "zone", "seconds" (billed:
     # per second, one minute at least), "cost_usd" (at HelperHourlyPrice), "running"}.
     helpers: list[dict[str, Any]] = field(default_factory=list)
+    # A nights step (simulator/nights.py): what its nights made, kept and deleted, and each
+    # day's snapshots per drive (NightsResult as a dict); None without one.
+    nights: dict[str, Any] | None = None
 
     def snapshot(self, alias: str) -> SnapshotResult:
         for result in self.snapshots:
@@ -142,6 +145,8 @@ class Report:
         lines.append(f"most volumes attached at once: {peaks}")
         if self.helpers:
             lines += ["", *self._helper_table()]
+        if self.nights:
+            lines += ["", *nights_table(self.nights)]
         for alert in self.alerts:
             lines.append(f"alert: {_clip(alert['subject'] or alert['message'], 100)}")
         for error in self.lambda_errors:
@@ -179,6 +184,67 @@ class Report:
             f"helpers: {len(self.helpers)} launched, {seconds:.0f} s billed, "
             f"${cost:.4f} at HelperHourlyPrice",
         ]
+
+
+def nights_table(nights: Mapping[str, Any]) -> list[str]:
+    """Each day of a nights step: the snapshots of ours per drive after its noon."""
+    drives = sorted({d for day in nights["days"] for d in day["snapshots"]})
+    rows = [("night", "date", *(f"{d}:" for d in drives), "deleted so far")]
+    for day in nights["days"]:
+        rows.append(
+            (
+                day["night"],
+                day["date"],
+                *(str(day["snapshots"].get(d, 0)) for d in drives),
+                str(day["deleted"]),
+            )
+        )
+    held = nights["held"]
+    return [
+        *_columns(rows),
+        f"nights of {nights['instance']}: {nights['count']}, {nights['made']} snapshots made, "
+        f"{len(nights['kept'])} kept, {len(nights['deleted'])} deleted, at most "
+        f"{nights['max_snapshots_per_drive']} per drive"
+        + (f"; held {held} {'LOST' if nights['held_lost'] else 'kept'}" if held else ""),
+    ]
+
+
+def _nights_failures(nights: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> list[str]:
+    """What a nights step must never do (lose a held or a not-ours snapshot), and what the
+    scenario expects of it (expect.nights)."""
+    if nights is None:
+        return ["expect.nights, but the scenario has no nights step"] if wanted else []
+    failures = []
+    if nights["held_lost"]:
+        failures.append(f"nights: {nights['held']} was deleted while being restored")
+    failures += [f"nights: {alias} (not ours) was deleted" for alias in nights["not_ours_lost"]]
+    if "kept" in wanted and sorted(wanted["kept"]) != sorted(nights["kept"]):
+        missing = sorted(set(wanted["kept"]) - set(nights["kept"]))
+        extra = sorted(set(nights["kept"]) - set(wanted["kept"]))
+        failures.append(f"nights: kept lacks {missing}, keeps besides {extra}")
+    most = wanted.get("max_snapshots_per_drive")
+    if most is not None and nights["max_snapshots_per_drive"] > most:
+        failures.append(
+            f"nights: a drive held {nights['max_snapshots_per_drive']} snapshots, more than {most}"
+        )
+    if "deleted" in wanted and len(nights["deleted"]) != wanted["deleted"]:
+        failures.append(f"nights: {len(nights['deleted'])} deleted, expected {wanted['deleted']}")
+    return failures
+
+
+def _last_alert_failures(alerts: list[dict[str, str]], wanted: Mapping[str, Any]) -> list[str]:
+    if not alerts:
+        return ["no alert was published, expected a last one"]
+    last = alerts[-1]
+    failures = []
+    if "subject" in wanted and last["subject"] != wanted["subject"]:
+        failures.append(
+            f"the last alert's subject is {last['subject']!r}, not {wanted['subject']!r}"
+        )
+    for text in wanted.get("message_contains", []):
+        if text not in last["message"]:
+            failures.append(f"the last alert's message lacks {text!r}")
+    return failures
 
 
 def readable_cause(cause: str | None) -> str:
@@ -315,6 +381,10 @@ def check_expectations(report: Report, expect: Mapping[str, Any]) -> list[str]:
             f"{len(report.calls_refused)} calls refused by IAM, expected {refused_expected}: "
             + "; ".join(report.calls_refused[:3])
         )
+    nights_wanted = expect.get("nights") or {}
+    failures += _nights_failures(report.nights, nights_wanted)
+    if "last_alert" in nights_wanted:
+        failures += _last_alert_failures(report.alerts, nights_wanted["last_alert"])
     if "lambda_errors" in expect and len(report.lambda_errors) != expect["lambda_errors"]:
         failures.append(
             f"{len(report.lambda_errors)} asynchronous Lambda errors, expected "

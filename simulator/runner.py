@@ -43,6 +43,7 @@ from simulator.iam.requests import Account
 from simulator.iam.stack import Principal
 from simulator.iam.stack import Stack as IamStack
 from simulator.lambdas import Functions, ProcessEnvironment, RoutedStdout, current_function
+from simulator.nights import Nights, NightsResult
 from simulator.patching import Patches
 from simulator.report import (
     ExecutionResult,
@@ -131,6 +132,9 @@ class Simulation:
         self.authorizer: Authorizer | None = None
         self._events: Any = None  # EventBridge, as the operator sees it (rules' state)
         self._delivering = False
+        # Schedules (by name) that do not fire for now, though enabled (simulator/nights.py).
+        self.paused_schedules: set[str] = set()
+        self.nights: NightsResult | None = None
 
     # -- set up, tear down ----------------------------------------------------------------
     def __enter__(self) -> "Simulation":
@@ -325,6 +329,10 @@ class Simulation:
             )
         self._delivering = False
 
+    def say(self, text: str) -> None:
+        """A line of the run's progress, stamped with the virtual time."""
+        self._say(text)
+
     def _say(self, text: str) -> None:
         offset = self.clock.elapsed()
         self.progress(
@@ -413,6 +421,10 @@ class Simulation:
             self._disable_key(index, step["disable_key"])
         elif "abort" in step:
             self._abort(index, step["abort"])
+        elif "nights" in step:
+            if self.nights is not None:
+                raise ScenarioError(f"step {index}: a scenario has one nights step at most")
+            self.nights = Nights(self, step["nights"]).run()
         elif "run_schedule" in step:
             self._run_schedule(index, step["run_schedule"])
         elif "wait" in step:
@@ -430,6 +442,10 @@ class Simulation:
             "deadline"
         ):
             self._stop_overdue()
+
+    def pass_time_to(self, moment: datetime, reason: str) -> None:
+        """Let virtual time pass until `moment`, everything else running meanwhile."""
+        self._pass_time_to(moment, reason)
 
     def _pass_time_to(self, moment: datetime, reason: str) -> None:
         while self.clock.now() < moment:
@@ -497,7 +513,8 @@ class Simulation:
             now = self.clock.now()
             for schedule in enabled:
                 if schedule.next_fire <= now:
-                    self._fire(schedule)
+                    if schedule.name not in self.paused_schedules:
+                        self._fire(schedule)
                     schedule.next_fire = schedule.schedule.next_after(now)
 
     def _fire(self, schedule: DeployedSchedule) -> None:
@@ -862,6 +879,7 @@ class Simulation:
             }
             for h in self.fleet.launched.values()
         ]
+        report.nights = asdict(self.nights) if self.nights is not None else None
         report.failures = check_expectations(report, self.scenario.expect)
         left = [h.instance_id for h in self.fleet.running()]
         if left:

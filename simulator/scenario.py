@@ -209,6 +209,7 @@ def _check_references(document: Mapping[str, Any], instances: Mapping[str, Insta
             step.get("reboot"),
             step.get("stop_instance"),
             step.get("terminate_instance"),
+            (step.get("nights") or {}).get("instance"),
         ]
         start = step.get("start") or {}
         named.append(start.get("helper"))

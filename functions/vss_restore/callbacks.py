@@ -122,7 +122,7 @@ def snapshot_volume(
 def snapshot_ended(ec2: Ec2, ledger: Ledger, states: StepFunctions, snapshot_id: str) -> str:
     """From the snapshot's event: complete the task that waits for our consistent snapshot."""
     waiting = ledger.waiting(consistent_key(snapshot_id))
-    if waiting is None:
+    if waiting is None or not waiting.token:  # no token: deleted by a failed restore's cleanup
         return NOBODY_WAITS
 
     def result() -> dict[str, Any] | None:

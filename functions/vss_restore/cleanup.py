@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from vss_restore import tags
+from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, require_ours
 from vss_restore.aws.ledger import Ledger
 from vss_restore.aws.sns import Sns
@@ -138,6 +138,19 @@ def _volume_made_for(ec2: Ec2, execution: str, snapshot_id: str) -> str:
     return str(made[0]["VolumeId"]) if made else ""
 
 
+def _deleted_note(deleting: list[str], pending: list[str]) -> str:
+    """What the verdict's reason adds about the consistent snapshots deleted."""
+    done = [s for s in deleting if s not in pending]
+    return "".join(
+        (
+            f"; consistent snapshot {', '.join(done)} deleted" if done else "",
+            f"; consistent snapshot {', '.join(pending)} deleted (takes effect when it completes)"
+            if pending
+            else "",
+        )
+    )
+
+
 def clean_up(
     ec2: Ec2,
     sns: Sns,
@@ -158,25 +171,17 @@ def clean_up(
     volumes: list[VolumeVerdict] | None = None,
     reverify: bool = False,
 ) -> dict[str, Any]:
-    # A restore that failed after its consistent snapshot was started (the snapshot failed,
-    # the temporary volume could not be deleted, the verdict's last gate): that snapshot is
-    # of a restore not verified, and goes; the verdict says so. A pending one stays: EBS
-    # would accept its deletion but carry it out only once it completes ("Delete an Amazon
-    # EBS snapshot"), and its completion event, if EBS still sends one, would then name a
-    # snapshot that is gone (a failed restore and an alert); completed, it is a leftover
-    # the daily retention deletes (logic/retention.py).
+    # A restore that failed after its consistent snapshot was started (the snapshot step or
+    # its wait failed, the temporary volume could not be deleted, the verdict's last gate):
+    # that snapshot is of a restore not verified, and goes; the verdict says so. A pending one
+    # too: EBS accepts its deletion and carries it out once it completes ("Delete an Amazon
+    # EBS snapshot"); its completion event then names a snapshot that is gone, which the
+    # resolve step skips (steps.resolve) by the ledger's `consistent#<snapshot>` record,
+    # written again here (the snapshot step may have failed before writing it).
     made = ec2.snapshots_made_by(execution, snapshot_id) if restoring else []
-    deleting = [str(s["SnapshotId"]) for s in made if s.get("State") != "pending"]
+    deleting = [str(s["SnapshotId"]) for s in made]
     pending = [str(s["SnapshotId"]) for s in made if s.get("State") == "pending"]
-    note = "".join(
-        (
-            f"; consistent snapshot {', '.join(deleting)} deleted" if deleting else "",
-            f"; consistent snapshot {', '.join(pending)} still pending, left for the "
-            "retention to delete"
-            if pending
-            else "",
-        )
-    )
+    note = _deleted_note(deleting, pending)
     reason = reason_of(error, MAX_REASON - len(note)) + note
     volumes = volumes or []
     known = {"rule": rule, "volumes": [v.as_dict() for v in volumes]}
@@ -201,7 +206,10 @@ def clean_up(
     if volume_id:
         remove_temporary_volume(ec2, disk_tool, volume_id, snapshot_id)
     for consistent_id in deleting:
-        # Tagged ours, for this snapshot, by this execution (snapshots_made_by's filters).
+        if consistent_id in pending:
+            # Before the deletion: its completion event comes once the deletion takes effect.
+            ledger.note_consistent_deleted(consistent_id, execution, int(clock.now().timestamp()))
+        # Ours, for this snapshot, by this execution (snapshots_made_by: tags, description).
         if ec2.delete_snapshot(consistent_id):
             count(CONSISTENT_SNAPSHOT_DELETED)
     if helper_id:

@@ -1,4 +1,5 @@
-"""The weekly re-verification: restore again a random older verified backup per instance.
+"""The weekly re-verification: restore again a random older verified backup per instance
+(or, its backup deleted by OneCopy, check that night's consistent snapshot again).
 
 It only starts restores, in re-verify mode (the workflow's request field `reverify`): the
 workflow restores, reverts and checks as on the night, keeps no consistent snapshot (the
@@ -11,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from vss_restore import clock
+from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2, is_snapshot_ours
 from vss_restore.aws.states import StepFunctions
 from vss_restore.errors import InvalidRequest
@@ -27,8 +28,19 @@ def start_reverifications(ec2: Ec2, sfn: StepFunctions, settings: Settings) -> d
     marker = (settings.vss_tag_key, settings.vss_tag_value)
     # The nightly backup's snapshots only: the marker alone may be on anyone's snapshot.
     backups = [s for s in ec2.snapshots_tagged(*marker) if is_snapshot_ours(s, *marker)]
+    # And our consistent snapshots (tags and description): with OneCopy an older night has
+    # no backup left, only its consistent snapshot.
+    consistent = [
+        s
+        for s in ec2.snapshots_tagged(tags.RESOURCE, tags.CONSISTENT_SNAPSHOT)
+        if is_snapshot_ours(s, *marker)
+    ]
     picks = rules.sample(
-        backups, now, settings.reverify_window_days, random.Random(rules.seed(now))
+        backups,
+        now,
+        settings.reverify_window_days,
+        random.Random(rules.seed(now)),
+        consistent=consistent,
     )
     started = []
     for pick in picks:

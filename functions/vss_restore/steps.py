@@ -7,7 +7,7 @@ from typing import Any
 from vss_restore import clock, tags, turns
 from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION, Ec2, require_ours
 from vss_restore.aws.kms import Kms
-from vss_restore.aws.ledger import Ledger
+from vss_restore.aws.ledger import Ledger, consistent_key
 from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import (
     CheckFailed,
@@ -16,6 +16,7 @@ from vss_restore.errors import (
     DiskToolReportCut,
     InvalidRequest,
     RevertFailed,
+    SnapshotNotFound,
     VolumeFailed,
 )
 from vss_restore.logic import disk_tool
@@ -28,7 +29,7 @@ from vss_restore.logic.polling import (
     pause_in_invocation,
     progress_after_waiting,
 )
-from vss_restore.logic.resolve import Decision, decide
+from vss_restore.logic.resolve import OWN_OUTPUT_DELETED, SKIP, Decision, decide
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict
 from vss_restore.observability import (
     REVERT_DURATION,
@@ -43,10 +44,21 @@ COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 DELIVERY_SECONDS = 600  # SendCommand's TimeoutSeconds: how long a command may wait for the agent
 
 
-def resolve(ec2: Ec2, settings: Settings, snapshot_id: str, reverify: bool = False) -> Decision:
-    return decide(
-        ec2.snapshot(snapshot_id), settings, started_at=clock.iso(clock.now()), reverify=reverify
-    )
+def resolve(
+    ec2: Ec2, ledger: Ledger, settings: Settings, snapshot_id: str, reverify: bool = False
+) -> Decision:
+    """Restore, verify or skip the snapshot. One that is gone is SnapshotNotFound, unless it
+    was our consistent snapshot, deleted while pending by a failed restore's cleanup, whose
+    completion event came once the deletion took effect: the ledger holds its record
+    (`consistent#<snapshot>`, written by the snapshot step and again by that cleanup, kept
+    2 days from then: Ledger.note_consistent_deleted)."""
+    try:
+        snapshot = ec2.snapshot(snapshot_id)
+    except SnapshotNotFound:
+        if ledger.waiting(consistent_key(snapshot_id)) is None:
+            raise
+        return Decision(SKIP, OWN_OUTPUT_DELETED, snapshot_id)
+    return decide(snapshot, settings, started_at=clock.iso(clock.now()), reverify=reverify)
 
 
 def prepare_helper(

@@ -1,10 +1,12 @@
 """The fast model of a fleet-mode night (bench/des.py) and what the bench asks of it."""
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from bench import allin, des, model, runs, scale, scenarios
+from simulator import backup_retry
 
 
 def test_a_turn_lasts_what_the_model_says_the_helper_works() -> None:
@@ -150,6 +152,79 @@ def test_looks_beyond_the_describe_rate_are_throttled_and_counted() -> None:
     unlimited = des.figures(des.run(des.Night(night.arrivals, 100, 4, 60, limits=False)))
     assert unlimited["throttled"] == {}
     assert unlimited["verified"] == 400
+
+
+def test_the_backup_script_retries_the_snapshots_the_sdk_retries_lose() -> None:
+    # 800 instances, 300 at a time: 1,600 CreateSnapshot calls against a bucket of 100 and
+    # 5 a second. The SDK's 5 attempts alone lose snapshots; New-SnapshotWithRetry's
+    # backoff (documents/backup.ps1's settings) takes every one within its budget.
+    night = des.Night(
+        [],
+        max_helpers=100,
+        concurrency=4,
+        backup=[[30.0, 50.0]] * 800,
+        backup_concurrency=300,
+        backup_cutoff_seconds=600,
+    )
+    without = des.figures(des.run(dataclasses.replace(night, backup_retries=False)))
+    with_retries = des.figures(des.run(night))
+
+    assert without["backup_snapshots_failed"] > 0
+    assert without["backup_retries"] == 0
+    assert with_retries["backup_snapshots_failed"] == 0
+    assert with_retries["backup_retries"] > 0
+    assert with_retries["snapshots"] == 1600  # each taken snapshot's event starts a restore
+
+
+def test_a_backup_throttled_past_its_budget_gives_up_when_the_budget_ends() -> None:
+    # A bucket that never gives a token: each volume's retries stop once a wait would end
+    # past the budget, which runs from the moment the snapshot script begins.
+    retry = backup_retry.settings()
+    m = des.Model(des.Night([], backup=[[30.0, 50.0]] * 3, backup_concurrency=3))
+    m.buckets["ec2:CreateSnapshot"] = des.TokenBucket(des.Bucket(0, 1e-9, "starved"))
+    m.run()
+    f = des.figures(m)
+
+    assert f["backup_snapshots_failed"] == 6
+    assert f["snapshots"] == 0
+    # Every retry of the script's makes the SDK's attempts again.
+    assert m.calls["ec2:CreateSnapshot"] == des.BOTOCORE_ATTEMPTS * (f["backup_retries"] + 6)
+    # C: used the budget; D: came after it, each SDK try taking at most 2 + 4 + 8 + 16 s.
+    sdk = sum(2**n for n in range(1, des.BOTOCORE_ATTEMPTS))
+    began = des.BACKUP_BEFORE_SNAPSHOTS
+    assert f["backup_ended_at"] <= began + retry.budget_seconds + 2 * sdk + retry.cap_seconds + 5
+    assert f["backup_ended_at"] >= began + retry.budget_seconds - retry.cap_seconds
+
+
+def test_the_default_window_and_concurrency_start_every_instance_that_10_leaves_out() -> None:
+    # A fifth of the bench's night (2,000 instances, 5,000 snapshots) in a fifth of the
+    # default window's 3 h of starts: at the old default of 10 at a time half the fleet
+    # never starts; at the template's default all do, every snapshot is taken, and the
+    # last backup ends within a fifth of the window.
+    assert (scale.WINDOW_HOURS, scale.DEFAULT_CONCURRENCY) == (4, 30)
+    starts = (scale.WINDOW_HOURS - scale.CUTOFF_HOURS) * 3600 / 5
+
+    def night(concurrency: int) -> dict[str, Any]:
+        return des.figures(
+            des.run(
+                des.Night(
+                    [],
+                    max_helpers=100,
+                    concurrency=4,
+                    backup=scale.fleet_backup(2000),
+                    backup_concurrency=concurrency,
+                    backup_cutoff_seconds=starts,
+                )
+            )
+        )
+
+    old, default = night(10), night(scale.DEFAULT_CONCURRENCY)
+
+    assert old["backup_instances_missed"] > 500
+    assert default["backup_instances_missed"] == 0
+    assert default["backup_snapshots_failed"] == 0
+    assert default["snapshots"] == 5000
+    assert default["backup_ended_at"] <= scale.WINDOW_HOURS * 3600 / 5
 
 
 def test_a_restore_whose_volumes_are_on_time_looks_once_per_wait() -> None:

@@ -66,7 +66,8 @@ class Case:
     volume_left: str = ""  # state of the temporary volume left, named in the alert; "" none
     snapshot_left: str = ""  # what the workflow's own snapshot left is, when one is
     # The cleanup deleted the consistent snapshot the restore had started (#16); "pending":
-    # still pending at the end, its deletion accepted (EBS deletes it once it completes).
+    # still pending then, its deletion accepted (EBS deletes it once it completes) and its
+    # completion event, later, skipped without an alert.
     snapshot_deleted: str = ""
     retried_by: str = ""  # the function that saw AwsThrottled and was retried
     commands: dict[str, int] | None = None  # disk tool commands sent, by Action

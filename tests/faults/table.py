@@ -38,9 +38,12 @@ REGENERATE = "```\nPYTHONPATH=functions:. .venv/bin/python -m tests.faults.table
 LEFTOVER = (
     "A restore that fails after its consistent snapshot was started deletes that snapshot "
     "in its cleanup (issue #16), and the reason of the source snapshot's verdict (`none`) "
-    "names it. One still pending is named and left: EBS would carry out its deletion only "
-    "once it completes, and its completion event would then name a snapshot that is gone; "
-    "completed, the daily retention deletes it. The rows that show it say so."
+    "names it. One still pending is deleted too, the reason saying `deleted (takes effect "
+    "when it completes)`: EBS accepts the deletion and carries it out once the snapshot "
+    'completes (EBS User Guide, "Delete an Amazon EBS snapshot"); its completion event, '
+    "which then names a snapshot that is gone, starts an execution that skips it "
+    "(`made-by-vss-restore-and-deleted`), without a failure or an alert. The rows that show "
+    "it say so."
 )
 
 
@@ -166,8 +169,8 @@ def _left(case: Case) -> str:
         return case.snapshot_left
     if case.snapshot_deleted == "pending":
         return (
-            "the consistent snapshot, pending (the verdict names it; the retention deletes it "
-            "once completed)"
+            "nothing (the volume deleted; the consistent snapshot, pending, deleted at once and "
+            "gone once completed; its later event skipped; the verdict says so)"
         )
     if case.snapshot_deleted:
         state = " (in the error state)" if case.snapshot_deleted == "error" else ""

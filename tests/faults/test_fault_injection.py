@@ -133,12 +133,23 @@ def _snapshots_made(case: Case, outcome: Outcome, why: str) -> None:
         (orphan,) = made
         assert orphan not in kept, why
     elif case.snapshot_deleted == "pending":
-        # Still pending when the restore failed: named in the verdict, left for the retention.
-        (verdict,) = outcome.verdicts(outcome.report.executions[0])
-        (orphan,) = made
-        assert f"consistent snapshot {orphan} still pending" in verdict["reason"], why
-        assert verdict["consistent_snapshots_pending"] == [orphan], why
-        assert orphan not in kept, why
+        # Still pending when the restore failed: deleted at once, gone once it completed (EBS
+        # User Guide), and its completion event, later, skipped without a failure or an alert.
+        first, *later = outcome.report.executions
+        (verdict,) = outcome.verdicts(first)
+        (pending,) = re.findall(
+            r"consistent snapshot (snap-[0-9a-f]+) deleted \(takes effect when it completes\)",
+            verdict["reason"],
+        )
+        assert verdict["consistent_snapshots_deleted"] == [pending], why
+        assert verdict["consistent_snapshots_pending"] == [pending], why
+        assert made == [], why
+        (event_run,) = later
+        assert event_run.status == "SUCCEEDED", why
+        assert [
+            (v["snapshot_id"], v["status"], v["reason"]) for v in outcome.verdicts(event_run)
+        ] == [(pending, "skipped", "made-by-vss-restore-and-deleted")], why
+        assert len(outcome.report.alerts) == 1, outcome.alerts_text()
     elif case.snapshot_deleted:
         (verdict,) = outcome.verdicts(outcome.report.executions[0])
         deleted = re.findall(r"consistent snapshot (snap-[0-9a-f]+) deleted", verdict["reason"])

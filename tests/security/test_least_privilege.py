@@ -563,6 +563,15 @@ def test_tags_are_written_only_at_creation_or_as_the_verdict_on_snapshots(
                     # The boot test's result, beside the snapshot's own tags.
                     assert sorted(keys or ["<any key>"]) == sorted(tags.BOOT_TEST_KEYS)
                     continue
+                if (
+                    principal.name in VERDICT_ROLES
+                    and keys
+                    and set(keys) <= set(tags.REVERIFY_KEYS)
+                ):
+                    # OneCopy: a re-verification's outcome on an older night's consistent
+                    # snapshot (its backup gone); never the verdict itself.
+                    assert sorted(keys or ["<any key>"]) == sorted(tags.REVERIFY_KEYS)
+                    continue
                 # OneCopy: a consistent snapshot marked verified before its source goes.
                 assert sorted(keys or ["<any key>"]) == sorted([tags.STATUS, tags.CHECKED_AT])
                 assert principal.name == "RetentionFunctionRole"
@@ -1151,7 +1160,8 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
         ),
         "keep a waiting task's token for a snapshot": (
             Request("dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": ["consistent#snap-1"]}),
-            {"SnapshotVolumeFunctionRole"},
+            # The cleanup: a pending consistent snapshot deleted (Ledger.note_consistent_deleted).
+            {"SnapshotVolumeFunctionRole", "CleanUpFunctionRole"},
         ),
         "complete a waiting task": (
             Request("states:SendTaskSuccess", [Resource("*")]),
@@ -1231,14 +1241,32 @@ def test_the_backup_instances_snapshot_only_with_the_vss_marker_and_backup_keys(
     assert not allows(backup, Request("ec2:CreateTags", [SOURCE_SNAPSHOT], retag))
 
 
+VERDICT_ROLES = {
+    "RecordVerdictFunctionRole",
+    "CleanUpFunctionRole",
+    "ReleaseExecutionFunctionRole",
+}
+
+
 def test_only_the_verdict_steps_attach_the_verdict_policy(stack: Stack) -> None:
     policy = stack.ref("VerdictTagsPolicy")
     attaching = {name for name, p in stack.roles().items() if policy in p.managed}
-    assert attaching == {
-        "RecordVerdictFunctionRole",
-        "CleanUpFunctionRole",
-        "ReleaseExecutionFunctionRole",
-    }
+    assert attaching == VERDICT_ROLES
+
+
+def test_a_reverification_tags_our_consistent_snapshot_with_its_outcome_only(
+    principals: dict[str, Principal],
+) -> None:
+    # OneCopy: an older night's consistent snapshot is re-verified in place of its backup.
+    ours = _ec2("snapshot", "snap-0c0c0c0c0c0c0c0c0", {tags.RESOURCE: tags.CONSISTENT_SNAPSHOT})
+    outcome = {"aws:TagKeys": list(tags.REVERIFY_KEYS)}
+    verdict = {"aws:TagKeys": [tags.STATUS, tags.RESULT_SNAPSHOT]}
+    for role in VERDICT_ROLES:
+        statements = principals[role].statements
+        assert allows(statements, Request("ec2:CreateTags", [ours], outcome)), role
+        assert not allows(statements, Request("ec2:CreateTags", [ours], verdict)), role
+        other = _ec2("snapshot", "snap-0d0d0d0d0d0d0d0d0", {tags.RESOURCE: "temporary-volume"})
+        assert not allows(statements, Request("ec2:CreateTags", [other], outcome)), role
 
 
 def test_the_verdict_follows_the_vss_marker_the_stack_is_deployed_with() -> None:

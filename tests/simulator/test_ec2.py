@@ -72,6 +72,35 @@ def test_a_snapshot_is_pending_and_sends_its_event_when_completed(aws: Aws) -> N
     assert event["detail"]["source"].endswith(f":volume/{volume_id}")
 
 
+def test_a_pending_snapshot_deleted_goes_only_once_completed_and_still_sends_its_event(
+    aws: Aws,
+) -> None:
+    # EBS User Guide, "Delete an Amazon EBS snapshot": "Although you can delete a snapshot
+    # that is still in progress, the snapshot must complete before the deletion takes effect."
+    volume_id = _new_volume(aws)
+    aws.clock.advance(2)
+    snapshot_id = aws.ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    aws.clock.advance(60)
+
+    aws.ec2.delete_snapshot(SnapshotId=snapshot_id)
+    assert aws.snapshot_state(snapshot_id) == "pending"
+    aws.ec2.delete_snapshot(SnapshotId=snapshot_id)  # a retried cleanup's second call
+    aws.clock.advance(119)
+    assert aws.snapshot_state(snapshot_id) == "pending"
+    assert aws.world.pop_due_events() == []
+
+    aws.clock.advance(2)
+    with pytest.raises(ClientError, match=r"InvalidSnapshot\.NotFound"):
+        aws.ec2.describe_snapshots(SnapshotIds=[snapshot_id])
+    assert aws.world.snapshots_deleted.count(snapshot_id) == 1
+    # Its completion event is still sent (unverified on a real account: docs/simulated.md).
+    (event,) = aws.world.pop_due_events()
+    assert event["detail"]["result"] == "succeeded"
+    assert event["detail"]["snapshot_id"].endswith(f"/{snapshot_id}")
+    with pytest.raises(ClientError, match=r"InvalidSnapshot\.NotFound"):
+        aws.ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+
 def test_the_same_client_token_gives_the_same_volume(aws: Aws) -> None:
     first = _new_volume(aws, ClientToken="execution-1")
     assert _new_volume(aws, ClientToken="execution-1") == first

@@ -4,6 +4,7 @@ mode, IAM from template.yaml judging every call, and a KMS key disabled in betwe
 
 import re
 from collections import defaultdict
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,67 @@ def test_reverify_false_deploys_the_weekly_schedule_disabled(reverify: str, enab
             s for s in simulation.stack.schedules if s.function == "StartReverificationsFunction"
         ]
         assert (weekly.schedule.expression, weekly.enabled) == ("rate(7 days)", enabled)
+
+
+# -- OneCopy: the older nights have only their consistent snapshot left ----------------------
+ONE_COPY_WEEKS = {"20261108": 6, "20261115": 13}  # run's day -> the newest night whose
+# backup OneCopy had deleted by then (the retention at noon the day before)
+
+
+@pytest.fixture(scope="module")
+def one_copy() -> dict[str, Any]:
+    """The reverify-one-copy scenario's report, and the tags of what it re-verified."""
+    with Simulation(load(SCENARIOS / "reverify-one-copy.json")) as simulation:
+        report = simulation.run()
+        assert report.nights is not None
+        alias_of = {i: a for a, i in report.nights["snapshot_ids"].items()}
+        drawn = {
+            found.group(2): (alias_of[found.group(1)], found.group(1), execution)
+            for execution in report.executions
+            if (found := NAME.match(execution.name))
+        }
+        listed = simulation.ec2_client().describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        tags_of = {s["SnapshotId"]: tags.as_dict(s.get("Tags")) for s in listed}
+    return {"report": report, "drawn": drawn, "tags": tags_of}
+
+
+def test_one_copy_nights_are_reverified_through_their_consistent_snapshot(
+    one_copy: dict[str, Any],
+) -> None:
+    report = one_copy["report"]
+    assert report.ok, failures(report)
+    assert sorted(one_copy["drawn"]) == sorted(ONE_COPY_WEEKS)
+    for week, (alias, _, _) in one_copy["drawn"].items():
+        # An older night's consistent snapshot (its backup gone), never the newest night's.
+        assert alias.endswith(".consistent"), alias
+        assert _night(alias) <= ONE_COPY_WEEKS[week], (week, alias)
+    # Re-verified check-only: inspected and checked, nothing reverted, no snapshot made.
+    (_, _, week_one) = one_copy["drawn"]["20261108"]
+    (verdict,) = week_one.output["verdicts"]
+    assert (verdict["status"], verdict["rule"], verdict["reverify"]) == (
+        tags.VERIFIED,
+        "verify-only",
+        True,
+    )
+    assert (verdict["consistent_snapshot"], verdict["shadow_copies_reverted"]) == ("", [])
+    assert report.disk_tool_commands == {"Inspect": 2, "Check": 2}
+    assert report.nights["made"] == 15 * 2 * 2  # the re-verifications made no snapshot
+
+
+def test_a_consistent_snapshot_failing_its_reverification_says_so_and_keeps_its_status(
+    one_copy: dict[str, Any],
+) -> None:
+    # Week two's check finds the volume needing a full repair (the scenario's fault).
+    _, snapshot_id, execution = one_copy["drawn"]["20261115"]
+    assert (execution.status, execution.error) == ("FAILED", "RestoreFailed")
+    found = one_copy["tags"][snapshot_id]
+    assert found[tags.REVERIFY_RESULT] == tags.FAILED
+    assert "CheckFailed" in found[tags.REVERIFY_REASON]
+    assert found[tags.REVERIFY_EXECUTION].endswith(":" + execution.name)
+    # OneCopy's mark stays as the retention wrote it; the re-verification adds only its own,
+    # through the verdict roles' TagReverifyOnOurConsistentSnapshots (no call refused).
+    assert found[tags.STATUS] == tags.VERIFIED
+    assert found[tags.RESOURCE] == tags.CONSISTENT_SNAPSHOT
+    assert one_copy["report"].calls_refused == []
+    (alert,) = [a for a in one_copy["report"].alerts if "re-verification" in a["subject"]]
+    assert snapshot_id in alert["subject"]

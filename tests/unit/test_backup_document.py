@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from simulator import Simulation, load
+from simulator import Simulation, backup_retry, load
 from tests.powershell_checks import (
     commands_named,
     encoding_problems,
@@ -52,7 +52,30 @@ DISKSHADOW_ORDER = (
 )
 SUMMARY_FIELDS = {"schema", "action", "instance_id", "shadow_set_id", "snapshots"}
 SUMMARY_FIELDS |= {"shadows_deleted", "ok"}
-SNAPSHOT_FIELDS = {"volume_id", "drive_letters", "shadow_copy_ids", "snapshot_id", "error"}
+SNAPSHOT_FIELDS = {"volume_id", "drive_letters", "shadow_copy_ids", "snapshot_id", "retries"}
+SNAPSHOT_FIELDS |= {"error"}
+# The refusals worth waiting out (EC2 API Reference, "Error codes for the Amazon EC2 API"):
+# the account's request rate, the volume's snapshot rate, its concurrent snapshots.
+RETRY_CODES = {
+    "RequestLimitExceeded",
+    "SnapshotCreationPerVolumeRateExceeded",
+    "ConcurrentSnapshotLimitExceeded",
+}
+RETRY_HANDOVER = (
+    "retry = [ordered]@{ codes = $RetryCodes base_seconds = $RetryBaseSeconds "
+    "cap_seconds = $RetryCapSeconds budget_seconds = $RetrySeconds }"
+)
+# What New-SnapshotWithRetry must hold: full jitter under an exponential, capped ceiling,
+# a sleep, the budget's end, and a rethrow of every other refusal.
+RETRY_PARTS = (
+    "Get-Random -Minimum 0",
+    "[Math]::Min(",
+    "[Math]::Pow(2,",
+    "Start-Sleep",
+    "-gt $deadline",
+    "$plan.retry.codes -notcontains $code",
+    "{ throw }",
+)
 # Windows PowerShell 5.1's Get-Verb, group by group.
 VERB_GROUPS = (
     "Add Clear Close Copy Enter Exit Find Format Get Hide Join Lock Move New Open Optimize Pop "
@@ -266,6 +289,50 @@ def summary_problems(script: str) -> list[str]:
     return problems
 
 
+def retry_problems(script: str) -> list[str]:
+    """The retry settings at the top, handed to the snapshot script, and its one CreateSnapshot
+    made through New-SnapshotWithRetry: backoff with full jitter within the budget."""
+    try:
+        settings = backup_retry.read(script)
+    except backup_retry.RetrySettingsMissing as exc:
+        return [str(exc)]
+    problems = []
+    if set(settings.codes) != RETRY_CODES:
+        problems.append(f"$RetryCodes {sorted(settings.codes)} != {sorted(RETRY_CODES)}")
+    if not 0 < settings.base_seconds <= settings.cap_seconds:
+        problems.append("the backoff needs 0 < $RetryBaseSeconds <= $RetryCapSeconds")
+    backup = re.search(r"^\$BackupSeconds = ([0-9]+)$", script, re.MULTILINE)
+    if backup is None or settings.budget_seconds >= float(backup[1]):
+        problems.append("$RetrySeconds must end before DiskShadow's $BackupSeconds")
+    if RETRY_HANDOVER not in " ".join(script.replace("; ", "\n").split()):
+        problems.append("the settings are not handed to the snapshot script (plan.retry)")
+    inner = parse_tree(inner_script(script)).root_node
+    if "$deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)" not in node_text(
+        inner
+    ):
+        problems.append("the snapshot script sets no $deadline from the budget")
+    for call in commands_named(inner, "New-EC2Snapshot"):
+        if _function_name(_enclosing(call, "function_statement")) != "New-SnapshotWithRetry":
+            problems.append("New-EC2Snapshot is called outside New-SnapshotWithRetry")
+    retrying = [
+        n
+        for n in walk(inner)
+        if n.type == "function_statement" and _function_name(n) == "New-SnapshotWithRetry"
+    ]
+    if len(retrying) != 1:
+        return [*problems, "no single function New-SnapshotWithRetry in the snapshot script"]
+    body = node_text(retrying[0])
+    problems += [
+        f"New-SnapshotWithRetry lacks {part!r}" for part in RETRY_PARTS if part not in body
+    ]
+    if not any(
+        _enclosing(c, "function_statement") is None
+        for c in commands_named(inner, "New-SnapshotWithRetry")
+    ):
+        problems.append("the snapshot script never calls New-SnapshotWithRetry")
+    return problems
+
+
 SCRIPT_CHECKS: dict[str, Callable[[str], list[str]]] = {
     "syntax": syntax_problems,
     "encoding": encoding_problems,
@@ -305,6 +372,10 @@ def test_the_shadow_copies_are_deleted_in_a_finally_block(script: str) -> None:
 
 def test_the_backup_writes_exactly_the_tag_keys_the_restore_reads(script: str) -> None:
     assert tag_key_problems(script) == []
+
+
+def test_a_throttled_snapshot_is_retried_with_backoff_and_full_jitter(script: str) -> None:
+    assert retry_problems(script) == []
 
 
 def test_the_summary_has_the_documented_fields(script: str) -> None:
@@ -387,6 +458,11 @@ def test_the_quotes_stay_closed_for_any_allowed_value(document: dict[str, Any]) 
 MINIMAL = """\
 $VssTagKey = '{{ VssTagKey }}'
 $ErrorActionPreference = 'Stop'
+$BackupSeconds = 1200
+$RetryCodes = CODES
+$RetryBaseSeconds = 2
+$RetryCapSeconds = 30
+$RetrySeconds = 900
 $TagKeys = [ordered]@{
     INSTANCE_ID = 'vss-restore:instance-id'
     DRIVE_LETTERS = 'vss-restore:drive-letters'
@@ -396,7 +472,23 @@ $TagKeys = [ordered]@{
 }
 $SnapshotScript = @'
 $ErrorActionPreference = 'Stop'
+function New-SnapshotWithRetry($Entry) {
+    for ($attempt = 0; ; $attempt++) {
+        try {
+            return New-EC2Snapshot -VolumeId $Entry.volume_id -TagSpecification $null -Force
+        } catch {
+            $code = [string]$_.Exception.ErrorCode
+            $ceiling = [Math]::Min(30.0, 2.0 * [Math]::Pow(2, $attempt))
+            $wait = Get-Random -Minimum 0.0 -Maximum $ceiling
+            $late = (Get-Date).AddSeconds($wait) -gt $deadline
+            if ($plan.retry.codes -notcontains $code -or $late) { throw }
+            Start-Sleep -Milliseconds ([int]($wait * 1000))
+        }
+    }
+}
 $plan = Get-Content -LiteralPath plan.json -Raw | ConvertFrom-Json
+$deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)
+$snapshot = New-SnapshotWithRetry @{ volume_id = 'vol-0a1b2c3d' }
 $tags = @{}
 $tags[$plan.tag_keys.INSTANCE_ID] = $plan.instance_id
 $tags[$plan.tag_keys.DRIVE_LETTERS] = 'D'
@@ -418,7 +510,13 @@ $summary = [ordered]@{
     schema = 1; action = 'Backup'; instance_id = ''; shadow_set_id = ''
     snapshots = @(); shadows_deleted = $false; ok = $false
 }
-$plan = @{ tag_keys = $TagKeys }
+$plan = @{
+    tag_keys = $TagKeys
+    retry = [ordered]@{
+        codes = $RetryCodes; base_seconds = $RetryBaseSeconds
+        cap_seconds = $RetryCapSeconds; budget_seconds = $RetrySeconds
+    }
+}
 try {
     $run = Invoke-DiskShadow @(
         'set context persistent'
@@ -434,6 +532,7 @@ try {
         drive_letters = 'D'
         shadow_copy_ids = ''
         snapshot_id = $null
+        retries = 0
         error = $null
     }
 } finally {
@@ -441,7 +540,7 @@ try {
 }
 Write-Output (ConvertTo-Json -InputObject $summary -Compress -Depth 8)
 exit 0
-"""
+""".replace("CODES", "@(" + ", ".join(f"'{c}'" for c in sorted(RETRY_CODES)) + ")")
 FINALLY_BLOCK = "} finally {\n    Remove-BackupShadowCopy $setId\n}\n"
 
 BROKEN = [
@@ -474,8 +573,22 @@ BROKEN = [
         "$tags[$plan.tag_keys.DEVICE] = 'xvdf'",
         "$tags['vss-restore:device'] = 'xvdf'",
     ),
-    ("not-handed-over", "tags", "@{ tag_keys = $TagKeys }", "@{ tag_keys = @{} }"),
+    ("not-handed-over", "tags", "tag_keys = $TagKeys\n", "tag_keys = @{}\n"),
     ("no-summary-ok", "summary", "; ok = $false", ""),
+    ("code-not-retried", "retry", "'RequestLimitExceeded', ", ""),
+    ("no-budget", "retry", "$RetrySeconds = 900\n", ""),
+    ("budget-past-diskshadow", "retry", "$RetrySeconds = 900\n", "$RetrySeconds = 1500\n"),
+    ("not-handed-over-retry", "retry", "    retry = [ordered]@{", "    other = [ordered]@{"),
+    ("no-jitter", "retry", "Get-Random -Minimum 0.0 -Maximum ", ""),
+    ("no-backoff", "retry", "2.0 * [Math]::Pow(2, $attempt)", "2.0"),
+    ("no-deadline", "retry", " -gt $deadline", ""),
+    ("retries-everything", "retry", "$plan.retry.codes -notcontains $code -or ", ""),
+    (
+        "snapshot-without-retry",
+        "retry",
+        "$snapshot = New-SnapshotWithRetry @{ volume_id = 'vol-0a1b2c3d' }",
+        "$snapshot = New-EC2Snapshot -VolumeId 'vol-0a1b2c3d' -Force",
+    ),
     ("entry-misspelt", "summary", "        snapshot_id = $null\n", "        snapshot = $null\n"),
     (
         "entry-extra",
@@ -490,6 +603,7 @@ CHECKS = {
     "cleanup": cleanup_problems,
     "tags": tag_key_problems,
     "summary": summary_problems,
+    "retry": retry_problems,
 }
 
 
@@ -1034,9 +1148,26 @@ def test_the_backup_task_runs_at_the_rate_its_parameters_give(template: dict[str
 
     assert task["MaxConcurrency"] == {"Ref": "BackupMaxConcurrency"}
     assert task["MaxErrors"] == {"Ref": "BackupMaxErrors"}
-    # As before the parameters: ten at a time, every instance tried.
-    assert parameters["BackupMaxConcurrency"]["Default"] == "10"
+    # Thirty at a time (bench measurement 9: ten starts half of 10,000 instances before a
+    # 4 h window's cutoff), every instance tried.
+    assert parameters["BackupMaxConcurrency"]["Default"] == "30"
     assert parameters["BackupMaxErrors"]["Default"] == "100%"
+
+
+def test_the_window_lasts_backup_window_hours_and_starts_nothing_in_its_last_hour(
+    template: dict[str, Any],
+) -> None:
+    window = template["Resources"]["BackupWindow"]["Properties"]
+    hours = template["Parameters"]["BackupWindowHours"]
+
+    assert window["Duration"] == {"Ref": "BackupWindowHours"}
+    assert window["Cutoff"] == 1
+    assert hours["Type"] == "Number"
+    assert hours["Default"] == 4
+    # SSM's limits (CreateMaintenanceWindow: Duration 1 to 24 hours, Cutoff 0 to 23 and
+    # less than Duration): the least, 2, leaves one hour to start backups in.
+    assert (hours["MinValue"], hours["MaxValue"]) == (2, 24)
+    assert hours["MinValue"] > window["Cutoff"]
 
 
 @pytest.mark.parametrize(

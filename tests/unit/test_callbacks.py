@@ -177,6 +177,19 @@ def test_a_failed_snapshot_event_for_no_waiting_task_completes_nothing(
     assert tasks.answers == []
 
 
+def test_a_failed_event_for_a_snapshot_a_cleanup_deleted_while_pending_completes_nothing(
+    world: Any, lambda_context: Any, tasks: WaitingTasks
+) -> None:
+    # The cleanup's record of a pending consistent snapshot it deleted holds no task token.
+    failed = "snap-0fedcba9876543210"  # the sample event's snapshot
+    _ledger().note_consistent_deleted(failed, "arn:aws:states:::execution:m:e", 1_800_000_000)
+
+    outcome = snapshot_failed.handler(world.event("snapshot_failed"), lambda_context)
+
+    assert outcome["outcome"] == callbacks.NOBODY_WAITS
+    assert tasks.answers == []
+
+
 def test_our_comment_names_the_action_and_volume_and_nothing_else_parses() -> None:
     from vss_restore.logic import disk_tool
 

@@ -6,8 +6,12 @@ from typing import Any
 import pytest
 
 from vss_restore import tags
+from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
+from vss_restore.aws.ledger import Ledger, consistent_key
 from vss_restore.errors import CleanupPending, InvalidRequest, RestoreFailed
 from vss_restore.handlers import clean_up, finish
+
+from .conftest import LEDGER_TABLE
 
 
 def _attachments(world: Any, volume_id: str) -> list[dict[str, Any]]:
@@ -299,28 +303,55 @@ def test_a_late_failure_deletes_the_consistent_snapshot_it_made_and_says_so(
     assert other in left
 
 
-def test_a_pending_consistent_snapshot_is_named_and_left_for_the_retention(
+def test_a_pending_consistent_snapshot_is_deleted_at_once_and_the_verdict_says_when(
     world: Any, lambda_context: Any
 ) -> None:
+    # EBS accepts the deletion of a pending snapshot and carries it out once it completes
+    # (the simulator models that: tests/simulator/test_late_failure.py); moto deletes at once.
     event = world.event("clean_up")
     made = _consistent_snapshot(world, event["execution"])
     world.backend.snapshots[made].status = "pending"
 
     verdict = clean_up.handler(event, lambda_context)
 
+    assert verdict["consistent_snapshots_deleted"] == [made]
     assert verdict["consistent_snapshots_pending"] == [made]
-    assert "consistent_snapshots_deleted" not in verdict
     assert verdict["reason"].endswith(
-        f"; consistent snapshot {made} still pending, left for the retention to delete"
+        f"; consistent snapshot {made} deleted (takes effect when it completes)"
     )
+    assert world.snapshot_tags(world.snapshot_id)[tags.REASON] == verdict["reason"]
     left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
-    assert made in left
+    assert made not in left
+    # Its record in the ledger, no task waiting on it: its later event is known for ours.
+    recorded = Ledger(LEDGER_TABLE).waiting(consistent_key(made))
+    assert recorded is not None
+    assert (recorded.token, recorded.execution, recorded.operation) == (
+        "",
+        event["execution"],
+        made,
+    )
 
 
-def _consistent_snapshot(world: Any, execution: str) -> str:
+def test_a_snapshot_given_our_tags_without_our_description_is_not_deleted(
+    world: Any, lambda_context: Any
+) -> None:
+    # Tags can be written by anyone with ec2:CreateTags; a description is set at creation.
+    event = world.event("clean_up")
+    foreign = _consistent_snapshot(world, event["execution"], description="production D:")
+
+    verdict = clean_up.handler(event, lambda_context)
+
+    assert "consistent_snapshots_deleted" not in verdict
+    assert "consistent snapshot" not in verdict["reason"]
+    left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert foreign in left
+
+
+def _consistent_snapshot(world: Any, execution: str, description: str = "") -> str:
     return str(
         world.ec2.create_snapshot(
             VolumeId=world.source_volume_id,
+            Description=description or CONSISTENT_DESCRIPTION.format(source=world.snapshot_id),
             TagSpecifications=[
                 {
                     "ResourceType": "snapshot",

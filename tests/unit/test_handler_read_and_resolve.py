@@ -1,13 +1,17 @@
 """Handlers read_request and resolve_snapshot: what is restored, what is skipped and why."""
 
+import time
 from typing import Any
 
 import pytest
 
 from vss_restore import tags
+from vss_restore.aws.ledger import Ledger, Waiting, consistent_key
 from vss_restore.errors import InvalidRequest, SnapshotNotFound
 from vss_restore.handlers import read_request, resolve_snapshot
 from vss_restore.settings import Settings
+
+from .conftest import LEDGER_TABLE
 
 VSS = Settings()  # the stack's default VSS tag
 
@@ -144,6 +148,27 @@ def test_a_snapshot_that_does_not_exist_fails_with_snapshot_not_found(
 
     with pytest.raises(SnapshotNotFound, match="snap-0ffffffffffffffff"):
         resolve_snapshot.handler(event, lambda_context)
+
+
+def test_our_consistent_snapshot_deleted_while_pending_is_skipped_when_its_event_comes(
+    world: Any, lambda_context: Any, emitted_metrics: Any
+) -> None:
+    # Given the record our snapshot step kept for it, and the snapshot gone (a failed
+    # restore's cleanup deleted it while pending; EBS deleted it once completed),
+    gone = "snap-0ffffffffffffffff"
+    Ledger(LEDGER_TABLE).wait_for(
+        consistent_key(gone),
+        Waiting("spent-token", "arn:aws:states:::execution:m:e", gone, "2026-12-06T02:00:00Z"),
+        int(time.time()),
+    )
+    event = world.event("resolve_snapshot")
+    event["request"]["snapshot_id"] = gone
+
+    # when its completion event resolves it, it is skipped: no restore, no failure.
+    decision = resolve_snapshot.handler(event, lambda_context)
+
+    assert (decision["action"], decision["reason"]) == ("skip", "made-by-vss-restore-and-deleted")
+    assert "RestoreSkipped" in emitted_metrics()
 
 
 def test_a_malformed_snapshot_id_in_the_state_is_refused_before_any_call(

@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.test_logic_resolve import described
 from vss_restore import tags, turns
+from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION
 from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import InvalidRequest
 from vss_restore.handlers import (
@@ -25,8 +26,10 @@ from vss_restore.logic.request import parse_request
 from vss_restore.logic.resolve import (
     ALREADY_VERIFIED,
     NOT_VERIFIED,
+    OWN_OUTPUT,
     RESTORE,
     SKIP,
+    VERIFY,
     decide,
 )
 from vss_restore.settings import Settings
@@ -214,3 +217,91 @@ def test_the_weekly_run_needs_the_state_machine_it_starts_restores_on(
 
     with pytest.raises(InvalidRequest, match="STATE_MACHINE_ARN is not set"):
         start_reverifications.handler(sample("start_reverifications"), lambda_context)
+
+
+def _one_copy(backup: dict[str, Any], *, status: str = tags.VERIFIED) -> dict[str, Any]:
+    """The consistent snapshot of `backup`'s night as OneCopy leaves it once the backup is
+    gone: our tags, lineage and description, tagged verified by the retention."""
+    source = str(backup["SnapshotId"])
+    lineage = tags.as_dict(backup["Tags"])
+    return {
+        "SnapshotId": "snap-c" + source.removeprefix("snap-")[1:],
+        "State": "completed",
+        "StartTime": backup["StartTime"] + timedelta(hours=1),
+        "Description": CONSISTENT_DESCRIPTION.format(source=source),
+        "Tags": tags.as_list(
+            {
+                tags.RESOURCE: tags.CONSISTENT_SNAPSHOT,
+                tags.SOURCE_SNAPSHOT: source,
+                tags.INSTANCE_ID: lineage[tags.INSTANCE_ID],
+                tags.DEVICE: lineage[tags.DEVICE],
+                tags.BACKUP_TIME: backup["StartTime"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            | ({tags.STATUS: status} if status else {})
+        ),
+    }
+
+
+def test_one_copy_nights_are_drawn_through_their_consistent_snapshot_never_the_newest() -> None:
+    # Given one drive whose older nights kept only their consistent snapshot (OneCopy), the
+    # newest night both,
+    instance, device = INSTANCES[0], DEVICES[1]
+    nights = [_backup(instance, device, n) for n in range(10)]
+    newest, older = nights[0], nights[1:]
+    consistent = [_one_copy(b) for b in nights]
+    by_id = {c["SnapshotId"]: c for c in consistent}
+    # when many weeks draw,
+    drawn = {
+        pick.snapshot_id
+        for week in range(60)
+        for pick in reverify.sample([newest], NOW, 30, random.Random(week), consistent=consistent)
+    }
+    # then every pick is an older night's consistent snapshot (dated by its night), never
+    # the newest night's backup nor its consistent snapshot (whose backup is still there),
+    assert drawn <= {c["SnapshotId"] for c in consistent[1:]}
+    assert len(drawn) > 5
+    (pick,) = reverify.sample([newest], NOW, 30, random.Random(1), consistent=consistent)
+    source = tags.as_dict(by_id[pick.snapshot_id]["Tags"])[tags.SOURCE_SNAPSHOT]
+    assert pick.taken == next(b["StartTime"] for b in older if b["SnapshotId"] == source)
+    assert (pick.instance_id, pick.device) == (instance, device)
+
+
+def test_a_consistent_snapshot_is_not_drawn_while_its_backup_is_there_or_unverified() -> None:
+    instance, device = INSTANCES[0], DEVICES[0]
+    newest, older = _backup(instance, device, 0), _backup(instance, device, 3)
+    # Its backup still listed: the night is drawn as the backup.
+    picks = reverify.sample(
+        [newest, older], NOW, 30, random.Random(1), consistent=[_one_copy(older)]
+    )
+    assert [p.snapshot_id for p in picks] == [older["SnapshotId"]]
+    # Not tagged verified, still pending, or out of the window: never drawn.
+    for candidate in (
+        _one_copy(older, status=""),
+        {**_one_copy(older), "State": "pending"},
+        _one_copy(_backup(instance, device, 40)),
+    ):
+        assert reverify.sample([newest], NOW, 30, random.Random(1), consistent=[candidate]) == []
+
+
+def test_a_reverification_of_our_verified_consistent_snapshot_only_checks_it() -> None:
+    backup = _backup(INSTANCES[0], DEVICES[1], 3)
+    consistent = {**_one_copy(backup), "VolumeSize": 50, "Encrypted": False}
+
+    decision = decide(consistent, Settings(), reverify=True)
+
+    # Inspect and check, no revert and no new snapshot (the workflow's "verify" path), with
+    # the drive and night from its lineage.
+    assert (decision.action, decision.check, decision.shadow_copy_id) == (VERIFY, True, "")
+    assert (decision.instance_id, decision.device) == (INSTANCES[0], DEVICES[1])
+    assert decision.backup_time == backup["StartTime"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Outside a re-verification it stays the workflow's own output, never restored;
+    assert decide(consistent, Settings()).reason == OWN_OUTPUT
+    # and one not verified, or with our tags but another description (not ours), is skipped.
+    for other in (
+        _one_copy(backup, status=""),
+        {**consistent, "Description": "production snapshot"},
+    ):
+        assert (decide(other, Settings(), reverify=True).action, OWN_OUTPUT) == (
+            SKIP,
+            decide(other, Settings(), reverify=True).reason,
+        )

@@ -55,7 +55,13 @@ class Ec2:
                     {"Name": f"tag:{tags.RESOURCE}", "Values": [tags.CONSISTENT_SNAPSHOT]},
                 ],
             )["Snapshots"]
-        return [dict(snapshot) for snapshot in found]
+        # Checked again here, with the description no EC2 API can change: a snapshot someone
+        # gave our tags is neither adopted as consistent nor deleted by a cleanup.
+        return [
+            dict(snapshot)
+            for snapshot in found
+            if is_consistent_snapshot_of(dict(snapshot), source_snapshot_id, execution)
+        ]
 
     def volume(self, volume_id: str) -> dict[str, Any] | None:
         with throttling_is_transient():
@@ -376,19 +382,35 @@ def is_snapshot_ours(snapshot: dict[str, Any], vss_tag_key: str, vss_tag_value: 
     """The nightly backup's (the VSS marker, the backup's own instance tag and description)
     or one of our consistent snapshots (our tags, and the description made with it)."""
     snapshot_tags = tags.as_dict(snapshot.get("Tags"))
-    description = str(snapshot.get("Description", ""))
-    source = snapshot_tags.get(tags.SOURCE_SNAPSHOT, "")
     backup = (
         snapshot_tags.get(vss_tag_key) == vss_tag_value
         and bool(snapshot_tags.get(tags.INSTANCE_ID))
-        and description.startswith(BACKUP_DESCRIPTION_PREFIX)
+        and str(snapshot.get("Description", "")).startswith(BACKUP_DESCRIPTION_PREFIX)
     )
-    consistent = (
+    return backup or is_consistent_snapshot(snapshot)
+
+
+def is_consistent_snapshot(snapshot: dict[str, Any]) -> bool:
+    """One of our consistent snapshots: our tags, and the description made with them."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    source = snapshot_tags.get(tags.SOURCE_SNAPSHOT, "")
+    return (
         snapshot_tags.get(tags.RESOURCE) == tags.CONSISTENT_SNAPSHOT
         and bool(source)
-        and description == CONSISTENT_DESCRIPTION.format(source=source)
+        and snapshot.get("Description") == CONSISTENT_DESCRIPTION.format(source=source)
     )
-    return backup or consistent
+
+
+def is_consistent_snapshot_of(
+    snapshot: dict[str, Any], source_snapshot_id: str, execution: str
+) -> bool:
+    """Our consistent snapshot of that source, made by that execution (tags, description)."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    return (
+        is_consistent_snapshot(snapshot)
+        and snapshot_tags.get(tags.SOURCE_SNAPSHOT) == source_snapshot_id
+        and snapshot_tags.get(tags.EXECUTION) == execution
+    )
 
 
 def require_snapshot_ours(snapshot: dict[str, Any], vss_tag_key: str, vss_tag_value: str) -> None:

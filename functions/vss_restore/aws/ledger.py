@@ -524,6 +524,23 @@ class Ledger:
         with throttling_is_transient():
             self.client.put_item(TableName=self.table, Item=item)
 
+    def note_consistent_deleted(self, snapshot_id: str, execution: str, now: int) -> None:
+        """Our consistent snapshot, deleted while pending: its `consistent#` record, no task
+        waiting on it any more (no token), kept WAITING_SECONDS from now. EBS deletes the
+        snapshot once it completes, and its completion event, then naming a snapshot that is
+        gone, is known for ours by this record (steps.resolve)."""
+        with throttling_is_transient():
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": consistent_key(snapshot_id)},
+                    "waiting_execution": {"S": execution},
+                    "operation": {"S": snapshot_id},
+                    "deleted_at": {"N": str(now)},
+                    "expires_at": {"N": str(now + WAITING_SECONDS)},
+                },
+            )
+
     def stop_indexing_wait(self, key: str, token: str) -> None:
         """Take an answered wait out of the `line` index (its token is spent), if its token is
         still that one: a helper lost later finds nothing to fail there."""

@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vss_restore import tags
+from vss_restore.aws.ec2 import is_snapshot_ours
 from vss_restore.errors import SnapshotUnusable
 from vss_restore.settings import Settings
 
 RESTORE = "restore"
-VERIFY = "verify"  # already consistent (AWS's own VSS tooling): inspect and check, no revert
+# Already consistent: inspect and check, no revert, no new snapshot (AWS's own VSS tooling;
+# and, re-verified, our own verified consistent snapshot, whose backup OneCopy deleted).
+VERIFY = "verify"
 SKIP = "skip"
 
 # Why a snapshot is skipped: stated in the execution output and the simulator's report.
@@ -18,6 +21,9 @@ NOT_VSS = "not-vss-tagged"
 NOT_COMPLETED = "not-completed"
 ALREADY_VERIFIED = "already-verified"
 OWN_OUTPUT = "made-by-vss-restore"
+# Our consistent snapshot, deleted by a failed restore's cleanup while pending: EBS deletes it
+# once it completes, and its completion event then names a snapshot that is gone.
+OWN_OUTPUT_DELETED = "made-by-vss-restore-and-deleted"
 BEING_RESTORED = "being-restored-by-another-execution"
 NOT_VERIFIED = "not-verified-so-not-reverified"
 
@@ -51,10 +57,13 @@ def decide(
     snapshot: dict[str, Any], settings: Settings, started_at: str = "", reverify: bool = False
 ) -> Decision:
     """Restore, verify or skip; a re-verification restores only a snapshot verified before
-    (its first restore is the nightly workflow's, with a verdict and a consistent snapshot)."""
+    (its first restore is the nightly workflow's, with a verdict and a consistent snapshot),
+    and only checks our own verified consistent snapshot (check-only)."""
     snapshot_id = str(snapshot["SnapshotId"])
     snapshot_tags = tags.as_dict(snapshot.get("Tags"))
     state = snapshot.get("State")
+    if reverify and _our_verified_consistent(snapshot, settings):
+        return _check_only(snapshot, started_at)
     if snapshot_tags.get(tags.RESOURCE):
         return Decision(SKIP, OWN_OUTPUT, snapshot_id)
     made_by_aws_vss = (
@@ -78,10 +87,7 @@ def decide(
         VERIFY if made_by_aws_vss else RESTORE,
         "",
         snapshot_id,
-        source_volume_id=str(snapshot.get("VolumeId", "")),
-        volume_size=int(snapshot.get("VolumeSize", 0)),
-        encrypted=bool(snapshot.get("Encrypted", False)),
-        kms_key_id=str(snapshot.get("KmsKeyId", "")),
+        **_ebs_facts(snapshot),
         shadow_copy_id=snapshot_tags.get(tags.SHADOW_COPY_ID, ""),
         shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
         drive_letters=snapshot_tags.get(tags.DRIVE_LETTERS, ""),
@@ -91,6 +97,47 @@ def decide(
         # AWS's VSS tooling writes Device (FIELD-NOTES §4), the nightly backup its own key.
         device=snapshot_tags.get(tags.DEVICE) or snapshot_tags.get("Device", ""),
         backup_time=_iso(snapshot.get("StartTime")),
+    )
+
+
+def _ebs_facts(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What EBS says of the snapshot that the volume made from it needs."""
+    return {
+        "source_volume_id": str(snapshot.get("VolumeId", "")),
+        "volume_size": int(snapshot.get("VolumeSize", 0)),
+        "encrypted": bool(snapshot.get("Encrypted", False)),
+        "kms_key_id": str(snapshot.get("KmsKeyId", "")),
+    }
+
+
+def _our_verified_consistent(snapshot: dict[str, Any], settings: Settings) -> bool:
+    """One of our consistent snapshots (tags and the description the workflow gave it),
+    completed and itself tagged verified (OneCopy marks it so before deleting its source)."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    return (
+        snapshot_tags.get(tags.RESOURCE) == tags.CONSISTENT_SNAPSHOT
+        and snapshot_tags.get(tags.STATUS) == tags.VERIFIED
+        and snapshot.get("State") == "completed"
+        and is_snapshot_ours(snapshot, settings.vss_tag_key, settings.vss_tag_value)
+    )
+
+
+def _check_only(snapshot: dict[str, Any], started_at: str) -> Decision:
+    """Our consistent snapshot holds the drive reverted already: inspect and check its
+    volume, no revert and no new snapshot; the drive and night come from its lineage."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    return Decision(
+        VERIFY,
+        "",
+        str(snapshot["SnapshotId"]),
+        **_ebs_facts(snapshot),
+        shadow_set_id=snapshot_tags.get(tags.SHADOW_SET_ID, ""),
+        drive_letters=snapshot_tags.get(tags.DRIVE_LETTERS, ""),
+        instance_id=snapshot_tags.get(tags.INSTANCE_ID, ""),
+        check=True,
+        started_at=started_at,
+        device=snapshot_tags.get(tags.DEVICE, ""),
+        backup_time=snapshot_tags.get(tags.BACKUP_TIME, ""),
     )
 
 

@@ -131,7 +131,9 @@ def copies(backups: Iterable[dict[str, Any]], consistent: Iterable[dict[str, Any
         snapshot_tags = tags.as_dict(snapshot.get("Tags"))
         source = snapshot_tags.get(tags.SOURCE_SNAPSHOT, "")
         parent = by_id.get(source)
-        taken = _time(snapshot_tags.get(tags.BACKUP_TIME, "")) or (parent.taken if parent else None)
+        taken = parse_time(snapshot_tags.get(tags.BACKUP_TIME, "")) or (
+            parent.taken if parent else None
+        )
         found.append(
             Copy(
                 snapshot_id=str(snapshot["SnapshotId"]),
@@ -155,7 +157,8 @@ def _drive(snapshot_tags: dict[str, str]) -> str:
     return f"{instance}:{device}" if instance and device else ""
 
 
-def _time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
+    """An ISO 8601 tag value (Z for UTC) as a datetime; None if absent or not a time."""
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
     except ValueError:
@@ -299,7 +302,7 @@ def _left_by_failed_restore(copy: Copy, backup: Copy | None) -> bool:
         return False
     if copy.status == tags.VERIFIED:
         return False
-    verdict_time = _time(backup.checked_at)
+    verdict_time = parse_time(backup.checked_at)
     return (
         copy.state in {"completed", "error"}
         and verdict_time is not None

@@ -7,6 +7,10 @@ drives at random, then one of that drive's verified backups of the window at ran
 the drive's newest (the nightly restore has just verified it). A key disabled, a permission
 removed or a helper changed since the backup was verified is found so, before the day the
 backup is needed.
+
+With OneCopy the retention deletes an older night's backup once its consistent snapshot is
+verified (and tags that one verified): such a night is drawn through its consistent
+snapshot, which the workflow then only inspects and checks (resolve.decide, check-only).
 """
 
 import random
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vss_restore import tags
+from vss_restore.logic.retention import parse_time
 
 MIN_WINDOW_DAYS = 1
 MAX_WINDOW_DAYS = 365  # AWS Backup's SelectionWindowDays bounds
@@ -42,21 +47,28 @@ class Pick:
 
 
 def sample(
-    backups: Iterable[dict[str, Any]], now: datetime, window_days: int, rng: random.Random
+    backups: Iterable[dict[str, Any]],
+    now: datetime,
+    window_days: int,
+    rng: random.Random,
+    consistent: Iterable[dict[str, Any]] = (),
 ) -> list[Pick]:
-    """One random older verified backup per instance (of a random drive), within the window."""
+    """One random older verified restore point per instance (of a random drive), within the
+    window: a backup, or (its backup gone, OneCopy) our consistent snapshot of that night."""
     by_drive: dict[tuple[str, str], list[tuple[Pick, bool]]] = defaultdict(list)
-    for snapshot in backups:
+    listed = list(backups)
+    for snapshot in listed:
+        if point := _point(snapshot, snapshot["StartTime"]):
+            by_drive[point[0]].append(point[1])
+    sources = {str(s["SnapshotId"]) for s in listed}
+    for snapshot in consistent:
         snapshot_tags = tags.as_dict(snapshot.get("Tags"))
-        instance_id = snapshot_tags.get(tags.INSTANCE_ID, "")
-        if not instance_id:
-            continue
-        device = snapshot_tags.get(tags.DEVICE) or str(snapshot.get("VolumeId", ""))
-        pick = Pick(str(snapshot["SnapshotId"]), instance_id, device, snapshot["StartTime"])
-        verified = (
-            snapshot.get("State") == "completed" and snapshot_tags.get(tags.STATUS) == tags.VERIFIED
-        )
-        by_drive[(instance_id, device)].append((pick, verified))
+        if snapshot_tags.get(tags.SOURCE_SNAPSHOT, "") in sources:
+            continue  # the night's backup is still there: drawn as the backup
+        # Dated by its night (the lineage's backup time), as the retention dates it.
+        night = parse_time(snapshot_tags.get(tags.BACKUP_TIME, ""))
+        if night is not None and (point := _point(snapshot, night)):
+            by_drive[point[0]].append(point[1])
     since = now - timedelta(days=window_days)
     candidates: dict[str, dict[str, list[Pick]]] = defaultdict(dict)
     for (instance_id, device), found in by_drive.items():
@@ -71,6 +83,23 @@ def sample(
         drives = candidates[instance_id]
         chosen.append(rng.choice(drives[rng.choice(sorted(drives))]))
     return chosen[:MAX_STARTS_PER_RUN]
+
+
+def _point(
+    snapshot: dict[str, Any], taken: datetime
+) -> tuple[tuple[str, str], tuple[Pick, bool]] | None:
+    """The drive a snapshot belongs to, its pick, and whether it may be drawn (verified and
+    completed); None when its tags name no instance."""
+    snapshot_tags = tags.as_dict(snapshot.get("Tags"))
+    instance_id = snapshot_tags.get(tags.INSTANCE_ID, "")
+    if not instance_id:
+        return None
+    device = snapshot_tags.get(tags.DEVICE) or str(snapshot.get("VolumeId", ""))
+    pick = Pick(str(snapshot["SnapshotId"]), instance_id, device, taken)
+    verified = (
+        snapshot.get("State") == "completed" and snapshot_tags.get(tags.STATUS) == tags.VERIFIED
+    )
+    return (instance_id, device), (pick, verified)
 
 
 def execution_name(pick: Pick, day: datetime) -> str:
