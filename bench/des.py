@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import model
 from simulator import backup_retry
+from vss_restore.logic import polling
 from vss_restore.turns import TURN_LEASE_SECONDS
 
 T = model.LATENCIES
@@ -116,10 +117,15 @@ LAUNCH_CALLS: Calls = [(0.15, "ec2:DescribeSubnets"), (0.2, "ec2:RunInstances")]
 POLL_CALLS: Calls = [(0.0, "ec2:DescribeInstances"), (0.1, "ssm:DescribeInstanceInformation")]
 RESOLVE_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots"), (0.3, "ec2:DescribeSnapshots")]
 SKIP_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots")]
-# In the turn: each wait for a volume polls DescribeVolumes once a second, one poll after
-# the other, until the modelled latency has passed since the call that started it; AttachVolume
-# and DetachVolume look at the volume first (their device name, its state).
-CREATE_POLLS_BEFORE, ATTACH_POLLS_BEFORE, DETACH_POLLS_BEFORE = 0, 2, 1
+# In the turn: each wait for a volume looks with DescribeVolumes on the handlers' own schedule
+# (functions/vss_restore/logic/polling.py: the first look when the operation usually ends,
+# then 1 s doubling to 8 s, jittered by the volume), one look after the other, until the
+# modelled latency has passed since the call that started it. Before their call, AttachVolume
+# reads the helper's volumes (free names, an earlier attach) and DetachVolume its volume (ours?).
+CREATE_LOOKS_BEFORE, ATTACH_LOOKS_BEFORE, DETACH_LOOKS_BEFORE = 0, 1, 1
+# The function's Timeout (template.yaml Globals), which bounds the wait inside the invocation.
+FUNCTION_TIMEOUT_SECONDS = 30.0
+LOOP_ROUND = 3  # transitions of a round of the state machine's loop: the Wait, the look, the Choice
 # A disk tool command from its SendCommand to the end of its task (the agent's pick-up, the
 # run, the status-change event, the callback), and the Lambda steps between two commands.
 COMMAND_AFTER_CALL = T["command_delivery_seconds"] + T["event_delivery_seconds"] + LAMBDA
@@ -570,9 +576,18 @@ class Model:
         def create() -> None:
             self.call("ec2:CreateVolume", created, abort)
 
+        volume = f"vol-{r.number:017x}"  # the key of the volume's jittered pauses
+
         def created() -> None:
             state["created"] = self.now
-            self.volume_wait(T["volume_available_seconds"], CREATE_POLLS_BEFORE, attach, abort)
+            self.volume_wait(
+                "volume_available",
+                volume,
+                T["volume_available_seconds"],
+                CREATE_LOOKS_BEFORE,
+                attach,
+                abort,
+            )
 
         def attach() -> None:
             self.calls_at([(LAMBDA, "ec2:DescribeInstances")], self.now)
@@ -580,7 +595,14 @@ class Model:
 
         def attached() -> None:
             state["attached"] = self.now
-            self.volume_wait(T["attach_seconds"], ATTACH_POLLS_BEFORE, lambda: command(0), abort)
+            self.volume_wait(
+                "volume_attached",
+                volume,
+                T["attach_seconds"],
+                ATTACH_LOOKS_BEFORE,
+                lambda: command(0),
+                abort,
+            )
 
         def command(k: int) -> None:
             if k == len(COMMANDS):
@@ -605,8 +627,10 @@ class Model:
 
         def detached() -> None:
             self.volume_wait(
+                "volume_detached",
+                volume,
                 T["detach_seconds"],
-                DETACH_POLLS_BEFORE,
+                DETACH_LOOKS_BEFORE,
                 lambda: self.give_back(r, h, state["created"], state["attached"]),
                 abort,
             )
@@ -615,26 +639,42 @@ class Model:
 
     def volume_wait(
         self,
+        what: str,
+        volume: str,
         latency: float,
         before: int,
         then: Callable[[], None],
         abort: Callable[[], None],
     ) -> None:
-        """A handler's wait for its volume: DescribeVolumes once a second, one after the
-        other, until `latency` has passed since the call (the handler's own look first)."""
-        ready = self.now + latency
+        """A handler's wait for its volume, on the handlers' schedule (logic/polling.py):
+        inside the invocation while its share lasts, then the state machine's loop (a Wait
+        of whole seconds, a look, a Choice), until `latency` has passed since the call."""
+        started = self.now
+        ready = started + latency
         self.calls_at([(0.0, "ec2:DescribeVolumes")] * before, self.now)
+        looks = 0
 
-        def poll() -> None:
+        def pause() -> float:
+            waited = self.now - started
+            left = FUNCTION_TIMEOUT_SECONDS - LAMBDA - waited
+            inside = polling.pause_in_invocation(what, looks, waited, left, key=volume)
+            if inside is not None:
+                return inside
+            self.step(LOOP_ROUND, 1)
+            return float(max(1, math.ceil(polling.pause_after(what, max(looks, 1), key=volume))))
+
+        def look() -> None:
+            nonlocal looks
+            looks += 1
             self.call("ec2:DescribeVolumes", looked, abort)
 
         def looked() -> None:
             if self.now >= ready - 1e-9:
                 then()
             else:
-                self.at(self.now + 1.0, poll)
+                self.at(self.now + pause(), look)
 
-        poll()
+        self.at(self.now + pause(), look)
 
     def give_back(self, r: Restore, h: Helper, created_at: float, attached_at: float) -> None:
         h.busy.append((attached_at, self.now))
@@ -785,6 +825,12 @@ def figures(m: Model) -> dict[str, Any]:
         "peak_per_second": {a: max(c.values()) for a, c in sorted(m.per_second.items()) if c},
         "peak_describe_volumes_per_second": max(
             m.per_second["ec2:DescribeVolumes"].values(), default=0
+        ),
+        "describe_volumes_per_snapshot": round(
+            m.calls["ec2:DescribeVolumes"] / max(len(m.restores), 1), 2
+        ),
+        "mean_describe_volumes_per_second": round(
+            m.calls["ec2:DescribeVolumes"] / max(len(m.per_second["ec2:DescribeVolumes"]), 1), 1
         ),
         "peak_start_executions_per_second": max(m.starts_per_second.values(), default=0),
         "peak_transitions_per_second": max(m.transitions_per_second.values(), default=0),

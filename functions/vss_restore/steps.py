@@ -147,25 +147,33 @@ def volume_progress(
 ) -> Progress:
     """One look of the state machine's loop: has the volume got there yet?"""
     return next_progress(
-        what, previous, _volume_reached(ec2, what, volume_id, instance_id), clock.now()
+        what,
+        previous,
+        _volume_reached(ec2, what, volume_id, instance_id),
+        clock.now(),
+        key=volume_id,
     )
 
 
 def wait_for_volume(
     ec2: Ec2, what: str, volume_id: str, instance_id: str, seconds_left: float
 ) -> Progress:
-    """Look until the volume gets there or this invocation's share of the wait is spent;
-    the progress hands what is left of the wait to the state machine's loop."""
+    """Look when the operation usually has ended, then after growing pauses, until the
+    volume gets there or this invocation's share of the wait is spent; the progress hands
+    what is left of the wait to the state machine's loop. An invocation too short for the
+    first pause still looks once."""
     started = clock.now()
-    ready = _volume_reached(ec2, what, volume_id, instance_id)
+    looks, ready = 0, False
     while not ready:
         waited = (clock.now() - started).total_seconds()
-        pause = pause_in_invocation(what, waited, seconds_left - waited)
-        if pause is None:
+        pause = pause_in_invocation(what, looks, waited, seconds_left - waited, key=volume_id)
+        if pause is None and looks:
             break
-        clock.sleep(pause)
+        if pause:
+            clock.sleep(pause)
         ready = _volume_reached(ec2, what, volume_id, instance_id)
-    return progress_after_waiting(what, ready, started, clock.now())
+        looks += 1
+    return progress_after_waiting(what, ready, looks, started, clock.now(), key=volume_id)
 
 
 def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bool:
@@ -185,19 +193,20 @@ def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bo
 
 
 def attach_volume(ec2: Ec2, volume_id: str, instance_id: str) -> str:
-    volume = ec2.volume(volume_id)
-    for attachment in (volume or {}).get("Attachments", []):
-        if attachment.get("InstanceId") == instance_id:
+    """Attach at a name the helper does not use. One DescribeVolumes (the volumes attached
+    to the helper) shows both the names in use and a retry's earlier attach of this volume."""
+    on_helper = [
+        (volume.get("VolumeId"), attachment)
+        for volume in ec2.volumes_attached_to(instance_id)
+        for attachment in volume.get("Attachments", [])
+        if attachment.get("InstanceId") == instance_id
+    ]
+    for attached_id, attachment in on_helper:
+        if attached_id == volume_id:
             return str(attachment["Device"])  # a retry after the attach went through
     instance = ec2.instance(instance_id) or {}
     in_mappings = [m["DeviceName"] for m in instance.get("BlockDeviceMappings", [])]
-    in_attachments = [
-        a["Device"]
-        for v in ec2.volumes_attached_to(instance_id)
-        for a in v.get("Attachments", [])
-        if a.get("InstanceId") == instance_id
-    ]
-    device = free_device([*in_mappings, *in_attachments])
+    device = free_device([*in_mappings, *(a["Device"] for _, a in on_helper)])
     ec2.attach_volume(volume_id, instance_id, device)
     return device
 

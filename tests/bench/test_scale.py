@@ -156,9 +156,9 @@ def test_a_window_that_starts_no_backup_after_its_cutoff_misses_instances() -> N
     assert len(fast.restores) + 2 * fast.backups_missed + fast.backup_snapshots_failed == 800
 
 
-def test_polls_beyond_the_describe_rate_are_throttled_and_counted() -> None:
-    # 400 restores at once on 100 helpers of 4 turns: their volume waits look once a
-    # second each, far beyond DescribeVolumes' 20 a second.
+def test_looks_beyond_the_describe_rate_are_throttled_and_counted() -> None:
+    # 400 restores at once on 100 helpers of 4 turns: even with one look per wait, their
+    # volumes' looks come together, far beyond DescribeVolumes' 20 a second.
     night = des.Night([(0.0, 50.0)] * 400, max_helpers=100, concurrency=4, boot_seconds=60)
     f = des.figures(des.run(night))
 
@@ -240,3 +240,23 @@ def test_the_default_window_and_concurrency_start_every_instance_that_10_leaves_
     assert default["backup_snapshots_failed"] == 0
     assert default["snapshots"] == 5000
     assert default["backup_ended_at"] <= scale.WINDOW_HOURS * 3600 / 5
+
+
+def test_a_restore_whose_volumes_are_on_time_looks_once_per_wait() -> None:
+    # One restore, no limits: the source volume (prepare), the create's wait, the helper's
+    # volumes and the attach's wait, our volume and the detach's wait, the delete's check.
+    f = des.figures(des.run(des.Night([(0.0, 50.0)], max_helpers=1, limits=False)))
+
+    assert f["verified"] == 1
+    assert f["api_calls"]["ec2:DescribeVolumes"] == 7
+
+
+def test_a_slow_volume_is_looked_at_on_the_handlers_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An attach of 20 s: looks at 3 s, then about 1, 2, 4 and 8 s later, inside the
+    # invocation (at about 3, 4, 6, 10 and 18 s), then one more from the loop.
+    monkeypatch.setitem(des.T, "attach_seconds", 20.0)
+    on_time = des.figures(des.run(des.Night([(0.0, 50.0)], max_helpers=1, limits=False)))
+
+    assert on_time["api_calls"]["ec2:DescribeVolumes"] == 7 + 5

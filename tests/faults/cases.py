@@ -114,7 +114,7 @@ def _lost(*back: dict[str, Any]) -> dict[str, Any]:
 
 
 # The loop after the create's own wait: a volume slower than that wait, and the create's
-# looks (one at once, then one a second) left alone.
+# looks (logic/polling.py's schedule inside the invocation) left alone.
 _CREATE_WAIT = IN_INVOCATION["volume_available"]
 SLOW_VOLUME = {"timing": "volume_available_seconds", "seconds": _CREATE_WAIT.at_most_seconds + 10}
 LOOP_AFTER_CREATE = f"the volume outlasts the create's {_CREATE_WAIT.at_most_seconds:g} s wait"

@@ -1,6 +1,7 @@
 """Handlers create_volume, volume_state, attach_volume, detach_volume and delete_volume."""
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,12 @@ from vss_restore.handlers import (
     volume_state,
 )
 from vss_restore.logic.helper import Helper
-from vss_restore.logic.polling import IN_INVOCATION, LAST_CALL_SECONDS, POLICIES
+from vss_restore.logic.polling import (
+    IN_INVOCATION,
+    LAST_CALL_SECONDS,
+    VOLUME_FIRST_LOOK,
+    pause_after,
+)
 from vss_restore.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +75,20 @@ def _created_creating(world: Any, available_after: float | None, time: PassingTi
         events.unregister("after-call.ec2.CreateVolume", creating)
 
     events.register("after-call.ec2.CreateVolume", creating)
+
+
+@pytest.fixture
+def describe_volumes() -> Iterator[list[dict[str, Any]]]:
+    """The DescribeVolumes requests the handlers make during the test (their parameters)."""
+    calls: list[dict[str, Any]] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    events = boto3.client("ec2").meta.events  # the handlers' client
+    events.register("provide-client-params.ec2.DescribeVolumes", seen)
+    yield calls
+    events.unregister("provide-client-params.ec2.DescribeVolumes", seen)
 
 
 # --- create_volume -------------------------------------------------------------------
@@ -169,14 +189,27 @@ def test_the_new_volume_is_waited_for_until_it_is_available(
 
     result = create_volume.handler(world.event("create_volume"), lambda_context)
 
+    # The first look at 2 s sees it creating, the next, about a second later, available.
     assert result["available"] == {
         "ready": True,
-        "attempt": 1,
+        "attempt": 2,
         "since": "2026-11-25T00:05:00Z",
         "wait_seconds": 0,
     }
-    assert passing_time.slept == [1, 1, 1]
+    assert passing_time.slept == [2, pause_after("volume_available", 1, result["volume_id"])]
     assert world.volume(result["volume_id"])["State"] == "available"
+
+
+def test_a_volume_available_when_expected_costs_one_look(
+    world: Any, lambda_context: Any, passing_time: PassingTime, describe_volumes: list[Any]
+) -> None:
+    _created_creating(world, 1.5, passing_time)
+
+    result = create_volume.handler(world.event("create_volume"), lambda_context)
+
+    assert result["available"]["ready"] is True
+    assert passing_time.slept == [VOLUME_FIRST_LOOK["volume_available"]]
+    assert describe_volumes == [{"VolumeIds": [result["volume_id"]]}]
 
 
 def test_a_volume_still_creating_after_the_invocations_share_goes_to_the_state_machines_loop(
@@ -187,10 +220,13 @@ def test_a_volume_still_creating_after_the_invocations_share_goes_to_the_state_m
     result = create_volume.handler(world.event("create_volume"), lambda_context)
 
     available = result["available"]
-    assert (available["ready"], available["attempt"]) == (False, 1)
-    assert available["wait_seconds"] == POLICIES["volume_available"].first_seconds
+    # Looks at about 2, 3, 5, 9 and 17 s; the loop goes on from the fifth look's pause.
+    assert (available["ready"], available["attempt"]) == (False, 5)
+    assert available["wait_seconds"] == math.ceil(
+        pause_after("volume_available", 5, result["volume_id"])
+    )
     waited = sum(passing_time.slept)
-    assert IN_INVOCATION["volume_available"].at_most_seconds - 1 <= waited
+    assert waited <= IN_INVOCATION["volume_available"].at_most_seconds
     assert waited + LAST_CALL_SECONDS <= lambda_context.get_remaining_time_in_millis() / 1000
 
 
@@ -371,7 +407,7 @@ def test_a_retry_after_a_successful_attach_returns_the_same_device_without_attac
 
 
 def test_the_attach_answers_once_the_volume_is_attached(
-    world: Any, lambda_context: Any, passing_time: PassingTime
+    world: Any, lambda_context: Any, passing_time: PassingTime, describe_volumes: list[Any]
 ) -> None:
     volume_id = world.temporary_volume()
 
@@ -379,7 +415,12 @@ def test_the_attach_answers_once_the_volume_is_attached(
 
     # moto finishes an attach on the next look.
     assert (result["attached"]["ready"], result["attached"]["attempt"]) == (True, 1)
-    assert passing_time.slept == []
+    assert passing_time.slept == [VOLUME_FIRST_LOOK["volume_attached"]]
+    # One look for the names in use (and an earlier attach), one for the attach's end.
+    assert describe_volumes == [
+        {"Filters": [{"Name": "attachment.instance-id", "Values": [world.helper_id]}]},
+        {"VolumeIds": [volume_id]},
+    ]
 
 
 # --- detach_volume ---------------------------------------------------------------------

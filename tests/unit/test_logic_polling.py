@@ -1,6 +1,7 @@
 """Bounded waits: growing, capped pauses and a firm end (logic/polling.py)."""
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ from vss_restore.clock import iso
 from vss_restore.errors import WaitTimedOut
 from vss_restore.logic.polling import (
     IN_INVOCATION,
+    JITTER,
     LAST_CALL_SECONDS,
     POLICIES,
+    VOLUME_FIRST_LOOK,
     next_progress,
+    pause_after,
     pause_in_invocation,
     progress_after_waiting,
 )
@@ -170,17 +174,28 @@ def _function_timeout(state: dict[str, Any]) -> int:
     return int(properties.get("Timeout", template["Globals"]["Function"]["Timeout"]))
 
 
-def _pauses(what: str, seconds_left: float) -> list[float]:
+def _pauses(what: str, seconds_left: float, key: str = "") -> list[float]:
+    """The pauses an invocation with `seconds_left` makes before each look, none ready."""
     pauses: list[float] = []
     waited = 0.0
-    while (pause := pause_in_invocation(what, waited, seconds_left - waited)) is not None:
+    while (
+        pause := pause_in_invocation(what, len(pauses), waited, seconds_left - waited, key)
+    ) is not None:
         pauses.append(pause)
         waited += pause
     return pauses
 
 
+def _moment_of_look(what: str, look: int, key: str) -> float:
+    """Seconds from the operation's call to the `look`-th look at the volume."""
+    return VOLUME_FIRST_LOOK[what] + sum(pause_after(what, n, key) for n in range(1, look))
+
+
+VOLUMES = [f"vol-{n:017x}" for n in range(100)]
+
+
 def test_the_waits_inside_an_invocation_are_the_ones_the_state_machine_starts_that_way() -> None:
-    assert set(IN_INVOCATION) == set(STARTED_BY)
+    assert set(IN_INVOCATION) == set(STARTED_BY) == set(VOLUME_FIRST_LOOK)
 
 
 @pytest.mark.parametrize("what", sorted(IN_INVOCATION))
@@ -207,6 +222,16 @@ def test_the_task_that_starts_the_operation_goes_straight_to_its_choice(what: st
 
 
 @pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_the_loops_wait_state_pauses_as_long_as_the_look_says(what: str) -> None:
+    states = _restore_states()
+    wait = states[states[states[STARTED_BY[what]]["Next"]]["Default"]]
+    look = states[wait["Next"]]
+
+    assert wait["Type"] == "Wait"
+    assert wait["SecondsPath"] == look["ResultPath"] + ".wait_seconds"
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
 def test_a_wait_inside_an_invocation_ends_before_its_function_and_its_task_time_out(
     what: str,
 ) -> None:
@@ -214,30 +239,100 @@ def test_a_wait_inside_an_invocation_ends_before_its_function_and_its_task_time_
     timeout = _function_timeout(state)
     wait = IN_INVOCATION[what]
 
-    waited = sum(_pauses(what, timeout))
+    waited = sum(_pauses(what, timeout, VOLUMES[0]))
 
     assert waited <= wait.at_most_seconds
     assert waited + LAST_CALL_SECONDS <= timeout < state["TimeoutSeconds"]
 
 
-def test_inside_the_invocation_the_volume_is_looked_at_every_second_for_its_share() -> None:
+@pytest.mark.parametrize(
+    ("what", "seconds"),
+    [("volume_available", 2), ("volume_attached", 3), ("volume_detached", 3)],
+)
+def test_the_first_look_comes_when_the_operation_usually_has_ended(
+    what: str, seconds: float
+) -> None:
+    assert _pauses(what, 900, VOLUMES[0])[0] == seconds
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_after_the_first_look_the_pause_doubles_from_one_second_up_to_eight(what: str) -> None:
+    assert [pause_after(what, look) for look in range(1, 8)] == [1, 2, 4, 8, 8, 8, 8]
+
+
+def test_inside_the_invocation_a_slow_volume_is_looked_at_five_times_in_its_share() -> None:
     wait = IN_INVOCATION["volume_available"]
 
-    pauses = _pauses("volume_available", 900)
+    pauses = _pauses("volume_available", 900, VOLUMES[0])
 
-    assert set(pauses) == {wait.every_seconds}
-    assert wait.at_most_seconds - wait.every_seconds < sum(pauses) <= wait.at_most_seconds
+    # 2, then about 1, 2, 4 and 8 s: the looks at about 2, 3, 5, 9 and 17 s.
+    assert len(pauses) == 5
+    assert sum(pauses) <= wait.at_most_seconds
+
+
+@pytest.mark.parametrize("volume_id", VOLUMES[:20])
+def test_the_jitter_shortens_a_pause_by_at_most_a_quarter_and_never_lengthens_it(
+    volume_id: str,
+) -> None:
+    for look in range(1, 10):
+        plain = pause_after("volume_attached", look)
+        jittered = pause_after("volume_attached", look, volume_id)
+
+        assert plain * (1 - JITTER) <= jittered <= plain
+
+
+def test_the_same_volume_gets_the_same_pauses_on_every_run() -> None:
+    first = [pause_after("volume_detached", look, VOLUMES[3]) for look in range(1, 8)]
+
+    assert first == [pause_after("volume_detached", look, VOLUMES[3]) for look in range(1, 8)]
+
+
+def test_waits_that_began_together_look_at_different_moments() -> None:
+    # 100 attaches made at the same moment, none attached: unjittered, their 5th looks would
+    # all come at 18 s; jittered, they spread over seconds (the early, short pauses barely).
+    moments = sorted(_moment_of_look("volume_attached", 5, volume_id) for volume_id in VOLUMES)
+    in_one_second = max(sum(1 for m in moments if start <= m < start + 1) for start in moments)
+
+    assert {_moment_of_look("volume_attached", 5, "") for _ in VOLUMES} == {18.0}
+    assert moments[-1] - moments[0] > 2
+    assert in_one_second <= 60
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_the_loop_waits_whole_seconds_between_one_and_eight(what: str) -> None:
+    previous: dict[str, Any] | None = None
+    waits = []
+    for look in range(30):
+        progress = next_progress(
+            what, previous, False, START + timedelta(seconds=8 * look), key=VOLUMES[5]
+        )
+        waits.append(progress.wait_seconds)
+        previous = progress.as_dict()
+
+    assert all(isinstance(w, int) and 1 <= w <= 8 for w in waits)
+    assert waits[0] == 1
+    assert max(waits) == 8
+
+
+@pytest.mark.parametrize("what", sorted(IN_INVOCATION))
+def test_a_volume_wait_is_bound_by_its_time_before_its_looks(what: str) -> None:
+    policy = POLICIES[what]
+    shortest_pause = policy.longest_seconds * (1 - JITTER)
+
+    assert policy.max_attempts * shortest_pause > policy.max_seconds
 
 
 def test_an_invocation_short_of_time_hands_the_wait_over_while_it_can_still_answer() -> None:
-    pauses = _pauses("volume_attached", LAST_CALL_SECONDS + 3)
+    pauses = _pauses("volume_attached", LAST_CALL_SECONDS + 5)
 
-    assert sum(pauses) <= 3
-    assert pause_in_invocation("volume_attached", 0, LAST_CALL_SECONDS) is None
+    assert sum(pauses) <= 5
+    assert pause_in_invocation("volume_attached", 0, 0, LAST_CALL_SECONDS + 2) is None
 
 
-def test_ready_inside_the_invocation_counts_as_the_loops_first_look() -> None:
-    progress = progress_after_waiting("volume_available", True, START, START + timedelta(seconds=3))
+def test_ready_inside_the_invocation_counts_its_looks() -> None:
+    progress = progress_after_waiting(
+        "volume_available", True, 1, START, START + timedelta(seconds=2)
+    )
 
     assert progress.as_dict() == {
         "ready": True,
@@ -247,11 +342,17 @@ def test_ready_inside_the_invocation_counts_as_the_loops_first_look() -> None:
     }
 
 
-def test_the_loop_takes_over_a_wait_from_where_the_invocation_started_it() -> None:
-    what = "volume_detached"
-    handed_over = progress_after_waiting(what, False, START, START + timedelta(seconds=20))
+def test_the_loop_takes_over_a_wait_where_the_invocation_left_its_schedule() -> None:
+    what, volume_id = "volume_detached", VOLUMES[7]
+    handed_over = progress_after_waiting(
+        what, False, 5, START, START + timedelta(seconds=20), key=volume_id
+    )
 
-    later = next_progress(what, handed_over.as_dict(), False, START + timedelta(seconds=22))
+    later = next_progress(
+        what, handed_over.as_dict(), False, START + timedelta(seconds=28), key=volume_id
+    )
 
-    assert (handed_over.attempt, handed_over.wait_seconds) == (1, POLICIES[what].first_seconds)
-    assert (later.attempt, later.since) == (2, iso(START))
+    assert handed_over.attempt == 5
+    assert handed_over.wait_seconds == math.ceil(pause_after(what, 5, volume_id))
+    assert (later.attempt, later.since) == (6, iso(START))
+    assert later.wait_seconds == math.ceil(pause_after(what, 6, volume_id))
