@@ -260,6 +260,7 @@ class Helper:
     online_at: float
     used: int  # when a restore last took or waited for it (whole seconds, as the ledger)
     holders: int = 0
+    freed_at: int = 0  # when a turn was last given back (the ledger's freed_at)
     line: list["Restore"] = field(default_factory=list)
     terminated_at: float | None = None
     busy: list[tuple[float, float]] = field(default_factory=list)
@@ -699,6 +700,7 @@ class Model:
     def release(self, h: Helper) -> None:
         """The turn given back, handed to the oldest waiter."""
         h.holders -= 1
+        h.freed_at = int(self.now)
         if h.line and h.holders < self.night.concurrency and h.terminated_at is None:
             nxt = h.line.pop(0)
             start = self.now
@@ -736,7 +738,7 @@ class Model:
                 continue
             elif h.load() > 0:
                 h.used = int(self.now)  # the ledger keeps whole epoch seconds
-            elif int(self.now) - h.used >= self.night.idle_minutes * 60:
+            elif int(self.now) - max(h.used, h.freed_at) >= self.night.idle_minutes * 60:
                 self.terminate(h)
         if self.busy():
             self.at(self.now + RETIRE_PERIOD, self.retire)

@@ -264,6 +264,12 @@ def retire_idle(
     return retired
 
 
+def _idle_seconds(ledger: Ledger, place: Place, now: int) -> int:
+    """Since the helper's last restore: its turn given back, or (a restore seen on it by an
+    earlier schedule run, or given it) its place's note, whichever is later."""
+    return now - max(place.used, turns.last_freed(ledger, place.instance_id))
+
+
 def _seen(
     ledger: Ledger,
     places: Places,
@@ -284,7 +290,7 @@ def _seen(
         placed=place is not None,
         booting=place is not None and place.used == place.since,
         busy=busy,
-        idle_seconds=now - place.used if place is not None and not busy else 0,
+        idle_seconds=_idle_seconds(ledger, place, now) if place is not None and not busy else 0,
     )
 
 

@@ -121,7 +121,7 @@ def give_back_turn(
 ) -> None:
     """Free our turn (or our place in line) and hand it to the oldest waiter."""
     _turns(ledger, instance_id)  # the helper's item as the ledger expects it
-    ledger.give_back_turn(instance_id, holder(execution, snapshot_id))
+    ledger.give_back_turn(instance_id, holder(execution, snapshot_id), _epoch())
     hand_over(ledger, states, instance_id, limit)
     if len(_turns(ledger, instance_id).holders) < limit:
         # A turn is still free: a waiter that queued a moment ago may not be in the index
@@ -145,7 +145,7 @@ def give_back_lost_turn(
     A waiter between a dead token and its task's next attempt (no token) only loses its
     place: that attempt queues anew and may find the dead helper's turns free; its restore
     then fails at its first step on the helper (docs/helpers.md)."""
-    ledger.give_back_turn(instance_id, holder(execution, snapshot_id))
+    ledger.give_back_turn(instance_id, holder(execution, snapshot_id), _epoch())
     told = []
     for _, name in ledger.line(instance_id, LINE_PAGE):
         waiter = ledger.waiter(instance_id, name)
@@ -258,6 +258,11 @@ def load(
     held = {h for h, until in turns.holders.items() if until >= now}
     since_ms = (now - max_wait_seconds) * 1000
     return len(held) + ledger.count_line(instance_id, since_ms, MAX_COUNTED_WAITERS)
+
+
+def last_freed(ledger: Ledger, instance_id: str) -> int:
+    """When a turn on the helper was last given back (epoch s; 0: never), read only."""
+    return ledger.peek_turns(instance_id).freed_at
 
 
 def _turns(ledger: Ledger, instance_id: str) -> Turns:

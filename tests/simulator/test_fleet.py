@@ -3,6 +3,7 @@ the operator's account shows them, and gone by morning."""
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -203,6 +204,25 @@ def test_the_demo_shows_each_launched_helper_terminated_with_its_billed_seconds_
         assert rows[helper["instance_id"]] == [helper["zone"], billed, cost, "terminated"]
     assert "helpers: 2 launched, " in table
     assert table.endswith(f"IAM: {report.calls_allowed} calls allowed, 0 refused\nOK")
+
+
+def test_an_idle_helper_is_terminated_only_once_idle_for_helper_idle_minutes() -> None:
+    # HelperIdleMinutes (default 10): no restore held or waited for a turn on it this long.
+    # Its idle time starts when the last turn is given back, not when a schedule run last
+    # saw it busy (up to one five-minute period earlier).
+    with Simulation(load(SCENARIOS / "nightly-fleet.json")) as simulation:  # make demo
+        report = simulation.run()
+        helpers = list(simulation.fleet.launched.values())
+    assert report.ok, failures(report)
+    restores = [e for e in report.executions if e.state_transitions > 10]
+    last_end = max(
+        datetime.fromisoformat(e.started_at).timestamp() + e.virtual_seconds for e in restores
+    )
+    idle_minutes, schedule_minutes = 10, 5
+    for helper in helpers:
+        assert helper.terminated_at is not None
+        idle = helper.terminated_at.timestamp() - last_end
+        assert idle_minutes * 60 <= idle <= (idle_minutes + 2 * schedule_minutes) * 60, idle
 
 
 def test_a_subnet_that_cannot_reach_ssm_launches_a_helper_that_never_comes_online() -> None:

@@ -13,6 +13,8 @@ from vss_restore.aws.ledger import Ledger
 from vss_restore.handlers import claim_snapshot, clean_up, give_back_turn, record_verdict, take_turn
 from vss_restore.logic.resolve import ALREADY_VERIFIED, BEING_RESTORED
 
+FREED_AT = 1_764_000_000  # when a test gives a turn back (epoch s)
+
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:RestoreStateMachine:first"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:RestoreStateMachine:second"
 
@@ -244,7 +246,7 @@ def test_a_hand_over_lost_after_its_grant_is_found_by_the_timeout_retry(
     second = turns.holder(f"{EXECUTION}-2", "snap-02")
     # Restore 1 gives back its turn; the hand-over grants it to restore 2, then dies
     # before SendTaskSuccess. Restore 2's task times out 15 minutes later and asks again.
-    ledger.give_back_turn(world.helper_id, turns.holder(f"{EXECUTION}-1", "snap-01"))
+    ledger.give_back_turn(world.helper_id, turns.holder(f"{EXECUTION}-1", "snap-01"), FREED_AT)
     assert ledger.grant_turn(world.helper_id, second, "token-2", 1, 2**40)
     tokens.dead.add("token-2")
 

@@ -19,6 +19,8 @@ from vss_restore.aws.ledger import Ledger, waiting_key
 from vss_restore.errors import HelperDraining, WaitedTooLong
 from vss_restore.logic.reconciliation import aged_out_alert
 
+FREED_AT = 1_764_000_000  # when a test gives a turn back (epoch s)
+
 HELPER = "i-0abc1234def567890"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:RestoreStateMachine:restore"
 # A real task token is an opaque string of about 2,200 characters (the old one-item line
@@ -129,7 +131,7 @@ def test_a_hand_over_within_the_lag_does_not_see_the_new_waiter(
     """Why the waiter and the giver each look again: the index alone would miss it."""
     ask(ledger, tokens, 1)
     ask(ledger, tokens, 2)
-    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01")
+    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01", FREED_AT)
 
     assert turns.hand_over(ledger, tokens, HELPER, 1) == []  # type: ignore[arg-type]
 
@@ -152,7 +154,8 @@ def test_a_waiter_queued_after_the_turn_came_free_takes_it_itself(
     ledger: Ledger, tokens: TaskTokens, time_: Time
 ) -> None:
     ask(ledger, tokens, 1)
-    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01")  # nobody in line to hand it to
+    # nobody in line to hand it to
+    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01", FREED_AT)
 
     assert ask(ledger, tokens, 2)  # not in the index yet: it reads its own place
     assert tokens.completed == [token(1), token(2)]
@@ -164,7 +167,7 @@ def test_the_oldest_waiter_gets_the_turn_even_when_a_newer_one_looks_first(
     ask(ledger, tokens, 1)
     ask(ledger, tokens, 2)
     time_.passes(1)
-    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01")
+    ledger.give_back_turn(HELPER, f"{EXECUTION}-1|snap-01", FREED_AT)
 
     assert not ask(ledger, tokens, 3)  # restore 2 is older, and in the index by now
     assert tokens.completed == [token(1), token(2)]
@@ -318,7 +321,7 @@ def test_a_waiter_granted_a_turn_before_its_place_is_deleted_runs_there_and_is_n
 
     def granted_first(instance_id: str, name: str, task_token: str) -> bool:
         if name == holder_of(2):
-            ledger.give_back_turn(HELPER, holder_of(1))  # restore 1 is done
+            ledger.give_back_turn(HELPER, holder_of(1), FREED_AT)  # restore 1 is done
             assert ledger.grant_turn(HELPER, name, task_token, 1, 2**31)
         return leave_line(instance_id, name, task_token)
 
@@ -335,7 +338,7 @@ def test_a_waiter_holding_a_turn_before_the_retirement_looks_is_left_alone(
     ask(ledger, tokens, 1)
     time_.passes(1)
     # Granted, its task not told yet: its place in line is still there.
-    ledger.give_back_turn(HELPER, holder_of(1))
+    ledger.give_back_turn(HELPER, holder_of(1), FREED_AT)
     ledger.queue_for_turn(
         HELPER, holder_of(2), token(2), int(time_.moment.timestamp() * 1000), 2**31
     )
@@ -451,5 +454,5 @@ def test_ten_thousand_waiters_fit_with_no_item_over_three_kilobytes(
     assert sizes["helper#" + HELPER] < 1024  # two holders, however long the line
     assert turns.load(ledger, HELPER) == limit + turns.MAX_COUNTED_WAITERS
     # The line still works at that length: the oldest waiter gets the next turn.
-    ledger.give_back_turn(HELPER, holders[0])
+    ledger.give_back_turn(HELPER, holders[0], FREED_AT)
     assert turns.hand_over(ledger, tokens, HELPER, limit) == [holders[limit]]  # type: ignore[arg-type]

@@ -70,6 +70,7 @@ class Waiting:
 @dataclass(frozen=True)
 class Turns:
     holders: dict[str, int]  # holder -> when its turn lapses (epoch s)
+    freed_at: int = 0  # when a turn was last given back (epoch s); 0: never
 
 
 @dataclass(frozen=True)
@@ -416,17 +417,19 @@ class Ledger:
             },
         )
 
-    def give_back_turn(self, instance_id: str, holder: str) -> None:
-        """Free the holder's turn and its place in line; either may be missing (a cleanup)."""
+    def give_back_turn(self, instance_id: str, holder: str, now: int) -> None:
+        """Free the holder's turn and its place in line; either may be missing (a cleanup).
+        The helper's item notes when (`freed_at`): its idle time starts there."""
         with throttling_is_transient():
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key={"pk": {"S": helper_key(instance_id)}},
-                    UpdateExpression="REMOVE holders.#me",
+                    UpdateExpression="REMOVE holders.#me SET freed_at = :now",
                     # The helper's item is there, with its holders (made by `turns`).
                     ConditionExpression="attribute_exists(holders)",
                     ExpressionAttributeNames={"#me": holder},
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
                 )
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
@@ -647,7 +650,10 @@ def _turns(item: dict[str, Any]) -> Turns:
     def field(name: str) -> dict[str, Any]:
         return dict(item.get(name, {}).get("M", {}))
 
-    return Turns(holders={h: int(v["N"]) for h, v in field("holders").items()})
+    return Turns(
+        holders={h: int(v["N"]) for h, v in field("holders").items()},
+        freed_at=int(item.get("freed_at", {}).get("N", "0")),
+    )
 
 
 def _waiter(holder: str, item: dict[str, Any]) -> Waiter:
