@@ -119,7 +119,7 @@ RESOLVE_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots"), (0.3, "ec2:DescribeSnaps
 SKIP_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots")]
 # In the turn: each wait for a volume looks with DescribeVolumes on the handlers' own schedule
 # (functions/vss_restore/logic/polling.py: the first look when the operation usually ends,
-# then 1 s doubling to 8 s, jittered by the volume), one look after the other, until the
+# then 1 s doubling, jittered by the volume), one look after the other, until the
 # modelled latency has passed since the call that started it. Before their call, AttachVolume
 # reads the helper's volumes (free names, an earlier attach) and DetachVolume its volume (ours?).
 CREATE_LOOKS_BEFORE, ATTACH_LOOKS_BEFORE, DETACH_LOOKS_BEFORE = 0, 1, 1

@@ -66,6 +66,7 @@ def test_on_instances_asks_each_online_instance_and_names_the_one_without_the_mo
         "ok": True,
         "found": "version 4.1.700",
         "fix": "",
+        "warn": False,
     }
     missing = checks[f"{MODULE} on {ids['sql1']}"]
     assert not missing["ok"]

@@ -21,14 +21,16 @@ class WaitPolicy:
 
 # One policy per thing waited for; the waits grow so that a long wait costs few rounds.
 POLICIES = {
-    # A volume wait's pauses after its first look (VOLUME_FIRST_LOOK): 1 s doubling to 8 s,
+    # A volume wait's pauses after its first look (VOLUME_FIRST_LOOK): 1 s doubling,
     # jittered by the volume (pause_after), inside the invocation and in the state machine's
-    # loop alike. At 8 s a look the bound is the time, not the looks: about 25 min for a
-    # volume stuck in `creating` (reported past 5 min: FIELD-NOTES §7), 15 min for an attach
-    # or a detach.
-    "volume_available": WaitPolicy(1, 8, 260, 1500),
-    "volume_attached": WaitPolicy(1, 8, 160, 900),
-    "volume_detached": WaitPolicy(1, 8, 160, 900),
+    # loop alike: 1, 2, 4, 8 s within the invocation's 20 s, then on to 30 s for a volume
+    # still `creating` (it can take minutes: FIELD-NOTES §7) and 15 s for an attach or a
+    # detach (1 to 4 s as a rule), so a slow volume costs fewer looks than botocore's 15 s
+    # waiter. The bound is the time, not the looks: about 25 min for a volume stuck in
+    # `creating`, 15 min for an attach or a detach.
+    "volume_available": WaitPolicy(1, 30, 260, 1500),
+    "volume_attached": WaitPolicy(1, 15, 160, 900),
+    "volume_detached": WaitPolicy(1, 15, 160, 900),
     "inspect": WaitPolicy(5, 30, 60, 3600),
     # The disk tool runs for at most its document's timeoutSeconds (7200); a little more
     # lets the agent report the timeout itself.
