@@ -18,11 +18,13 @@ simulator), faults other than throttling.
 """
 
 import heapq
+import json
 import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import model
@@ -34,12 +36,70 @@ T = model.LATENCIES
 LAMBDA = T["lambda_seconds"]
 
 # --- the workflow's own constants (each read from where it lives) --------------------------
-# statemachine/restore.asl.json, "Prepare the helper": HelperLaunchDelayed is retried 20 times,
-# 60 s growing by 1.5 to at most 900 s, full jitter.
-LAUNCH_RETRY = (60.0, 1.5, 900.0, 20)
-# "AwsThrottled" (a handler's throttled call after botocore's own retries): 3 s growing by 2
-# to at most 60 s, 5 attempts, full jitter.
-THROTTLE_RETRY = (3.0, 2.0, 60.0, 5)
+ASL = Path(__file__).resolve().parents[1] / "statemachine" / "restore.asl.json"
+
+
+@dataclass(frozen=True)
+class Retrier:
+    """A Task's Retry for one error, as Step Functions runs it (Developer Guide, "Handling
+    errors in Step Functions workflows", Retry fields): retry n (from 0) waits IntervalSeconds
+    * BackoffRate^n, at most MaxDelaySeconds; JitterStrategy FULL makes it a random time
+    between 0 and that; MaxAttempts retries, then the error goes to the Catch."""
+
+    interval: float
+    rate: float
+    cap: float
+    attempts: int
+    full_jitter: bool
+
+    def ceiling(self, retry: int) -> float:
+        return min(self.interval * self.rate**retry, self.cap)
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        ceiling = self.ceiling(retry)
+        return rng.uniform(0, ceiling) if self.full_jitter else ceiling
+
+    def longest_seconds(self) -> float:
+        """The most its retries can wait in all (each at its ceiling)."""
+        return sum(self.ceiling(n) for n in range(self.attempts))
+
+
+def asl_states(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of the definition by name, the Map's own included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in asl["States"].items():
+        found[name] = state
+        for inner in (state.get("ItemProcessor"), state.get("Iterator")):
+            if inner:
+                found.update(asl_states(inner))
+    return found
+
+
+def retrier(state: str, error: str = "AwsThrottled") -> Retrier:
+    """The Retry that `state` applies to `error`, read from statemachine/restore.asl.json
+    (the absent fields at Step Functions' defaults: 1 s, 3 attempts, rate 2, no cap, NONE)."""
+    states = asl_states(json.loads(ASL.read_text(encoding="utf-8")))
+    for rule in states[state].get("Retry", []):
+        if error in rule["ErrorEquals"] or rule["ErrorEquals"] == ["States.ALL"]:
+            return Retrier(
+                float(rule.get("IntervalSeconds", 1)),
+                float(rule.get("BackoffRate", 2.0)),
+                float(rule.get("MaxDelaySeconds", math.inf)),
+                int(rule.get("MaxAttempts", 3)),
+                rule.get("JitterStrategy", "NONE") == "FULL",
+            )
+    return Retrier(0.0, 1.0, 0.0, 0, False)  # not retried: straight to the Catch
+
+
+# "Prepare the helper": HelperLaunchDelayed (20 times, 60 s growing by 1.5 to 900 s).
+LAUNCH_RETRY = retrier("Prepare the helper", "HelperLaunchDelayed")
+# AwsThrottled (a handler's throttled call after botocore's own retries). Each step's own:
+# the steps that hold nothing costly wait longer (the disk tool's commands: only the helper's
+# turn waits; the consistent snapshot after the detach: only the temporary volume), the
+# others as "Create the volume" (3 s growing by 2 to 60 s, 5 retries).
+THROTTLE_RETRY = retrier("Create the volume")
+SNAPSHOT_STATE = "Snapshot the consistent volume"
+SNAPSHOT_RETRY = retrier(SNAPSHOT_STATE)
 # botocore's legacy retry mode: 5 attempts in all, the n-th retry after rand(0,1) * 2**n s
 # (the backup's AWS.Tools.EC2 is taken to retry alike: backup_retry.SDK_ATTEMPTS).
 BOTOCORE_ATTEMPTS = 5
@@ -129,21 +189,27 @@ LOOP_ROUND = 3  # transitions of a round of the state machine's loop: the Wait, 
 # A disk tool command from its SendCommand to the end of its task (the agent's pick-up, the
 # run, the status-change event, the callback), and the Lambda steps between two commands.
 COMMAND_AFTER_CALL = T["command_delivery_seconds"] + T["event_delivery_seconds"] + LAMBDA
+# Each with its task's state (its AwsThrottled Retry, for a throttled SendCommand).
 COMMANDS = (
-    ("inspect", T["inspect_seconds"], LAMBDA),  # then "Plan the revert"
-    ("revert", T["revert_seconds"], 0.0),
-    ("check", T["check_seconds"], 0.0),
+    ("Inspect the disk", T["inspect_seconds"], LAMBDA),  # then "Plan the revert"
+    ("Revert the shadow copies", T["revert_seconds"], 0.0),
+    ("Check the disk", T["check_seconds"], 0.0),
 )
+COMMAND_RETRY = {state: retrier(state) for state, _, _ in COMMANDS}
 # GetCommandInvocation: once by the Lambda that sends the command, twice by the callback.
 COMMAND_LOOKS: Calls = [(0.2, "ssm:GetCommandInvocation")]
 CALLBACK_LOOKS = 2
-AFTER_CALLS: Calls = [
-    (0.4, "ec2:CreateSnapshot"),
-    (0.4, "ec2:DescribeSnapshots"),
-    (181.6, "ec2:DescribeSnapshots"),
-    (181.8, "ec2:DeleteVolume"),
-    (181.8, "ec2:DescribeVolumes"),
-    (182.0, "ec2:CreateTags"),
+# After "Give back the helper": the snapshot task's Lambda looks for an earlier snapshot of
+# this execution (DescribeSnapshots) and calls CreateSnapshot, throttled or not as its bucket
+# says: past botocore's and the task's retries the restore fails ("Clean up after the
+# failure"). What follows counts from CreateSnapshot's success.
+SNAPSHOT_CALL_AFTER = 0.4
+SNAPSHOT_LOOKS: Calls = [(SNAPSHOT_CALL_AFTER, "ec2:DescribeSnapshots")]
+AFTER_SNAPSHOT_CALLS: Calls = [
+    (181.2, "ec2:DescribeSnapshots"),
+    (181.4, "ec2:DeleteVolume"),
+    (181.4, "ec2:DescribeVolumes"),
+    (181.6, "ec2:CreateTags"),
 ]
 RETIRE_CALLS: Calls = [(0.0, "ec2:DescribeInstances")]
 
@@ -323,7 +389,7 @@ class Model:
             if self.night.arrivals_take_backup_tokens:
                 self.at(
                     max(t - began, 0.0),
-                    lambda: self.call("ec2:CreateSnapshot", lambda: None, None, False),
+                    lambda: self.call("ec2:CreateSnapshot", lambda: None, None, retry=None),
                 )
         self.backups_waiting = list(enumerate(self.night.backup))
         self.backups_waiting.reverse()
@@ -386,7 +452,7 @@ class Model:
             self.backup_snapshots_failed += 1
             self.backup_snapshot(volumes, k + 1, deadline)
 
-        self.call("ec2:CreateSnapshot", taken, refused, task_retries=False)
+        self.call("ec2:CreateSnapshot", taken, refused, retry=None)
 
     def busy(self) -> bool:
         """Anything left to happen but the two schedules' own next ticks?"""
@@ -416,12 +482,12 @@ class Model:
         action: str,
         done: Callable[[], None],
         failed: Callable[[], None] | None,
-        task_retries: bool = True,
+        retry: Retrier | None = THROTTLE_RETRY,
     ) -> None:
-        """One handler's call: botocore's retries, then the task's AwsThrottled retries
-        (each a transition and an invocation), then the restore fails. The backup's calls
-        (task_retries False) have the SDK's retries only, taken as botocore's (assumed)."""
-        self._attempt(action, done, failed, 0, 0 if task_retries else THROTTLE_RETRY[3])
+        """One handler's call: botocore's retries, then its task's AwsThrottled Retry (each
+        retry a transition and an invocation), then the restore fails. The backup's calls
+        (retry None) have the SDK's retries only, taken as botocore's (assumed)."""
+        self._attempt(action, done, failed, 0, 0, retry)
 
     def _attempt(
         self,
@@ -430,6 +496,7 @@ class Model:
         failed: Callable[[], None] | None,
         sdk: int,
         task: int,
+        retry: Retrier | None,
     ) -> None:
         self.calls[action] += 1
         self.per_second[action][int(self.now)] += 1
@@ -440,15 +507,17 @@ class Model:
         self.throttled[action] += 1
         if sdk + 1 < BOTOCORE_ATTEMPTS:
             delay = self.rng.random() * 2 ** (sdk + 1)
-            self.at(self.now + delay, lambda: self._attempt(action, done, failed, sdk + 1, task))
+            self.at(
+                self.now + delay,
+                lambda: self._attempt(action, done, failed, sdk + 1, task, retry),
+            )
             return
-        base, rate, cap, attempts = THROTTLE_RETRY
-        if task < attempts and failed is not None:
-            delay = self.rng.uniform(0, min(base * rate**task, cap))
+        if retry is not None and task < retry.attempts and failed is not None:
+            delay = retry.delay(task, self.rng)
             self.step()  # the task's retry: a transition and an invocation
 
             def again() -> None:
-                self._attempt(action, done, failed, 0, task + 1)
+                self._attempt(action, done, failed, 0, task + 1, retry)
 
             self.at(self.now + delay, again)
             return
@@ -506,11 +575,10 @@ class Model:
         if online:
             self.at(decided, lambda: self.join(r, min(online, key=lambda h: (h.load(), h.number))))
             return
-        base, rate, cap, attempts = LAUNCH_RETRY
-        if r.launch_attempts >= attempts:
+        if r.launch_attempts >= LAUNCH_RETRY.attempts:
             self.fail(r, "HelperLaunchDelayed past its retries (waiting)")
             return
-        delay = self.rng.uniform(0, min(base * rate**r.launch_attempts, cap))
+        delay = LAUNCH_RETRY.delay(r.launch_attempts, self.rng)
         r.launch_attempts += 1
         self.step()  # the retry of "Prepare the helper"
         self.at(decided + delay, lambda: self.prepare(r))
@@ -568,10 +636,10 @@ class Model:
         h.holders += 1
         state: dict[str, float] = {}
 
-        def abort() -> None:
+        def abort(action: str = "") -> None:
             if r.verdict:
                 return
-            self.fail(r, "throttled past every retry")
+            self.fail(r, f"{action} throttled past every retry".lstrip())
             self.release(h)
 
         def create() -> None:
@@ -609,7 +677,7 @@ class Model:
             if k == len(COMMANDS):
                 detach()
                 return
-            _, seconds, after = COMMANDS[k]
+            state, seconds, after = COMMANDS[k]
 
             def sent() -> None:
                 self.calls_at(COMMAND_LOOKS, self.now)
@@ -621,7 +689,15 @@ class Model:
                 )
                 self.at(end + after, lambda: command(k + 1))
 
-            self.at(self.now + LAMBDA, lambda: self.call("ssm:SendCommand", sent, abort))
+            self.at(
+                self.now + LAMBDA,
+                lambda: self.call(
+                    "ssm:SendCommand",
+                    sent,
+                    lambda: abort("ssm:SendCommand"),
+                    COMMAND_RETRY[state],
+                ),
+            )
 
         def detach() -> None:
             self.at(self.now + LAMBDA, lambda: self.call("ec2:DetachVolume", detached, abort))
@@ -689,13 +765,32 @@ class Model:
             self.step(AFTER_TURN_TRANSITIONS, AFTER_TURN_INVOCATIONS)
             self.lambda_seconds += IN_HANDLER_WAITS
             self.lambda_running[int(self.now)] += IN_HANDLER_WAITS
-            self.calls_at(AFTER_CALLS, self.now)
-            life = self.now + VOLUME_DELETED_AFTER_GIVE_BACK - created_at
+            self.snapshot(r, created_at)
+        self.release(h)
+
+    def snapshot(self, r: Restore, created_at: float) -> None:
+        """ "Snapshot the consistent volume", after the turn: its CreateSnapshot retried as
+        its task's Retry says (the temporary volume waits); past it, the restore fails and
+        "Clean up after the failure" deletes the volume."""
+        late = SNAPSHOT_CALL_AFTER  # what follows is timed from an on-time CreateSnapshot
+
+        def taken() -> None:
+            self.calls_at([(at - late, a) for at, a in AFTER_SNAPSHOT_CALLS], self.now)
+            life = self.now - late + VOLUME_DELETED_AFTER_GIVE_BACK - created_at
             self.volume_gib_seconds += r.gib * max(life, 60.0)
             r.verdict = "verified"
-            r.ended_at = self.now + AFTER_GIVE_BACK
-            self.at(self.now + SKIP_STARTS_AFTER_GIVE_BACK, self.skip_execution)
-        self.release(h)
+            r.ended_at = self.now - late + AFTER_GIVE_BACK
+            self.at(self.now - late + SKIP_STARTS_AFTER_GIVE_BACK, self.skip_execution)
+
+        def refused() -> None:
+            self.volume_gib_seconds += r.gib * max(self.now + LAMBDA - created_at, 60.0)
+            self.fail(r, "ec2:CreateSnapshot throttled past every retry")
+
+        self.calls_at(SNAPSHOT_LOOKS, self.now)
+        self.at(
+            self.now + late,
+            lambda: self.call("ec2:CreateSnapshot", taken, refused, SNAPSHOT_RETRY),
+        )
 
     def release(self, h: Helper) -> None:
         """The turn given back, handed to the oldest waiter."""

@@ -1,6 +1,7 @@
 """The fast model of a fleet-mode night (bench/des.py) and what the bench asks of it."""
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -260,3 +261,117 @@ def test_a_slow_volume_is_looked_at_on_the_handlers_schedule(
     on_time = des.figures(des.run(des.Night([(0.0, 50.0)], max_helpers=1, limits=False)))
 
     assert on_time["api_calls"]["ec2:DescribeVolumes"] == 7 + 5
+
+
+class Spell(des.TokenBucket):
+    """A bucket that refuses every call for `seconds` from the first one, then refills."""
+
+    def __init__(self, spec: des.Bucket, seconds: float) -> None:
+        super().__init__(spec)
+        self.seconds = seconds
+        self.began: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.began is None:
+            self.began = now
+        return now >= self.began + self.seconds and super().take(now)
+
+
+SDK_LONGEST = sum(2**n for n in range(1, des.BOTOCORE_ATTEMPTS))  # botocore's 2 + 4 + 8 + 16 s
+
+
+def _one_restore_throttled(action: str, seconds: float) -> des.Model:
+    m = des.Model(des.Night([(0.0, 50.0)], max_helpers=1))
+    m.buckets[action] = Spell(des.BUCKETS[action], seconds)
+    m.run()
+    return m
+
+
+def _longest(retry: des.Retrier) -> float:
+    """The most a call's retries can take: each task attempt's SDK backoff, and the task's."""
+    return retry.longest_seconds() + (retry.attempts + 1) * SDK_LONGEST
+
+
+# The AwsThrottled Retry the steps had before #13's fleet met SendCommand's bucket.
+OLD_RETRY = des.Retrier(3.0, 2.0, 60.0, 5, True)
+
+
+@pytest.mark.parametrize(
+    ("action", "retry"),
+    [
+        ("ssm:SendCommand", des.COMMAND_RETRY["Inspect the disk"]),
+        ("ec2:CreateSnapshot", des.SNAPSHOT_RETRY),
+    ],
+)
+def test_a_long_throttled_spell_on_a_step_that_holds_nothing_costly_fails_no_restore(
+    action: str, retry: des.Retrier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Refused for 400 s: longer than the old Retry could ride out, well within the step's.
+    spell = 400.0
+    assert _longest(OLD_RETRY) < spell < retry.longest_seconds()
+
+    m = _one_restore_throttled(action, spell)
+    f = des.figures(m)
+
+    assert f["verified"] == 1, f["failed_why"]
+    assert f["throttled"][action] > des.BOTOCORE_ATTEMPTS  # the task's Retry did ride it out
+    # The same spell with the old Retry fails the restore: the spell is one that matters.
+    monkeypatch.setattr(des, "SNAPSHOT_RETRY", OLD_RETRY)
+    monkeypatch.setitem(des.COMMAND_RETRY, "Inspect the disk", OLD_RETRY)
+    old = des.figures(_one_restore_throttled(action, spell))
+    assert old["failed_why"] == {f"{action} throttled past every retry": 1}
+
+
+@pytest.mark.parametrize(
+    ("action", "retry"),
+    [
+        ("ssm:SendCommand", des.COMMAND_RETRY["Inspect the disk"]),
+        ("ec2:CreateSnapshot", des.SNAPSHOT_RETRY),
+    ],
+)
+def test_a_throttled_spell_past_the_steps_retries_fails_the_restore(
+    action: str, retry: des.Retrier
+) -> None:
+    m = _one_restore_throttled(action, _longest(retry) + 1)
+    f = des.figures(m)
+
+    assert f["verified"] == 0
+    assert f["failed_why"] == {f"{action} throttled past every retry": 1}
+    # Every task attempt made botocore's attempts: the first and MaxAttempts retries.
+    assert m.calls[action] == des.BOTOCORE_ATTEMPTS * (retry.attempts + 1)
+    assert f["not_ended"] == 0
+    assert m.helpers[0].holders == 0  # the failed restore gave its turn back
+
+
+def test_the_models_retries_are_the_state_machines() -> None:
+    # Read here without des.py's reader: each step's AwsThrottled (and HelperLaunchDelayed)
+    # rule, as the model applies it to that step's calls.
+    states = json.loads(des.ASL.read_text())["States"]
+    restore = states["Restore each snapshot"]["ItemProcessor"]["States"]
+
+    def rule(state: str, error: str = "AwsThrottled") -> des.Retrier:
+        (found,) = [r for r in restore[state]["Retry"] if error in r["ErrorEquals"]]
+        assert found["JitterStrategy"] == "FULL"
+        return des.Retrier(
+            found["IntervalSeconds"],
+            found["BackoffRate"],
+            found["MaxDelaySeconds"],
+            found["MaxAttempts"],
+            True,
+        )
+
+    assert rule("Prepare the helper", "HelperLaunchDelayed") == des.LAUNCH_RETRY
+    assert rule("Snapshot the consistent volume") == des.SNAPSHOT_RETRY
+    assert {s for s, _, _ in des.COMMANDS} == {
+        "Inspect the disk",
+        "Revert the shadow copies",
+        "Check the disk",
+    }
+    for state, retry in des.COMMAND_RETRY.items():
+        assert retry == rule(state), state
+    # Every other step's calls are retried as THROTTLE_RETRY: so is every other step's rule.
+    longer = {des.SNAPSHOT_STATE, *des.COMMAND_RETRY}
+    for state, body in {**states, **restore}.items():
+        if body["Type"] == "Task" and state not in longer:
+            assert des.retrier(state) == des.THROTTLE_RETRY, state
+    assert des.THROTTLE_RETRY == OLD_RETRY

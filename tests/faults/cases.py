@@ -20,6 +20,7 @@ BUGS: dict[str, str] = {}
 
 NO_STEP = "(none)"
 THROTTLED = "throttled, then fine"
+THROTTLED_LONG = "throttled past the 5 retries other steps make, then fine"
 PERMANENT = "permanent error"
 TIMEOUT = "timeout: "
 
@@ -41,6 +42,18 @@ def throttled(action: str, skip: int = 0, function: str = "") -> dict[str, Any]:
     code = "RequestLimitExceeded" if service == "ec2" else "ThrottlingException"
     fault = {"action": action, "error": code, "times": sdk_attempts(service), "skip": skip}
     return fault | ({"function": function} if function else {})
+
+
+def throttled_spell(action: str, task_attempts: int) -> dict[str, Any]:
+    """Throttled through the SDK's retries `task_attempts` times in a row: the handler sees
+    AwsThrottled that often, and its task must retry past it."""
+    fault = throttled(action)
+    return fault | {"times": fault["times"] * task_attempts}
+
+
+# Task attempts a throttled spell fails on the steps that retry longer: one more than the
+# 5 retries every step had, which would have failed the restore.
+LONG_SPELL = 7
 
 
 def refused(action: str, error: str, skip: int = 0, function: str = "") -> dict[str, Any]:
@@ -70,6 +83,7 @@ class Case:
     # completion event, later, skipped without an alert.
     snapshot_deleted: str = ""
     retried_by: str = ""  # the function that saw AwsThrottled and was retried
+    retries: int = 1  # how many times it saw AwsThrottled (its task retried as often)
     commands: dict[str, int] | None = None  # disk tool commands sent, by Action
     key: str = ""  # the snapshot is encrypted with a KMS key in this state
     counts: dict[str, int] | None = None  # verdicts over every execution, for many restores
@@ -428,6 +442,14 @@ CASES: list[Case] = [
         retried_by="RunDiskToolFunction",
     ),
     Case(
+        id="send-throttled-long",
+        step="Inspect the disk",
+        tried=THROTTLED_LONG,
+        change={"faults": [throttled_spell("ssm:SendCommand", LONG_SPELL)]},
+        retried_by="RunDiskToolFunction",
+        retries=LONG_SPELL,
+    ),
+    Case(
         id="inspect-refused",
         step="Inspect the disk",
         tried=PERMANENT,
@@ -641,6 +663,14 @@ CASES: list[Case] = [
         tried=THROTTLED,
         change={"faults": [throttled("ec2:CreateSnapshot")]},
         retried_by="SnapshotVolumeFunction",
+    ),
+    Case(
+        id="snapshot-throttled-long",
+        step="Snapshot the consistent volume",
+        tried=THROTTLED_LONG,
+        change={"faults": [throttled_spell("ec2:CreateSnapshot", LONG_SPELL)]},
+        retried_by="SnapshotVolumeFunction",
+        retries=LONG_SPELL,
     ),
     Case(
         id="snapshot-refused",
