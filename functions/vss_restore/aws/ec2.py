@@ -14,6 +14,7 @@ from vss_restore.errors import (
     HelperLaunchDelayed,
     NotOurs,
     SnapshotNotFound,
+    VolumeAlreadyAttached,
 )
 from vss_restore.logic.fleet import TRY_ANOTHER_SUBNET, TRY_LATER, is_our_helper
 
@@ -202,6 +203,8 @@ class Ec2:
             except ClientError as exc:
                 if "already in use" in error_message(exc):
                     raise DeviceNameTaken(f"{device} on {instance_id}") from exc
+                if error_code(exc) == "VolumeInUse":
+                    raise VolumeAlreadyAttached(f"{volume_id}: {error_message(exc)}") from exc
                 raise
 
     def instance_state(self, instance_id: str) -> str:
