@@ -2,6 +2,7 @@
 launched one to come Online, and terminate the helpers no restore needs any more."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -127,23 +128,23 @@ def prepare(
     return _launch(ec2, places, settings, place, image_id, execution, snapshot_id, source_zone)
 
 
+@dataclass
 class SourceZone:
     """The source volume's zone, looked up (DescribeVolumes, from the account's describe
     bucket) only when it decides something: a choice between more than one zone. One zone
     among the options, or no source volume, needs no look."""
 
-    def __init__(self, ec2: Ec2, volume_id: str) -> None:
-        self._ec2 = ec2
-        self._volume_id = volume_id
-        self._zone: str | None = None
+    ec2: Ec2
+    volume_id: str
+    zone: str | None = None
 
     def among(self, zones: Iterable[str]) -> str:
-        if not self._volume_id or len(set(zones)) < 2:
+        if not self.volume_id or len(set(zones)) < 2:
             return ""
-        if self._zone is None:
-            volume = self._ec2.volume(self._volume_id) or {}
-            self._zone = str(volume.get("AvailabilityZone", ""))
-        return self._zone
+        if self.zone is None:
+            volume = self.ec2.volume(self.volume_id) or {}
+            self.zone = str(volume.get("AvailabilityZone", ""))
+        return self.zone
 
 
 def _reuse(places: Places, settings: Settings, helper: Helper) -> dict[str, Any]:

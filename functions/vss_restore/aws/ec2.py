@@ -74,13 +74,6 @@ class Ec2:
                 raise
         return dict(found[0]) if found else None
 
-    def volumes_attached_to(self, instance_id: str) -> list[dict[str, Any]]:
-        with throttling_is_transient():
-            found = self.client.describe_volumes(
-                Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
-            )["Volumes"]
-        return [dict(volume) for volume in found]
-
     def temporary_volumes(self, execution: str = "") -> list[dict[str, Any]]:
         """Volumes tagged as our temporary volumes (of one execution, if given)."""
         filters = [{"Name": f"tag:{tags.RESOURCE}", "Values": [tags.TEMPORARY_VOLUME]}]
