@@ -169,20 +169,26 @@ PREPARE_CALLS: Calls = [
     (0.0, "ssm:GetParameter"),
     (0.0, "ec2:DescribeImages"),
     (0.0, "ec2:DescribeInstanceTypes"),
-    (0.0, "ec2:DescribeVolumes"),
     (0.1, "ec2:DescribeInstances"),
 ]
 PREPARE_AGENTS: Calls = [(0.1, "ssm:DescribeInstanceInformation")]
-LAUNCH_CALLS: Calls = [(0.15, "ec2:DescribeSubnets"), (0.2, "ec2:RunInstances")]
+# The source volume's zone is looked up only when it decides between zones (fleet.SourceZone):
+# at a launch (the stack's subnets span two zones); a reused helper is chosen with no look, as
+# every helper runs in the sources' zone (it comes first at launch and has the capacity).
+LAUNCH_CALLS: Calls = [
+    (0.15, "ec2:DescribeSubnets"),
+    (0.15, "ec2:DescribeVolumes"),
+    (0.2, "ec2:RunInstances"),
+]
 POLL_CALLS: Calls = [(0.0, "ec2:DescribeInstances"), (0.1, "ssm:DescribeInstanceInformation")]
 RESOLVE_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots"), (0.3, "ec2:DescribeSnapshots")]
 SKIP_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots")]
 # In the turn: each wait for a volume looks with DescribeVolumes on the handlers' own schedule
 # (functions/vss_restore/logic/polling.py: the first look when the operation usually ends,
 # then 1 s doubling, jittered by the volume), one look after the other, until the
-# modelled latency has passed since the call that started it. Before their call, AttachVolume
-# reads the helper's volumes (free names, an earlier attach) and DetachVolume its volume (ours?).
-CREATE_LOOKS_BEFORE, ATTACH_LOOKS_BEFORE, DETACH_LOOKS_BEFORE = 0, 1, 1
+# modelled latency has passed since the call that started it. Before its call, DetachVolume
+# reads its volume (ours?); AttachVolume reads the helper's mappings (DescribeInstances) only.
+CREATE_LOOKS_BEFORE, ATTACH_LOOKS_BEFORE, DETACH_LOOKS_BEFORE = 0, 0, 1
 # The function's Timeout (template.yaml Globals), which bounds the wait inside the invocation.
 FUNCTION_TIMEOUT_SECONDS = 30.0
 LOOP_ROUND = 3  # transitions of a round of the state machine's loop: the Wait, the look, the Choice

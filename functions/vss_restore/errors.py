@@ -25,6 +25,11 @@ class DeviceNameTaken(TransientError):
     """Another attach took the device name first; attach again with another."""
 
 
+class VolumeAlreadyAttached(PermanentError):
+    """EC2 refused the attach: the volume is attached already (to this helper after an
+    earlier try went through, or elsewhere)."""
+
+
 class InvalidRequest(PermanentError):
     """The execution input or event is not one we understand."""
 

@@ -1,7 +1,8 @@
 """The helper fleet's steps: give a restore a helper (reuse one, or launch one), wait for a
 launched one to come Online, and terminate the helpers no restore needs any more."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ from vss_restore.logic.fleet import (
     retirement,
     subnet_order,
 )
-from vss_restore.logic.helper import Helper, pick_helper
+from vss_restore.logic.helper import Helper, pick_helper, tied_zones
 from vss_restore.observability import logger
 from vss_restore.settings import Settings
 
@@ -88,8 +89,7 @@ def prepare(
     one (ready False: it boots), else the least busy Online one (its line), else later."""
     image_id = helper_image(ec2, ssm, settings)  # before anything is created
     # The source volume's zone is the one preferred (module docstring of logic/fleet.py).
-    source = ec2.volume(source_volume_id) if source_volume_id else None
-    source_zone = str((source or {}).get("AvailabilityZone", ""))
+    source_zone = SourceZone(ec2, source_volume_id)
     helpers = ec2.our_helpers()
     # A helper past HelperMaxHours drains: it finishes what it holds and takes nothing new.
     draining = {
@@ -104,7 +104,8 @@ def prepare(
     }
     free = [h for h in online if loads[h.instance_id] < settings.helper_concurrency]
     if free:
-        return _reuse(places, settings, pick_helper(free, loads, source_zone, snapshot_id))
+        zone = source_zone.among(tied_zones(free, loads))
+        return _reuse(places, settings, pick_helper(free, loads, zone, snapshot_id))
     owner = f"{execution}|{snapshot_id}"
     place = places.take(owner, settings.max_helpers, _epoch())
     if place is None and _free_places_of_lost(places, settings, helpers):
@@ -114,7 +115,8 @@ def prepare(
         place = None  # the helper this restore launched drains: its place is not ours to use
     if place is None:
         if online:  # every place taken: wait in the line of the least busy helper
-            return _reuse(places, settings, pick_helper(online, loads, source_zone, snapshot_id))
+            zone = source_zone.among(tied_zones(online, loads))
+            return _reuse(places, settings, pick_helper(online, loads, zone, snapshot_id))
         raise HelperLaunchDelayed(
             f"all {settings.max_helpers} places of the fleet (MaxHelpers) hold helpers still"
             " booting or draining (past HelperMaxHours): trying again later"
@@ -124,6 +126,25 @@ def prepare(
         zone = instance.get("Placement", {}).get("AvailabilityZone", "")
         return {"instance_id": place.instance_id, "availability_zone": zone, "ready": False}
     return _launch(ec2, places, settings, place, image_id, execution, snapshot_id, source_zone)
+
+
+@dataclass
+class SourceZone:
+    """The source volume's zone, looked up (DescribeVolumes, from the account's describe
+    bucket) only when it decides something: a choice between more than one zone. One zone
+    among the options, or no source volume, needs no look."""
+
+    ec2: Ec2
+    volume_id: str
+    zone: str | None = None
+
+    def among(self, zones: Iterable[str]) -> str:
+        if not self.volume_id or len(set(zones)) < 2:
+            return ""
+        if self.zone is None:
+            volume = self.ec2.volume(self.volume_id) or {}
+            self.zone = str(volume.get("AvailabilityZone", ""))
+        return self.zone
 
 
 def _reuse(places: Places, settings: Settings, helper: Helper) -> dict[str, Any]:
@@ -170,13 +191,15 @@ def _launch(
     image_id: str,
     execution: str,
     snapshot_id: str,
-    source_zone: str,
+    source_zone: "SourceZone",
 ) -> dict[str, Any]:
     """RunInstances in the source's zone first, then the other subnets; the place is given
     back when no launch is possible now."""
     shortages = []
     try:
-        for subnet_id, zone in subnet_order(ec2.subnets(settings.helper_subnet_ids), source_zone):
+        subnets = ec2.subnets(settings.helper_subnet_ids)
+        first = source_zone.among(str(s.get("AvailabilityZone", "")) for s in subnets)
+        for subnet_id, zone in subnet_order(subnets, first):
             token = client_token(execution, snapshot_id, subnet_id)
             request = launch_request(settings, image_id, subnet_id, token, execution)
             try:

@@ -12,11 +12,14 @@ from vss_restore.aws.ssm import Ssm
 from vss_restore.errors import (
     CheckFailed,
     CommandFailed,
+    DeviceNameTaken,
     DiskNotFound,
     DiskToolReportCut,
     InvalidRequest,
+    NoFreeDevice,
     RevertFailed,
     SnapshotNotFound,
+    VolumeAlreadyAttached,
     VolumeFailed,
 )
 from vss_restore.logic import disk_tool
@@ -192,23 +195,52 @@ def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bo
     return state == "available" and not attachments
 
 
+# Names tried in one invocation before the attach is handed back to the state machine's
+# Retry (DeviceNameTaken): each refusal is one AttachVolume from the mutating bucket.
+NAMES_TRIED_PER_ATTACH = 3
+
+
 def attach_volume(ec2: Ec2, volume_id: str, instance_id: str) -> str:
-    """Attach at a name the helper does not use. One DescribeVolumes (the volumes attached
-    to the helper) shows both the names in use and a retry's earlier attach of this volume."""
-    on_helper = [
-        (volume.get("VolumeId"), attachment)
-        for volume in ec2.volumes_attached_to(instance_id)
-        for attachment in volume.get("Attachments", [])
-        if attachment.get("InstanceId") == instance_id
-    ]
-    for attached_id, attachment in on_helper:
-        if attached_id == volume_id:
-            return str(attachment["Device"])  # a retry after the attach went through
+    """Attach at a name the helper does not use, read off its block device mappings
+    (DescribeInstances), with no DescribeVolumes when all goes well: a name EC2 refuses as in
+    use (an attach or a detach the mappings do not show yet) is skipped for the next one, and
+    only a volume EC2 says is attached already is looked at (a retry after the attach went
+    through, which the mappings may not show yet either: eventual consistency)."""
     instance = ec2.instance(instance_id) or {}
-    in_mappings = [m["DeviceName"] for m in instance.get("BlockDeviceMappings", [])]
-    device = free_device([*in_mappings, *(a["Device"] for _, a in on_helper)])
-    ec2.attach_volume(volume_id, instance_id, device)
-    return device
+    mappings = instance.get("BlockDeviceMappings", [])
+    for mapping in mappings:
+        if mapping.get("Ebs", {}).get("VolumeId") == volume_id:
+            return str(mapping["DeviceName"])  # a retry after the attach went through
+    refused: list[str] = []
+    while True:
+        try:
+            device = free_device((m["DeviceName"] for m in mappings), avoid=refused)
+        except NoFreeDevice:
+            if refused:  # the names left were taken by attaches the mappings do not show
+                raise DeviceNameTaken(f"{', '.join(refused)} on {instance_id}") from None
+            raise
+        try:
+            ec2.attach_volume(volume_id, instance_id, device)
+            return device
+        except DeviceNameTaken:
+            refused.append(device)
+            if len(refused) >= NAMES_TRIED_PER_ATTACH:
+                raise  # transient: the state machine tries again later
+        except VolumeAlreadyAttached:
+            return _earlier_attach(ec2, volume_id, instance_id)
+
+
+def _earlier_attach(ec2: Ec2, volume_id: str, instance_id: str) -> str:
+    """The device of this volume's attach to this helper that EC2 already has; refused when
+    EC2 has it attached elsewhere."""
+    volume = ec2.volume(volume_id) or {}
+    for attachment in volume.get("Attachments", []):
+        if attachment.get("InstanceId") == instance_id and attachment.get("State") in {
+            "attaching",
+            "attached",
+        }:
+            return str(attachment["Device"])
+    raise VolumeAlreadyAttached(f"{volume_id} is attached, but not to {instance_id}")
 
 
 def run_disk_tool(

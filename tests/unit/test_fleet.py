@@ -1,11 +1,13 @@
 """HelperMode=fleet, the pure rules (logic/fleet.py) and the two fleet handlers' samples."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from tests.unit.conftest import World
+from vss_restore import fleet
+from vss_restore.aws.ec2 import Ec2
 from vss_restore.handlers import helper_online, retire_helpers
 from vss_restore.logic.fleet import (
     DRAINED,
@@ -19,6 +21,7 @@ from vss_restore.logic.fleet import (
     retirement,
     subnet_order,
 )
+from vss_restore.logic.helper import Helper, tied_zones
 from vss_restore.turns import TURN_LEASE_SECONDS
 
 WINDOWS = {"State": "available", "Platform": "windows", "Architecture": "x86_64"}
@@ -150,3 +153,50 @@ def judged(
 )
 def test_the_retirement_judges_each_helper(helper: dict[str, Any], outcome: str) -> None:
     assert judged(**helper) == outcome
+
+
+class _Volumes:
+    """An Ec2 stand-in that counts its DescribeVolumes."""
+
+    def __init__(self, zone: str) -> None:
+        self.zone = zone
+        self.looks: list[str] = []
+
+    def volume(self, volume_id: str) -> dict[str, Any]:
+        self.looks.append(volume_id)
+        return {"VolumeId": volume_id, "AvailabilityZone": self.zone}
+
+
+def test_the_sources_zone_is_not_looked_up_when_one_zone_is_all_there_is_to_choose() -> None:
+    ec2 = _Volumes("us-east-1b")
+    zone = fleet.SourceZone(cast(Ec2, ec2), "vol-0source")
+
+    assert zone.among(["us-east-1a", "us-east-1a"]) == ""
+    assert ec2.looks == []
+
+
+def test_the_sources_zone_is_looked_up_once_when_it_decides_between_zones() -> None:
+    ec2 = _Volumes("us-east-1b")
+    zone = fleet.SourceZone(cast(Ec2, ec2), "vol-0source")
+
+    assert zone.among(["us-east-1a", "us-east-1b"]) == "us-east-1b"
+    assert zone.among({"us-east-1a", "us-east-1c"}) == "us-east-1b"
+    assert ec2.looks == ["vol-0source"]
+
+
+def test_without_a_source_volume_no_zone_is_looked_up() -> None:
+    ec2 = _Volumes("us-east-1b")
+
+    assert fleet.SourceZone(cast(Ec2, ec2), "").among(["us-east-1a", "us-east-1b"]) == ""
+    assert ec2.looks == []
+
+
+def test_only_the_least_busy_helpers_zones_can_tie() -> None:
+    helpers = [
+        Helper("i-a", "us-east-1a"),
+        Helper("i-b", "us-east-1b"),
+        Helper("i-c", "us-east-1a"),
+    ]
+
+    assert tied_zones(helpers, {"i-a": 0, "i-b": 1, "i-c": 0}) == {"us-east-1a"}
+    assert tied_zones(helpers, {"i-b": 0}) == {"us-east-1a", "us-east-1b"}

@@ -14,6 +14,7 @@ from vss_restore.errors import (
     HelperLaunchDelayed,
     NotOurs,
     SnapshotNotFound,
+    VolumeAlreadyAttached,
 )
 from vss_restore.logic.fleet import TRY_ANOTHER_SUBNET, TRY_LATER, is_our_helper
 
@@ -72,13 +73,6 @@ class Ec2:
                     return None
                 raise
         return dict(found[0]) if found else None
-
-    def volumes_attached_to(self, instance_id: str) -> list[dict[str, Any]]:
-        with throttling_is_transient():
-            found = self.client.describe_volumes(
-                Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
-            )["Volumes"]
-        return [dict(volume) for volume in found]
 
     def temporary_volumes(self, execution: str = "") -> list[dict[str, Any]]:
         """Volumes tagged as our temporary volumes (of one execution, if given)."""
@@ -202,6 +196,8 @@ class Ec2:
             except ClientError as exc:
                 if "already in use" in error_message(exc):
                     raise DeviceNameTaken(f"{device} on {instance_id}") from exc
+                if error_code(exc) == "VolumeInUse":
+                    raise VolumeAlreadyAttached(f"{volume_id}: {error_message(exc)}") from exc
                 raise
 
     def instance_state(self, instance_id: str) -> str:

@@ -165,5 +165,11 @@ def pick_helper(
     )
 
 
+def tied_zones(helpers: Sequence[Helper], loads: Mapping[str, int]) -> set[str]:
+    """The zones of the least busy helpers: the only ones pick_helper's zone choice sees."""
+    least = min(loads.get(h.instance_id, 0) for h in helpers)
+    return {h.availability_zone for h in helpers if loads.get(h.instance_id, 0) == least}
+
+
 def _rendezvous(snapshot_id: str, instance_id: str) -> str:
     return hashlib.sha256(f"{snapshot_id}|{instance_id}".encode()).hexdigest()
