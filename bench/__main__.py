@@ -232,7 +232,8 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
         "DescribeVolumes <= 5/s at peak": f"{f['peak_describe_volumes_per_second']}/s at peak, "
         f"{f.get('mean_describe_volumes_per_second', '?')}/s on average over the seconds with "
         f"any; {f.get('describe_volumes_per_snapshot', '?')} per snapshot (a wait's first look "
-        "when its operation usually ends, then 1 s doubling to 8 s)",
+        "when its operation usually ends, then 1 s doubling to 30 s, 15 s for an attach or a "
+        "detach)",
         "<= $0.02 per verified snapshot": f"{_dollars(f['dollars_per_verified'])} all-in",
         "helpers idle <= 10%": f"{f['helper_idle_share']:.1%} of billed time",
     }
