@@ -2,7 +2,7 @@
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from vss_restore import clock, tags, turns
 from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION, Ec2, require_ours
@@ -42,6 +42,14 @@ from vss_restore.observability import (
     seconds,
 )
 from vss_restore.settings import Settings
+
+
+class LooksAtVolumes(Protocol):
+    """Ec2 itself (its own DescribeVolumes), or looks.SharedLook (the last shared look's
+    record when fresh, else its own DescribeVolumes)."""
+
+    def volume(self, volume_id: str) -> dict[str, Any] | None: ...
+
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 DELIVERY_SECONDS = 600  # SendCommand's TimeoutSeconds: how long a command may wait for the agent
@@ -146,7 +154,11 @@ def create_volume(
 
 
 def volume_progress(
-    ec2: Ec2, what: str, volume_id: str, instance_id: str, previous: dict[str, Any] | None
+    ec2: LooksAtVolumes,
+    what: str,
+    volume_id: str,
+    instance_id: str,
+    previous: dict[str, Any] | None,
 ) -> Progress:
     """One look of the state machine's loop: has the volume got there yet?"""
     return next_progress(
@@ -159,7 +171,7 @@ def volume_progress(
 
 
 def wait_for_volume(
-    ec2: Ec2, what: str, volume_id: str, instance_id: str, seconds_left: float
+    ec2: LooksAtVolumes, what: str, volume_id: str, instance_id: str, seconds_left: float
 ) -> Progress:
     """Look when the operation usually has ended, then after growing pauses, until the
     volume gets there or this invocation's share of the wait is spent; the progress hands
@@ -179,7 +191,7 @@ def wait_for_volume(
     return progress_after_waiting(what, ready, looks, started, clock.now(), key=volume_id)
 
 
-def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bool:
+def _volume_reached(ec2: LooksAtVolumes, what: str, volume_id: str, instance_id: str) -> bool:
     """Whether the volume has reached what we wait for: available, attached or detached."""
     volume = ec2.volume(volume_id)
     if volume is None:
@@ -313,8 +325,17 @@ def _failure(action: str, volume_id: str, windows_error: str) -> Exception:
     return error(f"{action} of {volume_id}: {windows_error}")
 
 
-def detach_volume(ec2: Ec2, volume_id: str, instance_id: str, source_snapshot_id: str) -> None:
-    volume = ec2.volume(volume_id)
+def detach_volume(
+    ec2: Ec2,
+    volume_id: str,
+    instance_id: str,
+    source_snapshot_id: str,
+    look: LooksAtVolumes | None = None,
+) -> None:
+    """Detach our volume from the helper. The "ours?" check reads `look` (a shared look's
+    answer, filtered by our tag, is used while fresh); IAM's aws:ResourceTag condition on
+    DetachVolume stays the check at the call itself."""
+    volume = (look or ec2).volume(volume_id)
     if volume is None:
         raise VolumeFailed(f"{volume_id} no longer exists")
     require_ours(volume, source_snapshot_id)
@@ -364,13 +385,20 @@ def snapshot_progress(ec2: Ec2, snapshot_id: str, previous: dict[str, Any] | Non
     )
 
 
-def delete_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
-    volume = ec2.volume(volume_id)
-    if volume is None:
-        return  # already gone: a retry after the delete went through
+def delete_volume(
+    ec2: Ec2, volume_id: str, source_snapshot_id: str, look: LooksAtVolumes | None = None
+) -> bool:
+    """Delete our volume; False when it was gone already (a retry after the delete went
+    through). The "ours?" check reads `look`, as the detach's; IAM's tag condition on
+    DeleteVolume stays the check at the call itself."""
+    volume = (look or ec2).volume(volume_id)
+    if volume is None or volume.get("State") in {"deleting", "deleted"}:
+        return False  # already gone: a retry after the delete went through
     require_ours(volume, source_snapshot_id)
-    ec2.delete_volume(volume_id)
+    if not ec2.delete_volume(volume_id):
+        return False
     count(TEMPORARY_VOLUME_DELETED)
+    return True
 
 
 def record_verified(
