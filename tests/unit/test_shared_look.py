@@ -82,7 +82,8 @@ def test_waits_in_the_same_second_share_one_describe_volumes(
 
     seen = {volume_id: shared_look().volume(volume_id) for volume_id in volumes}
 
-    assert shared_looks(calls) == 1 and own_looks(calls) == []
+    assert shared_looks(calls) == 1
+    assert own_looks(calls) == []
     assert seen[volumes[0]]["Attachments"][0]["InstanceId"] == world.helper_id
     assert {seen[v]["State"] for v in volumes[1:]} == {"available"}
 
@@ -99,7 +100,8 @@ def test_a_second_later_the_next_wait_makes_the_next_shared_look(
     time.pass_seconds(0.1)
     attached = shared_look().volume(volume_id)
 
-    assert shared_looks(calls) == 2 and own_looks(calls) == []
+    assert shared_looks(calls) == 2
+    assert own_looks(calls) == []
     assert attached["Attachments"][0]["InstanceId"] == world.helper_id
 
 
@@ -116,7 +118,8 @@ def test_an_answer_older_than_three_seconds_is_not_used(
     seen = shared_look().volume(volume_id)
 
     assert own_looks(calls) == [[volume_id]]  # on its own, as before the shared look
-    assert seen is not None and seen["VolumeId"] == volume_id
+    assert seen is not None
+    assert seen["VolumeId"] == volume_id
 
 
 def test_a_volume_created_after_the_last_look_is_looked_at_by_its_wait(
@@ -129,7 +132,8 @@ def test_a_volume_created_after_the_last_look_is_looked_at_by_its_wait(
     seen = shared_look().volume(new)
 
     assert own_looks(calls) == [[new]]
-    assert seen is not None and seen["State"] == "available"
+    assert seen is not None
+    assert seen["State"] == "available"
 
 
 def test_records_are_written_only_when_a_volume_changed(
@@ -204,7 +208,8 @@ def test_the_delete_step_drops_the_volumes_record(
 
     delete_volume.handler(world.event("delete_volume", volume=volume_id), lambda_context)
 
-    assert world.volume(volume_id) is None and record(volume_id) == {}
+    assert world.volume(volume_id) is None
+    assert record(volume_id) == {}
 
 
 # -- the "ours?" checks, on both paths ------------------------------------------------------
