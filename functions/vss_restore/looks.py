@@ -5,6 +5,7 @@ The rules (what is fresh, what is written) are logic/looks.py; this joins the EC
 DynamoDB adapters. A ledger that cannot be read or written never fails a wait: it looks
 itself, as before the shared look."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from vss_restore import clock
@@ -15,13 +16,13 @@ from vss_restore.logic import looks
 from vss_restore.observability import logger
 
 
+@dataclass(frozen=True)
 class SharedLook:
     """Looks at our temporary volumes for a wait or an "ours?" check, the same interface as
     Ec2.volume: the volume as DescribeVolumes shows it, None when it does not exist."""
 
-    def __init__(self, ec2: Ec2, ledger: Ledger) -> None:
-        self.ec2 = ec2
-        self.ledger = ledger
+    ec2: Ec2
+    ledger: Ledger
 
     def volume(self, volume_id: str) -> dict[str, Any] | None:
         now_ms = _ms()

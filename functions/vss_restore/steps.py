@@ -2,7 +2,7 @@
 
 import hashlib
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from vss_restore import clock, tags, turns
 from vss_restore.aws.ec2 import CONSISTENT_DESCRIPTION, Ec2, require_ours
@@ -34,6 +34,7 @@ from vss_restore.logic.polling import (
 )
 from vss_restore.logic.resolve import OWN_OUTPUT_DELETED, SKIP, Decision, decide
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict
+from vss_restore.looks import SharedLook
 from vss_restore.observability import (
     REVERT_DURATION,
     TEMPORARY_VOLUME_CREATED,
@@ -42,14 +43,6 @@ from vss_restore.observability import (
     seconds,
 )
 from vss_restore.settings import Settings
-
-
-class LooksAtVolumes(Protocol):
-    """Ec2 itself (its own DescribeVolumes), or looks.SharedLook (the last shared look's
-    record when fresh, else its own DescribeVolumes)."""
-
-    def volume(self, volume_id: str) -> dict[str, Any] | None: ...
-
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 DELIVERY_SECONDS = 600  # SendCommand's TimeoutSeconds: how long a command may wait for the agent
@@ -154,7 +147,7 @@ def create_volume(
 
 
 def volume_progress(
-    ec2: LooksAtVolumes,
+    ec2: Ec2 | SharedLook,
     what: str,
     volume_id: str,
     instance_id: str,
@@ -171,7 +164,7 @@ def volume_progress(
 
 
 def wait_for_volume(
-    ec2: LooksAtVolumes, what: str, volume_id: str, instance_id: str, seconds_left: float
+    ec2: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str, seconds_left: float
 ) -> Progress:
     """Look when the operation usually has ended, then after growing pauses, until the
     volume gets there or this invocation's share of the wait is spent; the progress hands
@@ -191,7 +184,7 @@ def wait_for_volume(
     return progress_after_waiting(what, ready, looks, started, clock.now(), key=volume_id)
 
 
-def _volume_reached(ec2: LooksAtVolumes, what: str, volume_id: str, instance_id: str) -> bool:
+def _volume_reached(ec2: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str) -> bool:
     """Whether the volume has reached what we wait for: available, attached or detached."""
     volume = ec2.volume(volume_id)
     if volume is None:
@@ -330,7 +323,7 @@ def detach_volume(
     volume_id: str,
     instance_id: str,
     source_snapshot_id: str,
-    look: LooksAtVolumes | None = None,
+    look: Ec2 | SharedLook | None = None,
 ) -> None:
     """Detach our volume from the helper. The "ours?" check reads `look` (a shared look's
     answer, filtered by our tag, is used while fresh); IAM's aws:ResourceTag condition on
@@ -386,7 +379,7 @@ def snapshot_progress(ec2: Ec2, snapshot_id: str, previous: dict[str, Any] | Non
 
 
 def delete_volume(
-    ec2: Ec2, volume_id: str, source_snapshot_id: str, look: LooksAtVolumes | None = None
+    ec2: Ec2, volume_id: str, source_snapshot_id: str, look: Ec2 | SharedLook | None = None
 ) -> bool:
     """Delete our volume; False when it was gone already (a retry after the delete went
     through). The "ours?" check reads `look`, as the detach's; IAM's tag condition on
