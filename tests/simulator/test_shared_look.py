@@ -139,11 +139,20 @@ def test_a_volume_not_ours_is_refused_by_the_code_and_by_iam_on_both_paths(
             assert ledger.elect_looker(now_ms, looks.LOOK_EVERY_MS)
             ledger.note_answered(now_ms)
 
-        with simulation.authorizer.acting(role), pytest.raises((NotOurs, ClientError)) as refused:
+        def the_step() -> None:
             if step == "detach":
                 steps.detach_volume(Ec2(), volume_id, helper, SOURCE, look)
             else:
                 steps.delete_volume(Ec2(), volume_id, SOURCE, look)
+
+        def the_call_alone() -> None:
+            if step == "detach":
+                Ec2().detach_volume(volume_id, helper)
+            else:
+                Ec2().delete_volume(volume_id)
+
+        with simulation.authorizer.acting(role), pytest.raises((NotOurs, ClientError)) as refused:
+            the_step()
         if path == "looker":
             # The shared look lists our tag only: the volume is looked at on its own, and the
             # code refuses it before any call.
@@ -155,10 +164,7 @@ def test_a_volume_not_ours_is_refused_by_the_code_and_by_iam_on_both_paths(
             assert "UnauthorizedOperation" in str(refused.value)
         # And IAM refuses the call itself whatever the code decided.
         with simulation.authorizer.acting(role), pytest.raises(ClientError, match="Unauthorized"):
-            if step == "detach":
-                Ec2().detach_volume(volume_id, helper)
-            else:
-                Ec2().delete_volume(volume_id)
+            the_call_alone()
         volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
         assert [a["InstanceId"] for a in volume["Attachments"]] == (
             [helper] if step == "detach" else []
