@@ -28,18 +28,22 @@ class SharedLook:
         now_ms = _ms()
         try:
             looked_at, answered_at, record = self.ledger.volume_answer(volume_id)
-            if looks.elect_now(looked_at, now_ms) and self.ledger.elect_looker(
+            elected = looks.elect_now(looked_at, now_ms) and self.ledger.elect_looker(
                 now_ms, looks.LOOK_EVERY_MS
-            ):
-                answer = self._look(now_ms)
-                if volume_id in answer:
-                    return looks.kept(answer[volume_id])
-            else:
-                seen = looks.usable(answered_at, record, now_ms)
-                if seen is not None:
-                    return seen
+            )
         except AwsThrottled as exc:  # the ledger is busy: look as before the shared look
             logger.warning("shared look unavailable, looking at %s itself: %s", volume_id, exc)
+            return self.ec2.volume(volume_id)
+        if elected:
+            # EC2's throttling goes to the step's Retry, as a wait's own look's did.
+            answer = self.ec2.our_temporary_volumes(looks.PAGE)
+            self._record(answer, now_ms)
+            if volume_id in answer:
+                return looks.kept(answer[volume_id])
+        else:
+            seen = looks.usable(answered_at, record, now_ms)
+            if seen is not None:
+                return seen
         # No fresh answer, or a volume the last look did not list (just created, gone, or not
         # ours: its own look decides, and require_ours refuses one not ours).
         return self.ec2.volume(volume_id)
@@ -51,17 +55,18 @@ class SharedLook:
         except AwsThrottled as exc:  # its TTL drops it within the hour
             logger.warning("record of %s left to its TTL: %s", volume_id, exc)
 
-    def _look(self, looked_at_ms: int) -> dict[str, dict[str, Any]]:
-        """The shared look: our temporary volumes, the records that changed written, then the
-        look marked complete (a looker that dies before leaves the last answer to go stale)."""
-        answer = self.ec2.our_temporary_volumes(looks.PAGE)
+    def _record(self, answer: dict[str, dict[str, Any]], looked_at_ms: int) -> None:
+        """Write the records that changed, then mark the look complete; a looker that cannot
+        (the ledger throttled, or it dies first) leaves the last answer to go stale."""
         now_s = looked_at_ms // 1000
-        stored = self.ledger.volume_records(sorted(answer))
-        expires_at = now_s + looks.KEEP_SECONDS
-        for volume_id, text in looks.to_write(answer, stored, now_s).items():
-            self.ledger.note_volume(volume_id, text, looked_at_ms, expires_at)
-        self.ledger.note_answered(looked_at_ms)
-        return answer
+        try:
+            stored = self.ledger.volume_records(sorted(answer))
+            expires_at = now_s + looks.KEEP_SECONDS
+            for volume_id, text in looks.to_write(answer, stored, now_s).items():
+                self.ledger.note_volume(volume_id, text, looked_at_ms, expires_at)
+            self.ledger.note_answered(looked_at_ms)
+        except AwsThrottled as exc:
+            logger.warning("shared look's answer not recorded: %s", exc)
 
 
 def _ms() -> int:

@@ -14,7 +14,7 @@ from tests.unit.conftest import LEDGER_TABLE
 from vss_restore import clock, tags
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.ledger import VOLUMES_LOOK_KEY, Ledger, volume_key
-from vss_restore.errors import NotOurs
+from vss_restore.errors import AwsThrottled, NotOurs
 from vss_restore.handlers import delete_volume, detach_volume
 from vss_restore.logic import looks
 from vss_restore.looks import SharedLook
@@ -276,3 +276,39 @@ def _assert_path(
 
 def looks_ms(time: Clock) -> int:
     return int(time.now.timestamp() * 1000)
+
+
+def test_a_throttled_ledger_never_fails_a_wait_it_looks_itself(
+    world: Any, time: Clock, calls: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    volume_id = world.temporary_volume()
+
+    def throttled(*_: Any) -> Any:
+        raise AwsThrottled("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(Ledger, "volume_answer", throttled)
+
+    seen = shared_look().volume(volume_id)
+
+    assert seen is not None
+    assert seen["VolumeId"] == volume_id
+    assert own_looks(calls) == [[volume_id]]
+    assert shared_looks(calls) == 0
+
+
+def test_a_looker_whose_records_cannot_be_written_still_answers_its_wait(
+    world: Any, time: Clock, calls: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    volume_id = world.temporary_volume()
+
+    def throttled(*_: Any) -> Any:
+        raise AwsThrottled("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(Ledger, "volume_records", throttled)
+
+    seen = shared_look().volume(volume_id)
+
+    assert seen is not None
+    assert seen["State"] == "available"
+    assert shared_looks(calls) == 1
+    assert record(volume_id) == {}  # no record, no answer marked: the next wait looks again
