@@ -274,6 +274,11 @@ def _assert_path(
     assert own_looks(calls) == ([] if listed else [[volume_id]])
 
 
+def throttled(*_: Any) -> Any:
+    """A ledger call DynamoDB throttles past botocore's retries."""
+    raise AwsThrottled("ProvisionedThroughputExceededException")
+
+
 def looks_ms(time: Clock) -> int:
     return int(time.now.timestamp() * 1000)
 
@@ -282,9 +287,6 @@ def test_a_throttled_ledger_never_fails_a_wait_it_looks_itself(
     world: Any, time: Clock, calls: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     volume_id = world.temporary_volume()
-
-    def throttled(*_: Any) -> Any:
-        raise AwsThrottled("ProvisionedThroughputExceededException")
 
     monkeypatch.setattr(Ledger, "volume_answer", throttled)
 
@@ -300,9 +302,6 @@ def test_a_looker_whose_records_cannot_be_written_still_answers_its_wait(
     world: Any, time: Clock, calls: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     volume_id = world.temporary_volume()
-
-    def throttled(*_: Any) -> Any:
-        raise AwsThrottled("ProvisionedThroughputExceededException")
 
     monkeypatch.setattr(Ledger, "volume_records", throttled)
 
