@@ -147,7 +147,7 @@ def create_volume(
 
 
 def volume_progress(
-    ec2: Ec2 | SharedLook,
+    look: Ec2 | SharedLook,
     what: str,
     volume_id: str,
     instance_id: str,
@@ -157,14 +157,14 @@ def volume_progress(
     return next_progress(
         what,
         previous,
-        _volume_reached(ec2, what, volume_id, instance_id),
+        _volume_reached(look, what, volume_id, instance_id),
         clock.now(),
         key=volume_id,
     )
 
 
 def wait_for_volume(
-    ec2: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str, seconds_left: float
+    look: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str, seconds_left: float
 ) -> Progress:
     """Look when the operation usually has ended, then after growing pauses, until the
     volume gets there or this invocation's share of the wait is spent; the progress hands
@@ -179,14 +179,14 @@ def wait_for_volume(
             break
         if pause:
             clock.sleep(pause)
-        ready = _volume_reached(ec2, what, volume_id, instance_id)
+        ready = _volume_reached(look, what, volume_id, instance_id)
         looks += 1
     return progress_after_waiting(what, ready, looks, started, clock.now(), key=volume_id)
 
 
-def _volume_reached(ec2: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str) -> bool:
+def _volume_reached(look: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str) -> bool:
     """Whether the volume has reached what we wait for: available, attached or detached."""
-    volume = ec2.volume(volume_id)
+    volume = look.volume(volume_id)
     if volume is None:
         raise VolumeFailed(f"{volume_id} no longer exists")
     state = volume.get("State")
