@@ -264,9 +264,14 @@ def test_a_slow_volume_is_looked_at_on_the_handlers_schedule(
     # An attach of 20 s: looks at 3 s, then about 1, 2, 4 and 8 s later, inside the
     # invocation (at about 3, 4, 6, 10 and 18 s), then one more from the loop.
     monkeypatch.setitem(des.T, "attach_seconds", 20.0)
-    on_time = des.figures(des.run(des.Night([(0.0, 50.0)], max_helpers=1, limits=False)))
+    night = des.Night([(0.0, 50.0)], max_helpers=1, limits=False)
+    alone = des.figures(des.run(dataclasses.replace(night, shared_look=False)))
+    shared = des.figures(des.run(night))
 
-    assert on_time["api_calls"]["ec2:DescribeVolumes"] == 6 + 5
+    assert alone["api_calls"]["ec2:DescribeVolumes"] == 6 + 5
+    # Shared, the look under a second after the first (its pause jittered below 1 s) reads
+    # the first one's answer from the ledger instead of calling EC2.
+    assert shared["api_calls"]["ec2:DescribeVolumes"] == 6 + 4
 
 
 class Spell(des.TokenBucket):
