@@ -231,9 +231,9 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
         f"{f['ec2_calls']:,} calls ({most})",
         "DescribeVolumes <= 5/s at peak": f"{f['peak_describe_volumes_per_second']}/s at peak, "
         f"{f.get('mean_describe_volumes_per_second', '?')}/s on average over the seconds with "
-        f"any; {f.get('describe_volumes_per_snapshot', '?')} per snapshot (a wait's first look "
-        "when its operation usually ends, then 1 s doubling to 30 s, 15 s for an attach or a "
-        "detach)",
+        f"any; {f.get('describe_volumes_per_snapshot', '?')} per snapshot (one shared look a "
+        "second by our tag for every wait and ours? check, its answer in the ledger; a look "
+        "alone when no answer is fresh or the volume is newer than it)",
         "<= $0.02 per verified snapshot": f"{_dollars(f['dollars_per_verified'])} all-in",
         "helpers idle <= 10%": f"{f['helper_idle_share']:.1%} of billed time",
     }

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench import model
 from simulator import backup_retry
+from vss_restore.logic import looks as shared_looks
 from vss_restore.logic import polling
 from vss_restore.turns import TURN_LEASE_SECONDS
 
@@ -183,11 +184,14 @@ LAUNCH_CALLS: Calls = [
 POLL_CALLS: Calls = [(0.0, "ec2:DescribeInstances"), (0.1, "ssm:DescribeInstanceInformation")]
 RESOLVE_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots"), (0.3, "ec2:DescribeSnapshots")]
 SKIP_CALLS: Calls = [(0.2, "ec2:DescribeSnapshots")]
-# In the turn: each wait for a volume looks with DescribeVolumes on the handlers' own schedule
+# In the turn: each wait for a volume looks on the handlers' own schedule
 # (functions/vss_restore/logic/polling.py: the first look when the operation usually ends,
 # then 1 s doubling, jittered by the volume), one look after the other, until the
 # modelled latency has passed since the call that started it. Before its call, DetachVolume
 # reads its volume (ours?); AttachVolume reads the helper's mappings (DescribeInstances) only.
+# Each look, and the "ours?" checks before DetachVolume and DeleteVolume, is the shared look's
+# (looks.py, Model.look_at_volume): one DescribeVolumes by our tag a second across the stack,
+# 500 volumes a page, its answer read by every other look of that second and the next two.
 CREATE_LOOKS_BEFORE, ATTACH_LOOKS_BEFORE, DETACH_LOOKS_BEFORE = 0, 0, 1
 # The function's Timeout (template.yaml Globals), which bounds the wait inside the invocation.
 FUNCTION_TIMEOUT_SECONDS = 30.0
@@ -214,9 +218,10 @@ SNAPSHOT_LOOKS: Calls = [(SNAPSHOT_CALL_AFTER, "ec2:DescribeSnapshots")]
 AFTER_SNAPSHOT_CALLS: Calls = [
     (181.2, "ec2:DescribeSnapshots"),
     (181.4, "ec2:DeleteVolume"),
-    (181.4, "ec2:DescribeVolumes"),
     (181.6, "ec2:CreateTags"),
 ]
+# DeleteVolume's "ours?" look, a shared look's answer or its own (Model.look_at_volume).
+DELETE_LOOK_AFTER = 181.4
 RETIRE_CALLS: Calls = [(0.0, "ec2:DescribeInstances")]
 
 
@@ -323,6 +328,9 @@ class Night:
     consistent_gib_per_restore: float = 0.0
     dynamodb_writes_per_restore: float = 0.0
     dynamodb_reads_per_restore: float = 0.0
+    # The shared look at our temporary volumes (looks.py); off: each look its own
+    # DescribeVolumes, as before issue #13's shared look.
+    shared_look: bool = True
 
 
 @dataclass
@@ -378,6 +386,13 @@ class Model:
         self.turn_writes_per_second: Counter[tuple[int, int]] = Counter()
         self.volume_gib_seconds = 0.0
         self.waits: list[float] = []  # each restore's time in a helper's line
+        # The shared look (looks.py): when the last look started, when the last complete one
+        # started (its answer), and the temporary volumes that exist (for its pages).
+        self.looked_at = -math.inf
+        self.answered_at = -math.inf
+        self.volumes_alive = 0
+        self.shared_looks = 0
+        self.own_looks = 0
         self.executions = 0
         self.last_event = 0.0
 
@@ -645,6 +660,8 @@ class Model:
         def abort(action: str = "") -> None:
             if r.verdict:
                 return
+            if "created" in state:
+                self.volumes_alive -= 1  # the cleanup deletes it
             self.fail(r, f"{action} throttled past every retry".lstrip())
             self.release(h)
 
@@ -655,6 +672,7 @@ class Model:
 
         def created() -> None:
             state["created"] = self.now
+            self.volumes_alive += 1
             self.volume_wait(
                 "volume_available",
                 volume,
@@ -662,6 +680,7 @@ class Model:
                 CREATE_LOOKS_BEFORE,
                 attach,
                 abort,
+                state["created"],
             )
 
         def attach() -> None:
@@ -677,6 +696,7 @@ class Model:
                 ATTACH_LOOKS_BEFORE,
                 lambda: command(0),
                 abort,
+                state["created"],
             )
 
         def command(k: int) -> None:
@@ -716,6 +736,7 @@ class Model:
                 DETACH_LOOKS_BEFORE,
                 lambda: self.give_back(r, h, state["created"], state["attached"]),
                 abort,
+                state["created"],
             )
 
         self.at(start + CREATE_AFTER, create)
@@ -728,13 +749,15 @@ class Model:
         before: int,
         then: Callable[[], None],
         abort: Callable[[], None],
+        created: float,
     ) -> None:
         """A handler's wait for its volume, on the handlers' schedule (logic/polling.py):
         inside the invocation while its share lasts, then the state machine's loop (a Wait
         of whole seconds, a look, a Choice), until `latency` has passed since the call."""
         started = self.now
         ready = started + latency
-        self.calls_at([(0.0, "ec2:DescribeVolumes")] * before, self.now)
+        for _ in range(before):  # the "ours?" check before the call that started it
+            self.look_at_volume(created, lambda _: None, None)
         looks = 0
 
         def pause() -> float:
@@ -749,15 +772,55 @@ class Model:
         def look() -> None:
             nonlocal looks
             looks += 1
-            self.call("ec2:DescribeVolumes", looked, abort)
+            self.look_at_volume(created, looked, abort)
 
-        def looked() -> None:
-            if self.now >= ready - 1e-9:
+        def looked(as_of: float) -> None:
+            if as_of >= ready - 1e-9:
                 then()
             else:
                 self.at(self.now + pause(), look)
 
         self.at(self.now + pause(), look)
+
+    def look_at_volume(
+        self,
+        created_at: float,
+        seen: Callable[[float], None],
+        abort: Callable[[], None] | None,
+    ) -> None:
+        """One look at a temporary volume (looks.SharedLook.volume): `seen` gets the moment
+        the volume was seen as of. The first look a second after the last one is the looker's:
+        DescribeVolumes by our tag, a call a page of looks.PAGE; a look within the next
+        looks.FRESH_MS of a complete look reads its answer (the ledger, no EC2 call) if the
+        volume existed when that look began; else it looks itself (one DescribeVolumes)."""
+        if not self.night.shared_look:
+            self.own_looks += 1
+            self.call("ec2:DescribeVolumes", lambda: seen(self.now), abort)
+            return
+        now = self.now
+        if now - self.looked_at >= shared_looks.LOOK_EVERY_MS / 1000:
+            self.looked_at = now
+            self.shared_looks += 1
+            pages = max(1, math.ceil(self.volumes_alive / shared_looks.PAGE))
+
+            def page(left: int) -> None:
+                if left == 0:
+                    self.answered_at = max(self.answered_at, now)
+                    seen(now)
+                else:
+                    self.call("ec2:DescribeVolumes", lambda: page(left - 1), abort)
+
+            page(pages)
+            return
+        fresh = now - self.answered_at <= shared_looks.FRESH_MS / 1000
+        if fresh and created_at <= self.answered_at:
+            seen(self.answered_at)
+            return
+        self.own_looks += 1  # no fresh answer, or a volume newer than it
+        self.call("ec2:DescribeVolumes", lambda: seen(self.now), abort)
+
+    def volume_deleted(self, _: float) -> None:
+        self.volumes_alive -= 1
 
     def give_back(self, r: Restore, h: Helper, created_at: float, attached_at: float) -> None:
         h.busy.append((attached_at, self.now))
@@ -782,6 +845,10 @@ class Model:
 
         def taken() -> None:
             self.calls_at([(at - late, a) for at, a in AFTER_SNAPSHOT_CALLS], self.now)
+            self.at(
+                self.now - late + DELETE_LOOK_AFTER,
+                lambda: self.look_at_volume(created_at, self.volume_deleted, None),
+            )
             life = self.now - late + VOLUME_DELETED_AFTER_GIVE_BACK - created_at
             self.volume_gib_seconds += r.gib * max(life, 60.0)
             r.verdict = "verified"
@@ -790,6 +857,7 @@ class Model:
 
         def refused() -> None:
             self.volume_gib_seconds += r.gib * max(self.now + LAMBDA - created_at, 60.0)
+            self.volumes_alive -= 1  # the cleanup deletes it
             self.fail(r, "ec2:CreateSnapshot throttled past every retry")
 
         self.calls_at(SNAPSHOT_LOOKS, self.now)
@@ -935,6 +1003,9 @@ def figures(m: Model) -> dict[str, Any]:
         "mean_describe_volumes_per_second": round(
             m.calls["ec2:DescribeVolumes"] / max(len(m.per_second["ec2:DescribeVolumes"]), 1), 1
         ),
+        # Looks at volumes (waits and "ours?" checks): shared looks made (each a
+        # DescribeVolumes a page) and looks made alone (no fresh answer, or a new volume).
+        "volume_looks": {"shared": m.shared_looks, "own": m.own_looks},
         "peak_start_executions_per_second": max(m.starts_per_second.values(), default=0),
         "peak_transitions_per_second": max(m.transitions_per_second.values(), default=0),
         "peak_lambda_concurrency_estimate": math.ceil(peak_lambda),

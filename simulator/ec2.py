@@ -83,6 +83,7 @@ def install(patches: Patches, world: World) -> None:
     patches.wrap(EBSBackend, "delete_snapshot", functools.partial(_delete_snapshot, world))
     patches.wrap(EBSBackend, "describe_snapshots", functools.partial(_describe_snapshots, world))
     patches.wrap(ElasticBlockStore, "create_volume", _idempotent_create_volume)
+    patches.wrap(ElasticBlockStore, "describe_volumes", _paged_describe_volumes)
     patches.wrap(InstanceBackend, "run_instances", functools.partial(_run_instances, world))
 
 
@@ -434,3 +435,41 @@ def _idempotent_create_volume(original: Method) -> Method:
         return result
 
     return create_volume
+
+
+# DescribeVolumes' MaxResults, which moto ignores (it answers every volume at once). The EC2
+# API Reference, DescribeVolumes: "This value can be between 5 and 500; if you specify a value
+# larger than 500, only 500 items are returned. If this parameter is not used, then all items
+# are returned. You cannot specify this parameter and the volume IDs parameter in the same
+# request." (the text of earlier SDK copies of the reference; botocore's model now points at
+# "Pagination" only: check the current page). NextToken continues where the page ended. The
+# error codes are EC2's common ones; their messages are ours (AWS's exact words: check).
+MAX_RESULTS = (5, 500)
+
+
+def _paged_describe_volumes(original: Method) -> Method:
+    def describe_volumes(response: Any) -> Any:
+        asked = response._get_param("MaxResults")
+        token = response._get_param("NextToken")
+        if asked is None and not token:
+            return original(response)
+        if response._get_param("VolumeIds", []):
+            raise _error(
+                "InvalidParameterCombination",
+                "MaxResults cannot be specified with VolumeIds in the same request",
+            )
+        size = int(asked) if asked is not None else MAX_RESULTS[1]
+        if size < MAX_RESULTS[0]:
+            raise _error(
+                "InvalidParameterValue",
+                f"MaxResults {size} is below {MAX_RESULTS[0]}",
+            )
+        size = min(size, MAX_RESULTS[1])
+        volumes = sorted(original(response).result["Volumes"], key=lambda v: v.id)
+        start = int(token) if token else 0
+        page: dict[str, Any] = {"Volumes": volumes[start : start + size]}
+        if start + size < len(volumes):
+            page["NextToken"] = str(start + size)
+        return ActionResult(page)
+
+    return describe_volumes

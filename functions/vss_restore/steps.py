@@ -34,6 +34,7 @@ from vss_restore.logic.polling import (
 )
 from vss_restore.logic.resolve import OWN_OUTPUT_DELETED, SKIP, Decision, decide
 from vss_restore.logic.verdict import NO_RULE, VolumeVerdict
+from vss_restore.looks import SharedLook
 from vss_restore.observability import (
     REVERT_DURATION,
     TEMPORARY_VOLUME_CREATED,
@@ -146,20 +147,24 @@ def create_volume(
 
 
 def volume_progress(
-    ec2: Ec2, what: str, volume_id: str, instance_id: str, previous: dict[str, Any] | None
+    look: Ec2 | SharedLook,
+    what: str,
+    volume_id: str,
+    instance_id: str,
+    previous: dict[str, Any] | None,
 ) -> Progress:
     """One look of the state machine's loop: has the volume got there yet?"""
     return next_progress(
         what,
         previous,
-        _volume_reached(ec2, what, volume_id, instance_id),
+        _volume_reached(look, what, volume_id, instance_id),
         clock.now(),
         key=volume_id,
     )
 
 
 def wait_for_volume(
-    ec2: Ec2, what: str, volume_id: str, instance_id: str, seconds_left: float
+    look: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str, seconds_left: float
 ) -> Progress:
     """Look when the operation usually has ended, then after growing pauses, until the
     volume gets there or this invocation's share of the wait is spent; the progress hands
@@ -174,14 +179,14 @@ def wait_for_volume(
             break
         if pause:
             clock.sleep(pause)
-        ready = _volume_reached(ec2, what, volume_id, instance_id)
+        ready = _volume_reached(look, what, volume_id, instance_id)
         looks += 1
     return progress_after_waiting(what, ready, looks, started, clock.now(), key=volume_id)
 
 
-def _volume_reached(ec2: Ec2, what: str, volume_id: str, instance_id: str) -> bool:
+def _volume_reached(look: Ec2 | SharedLook, what: str, volume_id: str, instance_id: str) -> bool:
     """Whether the volume has reached what we wait for: available, attached or detached."""
-    volume = ec2.volume(volume_id)
+    volume = look.volume(volume_id)
     if volume is None:
         raise VolumeFailed(f"{volume_id} no longer exists")
     state = volume.get("State")
@@ -313,8 +318,17 @@ def _failure(action: str, volume_id: str, windows_error: str) -> Exception:
     return error(f"{action} of {volume_id}: {windows_error}")
 
 
-def detach_volume(ec2: Ec2, volume_id: str, instance_id: str, source_snapshot_id: str) -> None:
-    volume = ec2.volume(volume_id)
+def detach_volume(
+    ec2: Ec2,
+    volume_id: str,
+    instance_id: str,
+    source_snapshot_id: str,
+    look: Ec2 | SharedLook | None = None,
+) -> None:
+    """Detach our volume from the helper. The "ours?" check reads `look` (a shared look's
+    answer, filtered by our tag, is used while fresh); IAM's aws:ResourceTag condition on
+    DetachVolume stays the check at the call itself."""
+    volume = (look or ec2).volume(volume_id)
     if volume is None:
         raise VolumeFailed(f"{volume_id} no longer exists")
     require_ours(volume, source_snapshot_id)
@@ -364,13 +378,20 @@ def snapshot_progress(ec2: Ec2, snapshot_id: str, previous: dict[str, Any] | Non
     )
 
 
-def delete_volume(ec2: Ec2, volume_id: str, source_snapshot_id: str) -> None:
-    volume = ec2.volume(volume_id)
-    if volume is None:
-        return  # already gone: a retry after the delete went through
+def delete_volume(
+    ec2: Ec2, volume_id: str, source_snapshot_id: str, look: Ec2 | SharedLook | None = None
+) -> bool:
+    """Delete our volume; False when it was gone already (a retry after the delete went
+    through). The "ours?" check reads `look`, as the detach's; IAM's tag condition on
+    DeleteVolume stays the check at the call itself."""
+    volume = (look or ec2).volume(volume_id)
+    if volume is None or volume.get("State") in {"deleting", "deleted"}:
+        return False  # already gone: a retry after the delete went through
     require_ours(volume, source_snapshot_id)
-    ec2.delete_volume(volume_id)
+    if not ec2.delete_volume(volume_id):
+        return False
     count(TEMPORARY_VOLUME_DELETED)
+    return True
 
 
 def record_verified(

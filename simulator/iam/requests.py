@@ -92,6 +92,7 @@ class Requests:
         for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"):
             self._builders[f"dynamodb:{operation}"] = self._dynamodb
         self._builders["dynamodb:TransactWriteItems"] = self._transact_write
+        self._builders["dynamodb:BatchGetItem"] = self._batch_get
 
     def of(self, action: str, params: Mapping[str, Any]) -> list[Request]:
         """Every request the call is authorized as, each checked against the reference."""
@@ -448,6 +449,23 @@ class Requests:
         for item in params["TransactItems"]:
             [(kind, inner)] = item.items()
             requests += self._dynamodb(f"dynamodb:{actions[kind]}", inner)
+        return requests
+
+    def _batch_get(self, action: str, params: Mapping[str, Any]) -> list[Request]:
+        """One request per table, on the table, with every key it reads as LeadingKeys
+        (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access
+        control": BatchGetItem is among the actions the condition applies to), so a policy's
+        ForAllValues refuses a batch with any key outside its prefixes."""
+        requests = []
+        for name, asked in params["RequestItems"].items():
+            table = dynamodb_backends[self.where.account][self.where.region].tables.get(name)
+            context: dict[str, Any] = {}
+            if table is not None:
+                leading = [_scalar(key[table.hash_key_attr]) for key in asked["Keys"]]
+                context = {"dynamodb:LeadingKeys": leading}
+            requests.append(
+                Request(action, [Resource(self.where.arn("dynamodb", f"table/{name}"))], context)
+            )
         return requests
 
 

@@ -158,14 +158,19 @@ def test_a_window_that_starts_no_backup_after_its_cutoff_misses_instances() -> N
 
 
 def test_looks_beyond_the_describe_rate_are_throttled_and_counted() -> None:
-    # 1,200 restores at once on 300 helpers of 4 turns: even with one look per wait, their
-    # volumes' looks come together, beyond DescribeVolumes' 100 burst and 20 a second.
-    night = des.Night([(0.0, 50.0)] * 1200, max_helpers=300, concurrency=4, boot_seconds=60)
+    # 1,200 restores at once on 300 helpers of 4 turns, each wait looking alone (no shared
+    # look): their volumes' looks come together, beyond DescribeVolumes' 100 burst and 20 a
+    # second.
+    night = des.Night(
+        [(0.0, 50.0)] * 1200, max_helpers=300, concurrency=4, boot_seconds=60, shared_look=False
+    )
     f = des.figures(des.run(night))
 
     assert f["throttled"].get("ec2:DescribeVolumes", 0) > 0
     assert f["peak_describe_volumes_per_second"] > scale.GOAL_DESCRIBE_VOLUMES_PER_SECOND
-    unlimited = des.figures(des.run(des.Night(night.arrivals, 100, 4, 60, limits=False)))
+    unlimited = des.figures(
+        des.run(des.Night(night.arrivals, 100, 4, 60, limits=False, shared_look=False))
+    )
     assert unlimited["throttled"] == {}
     assert unlimited["verified"] == len(night.arrivals)
 
@@ -259,9 +264,14 @@ def test_a_slow_volume_is_looked_at_on_the_handlers_schedule(
     # An attach of 20 s: looks at 3 s, then about 1, 2, 4 and 8 s later, inside the
     # invocation (at about 3, 4, 6, 10 and 18 s), then one more from the loop.
     monkeypatch.setitem(des.T, "attach_seconds", 20.0)
-    on_time = des.figures(des.run(des.Night([(0.0, 50.0)], max_helpers=1, limits=False)))
+    night = des.Night([(0.0, 50.0)], max_helpers=1, limits=False)
+    alone = des.figures(des.run(dataclasses.replace(night, shared_look=False)))
+    shared = des.figures(des.run(night))
 
-    assert on_time["api_calls"]["ec2:DescribeVolumes"] == 6 + 5
+    assert alone["api_calls"]["ec2:DescribeVolumes"] == 6 + 5
+    # Shared, the look under a second after the first (its pause jittered below 1 s) reads
+    # the first one's answer from the ledger instead of calling EC2.
+    assert shared["api_calls"]["ec2:DescribeVolumes"] == 6 + 4
 
 
 class Spell(des.TokenBucket):
@@ -376,3 +386,30 @@ def test_the_models_retries_are_the_state_machines() -> None:
         if body["Type"] == "Task" and state not in longer:
             assert des.retrier(state) == des.THROTTLE_RETRY, state
     assert des.THROTTLE_RETRY == OLD_RETRY
+
+
+def test_the_shared_look_makes_one_describe_volumes_a_second_for_every_wait() -> None:
+    # 400 restores two a second on 100 helpers of 4 turns: their waits and "ours?" checks
+    # read the one shared look of their second (looks.py) instead of each calling EC2.
+    night = des.Night(
+        [(n * 0.5, 50.0) for n in range(400)],
+        max_helpers=100,
+        concurrency=4,
+        boot_seconds=60,
+        limits=False,
+    )
+    shared = des.run(night)
+    alone = des.run(dataclasses.replace(night, shared_look=False))
+
+    assert len([r for r in shared.restores if r.verdict == "verified"]) == 400
+    # Five looks a restore at least (three waits, two checks), each its own call when alone.
+    assert alone.own_looks >= 5 * 400
+    assert alone.shared_looks == 0
+    # Shared: at most one look a second begins a DescribeVolumes (one page: under 500
+    # volumes), none is made alone (every volume is older than the answer its wait reads).
+    assert shared.own_looks == 0
+    assert max(shared.per_second["ec2:DescribeVolumes"].values()) <= 2  # a look and a launch's
+    assert shared.shared_looks <= shared.now
+    launches = len(shared.helpers)  # each launch looks up its source volume's zone
+    assert shared.calls["ec2:DescribeVolumes"] == shared.shared_looks + launches
+    assert alone.calls["ec2:DescribeVolumes"] == alone.own_looks + launches

@@ -656,6 +656,7 @@ LEDGER_ITEM_ACTIONS = {
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",  # a place in line given up, a note of who waited too long
     "dynamodb:ConditionCheckItem",  # a waiter's token, checked in the grant's transaction
+    "dynamodb:BatchGetItem",  # the shared look: its item and a volume's record in one read
 }
 
 
@@ -672,10 +673,10 @@ def test_every_ledger_item_statement_names_the_items_it_may_touch(
             [(operator, keys)] = statement.condition.items()
             assert operator in {"ForAllValues:StringLike", "ForAllValues:StringEquals"}
             assert set(keys) == {"dynamodb:LeadingKeys"}, (principal.name, statement.sid)
-            # A place of the fleet is given back by deleting it (aws/places.py); nothing
-            # else of the ledger is ever deleted.
-            fleet_places = list(keys["dynamodb:LeadingKeys"]) == [f"{PLACE_PREFIX}*"]
-            allowed = LEDGER_ITEM_ACTIONS | ({"dynamodb:DeleteItem"} if fleet_places else set())
+            # A place of the fleet is given back by deleting it (aws/places.py), a deleted
+            # volume's record goes with it (looks.py); nothing else of the ledger is deleted.
+            deletable = list(keys["dynamodb:LeadingKeys"]) in ([f"{PLACE_PREFIX}*"], ["volumes#*"])
+            allowed = LEDGER_ITEM_ACTIONS | ({"dynamodb:DeleteItem"} if deletable else set())
             assert set(statement.actions) <= allowed, (principal.name, statement.sid)
 
 
@@ -1225,8 +1226,41 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
             Request("states:StartExecution", [another_machine]),
             set(),
         ),
+        # The shared look at our temporary volumes (looks.py): the steps that wait or check a
+        # volume read and write the `volumes#` items, and nothing else through them.
+        "read the shared look and a volume's record": (
+            Request(
+                "dynamodb:BatchGetItem",
+                [ledger],
+                {"dynamodb:LeadingKeys": ["volumes#look", "volumes#vol-1"]},
+            ),
+            SHARED_LOOKERS,
+        ),
+        "elect the looker, or write a volume's record": (
+            Request("dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": ["volumes#look"]}),
+            SHARED_LOOKERS,
+        ),
+        "drop a deleted volume's record": (
+            Request("dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": ["volumes#vol-1"]}),
+            {"DeleteVolumeFunctionRole"},
+        ),
+        "read a claim in the same batch as the shared look": (
+            Request(
+                "dynamodb:BatchGetItem", [ledger], {"dynamodb:LeadingKeys": ["volumes#look", claim]}
+            ),
+            set(),
+        ),
     }
 
+
+# The functions that wait for a volume or check it before DetachVolume or DeleteVolume.
+SHARED_LOOKERS = {
+    "CreateVolumeFunctionRole",
+    "VolumeStateFunctionRole",
+    "AttachVolumeFunctionRole",
+    "DetachVolumeFunctionRole",
+    "DeleteVolumeFunctionRole",
+}
 
 _REQUESTS = sorted(_requests(Stack()))
 

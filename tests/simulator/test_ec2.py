@@ -146,3 +146,48 @@ def test_timing_and_outcome_faults_hit_the_next_resource(aws: Aws) -> None:
     assert aws.snapshot_state(snapshot_id) == "error"
     (event,) = aws.world.pop_due_events()
     assert event["detail"]["result"] == "failed"
+
+
+def _tagged_volumes(aws: Aws, count: int) -> list[str]:
+    tagged = [{"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "ours"}]}]
+    return [_new_volume(aws, TagSpecifications=tagged) for _ in range(count)]
+
+
+def test_describe_volumes_pages_by_max_results_with_its_next_token(aws: Aws) -> None:
+    made = _tagged_volumes(aws, 7)
+    _new_volume(aws)  # not tagged: the filter leaves it out
+    ours = [{"Name": "tag:team", "Values": ["ours"]}]
+
+    first = aws.ec2.describe_volumes(Filters=ours, MaxResults=5)
+    second = aws.ec2.describe_volumes(Filters=ours, MaxResults=5, NextToken=first["NextToken"])
+
+    assert len(first["Volumes"]) == 5
+    assert "NextToken" not in second
+    assert sorted(v["VolumeId"] for v in first["Volumes"] + second["Volumes"]) == sorted(made)
+
+
+def test_describe_volumes_gives_at_most_500_a_page(aws: Aws) -> None:
+    _tagged_volumes(aws, 501)
+
+    page = aws.ec2.describe_volumes(
+        Filters=[{"Name": "tag:team", "Values": ["ours"]}], MaxResults=1000
+    )
+
+    assert len(page["Volumes"]) == 500
+    assert "NextToken" in page
+
+
+@pytest.mark.parametrize(
+    ("request_params", "code"),
+    [
+        ({"MaxResults": 4}, "InvalidParameterValue"),
+        ({"MaxResults": 5, "VolumeIds": ["<volume>"]}, "InvalidParameterCombination"),
+    ],
+)
+def test_describe_volumes_refuses_what_its_reference_refuses(
+    aws: Aws, request_params: dict[str, object], code: str
+) -> None:
+    volume_id = _new_volume(aws)
+    params = {k: [volume_id] if k == "VolumeIds" else v for k, v in request_params.items()}
+    with pytest.raises(ClientError, match=code):
+        aws.ec2.describe_volumes(**params)

@@ -23,6 +23,7 @@ from vss_restore.handlers import (
     volume_state,
 )
 from vss_restore.logic.helper import Helper
+from vss_restore.logic.looks import OUR_FILTER, PAGE
 from vss_restore.logic.polling import (
     IN_INVOCATION,
     LAST_CALL_SECONDS,
@@ -32,6 +33,8 @@ from vss_restore.logic.polling import (
 from vss_restore.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+# The shared look's DescribeVolumes (looks.py): our temporary volumes, by tag, 500 a page.
+SHARED_LOOK = {"Filters": [OUR_FILTER], "MaxResults": PAGE}
 
 
 @dataclass
@@ -189,14 +192,20 @@ def test_the_new_volume_is_waited_for_until_it_is_available(
 
     result = create_volume.handler(world.event("create_volume"), lambda_context)
 
-    # The first look at 2 s sees it creating, the next, about a second later, available.
+    # The first look at 2 s (the shared look: this wait is its looker) sees it creating; the
+    # next, under a second later, reads that look's answer (no new DescribeVolumes before a
+    # second has passed); the third is the next shared look, and sees it available.
     assert result["available"] == {
         "ready": True,
-        "attempt": 2,
+        "attempt": 3,
         "since": "2026-11-25T00:05:00Z",
         "wait_seconds": 0,
     }
-    assert passing_time.slept == [2, pause_after("volume_available", 1, result["volume_id"])]
+    assert passing_time.slept == [
+        2,
+        pause_after("volume_available", 1, result["volume_id"]),
+        pause_after("volume_available", 2, result["volume_id"]),
+    ]
     assert world.volume(result["volume_id"])["State"] == "available"
 
 
@@ -209,7 +218,8 @@ def test_a_volume_available_when_expected_costs_one_look(
 
     assert result["available"]["ready"] is True
     assert passing_time.slept == [VOLUME_FIRST_LOOK["volume_available"]]
-    assert describe_volumes == [{"VolumeIds": [result["volume_id"]]}]
+    # Alone, the wait is elected the looker: its one look is the shared one, by our tag.
+    assert describe_volumes == [SHARED_LOOK]
 
 
 def test_a_volume_still_creating_after_the_invocations_share_goes_to_the_state_machines_loop(
@@ -417,8 +427,9 @@ def test_the_attach_answers_once_the_volume_is_attached(
     # moto finishes an attach on the next look.
     assert (result["attached"]["ready"], result["attached"]["attempt"]) == (True, 1)
     assert passing_time.slept == [VOLUME_FIRST_LOOK["volume_attached"]]
-    # The names in use come from the helper's mappings: the one look is the attach's end.
-    assert describe_volumes == [{"VolumeIds": [volume_id]}]
+    # The names in use come from the helper's mappings: the one look is the attach's end,
+    # the shared look by our tag (the wait is alone, so it is the looker).
+    assert describe_volumes == [SHARED_LOOK]
 
 
 # --- detach_volume ---------------------------------------------------------------------

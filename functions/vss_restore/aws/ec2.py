@@ -85,6 +85,17 @@ class Ec2:
             )
             return [dict(volume) for page in pages for volume in page["Volumes"]]
 
+    def our_temporary_volumes(self, page: int) -> dict[str, dict[str, Any]]:
+        """Every volume tagged as our temporary volume, by ID, `page` a call (the shared look,
+        looks.py): filtered by tag, not by VolumeIds, which MaxResults cannot go with (EC2 API
+        Reference, DescribeVolumes)."""
+        with throttling_is_transient():
+            pages = self.client.get_paginator("describe_volumes").paginate(
+                Filters=[{"Name": f"tag:{tags.RESOURCE}", "Values": [tags.TEMPORARY_VOLUME]}],
+                PaginationConfig={"PageSize": page},
+            )
+            return {str(volume["VolumeId"]): dict(volume) for p in pages for volume in p["Volumes"]}
+
     def completed_snapshots_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
         """This account's completed snapshots that carry the tag key=value."""
         with throttling_is_transient():
@@ -210,9 +221,17 @@ class Ec2:
         with throttling_is_transient():
             self.client.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Force=force)
 
-    def delete_volume(self, volume_id: str) -> None:
+    def delete_volume(self, volume_id: str) -> bool:
+        """Delete the volume; False when it was gone already (a retry after the delete went
+        through, which a shared look's record may not show yet)."""
         with throttling_is_transient():
-            self.client.delete_volume(VolumeId=volume_id)
+            try:
+                self.client.delete_volume(VolumeId=volume_id)
+            except ClientError as exc:
+                if error_code(exc) == "InvalidVolume.NotFound":
+                    return False
+                raise
+        return True
 
     def create_snapshot(
         self, *, volume_id: str, description: str, snapshot_tags: dict[str, str]

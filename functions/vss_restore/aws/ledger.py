@@ -8,6 +8,8 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from vss_restore.aws import error_code, throttling_is_transient
+from vss_restore.errors import AwsThrottled
+from vss_restore.logic.looks import Record, decode
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,6 +51,17 @@ def command_key(volume_id: str, action: str) -> str:
 
 def consistent_key(snapshot_id: str) -> str:
     return f"consistent#{snapshot_id}"
+
+
+# The shared look at our temporary volumes (looks.py): the looker's election and the time
+# of the last complete look in one item, and one small record per volume.
+VOLUMES_LOOK_KEY = "volumes#look"
+# BatchGetItem reads at most 100 keys a call (DynamoDB API Reference, BatchGetItem).
+BATCH_GET = 100
+
+
+def volume_key(volume_id: str) -> str:
+    return f"volumes#{volume_id}"
 
 
 def commands_on_key(instance_id: str) -> str:
@@ -607,6 +620,112 @@ class Ledger:
             _text(item, "since"),
         )
 
+    # -- the shared look at our temporary volumes (looks.py) ------------------------------
+    def volume_answer(self, volume_id: str) -> tuple[int, int, Record | None]:
+        """One strongly consistent read of the look's item and the volume's record: when the
+        last look started (epoch ms), when the last complete look started, and the record."""
+        items = self._batch_get([VOLUMES_LOOK_KEY, volume_key(volume_id)])
+        look = items.get(VOLUMES_LOOK_KEY, {})
+        return (
+            _number(look, "looked_at"),
+            _number(look, "answered_at"),
+            _record(items.get(volume_key(volume_id))),
+        )
+
+    def elect_looker(self, now_ms: int, every_ms: int) -> bool:
+        """Become the looker: at most one a `every_ms` across the stack (a conditional update
+        of one item); False when another started a look less than `every_ms` ago."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": VOLUMES_LOOK_KEY}},
+                    UpdateExpression="SET looked_at = :now",
+                    ConditionExpression="attribute_not_exists(looked_at) OR looked_at <= :due",
+                    ExpressionAttributeValues={
+                        ":now": {"N": str(now_ms)},
+                        ":due": {"N": str(now_ms - every_ms)},
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
+
+    def volume_records(self, volume_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """The stored records of these volumes: volume -> (record text, expires_at)."""
+        items = self._batch_get([volume_key(v) for v in volume_ids])
+        return {
+            pk.removeprefix(volume_key("")): (_text(item, "volume"), _number(item, "expires_at"))
+            for pk, item in items.items()
+        }
+
+    def note_volume(self, volume_id: str, text: str, seen_at_ms: int, expires_at: int) -> None:
+        """Write the volume's record, unless a later look wrote it already (two lookers a
+        second apart can overlap: the later look's record stays)."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": volume_key(volume_id)}},
+                    UpdateExpression="SET volume = :v, seen_at = :seen, expires_at = :expires",
+                    ConditionExpression="attribute_not_exists(seen_at) OR seen_at < :seen",
+                    ExpressionAttributeValues={
+                        ":v": {"S": text},
+                        ":seen": {"N": str(seen_at_ms)},
+                        ":expires": {"N": str(expires_at)},
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def note_answered(self, looked_at_ms: int) -> None:
+        """The look that started at `looked_at_ms` has written every record it changed."""
+        with throttling_is_transient():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": VOLUMES_LOOK_KEY}},
+                    UpdateExpression="SET answered_at = :at",
+                    ConditionExpression="attribute_not_exists(answered_at) OR answered_at < :at",
+                    ExpressionAttributeValues={":at": {"N": str(looked_at_ms)}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def forget_volume(self, volume_id: str) -> None:
+        """Drop a deleted volume's record (TTL would, within the hour and DynamoDB's delay)."""
+        with throttling_is_transient():
+            self.client.delete_item(TableName=self.table, Key={"pk": {"S": volume_key(volume_id)}})
+
+    def _batch_get(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Strongly consistent reads of these keys, BATCH_GET a call; the keys DynamoDB leaves
+        unprocessed (its limits) are asked again, a bounded number of times."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": key}} for key in keys[start : start + BATCH_GET]],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(5):
+                with throttling_is_transient():
+                    answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    found[_text(item, "pk")] = dict(item)
+                request = dict(answer.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                raise AwsThrottled(
+                    f"BatchGetItem left {len(request[self.table]['Keys'])} keys unread"
+                )
+        return found
+
     def _remove_lapsed_holder(self, key: dict[str, Any], holder: str, until: int) -> None:
         """Free a turn whose lease ran out, if it still has that lease (a dead holder)."""
         try:
@@ -644,6 +763,18 @@ class Ledger:
 
 def _text(item: dict[str, Any], name: str) -> str:
     return str(item.get(name, {}).get("S", ""))
+
+
+def _number(item: dict[str, Any], name: str) -> int:
+    return int(item.get(name, {}).get("N", "0"))
+
+
+def _record(item: dict[str, Any] | None) -> Record | None:
+    if not item or "volume" not in item:
+        return None
+    return Record(
+        decode(_text(item, "volume")), _number(item, "seen_at"), _number(item, "expires_at")
+    )
 
 
 def _turns(item: dict[str, Any]) -> Turns:

@@ -6,7 +6,9 @@ from typing import Any
 from vss_restore import steps
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.kms import Kms
+from vss_restore.aws.ledger import Ledger
 from vss_restore.logic.helper import Helper
+from vss_restore.looks import SharedLook
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
 from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, optional, text
@@ -18,17 +20,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         text(event, "helper.instance_id", INSTANCE_ID), text(event, "helper.availability_zone")
     )
     ec2 = Ec2()
+    settings = Settings.from_environment()
     volume_id = steps.create_volume(
         ec2,
         Kms(),
-        Settings.from_environment(),
+        settings,
         text(event, "request.snapshot_id", SNAPSHOT_ID),
         helper,
         text(event, "execution"),
         kms_key_id=str(optional(event, "source.kms_key_id") or ""),
     )
     available = steps.wait_for_volume(
-        ec2,
+        SharedLook(ec2, Ledger(settings.ledger_table)),
         "volume_available",
         volume_id,
         helper.instance_id,

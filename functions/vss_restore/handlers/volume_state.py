@@ -7,8 +7,11 @@ from typing import Any
 
 from vss_restore import steps
 from vss_restore.aws.ec2 import Ec2
+from vss_restore.aws.ledger import Ledger
 from vss_restore.errors import InvalidRequest
+from vss_restore.looks import SharedLook
 from vss_restore.observability import observed
+from vss_restore.settings import Settings
 from vss_restore.state import INSTANCE_ID, VOLUME_ID, optional, text
 
 WAITS = frozenset({"volume_available", "volume_attached", "volume_detached"})
@@ -20,7 +23,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if what not in WAITS:
         raise InvalidRequest(f"cannot wait for {what!r}")
     progress = steps.volume_progress(
-        Ec2(),
+        SharedLook(Ec2(), Ledger(Settings.from_environment().ledger_table)),
         what,
         text(event, "volume_id", VOLUME_ID),
         text(event, "instance_id", INSTANCE_ID),
