@@ -1,12 +1,15 @@
 """Lambda: create the temporary volume from the snapshot in the helper's zone, tagged ours,
-and wait the few seconds until it is available."""
+at its paced slot (pacing.py), and wait the few seconds until it is available. A slot too far
+off is handed back (`slot`): the state machine waits for it, then runs this step again."""
 
 from typing import Any
 
-from vss_restore import steps
+from vss_restore import pacing, steps
 from vss_restore.aws.ec2 import Ec2
 from vss_restore.aws.kms import Kms
+from vss_restore.aws.ledger import Ledger
 from vss_restore.logic.helper import Helper
+from vss_restore.logic.pacing import CREATE_VOLUME
 from vss_restore.observability import observed
 from vss_restore.settings import Settings
 from vss_restore.state import INSTANCE_ID, SNAPSHOT_ID, optional, text
@@ -17,11 +20,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     helper = Helper(
         text(event, "helper.instance_id", INSTANCE_ID), text(event, "helper.availability_zone")
     )
+    settings = Settings.from_environment()
+    slot = pacing.turn(
+        Ledger(settings.ledger_table),
+        settings,
+        CREATE_VOLUME,
+        optional(event, "volume.slot"),
+        context.get_remaining_time_in_millis() / 1000,
+    )
+    if slot is not None:
+        return {"volume_id": "", "available": None, "slot": slot.as_dict()}
     ec2 = Ec2()
     volume_id = steps.create_volume(
         ec2,
         Kms(),
-        Settings.from_environment(),
+        settings,
         text(event, "request.snapshot_id", SNAPSHOT_ID),
         helper,
         text(event, "execution"),
@@ -34,4 +47,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         helper.instance_id,
         context.get_remaining_time_in_millis() / 1000,
     )
-    return {"volume_id": volume_id, "available": available.as_dict()}
+    return {"volume_id": volume_id, "available": available.as_dict(), "slot": None}
