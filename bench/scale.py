@@ -144,14 +144,14 @@ def fleet_backup(instances: int = FLEET_INSTANCES) -> list[list[float]]:
 
 
 def fleet_arrivals() -> list[tuple[float, float]]:
-    """25,000 snapshot events as fast as the backup can take the snapshots: CreateSnapshot's
-    bucket refills 5 a second, so one event every 0.2 s (83 minutes in all), the first once
-    the first snapshot has completed; each snapshot's CreateSnapshot takes its token from the
-    bucket the restores' consistent snapshots share."""
-    bucket = des.EC2_BUCKETS["ec2:CreateSnapshot"]
+    """25,000 snapshot events as fast as the backup may take the snapshots: its CreateSnapshot
+    is paced by design (documents/backup.ps1: one per $SnapshotGapSeconds per script, the
+    template's BackupMaxConcurrency scripts at once), so at most BACKUP_SNAPSHOTS_PER_SECOND
+    (2.5: 2.8 h in all), the first once the first snapshot has completed; each snapshot's
+    CreateSnapshot takes its token from the bucket the restores' consistent snapshots share."""
     first = des.T["snapshot_seconds"] + des.T["event_delivery_seconds"]
     sizes = [gib for volumes in fleet_backup() for gib in volumes]
-    return [(first + k / bucket.refill, gib) for k, gib in enumerate(sizes)]
+    return [(first + k / BACKUP_SNAPSHOTS_PER_SECOND, gib) for k, gib in enumerate(sizes)]
 
 
 def fleet(full: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +262,8 @@ WINDOW_HOURS = int(_WINDOW_HOURS["Default"])
 SHORTEST_WINDOW_HOURS = int(_WINDOW_HOURS["MinValue"])
 CUTOFF_HOURS = int(_TEMPLATE["Resources"]["BackupWindow"]["Properties"]["Cutoff"])
 DEFAULT_CONCURRENCY = int(_TEMPLATE["Parameters"]["BackupMaxConcurrency"]["Default"])
+# The backup's CreateSnapshot bound by design: MaxConcurrency scripts, one call per gap each.
+BACKUP_SNAPSHOTS_PER_SECOND = DEFAULT_CONCURRENCY / des.BACKUP_RETRY.gap_seconds
 # (window hours, MaxConcurrency): the default window below, at and above the default
 # concurrency; the shortest window from the default up to all that can start in its hour.
 BACKUP_CASES = (
