@@ -5,6 +5,7 @@ from typing import Any
 
 from vss_restore import clock
 from vss_restore.aws.ledger import Ledger
+from vss_restore.errors import SlotTooFar
 from vss_restore.logic import pacing
 from vss_restore.logic.pacing import Slot
 from vss_restore.settings import Settings
@@ -19,12 +20,18 @@ def turn(
 ) -> Slot | None:
     """None when the call may be made now (its slot has come, waited for in this
     invocation), else the slot the state machine waits for before it runs the step again
-    with that slot `held` (no new slot is taken then)."""
+    with that slot `held` (no new slot is taken then): one Wait, at most MaxWaitHours long
+    (SlotTooFar past it)."""
     now = clock.now().timestamp()
     at = _held(held)
     if at is None:
         at = ledger.take_slot(action, now, pacing.gap_seconds(settings.paced_rates[action]))
     wait = at - now
+    if wait > settings.max_wait_hours * 3600:
+        raise SlotTooFar(
+            f"the next slot of {action} is {wait:,.0f} s off, past MaxWaitHours"
+            f" ({settings.max_wait_hours} h): check its pace and its pacer (pace#{action})"
+        )
     if wait <= 0:
         return None
     if pacing.waits_in_invocation(wait, seconds_left):

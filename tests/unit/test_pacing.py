@@ -13,7 +13,7 @@ from tests.unit.conftest import LEDGER_TABLE
 from tools.cfn_template import load_template
 from vss_restore import clock, pacing
 from vss_restore.aws.ledger import Ledger, pace_key
-from vss_restore.errors import InvalidRequest
+from vss_restore.errors import InvalidRequest, SlotTooFar
 from vss_restore.handlers import attach_volume, create_volume
 from vss_restore.logic import pacing as rules
 from vss_restore.logic.pacing import ATTACH_VOLUME, CREATE_SNAPSHOT, CREATE_VOLUME
@@ -178,3 +178,13 @@ def test_an_attach_whose_slot_is_far_off_attaches_nothing_and_hands_the_slot_bac
     assert handed_back["device"] == ""
     assert handed_back["slot"]["wait_seconds"] == 31
     assert world.volume(volume_id)["Attachments"] == []
+
+
+def test_a_slot_further_off_than_max_wait_hours_fails_the_step_by_name(
+    world: Any, frozen: Frozen
+) -> None:
+    settings = Settings.from_environment({"MAX_WAIT_HOURS": "1"})
+    _ledger().take_slot(CREATE_SNAPSHOT, NOW.timestamp() + 3601, 1.0)  # a pacer gone wrong
+
+    with pytest.raises(SlotTooFar, match="past MaxWaitHours"):
+        pacing.turn(_ledger(), settings, CREATE_SNAPSHOT, None, 29.0)
