@@ -952,6 +952,9 @@ def figures(m: Model) -> dict[str, Any]:
         "backup_snapshots_failed": m.backup_snapshots_failed,
         "backup_retries": m.backup_retries,
         "create_snapshot_throttled": m.throttled.get("ec2:CreateSnapshot", 0),
+        # Our paced calls a second, and the slots handed to the state machine's Wait.
+        "paced_rates": dict(m.night.paced_rates or {}),
+        "paced_waits": dict(m.paced_waits),
         "backup_ended_at": round(max(m.backup_ends, default=0.0), 1),
         "first_event_at": round(first, 1),
         "longest_wait_seconds": round(max(m.waits, default=0.0), 1),
