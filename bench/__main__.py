@@ -220,15 +220,23 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
         f"(MaxHelpers {f['max_helpers']}, concurrency {f['concurrency']})"
     )
     hours = f["all_verified_after_first_event_seconds"]
-    most = ", ".join(f"{a} {n:,}" for a, n in list(f["throttled"].items())[:3])
+    ec2_most = [(a, n) for a, n in f["throttled"].items() if a.startswith("ec2:")][:3]
+    most = ", ".join(f"{a} {n:,}" for a, n in ec2_most) or "none"
+    paced = ", ".join(
+        f"{a.removeprefix('ec2:')} {r:g}/s ({f.get('paced_waits', {}).get(a, 0):,} slots waited "
+        "for by the state machine)"
+        for a, r in f.get("paced_rates", {}).items()
+    )
+    ssm = f["throttled"].get("ssm:SendCommand", 0)
     details = {
         "all verified within 6 h of the first event": f"{f['verified']:,}/"
         f"{f['snapshots_expected']:,} verified, the last {(hours or 0) / 3600:.2f} h after the "
         "first event",
         "0 failed by throttling, line size or waiting": f"{f['failed']} failed: "
         + (", ".join(f"{n} {why}" for why, n in f["failed_why"].items()) or "none"),
-        "<= 1% of EC2 calls throttled": f"{f['ec2_throttled_share']:.1%} of "
-        f"{f['ec2_calls']:,} calls ({most})",
+        "<= 1% of EC2 calls throttled": f"{f['ec2_throttled_share']:.3%} of "
+        f"{f['ec2_calls']:,} calls ({most}); paced: {paced or 'nothing'}; not EC2: "
+        f"ssm:SendCommand {ssm:,} attempts throttled (its bucket assumed)",
         "DescribeVolumes <= 5/s at peak": f"{f['peak_describe_volumes_per_second']}/s at peak, "
         f"{f.get('mean_describe_volumes_per_second', '?')}/s on average over the seconds with "
         f"any; {f.get('describe_volumes_per_snapshot', '?')} per snapshot (one shared look a "
@@ -315,6 +323,8 @@ def scale_rows(s: dict[str, Any]) -> list[Row]:
         Row(
             "9. the backup's floor: CreateSnapshot's refill (100, 5/s, assumed)",
             f"{b['create_snapshot_bound_seconds']:,.0f} s for {b['snapshots']:,} snapshots; "
+            f"the backup's own pace (documents/backup.ps1) at most "
+            f"{b['backup_snapshots_per_second']:g}/s: {b['backup_paced_seconds']:,.0f} s; "
             f"no backup starts in a window's last {b['cutoff_hours']} h",
             "-",
             None,

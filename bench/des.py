@@ -30,7 +30,7 @@ from typing import Any
 from bench import model
 from simulator import backup_retry
 from vss_restore.logic import looks as shared_looks
-from vss_restore.logic import polling
+from vss_restore.logic import pacing, polling
 from vss_restore.turns import TURN_LEASE_SECONDS
 
 T = model.LATENCIES
@@ -151,10 +151,11 @@ SKIP_STARTS_AFTER_GIVE_BACK = 2 * LAMBDA + T["snapshot_seconds"] + T["event_deli
 # event starts a second execution that skips it.
 RESTORE_TRANSITIONS = 28
 RESTORE_INVOCATIONS = 20
-# Of which after the turn: create ... report (19 states), and their Lambdas (create, attach,
+# Of which after the turn: create ... report (23 states: 19, and since the pacing the three
+# "Our slot ...?" Choices and "No consistent snapshot yet"), and their Lambdas (create, attach,
 # the disk tool three times and its three callbacks, plan, detach, give back, snapshot,
 # delete, record, finish).
-AFTER_TURN_TRANSITIONS = 19
+AFTER_TURN_TRANSITIONS = 23
 AFTER_TURN_INVOCATIONS = 15
 SKIP_TRANSITIONS = 6
 SKIP_INVOCATIONS = 3
@@ -255,11 +256,15 @@ class Bucket:
 EC2_DOC = "EC2 Developer Guide, Request throttling for the Amazon EC2 API"
 DESCRIBE = Bucket(100, 20, f"{EC2_DOC}: non-mutating (DescribeHosts' example: 100, 20/s)")
 EC2_BUCKETS: dict[str, Bucket] = {
-    "ec2:CreateVolume": Bucket(100, 5, f"{EC2_DOC} (FIELD-NOTES §7)"),
+    # The paced APIs' figures are logic/pacing.py's (one source: what the pacer stays under).
+    **{
+        action: Bucket(
+            pacing.BUCKET_SIZE[action], pacing.REFILL[action], f"{EC2_DOC} (FIELD-NOTES §7)"
+        )
+        for action in pacing.PACED
+    },
     "ec2:DeleteVolume": Bucket(100, 5, f"{EC2_DOC} (FIELD-NOTES §7)"),
-    "ec2:CreateSnapshot": Bucket(100, 5, f"{EC2_DOC} (FIELD-NOTES §7)"),
     "ec2:CreateTags": Bucket(100, 10, f"{EC2_DOC} (FIELD-NOTES §7)"),
-    "ec2:AttachVolume": Bucket(50, 5, f"{EC2_DOC}: other mutating (FIELD-NOTES §7)"),
     "ec2:DetachVolume": Bucket(50, 5, f"{EC2_DOC}: other mutating (FIELD-NOTES §7)"),
     "ec2:RunInstances": Bucket(50, 5, f"{EC2_DOC}: other mutating (FIELD-NOTES §7; assumed)"),
     "ec2:TerminateInstances": Bucket(50, 5, f"{EC2_DOC}: other mutating (assumed)"),
@@ -312,6 +317,8 @@ class Night:
     max_hours: float = 12.0
     max_wait_hours: float = 36.0
     limits: bool = True  # the token buckets; off: every call succeeds
+    # Our paced calls a second (logic/pacing.py; template PaceCreate*): None, not paced.
+    paced_rates: dict[str, float] | None = field(default_factory=lambda: dict(pacing.DEFAULT_RATES))
     seed: int = 1
     # The nightly backup itself (instead of `arrivals`): each instance's volumes (GiB), run
     # by the maintenance window MaxConcurrency at a time, no new one after the cutoff.
@@ -374,6 +381,8 @@ class Model:
         self.restores: list[Restore] = []
         self.buckets = {a: TokenBucket(b) for a, b in BUCKETS.items()}
         self.describe: dict[str, TokenBucket] = {}
+        self.pacers: dict[str, float | None] = {}  # action -> its next free slot (the ledger's)
+        self.paced_waits: Counter[str] = Counter()  # slots handed to the state machine's Wait
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.per_second: dict[str, Counter[int]] = defaultdict(Counter)
@@ -439,16 +448,21 @@ class Model:
         # The agent starts the script, PowerShell and AWS.Tools.EC2 load, DiskShadow makes
         # the shadow copies (the simulator's shadow_copy_seconds), then one CreateSnapshot
         # per volume, one after the other, then `end backup` and `delete shadows`.
+        began = self.now
         at = self.now + BACKUP_BEFORE_SNAPSHOTS
         deadline = at + BACKUP_RETRY.budget_seconds
-        self.at(at, lambda: self.backup_snapshot(volumes, 0, deadline))
+        self.at(at, lambda: self.backup_snapshot(volumes, 0, deadline, began))
 
     def backup_snapshot(
-        self, volumes: list[float], k: int, deadline: float, attempt: int = 0
+        self, volumes: list[float], k: int, deadline: float, began: float, attempt: int = 0
     ) -> None:
         if k == len(volumes):
             self.backup_ends.append(self.now + BACKUP_AFTER_SNAPSHOTS)
             self.at(self.now + BACKUP_AFTER_SNAPSHOTS, self.next_backup)
+            return
+        paced_at = BACKUP_RETRY.paced_at(began, k)  # the script's paced start
+        if self.now < paced_at:
+            self.at(paced_at, lambda: self.backup_snapshot(volumes, k, deadline, began, attempt))
             return
         gib = volumes[k]
 
@@ -457,7 +471,7 @@ class Model:
             r = Restore(len(self.restores), event, gib)
             self.restores.append(r)
             self.at(event, lambda: self.start(r))
-            self.backup_snapshot(volumes, k + 1, deadline)
+            self.backup_snapshot(volumes, k + 1, deadline, began)
 
         def refused() -> None:
             wait = BACKUP_RETRY.wait(attempt, self.rng)
@@ -467,11 +481,11 @@ class Model:
                 self.backup_retries += 1
                 self.at(
                     self.now + wait,
-                    lambda: self.backup_snapshot(volumes, k, deadline, attempt + 1),
+                    lambda: self.backup_snapshot(volumes, k, deadline, began, attempt + 1),
                 )
                 return
             self.backup_snapshots_failed += 1
-            self.backup_snapshot(volumes, k + 1, deadline)
+            self.backup_snapshot(volumes, k + 1, deadline, began)
 
         self.call("ec2:CreateSnapshot", taken, refused, retry=None)
 
@@ -546,6 +560,31 @@ class Model:
             failed()
         else:
             done()  # a call nobody waits for (a poll, the backup's): counted, not fatal
+
+    def paced(self, action: str, then: Callable[[], None]) -> None:
+        """pacing.turn at this moment: the action's slot from its pacer (logic/pacing.take,
+        the ledger's arithmetic), waited for inside the invocation when close (billed), else
+        handed to the state machine: the task ends, "Our slot ...?", the Wait of whole
+        seconds, the task again (another invocation), and `then` at the slot."""
+        rates = self.night.paced_rates
+        if not rates or action not in rates:
+            then()
+            return
+        slot, self.pacers[action] = pacing.take(
+            self.pacers.get(action), self.now, pacing.gap_seconds(rates[action])
+        )
+        wait = slot - self.now
+        if wait <= 0:
+            then()
+        elif pacing.waits_in_invocation(wait, FUNCTION_TIMEOUT_SECONDS - LAMBDA):
+            self.lambda_seconds += wait
+            self.lambda_running[int(self.now)] += wait
+            self.at(slot, then)
+        else:
+            self.paced_waits[action] += 1
+            self.step(2, 0)  # "Our slot ...?", the Wait
+            waited = self.now + LAMBDA + pacing.slot(slot, self.now).wait_seconds
+            self.at(waited, lambda: (self.step(), then()))
 
     def calls_at(self, calls: Calls, start: float) -> None:
         for offset, action in calls:
@@ -666,7 +705,7 @@ class Model:
             self.release(h)
 
         def create() -> None:
-            self.call("ec2:CreateVolume", created, abort)
+            self.paced("ec2:CreateVolume", lambda: self.call("ec2:CreateVolume", created, abort))
 
         volume = f"vol-{r.number:017x}"  # the key of the volume's jittered pauses
 
@@ -684,6 +723,9 @@ class Model:
             )
 
         def attach() -> None:
+            self.paced("ec2:AttachVolume", attach_now)
+
+        def attach_now() -> None:
             self.calls_at([(LAMBDA, "ec2:DescribeInstances")], self.now)
             self.at(self.now + LAMBDA, lambda: self.call("ec2:AttachVolume", attached, abort))
 
@@ -860,11 +902,14 @@ class Model:
             self.volumes_alive -= 1  # the cleanup deletes it
             self.fail(r, "ec2:CreateSnapshot throttled past every retry")
 
-        self.calls_at(SNAPSHOT_LOOKS, self.now)
-        self.at(
-            self.now + late,
-            lambda: self.call("ec2:CreateSnapshot", taken, refused, SNAPSHOT_RETRY),
-        )
+        def snapshot_now() -> None:
+            self.calls_at(SNAPSHOT_LOOKS, self.now)
+            self.at(
+                self.now + late,
+                lambda: self.call("ec2:CreateSnapshot", taken, refused, SNAPSHOT_RETRY),
+            )
+
+        self.paced("ec2:CreateSnapshot", snapshot_now)
 
     def release(self, h: Helper) -> None:
         """The turn given back, handed to the oldest waiter."""
@@ -975,6 +1020,9 @@ def figures(m: Model) -> dict[str, Any]:
         "backup_snapshots_failed": m.backup_snapshots_failed,
         "backup_retries": m.backup_retries,
         "create_snapshot_throttled": m.throttled.get("ec2:CreateSnapshot", 0),
+        # Our paced calls a second, and the slots handed to the state machine's Wait.
+        "paced_rates": dict(m.night.paced_rates or {}),
+        "paced_waits": dict(m.paced_waits),
         "backup_ended_at": round(max(m.backup_ends, default=0.0), 1),
         "first_event_at": round(first, 1),
         "longest_wait_seconds": round(max(m.waits, default=0.0), 1),

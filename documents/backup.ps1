@@ -33,6 +33,14 @@ $RetryCodes = @('RequestLimitExceeded', 'SnapshotCreationPerVolumeRateExceeded',
 $RetryBaseSeconds = 2
 $RetryCapSeconds = 30
 $RetrySeconds = 900
+# The backup's CreateSnapshot rate is bounded by design: this script makes its k-th (from 0)
+# no sooner than (k + 1) * $SnapshotGapSeconds after it began, so one script makes at most
+# one every $SnapshotGapSeconds, and the window's MaxConcurrency scripts at most
+# MaxConcurrency / $SnapshotGapSeconds a second (100 / 40 = 2.5 by default), leaving the
+# rest of CreateSnapshot's 5 a second to the restores' paced consistent snapshots and the
+# operator (docs/performance.md, "Pacing our EC2 calls").
+$SnapshotGapSeconds = 40
+$Began = [DateTime]::UtcNow
 
 # What DiskShadow's exec runs while the shadow copies exist (through snapshot.cmd): one EBS
 # snapshot per planned volume, tagged at birth, and results.json. It reads everything else
@@ -80,6 +88,8 @@ $plan = Get-Content -LiteralPath (Join-Path $PSScriptRoot 'plan.json') -Raw | Co
 $results = [ordered]@{ shadow_set_id = ''; shadow_ids_from = 'environment'; error = $null; snapshots = @() }
 $complete = $false
 $deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)
+$began = New-Object -TypeName DateTime -ArgumentList ([long]$plan.began_ticks), ([DateTimeKind]::Utc)
+$made = 0
 try {
     # After create, DiskShadow sets each alias (VolumeD = that drive's shadow copy ID) and
     # VSS_SHADOW_SET as environment variables, which this process should inherit.
@@ -106,6 +116,10 @@ try {
     $results.shadow_set_id = $setId
     Import-Module AWS.Tools.EC2
     foreach ($volume in @($plan.volumes)) {
+        # The paced start: this volume's CreateSnapshot no sooner than its turn ($SnapshotGapSeconds).
+        $pause = ($began.AddSeconds(($made + 1) * [double]$plan.snapshot_gap_seconds) - [DateTime]::UtcNow).TotalMilliseconds
+        if ($pause -gt 0) { Start-Sleep -Milliseconds ([int]$pause) }
+        $made += 1
         $letters = @($volume.drives | ForEach-Object { $_.letter })
         $entry = [ordered]@{ volume_id = $volume.volume_id; shadow_copy_ids = ''; snapshot_id = $null; retries = 0; error = $null }
         try {
@@ -391,6 +405,8 @@ try {
         vss_tag_value = $VssTagValue
         tag_keys = $TagKeys
         retry = [ordered]@{ codes = $RetryCodes; base_seconds = $RetryBaseSeconds; cap_seconds = $RetryCapSeconds; budget_seconds = $RetrySeconds }
+        snapshot_gap_seconds = $SnapshotGapSeconds
+        began_ticks = $Began.Ticks
         shadow_id_pattern = $ShadowIdPattern
         shadows_before = $before
         volumes = @($planned.Values | ForEach-Object { [pscustomobject]$_ })

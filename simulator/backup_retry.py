@@ -1,7 +1,8 @@
 """The nightly backup's CreateSnapshot retries, as documents/backup.ps1 sets and makes them.
 
 The settings are read from the script's own top-level assignments (`$RetryCodes`,
-`$RetryBaseSeconds`, `$RetryCapSeconds`, `$RetrySeconds`), so the simulator and the bench
+`$RetryBaseSeconds`, `$RetryCapSeconds`, `$RetrySeconds`, and its paced start's
+`$SnapshotGapSeconds`), so the simulator and the bench
 (bench/des.py) retry exactly as the script does and cannot drift from it. The script's
 `New-SnapshotWithRetry`: once the AWS SDK's own retries are spent, a refusal whose error code
 is one of `$RetryCodes` is tried again after a wait drawn uniformly from
@@ -32,6 +33,13 @@ class RetrySettings:
     base_seconds: float
     cap_seconds: float
     budget_seconds: float
+    # The paced start: the k-th CreateSnapshot (from 0) of one script no sooner than
+    # (k + 1) * gap_seconds after the script began (`$SnapshotGapSeconds`).
+    gap_seconds: float = 0.0
+
+    def paced_at(self, began: float, k: int) -> float:
+        """The earliest moment of the script's k-th CreateSnapshot."""
+        return began + (k + 1) * self.gap_seconds
 
     def ceiling(self, attempt: int) -> float:
         """The longest wait before retry number `attempt` + 1 (attempt counts from 0)."""
@@ -71,6 +79,7 @@ def read(script: str) -> RetrySettings:
         base_seconds=_number(script, "RetryBaseSeconds"),
         cap_seconds=_number(script, "RetryCapSeconds"),
         budget_seconds=_number(script, "RetrySeconds"),
+        gap_seconds=_number(script, "SnapshotGapSeconds"),
     )
 
 

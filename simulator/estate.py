@@ -339,6 +339,7 @@ class Estate:
         delete_shadows: bool,
     ) -> dict[str, str]:
         self.backups += 1
+        began = self.world.clock.now()  # the script's $Began: its paced start counts from here
         name = name or f"{instance_alias}-backup{self.backups}"
         if BACKUP_MODULE not in self.specs[instance_alias].powershell_modules:
             # documents/backup.ps1 refuses before anything else: no shadow copy, no snapshot.
@@ -382,8 +383,9 @@ class Estate:
         # The snapshot script begins: its retries' budget runs from here.
         deadline = self.world.clock.now() + seconds(self.retry.budget_seconds)
         try:
-            for volume in volumes:
+            for k, volume in enumerate(volumes):
                 alias = f"{name}.{volume.alias}"
+                self._paced_start(began, k)
                 try:
                     made[alias] = self._snapshot(
                         alias,
@@ -410,6 +412,15 @@ class Estate:
             self._queue_multi_event(list(made.values()))
         self._send_output(instance_id, name, summary["retries"])
         return made
+
+    def _paced_start(self, began: datetime, k: int) -> None:
+        """documents/backup.ps1's paced start: its k-th CreateSnapshot no sooner than
+        (k + 1) * $SnapshotGapSeconds after the script began."""
+        pause = (
+            began + seconds(self.retry.paced_at(0.0, k)) - self.world.clock.now()
+        ).total_seconds()
+        if pause > 0:
+            self.world.clock.sleep(pause)
 
     def _send_output(
         self, instance_id: str, name: str, retries: list[dict[str, Any]] | None = None

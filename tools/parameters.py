@@ -55,6 +55,7 @@ EXPLAINED_IN: dict[str, str] = {
     "OneCopy": _RETENTION,
     "Reverify": "docs/retention.md#re-verification-older-backups-restored-again-weekly",
     "BootTest": "docs/boot-test.md",
+    "Pace": "docs/performance.md#pacing-our-ec2-calls",
 }
 
 

@@ -127,7 +127,8 @@ def snapshot_ended(ec2: Ec2, ledger: Ledger, states: StepFunctions, snapshot_id:
 
     def result() -> dict[str, Any] | None:
         progress = steps.snapshot_progress(ec2, snapshot_id, None)
-        return {"snapshot_id": snapshot_id} if progress.ready else None
+        # `slot` None: the snapshot was made (no paced slot handed back: snapshot_volume).
+        return {"snapshot_id": snapshot_id, "slot": None} if progress.ready else None
 
     return _complete(states, waiting.token, result)
 

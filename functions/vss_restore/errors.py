@@ -144,6 +144,11 @@ class WaitedTooLong(PermanentError):
     """The restore waited in line for a helper's turn longer than MaxWaitHours."""
 
 
+class SlotTooFar(PermanentError):
+    """A paced call's slot is further off than MaxWaitHours (pacing.py): the restore would
+    wait that long for one EC2 call; the pacer or the pace is wrong."""
+
+
 class BootTestFailed(PermanentError):
     """The boot test's throwaway instance went somewhere it should not (terminated by
     someone, a volume in error, a step refused): the test fails, with this reason, and

@@ -3,9 +3,11 @@
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from vss_restore.errors import InvalidRequest
+from vss_restore.logic import pacing
 
 INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,17}$")
 # How the helper is found. "named": among HelperInstanceIds. "fleet": helpers the stack
@@ -75,6 +77,10 @@ class Settings:
     # SSM-managed source must then come Online; without, the status checks decide.
     boot_test_reaches_ssm: bool = False
     helper_hourly_price: float = 0.0
+    # Our EC2 mutating calls' paces, calls a second (logic/pacing.py; template: PaceCreate*).
+    paced_rates: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(dict(pacing.DEFAULT_RATES))
+    )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -144,6 +150,7 @@ class Settings:
             or _ids(env, "HELPER_SUBNET_IDS", SUBNET_ID_PATTERN, "a subnet ID"),
             boot_test_reaches_ssm=_true_or_false(env, "BOOT_TEST_SSM", cls.boot_test_reaches_ssm),
             helper_hourly_price=_price(env.get("HELPER_HOURLY_PRICE", "")),
+            paced_rates=_paced_rates(env),
         )
         if settings.helper_mode == "fleet":
             _require_fleet(settings)
@@ -175,6 +182,15 @@ def _require_fleet(settings: Settings) -> None:
 
 BOOT_TEST_MODES = ("never", "weekly")
 PRICE_PATTERN = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,6})?$")
+
+
+def _paced_rates(env: Mapping[str, str]) -> Mapping[str, float]:
+    return MappingProxyType(
+        {
+            action: pacing.rate(action, env.get(name, "") or str(pacing.DEFAULT_RATES[action]))
+            for action, name in pacing.ENVIRONMENT.items()
+        }
+    )
 
 
 def _boot_test(value: str) -> str:

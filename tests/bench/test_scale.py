@@ -2,12 +2,14 @@
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 import pytest
 
 from bench import allin, des, model, runs, scale, scenarios
 from simulator import backup_retry
+from vss_restore.logic import pacing
 
 
 def test_a_turn_lasts_what_the_model_says_the_helper_works() -> None:
@@ -150,7 +152,9 @@ def test_a_window_that_starts_no_backup_after_its_cutoff_misses_instances() -> N
     slow = des.run(
         des.Night([], backup=backup, backup_concurrency=2, backup_cutoff_seconds=600, limits=True)
     )
-    fast = des.run(des.Night([], backup=backup, backup_concurrency=40, backup_cutoff_seconds=600))
+    # Each backup's CreateSnapshot paced (one per 40 s): 85 s an instance; 80 at once start
+    # the 400 in 425 s.
+    fast = des.run(des.Night([], backup=backup, backup_concurrency=80, backup_cutoff_seconds=600))
 
     assert slow.backups_missed > 0
     assert fast.backups_missed == 0
@@ -219,10 +223,11 @@ def test_a_backup_throttled_past_its_budget_gives_up_when_the_budget_ends() -> N
 
 def test_the_default_window_and_concurrency_start_every_instance_that_10_leaves_out() -> None:
     # A fifth of the bench's night (2,000 instances, 5,000 snapshots) in a fifth of the
-    # default window's 3 h of starts: at the old default of 10 at a time half the fleet
-    # never starts; at the template's default all do, every snapshot is taken, and the
-    # last backup ends within a fifth of the window.
-    assert (scale.WINDOW_HOURS, scale.DEFAULT_CONCURRENCY) == (4, 30)
+    # default window's 3 h of starts: with each backup's CreateSnapshot paced (one per 40 s:
+    # 105 s an instance on average), the old default of 30 at a time leaves more than a
+    # quarter of the fleet out; at the template's default all start, every snapshot is
+    # taken, and the last backup ends within a fifth of the window.
+    assert (scale.WINDOW_HOURS, scale.DEFAULT_CONCURRENCY) == (4, 100)
     starts = (scale.WINDOW_HOURS - scale.CUTOFF_HOURS) * 3600 / 5
 
     def night(concurrency: int) -> dict[str, Any]:
@@ -239,7 +244,7 @@ def test_the_default_window_and_concurrency_start_every_instance_that_10_leaves_
             )
         )
 
-    old, default = night(10), night(scale.DEFAULT_CONCURRENCY)
+    old, default = night(30), night(scale.DEFAULT_CONCURRENCY)
 
     assert old["backup_instances_missed"] > 500
     assert default["backup_instances_missed"] == 0
@@ -413,3 +418,25 @@ def test_the_shared_look_makes_one_describe_volumes_a_second_for_every_wait() ->
     launches = len(shared.helpers)  # each launch looks up its source volume's zone
     assert shared.calls["ec2:DescribeVolumes"] == shared.shared_looks + launches
     assert alone.calls["ec2:DescribeVolumes"] == alone.own_looks + launches
+
+
+def test_the_models_pacer_spreads_our_calls_at_the_paced_rates_and_none_is_throttled() -> None:
+    # 400 restores at once on 100 helpers of 4 turns: they reach CreateVolume, AttachVolume
+    # and CreateSnapshot together. Paced (the template's rates, logic/pacing.py), no 10 s see
+    # more calls of one than its rate allows (a slot waited for by the state machine is
+    # called up to 1.2 s late: its Wait's whole seconds and the Lambda), none is throttled
+    # and some wait in the state machine; unpaced, the buckets refuse calls.
+    arrivals = [(0.0, 30.0)] * 400
+    paced = des.run(des.Night(arrivals, max_helpers=100, concurrency=4))
+    unpaced = des.run(des.Night(arrivals, max_helpers=100, concurrency=4, paced_rates=None))
+
+    for action, rate in pacing.DEFAULT_RATES.items():
+        seconds = paced.per_second[action]
+        windows = [sum(seconds[t + k] for k in range(10)) for t in range(max(seconds) + 1)]
+        assert max(windows) <= math.ceil(rate * (10 + 1.2)), action
+        assert paced.throttled[action] == 0, action
+    # The creates and the snapshots queue (the attaches follow the creates' spread).
+    assert paced.paced_waits["ec2:CreateVolume"] > 0
+    assert paced.paced_waits["ec2:CreateSnapshot"] > 0
+    assert sum(unpaced.throttled[a] for a in pacing.PACED) > 0
+    assert all(r.verdict == "verified" for r in paced.restores)

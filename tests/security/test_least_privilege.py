@@ -26,6 +26,7 @@ from vss_restore import tags
 from vss_restore.aws.ledger import (
     UNVERIFIED_INSTANCES_KEY,
     helper_key,
+    pace_key,
     snapshot_key,
     waiting_key,
 )
@@ -777,6 +778,10 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
     claim = snapshot_key(SOURCE_SNAPSHOT.arn.rsplit("/", 1)[1])
     unverified = UNVERIFIED_INSTANCES_KEY
     turns = helper_key(HELPER.arn.rsplit("/", 1)[1])
+
+    def pace(action: str) -> str:
+        return pace_key(f"ec2:{action}")
+
     place = waiting_key(HELPER.arn.rsplit("/", 1)[1], "execution|snap-1")
     line = Resource(stack.get_att("Ledger", "Arn") + "/index/line")
     another_table = Resource(f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/Payroll")
@@ -1057,6 +1062,51 @@ def _requests(stack: Stack) -> dict[str, tuple[Request, set[str]]]:
                 "CleanUpFunctionRole",
                 "ReleaseExecutionFunctionRole",
             },
+        ),
+        # The pacers (logic/pacing.py): each paced function moves its own pacer on, nothing else.
+        "take a CreateSnapshot slot": (
+            Request(
+                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [pace("CreateSnapshot")]}
+            ),
+            {"SnapshotVolumeFunctionRole"},
+        ),
+        "take a CreateVolume slot": (
+            Request(
+                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [pace("CreateVolume")]}
+            ),
+            {"CreateVolumeFunctionRole"},
+        ),
+        "take an AttachVolume slot": (
+            Request(
+                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [pace("AttachVolume")]}
+            ),
+            {"AttachVolumeFunctionRole"},
+        ),
+        "take a slot of a pacer that is not ours to use": (
+            Request(
+                "dynamodb:UpdateItem", [ledger], {"dynamodb:LeadingKeys": [pace("RunInstances")]}
+            ),
+            set(),
+        ),
+        "reset a pacer (write or delete it whole)": (
+            Request(
+                "dynamodb:PutItem", [ledger], {"dynamodb:LeadingKeys": [pace("CreateSnapshot")]}
+            ),
+            set(),
+        ),
+        "delete a pacer": (
+            Request(
+                "dynamodb:DeleteItem", [ledger], {"dynamodb:LeadingKeys": [pace("CreateVolume")]}
+            ),
+            set(),
+        ),
+        "a paced function updates both its pacer and a claim at once": (
+            Request(
+                "dynamodb:UpdateItem",
+                [ledger],
+                {"dynamodb:LeadingKeys": [pace("CreateVolume"), claim]},
+            ),
+            set(),
         ),
         # The line: one item per waiter, found through the `line` index.
         "read a place in line": (

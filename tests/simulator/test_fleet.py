@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import boto3
 import pytest
 
 from simulator import Report, Simulation, load
 from tests.simulator.runs import SCENARIOS, failures
 from vss_restore import tags
+from vss_restore.aws.ledger import helper_key
 
 
 @dataclass
@@ -210,9 +212,22 @@ def test_an_idle_helper_is_terminated_only_once_idle_for_helper_idle_minutes() -
     # HelperIdleMinutes (default 10): no restore held or waited for a turn on it this long.
     # Its idle time starts when the last turn is given back, not when a schedule run last
     # saw it busy (up to one five-minute period earlier).
+    # The moment is the helper's `freed_at` in the ledger (Ledger.give_back_turn); the
+    # executions end later (the consistent snapshot, its paced slot, the verdict).
     with Simulation(load(SCENARIOS / "nightly-fleet.json")) as simulation:  # make demo
         report = simulation.run()
         helpers = list(simulation.fleet.launched.values())
+        ledger = boto3.client("dynamodb", region_name=simulation.world.region)
+        freed = {
+            h.instance_id: int(
+                ledger.get_item(
+                    TableName=simulation.stack.tables["Ledger"],
+                    Key={"pk": {"S": helper_key(h.instance_id)}},
+                    ConsistentRead=True,
+                )["Item"]["freed_at"]["N"]
+            )
+            for h in helpers
+        }
     assert report.ok, failures(report)
     restores = [e for e in report.executions if e.state_transitions > 10]
     last_end = max(
@@ -221,7 +236,8 @@ def test_an_idle_helper_is_terminated_only_once_idle_for_helper_idle_minutes() -
     idle_minutes, schedule_minutes = 10, 5
     for helper in helpers:
         assert helper.terminated_at is not None
-        idle = helper.terminated_at.timestamp() - last_end
+        assert freed[helper.instance_id] <= last_end
+        idle = helper.terminated_at.timestamp() - freed[helper.instance_id]
         assert idle_minutes * 60 <= idle <= (idle_minutes + 2 * schedule_minutes) * 60, idle
 
 

@@ -306,7 +306,11 @@ def retry_problems(script: str) -> list[str]:
         problems.append("$RetrySeconds must end before DiskShadow's $BackupSeconds")
     if RETRY_HANDOVER not in " ".join(script.replace("; ", "\n").split()):
         problems.append("the settings are not handed to the snapshot script (plan.retry)")
+    if not settings.gap_seconds > 0 or "snapshot_gap_seconds = $SnapshotGapSeconds" not in script:
+        problems.append("no paced start: $SnapshotGapSeconds is not handed to the snapshot script")
     inner = parse_tree(inner_script(script)).root_node
+    if "[double]$plan.snapshot_gap_seconds) - [DateTime]::UtcNow" not in node_text(inner):
+        problems.append("the snapshot script does not wait for its paced start")
     if "$deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)" not in node_text(
         inner
     ):
@@ -463,6 +467,8 @@ $RetryCodes = CODES
 $RetryBaseSeconds = 2
 $RetryCapSeconds = 30
 $RetrySeconds = 900
+$SnapshotGapSeconds = 40
+$Began = [DateTime]::UtcNow
 $TagKeys = [ordered]@{
     INSTANCE_ID = 'vss-restore:instance-id'
     DRIVE_LETTERS = 'vss-restore:drive-letters'
@@ -488,6 +494,10 @@ function New-SnapshotWithRetry($Entry) {
 }
 $plan = Get-Content -LiteralPath plan.json -Raw | ConvertFrom-Json
 $deadline = (Get-Date).AddSeconds([double]$plan.retry.budget_seconds)
+$began = New-Object DateTime ([long]$plan.began_ticks), ([DateTimeKind]::Utc)
+$due = $began.AddSeconds(1 * [double]$plan.snapshot_gap_seconds) - [DateTime]::UtcNow
+$pause = $due.TotalMilliseconds
+if ($pause -gt 0) { Start-Sleep -Milliseconds ([int]$pause) }
 $snapshot = New-SnapshotWithRetry @{ volume_id = 'vol-0a1b2c3d' }
 $tags = @{}
 $tags[$plan.tag_keys.INSTANCE_ID] = $plan.instance_id
@@ -516,6 +526,8 @@ $plan = @{
         codes = $RetryCodes; base_seconds = $RetryBaseSeconds
         cap_seconds = $RetryCapSeconds; budget_seconds = $RetrySeconds
     }
+    snapshot_gap_seconds = $SnapshotGapSeconds
+    began_ticks = $Began.Ticks
 }
 try {
     $run = Invoke-DiskShadow @(
@@ -577,6 +589,13 @@ BROKEN = [
     ("no-summary-ok", "summary", "; ok = $false", ""),
     ("code-not-retried", "retry", "'RequestLimitExceeded', ", ""),
     ("no-budget", "retry", "$RetrySeconds = 900\n", ""),
+    (
+        "no-paced-start",
+        "retry",
+        "[double]$plan.snapshot_gap_seconds) - [DateTime]",
+        "0) - [DateTime]",
+    ),
+    ("no-gap", "retry", "$SnapshotGapSeconds = 40\n", ""),
     ("budget-past-diskshadow", "retry", "$RetrySeconds = 900\n", "$RetrySeconds = 1500\n"),
     ("not-handed-over-retry", "retry", "    retry = [ordered]@{", "    other = [ordered]@{"),
     ("no-jitter", "retry", "Get-Random -Minimum 0.0 -Maximum ", ""),
@@ -1148,9 +1167,10 @@ def test_the_backup_task_runs_at_the_rate_its_parameters_give(template: dict[str
 
     assert task["MaxConcurrency"] == {"Ref": "BackupMaxConcurrency"}
     assert task["MaxErrors"] == {"Ref": "BackupMaxErrors"}
-    # Thirty at a time (bench measurement 9: ten starts half of 10,000 instances before a
-    # 4 h window's cutoff), every instance tried.
-    assert parameters["BackupMaxConcurrency"]["Default"] == "30"
+    # A hundred at a time, each backup's CreateSnapshot paced at one per 40 s: at most 2.5 a
+    # second (docs/performance.md, "Pacing our EC2 calls"; bench measurement 9: 10,000
+    # instances start before a 4 h window's cutoff), every instance tried.
+    assert parameters["BackupMaxConcurrency"]["Default"] == "100"
     assert parameters["BackupMaxErrors"]["Default"] == "100%"
 
 

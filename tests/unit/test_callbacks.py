@@ -165,7 +165,7 @@ def test_the_consistent_snapshots_event_completes_the_task_with_its_id(
     )
 
     assert _ledger().waiting(consistent_key(made["snapshot_id"])) is not None
-    assert tasks.answers == [(TOKEN, "success", {"snapshot_id": made["snapshot_id"]})]
+    assert tasks.answers == [(TOKEN, "success", {"snapshot_id": made["snapshot_id"], "slot": None})]
 
 
 def test_a_failed_snapshot_event_for_no_waiting_task_completes_nothing(

@@ -64,6 +64,11 @@ def volume_key(volume_id: str) -> str:
     return f"volumes#{volume_id}"
 
 
+def pace_key(action: str) -> str:
+    """The pacer of one paced action (`pace#ec2:CreateSnapshot`): its next free slot."""
+    return f"pace#{action}"
+
+
 def commands_on_key(instance_id: str) -> str:
     """The `line` index partition of the disk tool commands waited for on one instance: what
     a helper lost finds in one Query (lost.py)."""
@@ -206,6 +211,50 @@ class Ledger:
                 # The claim is another execution's now: nothing of ours to note.
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+
+    # -- the pacers of our EC2 mutating calls (logic/pacing.py) --------------------------------
+    def take_slot(self, action: str, now: float, gap: float) -> float:
+        """The slot (epoch s) of one call of `action`, and the pacer moved on by `gap`:
+        logic/pacing.take's arithmetic, atomic. An update expression has no max(), so a busy
+        pacer (next slot not past) is moved on in one conditional UpdateItem, and a free one
+        (past, or none yet) set to now + gap in another; each returns the slot it gave, and a
+        lost condition (the other case holds by now) tries the other one."""
+        key = {"pk": {"S": pace_key(action)}}
+        at_ms, gap_ms = int(now * 1000), max(1, round(gap * 1000))
+        for _ in range(4):  # the pacer only moves forward: at most one switch is needed
+            with throttling_is_transient():
+                try:
+                    old = self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="SET next_at = next_at + :gap",
+                        ConditionExpression="next_at >= :now",
+                        ExpressionAttributeValues={
+                            ":gap": {"N": str(gap_ms)},
+                            ":now": {"N": str(at_ms)},
+                        },
+                        ReturnValues="UPDATED_OLD",
+                    )["Attributes"]
+                    return int(old["next_at"]["N"]) / 1000
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+                try:
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="SET next_at = :next",
+                        ConditionExpression="attribute_not_exists(next_at) OR next_at < :now",
+                        ExpressionAttributeValues={
+                            ":next": {"N": str(at_ms + gap_ms)},
+                            ":now": {"N": str(at_ms)},
+                        },
+                    )
+                    return at_ms / 1000
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+        raise AwsThrottled(f"the pacer of {action} moved on four times: try again")
 
     # -- the helpers' turns, and the line of restores waiting for one ------------------------
     # The helper's item holds only `holders` {holder: lease end}: at most HelperConcurrency.
